@@ -1,0 +1,2 @@
+//! x
+extern crate proc_macro;

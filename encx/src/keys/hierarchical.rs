@@ -1,0 +1,282 @@
+//! [`HierarchicalKeyring`]: DEKs wrapped under a cached KEK whose own root is another keyring.
+//!
+//! ```text
+//! root keyring (AWS KMS / local master key)
+//!   └─ KEK v1, v2, ...   random 256-bit, stored wrapped by the root in a KekStore
+//!        └─ DEKs          wrapped by the active KEK (AES-256-GCM), bound to table + record id
+//! ```
+//!
+//! The root is called only to unwrap a KEK that is not cached (once per KEK per process per
+//! cache TTL, with N concurrent cold callers sharing one call) and to wrap a new KEK.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::cache::TtlCell;
+use super::material::{random_key_bytes, Dek, Kek, KeyBytes};
+use super::store::{KekState, KekStore, KeyPurpose, NewKek, StoredKek};
+use super::wrapped;
+use super::{KeyContext, Keyring, KeyringKind};
+use crate::error::{Error, Result};
+use crate::types::WrappedDek;
+
+/// Table name bound into the root's wrapping of every stored key.
+pub const KEY_TABLE: &str = "encx_keks";
+
+/// Default time an unwrapped KEK stays cached.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Context under which the root wraps a stored key: table `encx_keks`, record = key id.
+fn stored_key_context(id: &Uuid) -> KeyContext<'_> {
+    KeyContext::new(KEY_TABLE, id.as_bytes())
+}
+
+/// Generates a key, has the root wrap it, and offers it to the store as the new active key of
+/// `purpose`. Returns the active key afterwards, and its bytes when this call's key won.
+pub(crate) async fn create_stored_key(
+    root: &dyn Keyring,
+    store: &dyn KekStore,
+    purpose: KeyPurpose,
+    expected_active: Option<Uuid>,
+) -> Result<(StoredKek, Option<KeyBytes>)> {
+    let id = Uuid::new_v4();
+    let dek = Dek::from_slice(random_key_bytes()?.as_ref())?;
+    let wrapped = root.wrap_dek(&dek, &stored_key_context(&id)).await?;
+    let new = NewKek {
+        id,
+        purpose,
+        root_key: root.key_description(),
+        wrapped: wrapped.into_bytes(),
+    };
+    let active = store.insert_active(new, expected_active).await?;
+    let won = (active.id == id).then(|| dek.into_key_bytes());
+    Ok((active, won))
+}
+
+/// Unwraps a stored key with the root, refusing destroyed keys and keys of another purpose.
+pub(crate) async fn unwrap_stored_key(
+    root: &dyn Keyring,
+    stored: &StoredKek,
+    purpose: KeyPurpose,
+) -> Result<KeyBytes> {
+    if stored.purpose != purpose {
+        return Err(Error::key_not_found(format!(
+            "key {} is a {} key, not a {} key",
+            stored.id,
+            stored.purpose.as_str(),
+            purpose.as_str()
+        )));
+    }
+    if stored.state == KekState::Destroyed {
+        return Err(Error::key_not_found(format!(
+            "key {} (version {}) was destroyed",
+            stored.id, stored.version
+        )));
+    }
+    let wrapped = WrappedDek::from_bytes(stored.wrapped.clone());
+    let key = root
+        .unwrap_dek(&wrapped, &stored_key_context(&stored.id))
+        .await?;
+    Ok(key.into_key_bytes())
+}
+
+/// Wraps DEKs under a cached KEK. See the [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use encx::{HierarchicalKeyring, KeyContext, Keyring, LocalKeyring, MasterKey, MemoryKekStore};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+/// let root = Arc::new(LocalKeyring::new(vec![MasterKey::generate("v1")?])?);
+/// let keyring = HierarchicalKeyring::new(root, Arc::new(MemoryKekStore::new()));
+/// let ctx = KeyContext::new("users", b"user-1");
+/// let (dek, wrapped) = keyring.generate_dek(&ctx).await?;
+///
+/// let old = keyring.rotate_kek().await?;          // new KEK for new records...
+/// let again = keyring.unwrap_dek(&wrapped, &ctx).await?; // ...older ones still unwrap
+/// assert_eq!(dek.expose_secret(), again.expose_secret());
+/// # Ok(()) }
+/// ```
+pub struct HierarchicalKeyring {
+    root: Arc<dyn Keyring>,
+    store: Arc<dyn KekStore>,
+    ttl: Duration,
+    active: TtlCell<Arc<Kek>>,
+    keks: Mutex<HashMap<Uuid, Arc<TtlCell<Arc<Kek>>>>>,
+}
+
+impl HierarchicalKeyring {
+    /// A keyring whose KEKs are wrapped by `root` and kept in `store`. The first KEK is created
+    /// on first use if the store has none.
+    pub fn new(root: Arc<dyn Keyring>, store: Arc<dyn KekStore>) -> Self {
+        HierarchicalKeyring {
+            root,
+            store,
+            ttl: DEFAULT_CACHE_TTL,
+            active: TtlCell::new(),
+            keks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long an unwrapped KEK (and the knowledge of which KEK is active) stays cached.
+    /// Default 5 minutes. Shorter means faster revocation and more root calls.
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The root keyring.
+    pub fn root(&self) -> &Arc<dyn Keyring> {
+        &self.root
+    }
+
+    /// The KEK store.
+    pub fn store(&self) -> &Arc<dyn KekStore> {
+        &self.store
+    }
+
+    /// The KEK that wraps new DEKs, creating the first one if the store has none.
+    pub async fn active_kek(&self) -> Result<Arc<Kek>> {
+        self.active
+            .get_or_load(self.ttl, || async {
+                match self.store.active(KeyPurpose::Kek).await? {
+                    Some(stored) => self.kek(stored.id).await,
+                    None => self.create_kek(None).await,
+                }
+            })
+            .await
+    }
+
+    /// Makes a new KEK active; the previous one is retired (it still unwraps). If another
+    /// process rotated at the same moment, its KEK is kept and returned instead. Returns the
+    /// stored record of the KEK active afterwards.
+    pub async fn rotate_kek(&self) -> Result<StoredKek> {
+        let current = self.store.active(KeyPurpose::Kek).await?.map(|k| k.id);
+        let (stored, won) =
+            create_stored_key(&*self.root, &*self.store, KeyPurpose::Kek, current).await?;
+        let kek = match won {
+            Some(bytes) => self.remember(Kek::new(stored.id, stored.version, &bytes)),
+            None => self.kek(stored.id).await?,
+        };
+        self.active.store_now(kek);
+        Ok(stored)
+    }
+
+    /// The KEK with this id, from the cache or unwrapped by the root.
+    pub async fn kek(&self, id: Uuid) -> Result<Arc<Kek>> {
+        let cell = {
+            let mut keks = self.keks.lock().unwrap_or_else(|p| p.into_inner());
+            keks.entry(id)
+                .or_insert_with(|| Arc::new(TtlCell::new()))
+                .clone()
+        };
+        let loaded = cell
+            .get_or_load(self.ttl, || async {
+                let stored = self.store.get(id).await?.ok_or_else(|| {
+                    Error::key_not_found(format!("KEK {id} is not in the key store"))
+                })?;
+                let bytes = unwrap_stored_key(&*self.root, &stored, KeyPurpose::Kek).await?;
+                Ok(Arc::new(Kek::new(stored.id, stored.version, &bytes)))
+            })
+            .await;
+        if loaded.is_err() {
+            // Do not let unknown ids from tampered blobs grow the map.
+            let mut keks = self.keks.lock().unwrap_or_else(|p| p.into_inner());
+            if keks
+                .get(&id)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell) && c.is_empty())
+            {
+                keks.remove(&id);
+            }
+        }
+        loaded
+    }
+
+    /// Re-wraps a DEK under the active KEK if it is wrapped under another one (the rewrap job
+    /// after a KEK rotation). Returns `None` when it is already under the active KEK.
+    pub async fn rewrap(
+        &self,
+        wrapped: &WrappedDek,
+        ctx: &KeyContext<'_>,
+    ) -> Result<Option<WrappedDek>> {
+        let header = wrapped::parse(wrapped.as_bytes(), KeyringKind::Hierarchical)?;
+        let active = self.active_kek().await?;
+        if header.key_id == *active.id().as_bytes() {
+            return Ok(None);
+        }
+        let dek = self.unwrap_dek(wrapped, ctx).await?;
+        Ok(Some(self.wrap_under(&active, &dek, ctx)?))
+    }
+
+    /// Drops every cached KEK, so the next use asks the store and the root again.
+    pub fn clear_cache(&self) {
+        self.active.clear();
+        self.keks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    async fn create_kek(&self, expected: Option<Uuid>) -> Result<Arc<Kek>> {
+        let (stored, won) =
+            create_stored_key(&*self.root, &*self.store, KeyPurpose::Kek, expected).await?;
+        match won {
+            Some(bytes) => Ok(self.remember(Kek::new(stored.id, stored.version, &bytes))),
+            None => self.kek(stored.id).await,
+        }
+    }
+
+    fn remember(&self, kek: Kek) -> Arc<Kek> {
+        let kek = Arc::new(kek);
+        let cell = Arc::new(TtlCell::new());
+        cell.store_now(kek.clone());
+        self.keks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kek.id(), cell);
+        kek
+    }
+
+    fn wrap_under(&self, kek: &Kek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
+        wrapped::wrap(
+            kek.cipher(),
+            KeyringKind::Hierarchical,
+            kek.id().as_bytes(),
+            dek,
+            ctx,
+        )
+    }
+}
+
+impl fmt::Debug for HierarchicalKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HierarchicalKeyring")
+            .field("root", &self.root)
+            .field("store", &self.store)
+            .field("cache_ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Keyring for HierarchicalKeyring {
+    fn kind(&self) -> KeyringKind {
+        KeyringKind::Hierarchical
+    }
+
+    fn key_description(&self) -> String {
+        format!("hierarchical(root={})", self.root.key_description())
+    }
+
+    async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
+        let kek = self.active_kek().await?;
+        self.wrap_under(&kek, dek, ctx)
+    }
+
+    async fn unwrap_dek(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
+        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical)?;
+        let kek = self.kek(Uuid::from_bytes(header.key_id)).await?;
+        wrapped::unwrap(kek.cipher(), blob.as_bytes(), ctx)
+    }
+}

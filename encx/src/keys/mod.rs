@@ -1,0 +1,146 @@
+//! Keys and keyrings: who wraps and unwraps the per-record data keys.
+//!
+//! - [`LocalKeyring`]: versioned master keys held by the process (development, tests, small
+//!   deployments).
+//! - [`HierarchicalKeyring`]: DEKs wrapped under a cached KEK, whose own root is any other
+//!   keyring (the recommended production setup with AWS KMS as the root).
+//!
+//! Every wrapped DEK is bound to a [`KeyContext`] (table and record id), so a DEK copied to
+//! another record does not unwrap.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::types::WrappedDek;
+
+pub(crate) mod cache;
+pub mod hierarchical;
+pub mod local;
+pub(crate) mod material;
+pub mod store;
+pub(crate) mod wrapped;
+
+pub use hierarchical::HierarchicalKeyring;
+pub use local::{LocalKeyring, MasterKey};
+pub use material::{Dek, Kek, KEY_LEN};
+pub use store::{KekState, KekStore, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
+
+/// What a wrapped data key is bound to: the table and record it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyContext<'a> {
+    /// Table of the record.
+    pub table: &'a str,
+    /// Record id bytes (see [`RecordId`](crate::RecordId)).
+    pub record_id: &'a [u8],
+}
+
+impl<'a> KeyContext<'a> {
+    /// A context from its parts.
+    pub fn new(table: &'a str, record_id: &'a [u8]) -> Self {
+        KeyContext { table, record_id }
+    }
+}
+
+/// Which keyring wrapped a DEK: the second byte of every wrapped DEK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyringKind {
+    /// [`LocalKeyring`]: AES-256-GCM under a local master key.
+    Local,
+    /// AWS KMS direct mode: the blob is a KMS `CiphertextBlob`.
+    AwsKms,
+    /// [`HierarchicalKeyring`]: AES-256-GCM under a KEK.
+    Hierarchical,
+}
+
+impl KeyringKind {
+    /// The byte stored in wrapped DEKs.
+    pub fn byte(self) -> u8 {
+        match self {
+            KeyringKind::Local => 0x01,
+            KeyringKind::AwsKms => 0x02,
+            KeyringKind::Hierarchical => 0x03,
+        }
+    }
+
+    /// The kind for a stored byte, if known.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0x01 => Some(KeyringKind::Local),
+            0x02 => Some(KeyringKind::AwsKms),
+            0x03 => Some(KeyringKind::Hierarchical),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyringKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyringKind::Local => "local",
+            KeyringKind::AwsKms => "aws-kms",
+            KeyringKind::Hierarchical => "hierarchical",
+        })
+    }
+}
+
+/// Wraps and unwraps data keys. Object-safe: use it as `Arc<dyn Keyring>`.
+///
+/// ```
+/// use encx::{Keyring, KeyContext, LocalKeyring, MasterKey, Dek};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+/// let keyring: std::sync::Arc<dyn Keyring> =
+///     std::sync::Arc::new(LocalKeyring::new(vec![MasterKey::generate("v1")?])?);
+/// let ctx = KeyContext::new("users", b"user-1");
+/// let (dek, wrapped) = keyring.generate_dek(&ctx).await?;
+/// let again = keyring.unwrap_dek(&wrapped, &ctx).await?;
+/// assert_eq!(dek.expose_secret(), again.expose_secret());
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait Keyring: Send + Sync + fmt::Debug {
+    /// Which kind of keyring this is (stored in every blob it wraps).
+    fn kind(&self) -> KeyringKind;
+
+    /// A stable, non-secret name of the key that wraps new DEKs, e.g. `local:3f2a…` or a KMS
+    /// key ARN. Stored beside KEKs so operators can tell which root wrapped them.
+    fn key_description(&self) -> String;
+
+    /// A new random DEK and its wrapped form. Keyrings that can generate keys remotely (KMS
+    /// `GenerateDataKey`) override this.
+    async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+        let dek = Dek::generate()?;
+        let wrapped = self.wrap_dek(&dek, ctx).await?;
+        Ok((dek, wrapped))
+    }
+
+    /// Wraps an existing DEK for `ctx`.
+    async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek>;
+
+    /// Unwraps a DEK wrapped for `ctx`: [`Error::Tampered`](crate::Error::Tampered) when the
+    /// blob was altered or belongs to another context, [`Error::KeyNotFound`](crate::Error::KeyNotFound)
+    /// when its key is unknown here.
+    async fn unwrap_dek(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek>;
+}
+
+#[async_trait]
+impl<K: Keyring + ?Sized> Keyring for Arc<K> {
+    fn kind(&self) -> KeyringKind {
+        (**self).kind()
+    }
+    fn key_description(&self) -> String {
+        (**self).key_description()
+    }
+    async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+        (**self).generate_dek(ctx).await
+    }
+    async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
+        (**self).wrap_dek(dek, ctx).await
+    }
+    async fn unwrap_dek(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
+        (**self).unwrap_dek(wrapped, ctx).await
+    }
+}

@@ -1,0 +1,274 @@
+//! Where wrapped KEKs (and wrapped index root keys) live: the [`KekStore`] trait and an
+//! in-memory implementation. `encx-sqlx` provides the SQL one (table `encx_keks`).
+//!
+//! Rules every store keeps, so that several processes sharing it agree:
+//! - at most one `active` key per [`KeyPurpose`];
+//! - [`KekStore::insert_active`] is atomic: it inserts the new key as active and retires the
+//!   previous active one only if that previous one is still the one the caller saw; otherwise it
+//!   inserts nothing and returns the key that won;
+//! - keys are never deleted, only marked `destroyed` (their wrapped bytes erased).
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// What a stored key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyPurpose {
+    /// A key-encryption key of the [`HierarchicalKeyring`](crate::HierarchicalKeyring).
+    Kek,
+    /// An index root key, from which blind-index keys are derived.
+    IndexRoot,
+}
+
+impl KeyPurpose {
+    /// Name stored in the `purpose` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Kek => "kek",
+            KeyPurpose::IndexRoot => "index",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "kek" => Ok(KeyPurpose::Kek),
+            "index" => Ok(KeyPurpose::IndexRoot),
+            other => Err(Error::config(format!("unknown key purpose {other:?}"))),
+        }
+    }
+}
+
+/// Life cycle of a stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KekState {
+    /// Wraps new keys; also unwraps.
+    Active,
+    /// Only unwraps (waiting for a rewrap job to move its DEKs to the active KEK).
+    Retired,
+    /// Its wrapped bytes are gone: nothing it wrapped can be unwrapped again.
+    Destroyed,
+}
+
+impl KekState {
+    /// Name stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KekState::Active => "active",
+            KekState::Retired => "retired",
+            KekState::Destroyed => "destroyed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "active" => Ok(KekState::Active),
+            "retired" => Ok(KekState::Retired),
+            "destroyed" => Ok(KekState::Destroyed),
+            other => Err(Error::config(format!("unknown key state {other:?}"))),
+        }
+    }
+}
+
+/// A key about to be stored: wrapped by the root keyring already.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewKek {
+    /// Its id (random UUID), also the record id its wrapping was bound to.
+    pub id: Uuid,
+    /// What it is for.
+    pub purpose: KeyPurpose,
+    /// [`Keyring::key_description`](crate::Keyring::key_description) of the root that wrapped it.
+    pub root_key: String,
+    /// The key, wrapped by the root (a wrapped-DEK blob, bound to table `encx_keks` and `id`).
+    pub wrapped: Vec<u8>,
+}
+
+/// A key as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKek {
+    /// Its id.
+    pub id: Uuid,
+    /// What it is for.
+    pub purpose: KeyPurpose,
+    /// 1 for the first key of its purpose, then 2, 3, ...
+    pub version: i64,
+    /// Description of the root key that wrapped it.
+    pub root_key: String,
+    /// Wrapped key bytes; empty once destroyed.
+    pub wrapped: Vec<u8>,
+    /// Where it is in its life cycle.
+    pub state: KekState,
+    /// When it was stored.
+    pub created_at: SystemTime,
+    /// When its state last changed.
+    pub updated_at: SystemTime,
+}
+
+impl fmt::Debug for StoredKek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKek")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("version", &self.version)
+            .field("root_key", &self.root_key)
+            .field("wrapped", &format_args!("{} bytes", self.wrapped.len()))
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for NewKek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKek")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("root_key", &self.root_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Storage of wrapped KEKs and index root keys. See the [module docs](self) for the rules.
+#[async_trait]
+pub trait KekStore: Send + Sync + fmt::Debug {
+    /// The key with this id, in any state.
+    async fn get(&self, id: Uuid) -> Result<Option<StoredKek>>;
+
+    /// The active key of `purpose`, if any.
+    async fn active(&self, purpose: KeyPurpose) -> Result<Option<StoredKek>>;
+
+    /// All keys of `purpose`, by version.
+    async fn list(&self, purpose: KeyPurpose) -> Result<Vec<StoredKek>>;
+
+    /// Atomically: if the active key of `new.purpose` is `expected_active` (by id; `None` for
+    /// "there is none"), retire it and store `new` as active with the next version. Either way,
+    /// return the key that is active afterwards.
+    async fn insert_active(&self, new: NewKek, expected_active: Option<Uuid>) -> Result<StoredKek>;
+
+    /// Moves a key to `state`. `Destroyed` also erases its wrapped bytes. The active key cannot
+    /// be retired or destroyed directly: rotate first.
+    async fn set_state(&self, id: Uuid, state: KekState) -> Result<()>;
+}
+
+/// A [`KekStore`] in process memory, for tests and single-process tools. Its keys vanish with
+/// the process, and with them every DEK they wrapped.
+#[derive(Default)]
+pub struct MemoryKekStore {
+    keys: Mutex<Vec<StoredKek>>,
+}
+
+impl MemoryKekStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<StoredKek>>> {
+        self.keys
+            .lock()
+            .map_err(|_| Error::unavailable("in-memory key store lock poisoned"))
+    }
+}
+
+impl fmt::Debug for MemoryKekStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.keys.lock().map(|k| k.len()).unwrap_or(0);
+        f.debug_struct("MemoryKekStore")
+            .field("keys", &count)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl KekStore for MemoryKekStore {
+    async fn get(&self, id: Uuid) -> Result<Option<StoredKek>> {
+        Ok(self.lock()?.iter().find(|k| k.id == id).cloned())
+    }
+
+    async fn active(&self, purpose: KeyPurpose) -> Result<Option<StoredKek>> {
+        Ok(self
+            .lock()?
+            .iter()
+            .find(|k| k.purpose == purpose && k.state == KekState::Active)
+            .cloned())
+    }
+
+    async fn list(&self, purpose: KeyPurpose) -> Result<Vec<StoredKek>> {
+        let mut keys: Vec<_> = self
+            .lock()?
+            .iter()
+            .filter(|k| k.purpose == purpose)
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| k.version);
+        Ok(keys)
+    }
+
+    async fn insert_active(&self, new: NewKek, expected_active: Option<Uuid>) -> Result<StoredKek> {
+        let mut keys = self.lock()?;
+        let current = keys
+            .iter()
+            .position(|k| k.purpose == new.purpose && k.state == KekState::Active);
+        if current.map(|i| keys[i].id) != expected_active {
+            return current
+                .map(|i| keys[i].clone())
+                .ok_or_else(|| Error::config("expected an active key, but there is none"));
+        }
+        let now = SystemTime::now();
+        if let Some(i) = current {
+            keys[i].state = KekState::Retired;
+            keys[i].updated_at = now;
+        }
+        let version = keys
+            .iter()
+            .filter(|k| k.purpose == new.purpose)
+            .map(|k| k.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let stored = StoredKek {
+            id: new.id,
+            purpose: new.purpose,
+            version,
+            root_key: new.root_key,
+            wrapped: new.wrapped,
+            state: KekState::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        keys.push(stored.clone());
+        Ok(stored)
+    }
+
+    async fn set_state(&self, id: Uuid, state: KekState) -> Result<()> {
+        let mut keys = self.lock()?;
+        let key = keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or_else(|| Error::key_not_found(format!("key {id}")))?;
+        if key.state == KekState::Active && state != KekState::Active {
+            return Err(Error::config(format!(
+                "key {id} is active: rotate to a new key before retiring or destroying it"
+            )));
+        }
+        if key.state == KekState::Destroyed && state != KekState::Destroyed {
+            return Err(Error::config(format!(
+                "key {id} is destroyed and cannot come back"
+            )));
+        }
+        if state == KekState::Destroyed {
+            key.wrapped.clear();
+        }
+        key.state = state;
+        key.updated_at = SystemTime::now();
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cipher;
+pub mod codec;
+mod crypto;
+pub mod error;
+pub mod index;
+pub mod keys;
+pub mod password;
+pub mod record;
+mod rng;
+mod types;
+
+pub use crypto::{Crypto, CryptoBuilder};
+pub use error::{Error, Result};
+pub use index::{IndexSpec, Indexable, Normalizer};
+pub use keys::{
+    Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
+    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore,
+};
+pub use password::{PasswordHash, PasswordPolicy};
+pub use record::{Encrypted, RecordContext, RecordId, RecordOpener, RecordSealer};
+pub use types::{BlindIndex, Ciphertext, WrappedDek};

@@ -1,0 +1,182 @@
+//! Local keyring versions and configuration; hierarchical rotation, sharing and destruction.
+use std::sync::Arc;
+
+use encx::{
+    Error, HierarchicalKeyring, KekState, KekStore, KeyContext, KeyPurpose, Keyring, LocalKeyring,
+    MasterKey, MemoryKekStore,
+};
+
+use crate::support::local;
+
+const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; // 32 x 0x01
+const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 x 0x02
+
+#[tokio::test]
+async fn newest_local_version_wraps_and_every_version_unwraps() {
+    let ctx = KeyContext::new("t", b"1");
+    let old = LocalKeyring::from_spec(&format!("v1:{K1}")).unwrap();
+    let (dek, wrapped_old) = old.generate_dek(&ctx).await.unwrap();
+
+    let both = LocalKeyring::from_spec(&format!("v1:{K1}, v2:{K2}")).unwrap();
+    assert_eq!(both.active_version(), "v2");
+    assert_eq!(
+        both.unwrap_dek(&wrapped_old, &ctx)
+            .await
+            .unwrap()
+            .expose_secret(),
+        dek.expose_secret()
+    );
+
+    let (_, wrapped_new) = both.generate_dek(&ctx).await.unwrap();
+    let v2 = MasterKey::from_base64("v2", K2).unwrap();
+    assert_eq!(
+        &wrapped_new.as_bytes()[2..18],
+        &v2.key_id(),
+        "new DEKs name v2's key id"
+    );
+    assert!(matches!(
+        old.unwrap_dek(&wrapped_new, &ctx).await,
+        Err(Error::KeyNotFound { .. })
+    ));
+}
+
+#[test]
+fn bad_master_keys_give_clear_errors_that_never_echo_the_key() {
+    let secretish = "c2VjcmV0c2VjcmV0c2VjcmV0"; // valid base64, 18 bytes
+    for (spec, expect) in [
+        (format!("v1:{secretish}"), "exactly 32 bytes"),
+        ("v1:not base64!!".to_string(), "not valid standard base64"),
+        (K1.to_string(), "version:BASE64"),
+        (format!("v1:{K1},v1:{K2}"), "listed twice"),
+        (format!("v1:{K1},v2:{K1}"), "same key"),
+        (format!(":{K1}"), "non-empty"),
+    ] {
+        let err = LocalKeyring::from_spec(&spec).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{spec}: {err:?}");
+        assert!(text.contains(expect), "{spec}: {text}");
+        assert!(
+            !text.contains(secretish) && !text.contains(K1) && !text.contains(K2),
+            "key echoed: {text}"
+        );
+        assert!(!text.contains("not base64!!"), "key text echoed: {text}");
+    }
+    assert!(LocalKeyring::new(vec![]).is_err());
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_keks_unwrapping_and_versions_counting() {
+    let store = Arc::new(MemoryKekStore::new());
+    let keyring = HierarchicalKeyring::new(Arc::new(local("root", 3)), store.clone());
+    let ctx = KeyContext::new("t", b"1");
+    let (dek1, w1) = keyring.generate_dek(&ctx).await.unwrap();
+    let v1 = keyring.active_kek().await.unwrap();
+    assert_eq!(v1.version(), 1);
+
+    let rotated = keyring.rotate_kek().await.unwrap();
+    assert_eq!(rotated.version, 2);
+    let (dek2, w2) = keyring.generate_dek(&ctx).await.unwrap();
+    assert_eq!(
+        &w2.as_bytes()[2..18],
+        rotated.id.as_bytes(),
+        "new DEKs use the new KEK"
+    );
+    assert_eq!(
+        keyring.unwrap_dek(&w1, &ctx).await.unwrap().expose_secret(),
+        dek1.expose_secret()
+    );
+    assert_eq!(
+        keyring.unwrap_dek(&w2, &ctx).await.unwrap().expose_secret(),
+        dek2.expose_secret()
+    );
+
+    let states: Vec<_> = store
+        .list(KeyPurpose::Kek)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| (k.version, k.state))
+        .collect();
+    assert_eq!(states, vec![(1, KekState::Retired), (2, KekState::Active)]);
+
+    // Rewrap moves the old DEK under the active KEK without changing it.
+    let moved = keyring
+        .rewrap(&w1, &ctx)
+        .await
+        .unwrap()
+        .expect("w1 needs rewrapping");
+    assert_eq!(&moved.as_bytes()[2..18], rotated.id.as_bytes());
+    assert_eq!(
+        keyring
+            .unwrap_dek(&moved, &ctx)
+            .await
+            .unwrap()
+            .expose_secret(),
+        dek1.expose_secret()
+    );
+    assert!(keyring.rewrap(&moved, &ctx).await.unwrap().is_none());
+
+    // Destroying the retired KEK shreds what it alone wrapped.
+    store.set_state(v1.id(), KekState::Destroyed).await.unwrap();
+    keyring.clear_cache();
+    assert!(matches!(
+        keyring.unwrap_dek(&w1, &ctx).await,
+        Err(Error::KeyNotFound { .. })
+    ));
+    assert!(keyring.unwrap_dek(&moved, &ctx).await.is_ok());
+    // The active KEK cannot be destroyed directly.
+    assert!(store
+        .set_state(rotated.id, KekState::Destroyed)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn two_processes_sharing_a_store_agree_on_the_active_kek() {
+    let store: Arc<dyn KekStore> = Arc::new(MemoryKekStore::new());
+    // A root that takes a while, so that both processes are inside a rotation at once.
+    let root: Arc<dyn Keyring> =
+        crate::support::CountingKeyring::new(std::time::Duration::from_millis(20));
+    let a = HierarchicalKeyring::new(root.clone(), store.clone());
+    let b = HierarchicalKeyring::new(root.clone(), store.clone());
+    // Both start cold and race to create the first KEK: one wins, both use it.
+    let (ka, kb) = tokio::join!(a.active_kek(), b.active_kek());
+    assert_eq!(ka.unwrap().id(), kb.unwrap().id());
+    assert_eq!(store.list(KeyPurpose::Kek).await.unwrap().len(), 1);
+
+    let ctx = KeyContext::new("t", b"9");
+    let (dek, w) = a.generate_dek(&ctx).await.unwrap();
+    assert_eq!(
+        b.unwrap_dek(&w, &ctx).await.unwrap().expose_secret(),
+        dek.expose_secret()
+    );
+
+    // Overlapping rotations: exactly one new KEK wins; both report it.
+    let (ra, rb) = tokio::join!(a.rotate_kek(), b.rotate_kek());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.id, rb.id);
+    let keks = store.list(KeyPurpose::Kek).await.unwrap();
+    assert_eq!(keks.len(), 2, "the losing rotation stored nothing");
+    assert_eq!(
+        keks.iter().filter(|k| k.state == KekState::Active).count(),
+        1
+    );
+    // Both now wrap under the winner.
+    let (_, wa) = a.generate_dek(&ctx).await.unwrap();
+    let (_, wb) = b.generate_dek(&ctx).await.unwrap();
+    assert_eq!(&wa.as_bytes()[2..18], ra.id.as_bytes());
+    assert_eq!(&wb.as_bytes()[2..18], ra.id.as_bytes());
+}
+
+#[tokio::test]
+async fn kek_wrapped_by_one_root_does_not_open_with_another() {
+    let store: Arc<dyn KekStore> = Arc::new(MemoryKekStore::new());
+    let a = HierarchicalKeyring::new(Arc::new(local("root", 5)), store.clone());
+    let ctx = KeyContext::new("t", b"1");
+    let (_, w) = a.generate_dek(&ctx).await.unwrap();
+    let b = HierarchicalKeyring::new(Arc::new(local("root", 6)), store.clone());
+    assert!(matches!(
+        b.unwrap_dek(&w, &ctx).await,
+        Err(Error::KeyNotFound { .. })
+    ));
+}
