@@ -93,6 +93,8 @@ pub(crate) fn push_len_prefixed(out: &mut Vec<u8>, part: &[u8]) {
 /// AES-256-GCM keyed with one DEK, set up once and used for every field of a record.
 pub struct FieldCipher {
     aead: Aes256Gcm,
+    /// The DEK was generated for this one record: nonces may come from the thread's pool.
+    single_record_key: bool,
 }
 
 impl std::fmt::Debug for FieldCipher {
@@ -106,12 +108,31 @@ impl FieldCipher {
     pub fn new(dek: &Dek) -> Self {
         FieldCipher {
             aead: aes_cipher(dek.expose_secret()),
+            single_record_key: false,
+        }
+    }
+
+    /// For a DEK generated a moment ago for one record (the path of `Crypto::seal_record`).
+    pub(crate) fn for_new_record_key(dek: &Dek) -> Self {
+        FieldCipher {
+            aead: aes_cipher(dek.expose_secret()),
+            single_record_key: true,
         }
     }
 
     /// Encrypts `plaintext` bound to `ctx`, with a fresh random nonce.
+    ///
+    /// Nonces come from one `getrandom` call each, or, for a DEK generated for one record by
+    /// `Crypto::seal_record`, from the thread's pool of OS random bytes (see the `rng` notes
+    /// in `docs/format.md`).
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-        seal_with(&self.aead, &ctx.aad(), plaintext)
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.single_record_key {
+            rng::fill_pooled(&mut nonce)?;
+        } else {
+            rng::fill(&mut nonce)?;
+        }
+        seal_with_nonce(&self.aead, &nonce, &ctx.aad(), plaintext)
     }
 
     /// Decrypts a sealed field. Any malformed, truncated, altered or moved input gives
@@ -121,14 +142,15 @@ impl FieldCipher {
     }
 }
 
-/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag`, in one allocation.
+/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag`, in one allocation, with a nonce from
+/// its own `getrandom` call (for long-lived keys).
 pub(crate) fn seal_with(aead: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
     rng::fill(&mut nonce)?;
     seal_with_nonce(aead, &nonce, aad, plaintext)
 }
 
-/// [`seal_with`] with a given nonce: only for known-answer tests, never reused otherwise.
+/// [`seal_with`] with a nonce chosen by the caller, who guarantees it is fresh for this key.
 fn seal_with_nonce(
     aead: &Aes256Gcm,
     nonce: &[u8; NONCE_LEN],
@@ -157,10 +179,19 @@ pub(crate) fn open_with(
     if version != FORMAT_V1 {
         return Err(Error::UnsupportedFormat { what, version });
     }
-    if rest.len() < NONCE_LEN + TAG_LEN {
+    open_parts(aead, aad, rest)
+}
+
+/// Opens `nonce | ciphertext | tag` (no format byte). Never panics on any input.
+pub(crate) fn open_parts(
+    aead: &Aes256Gcm,
+    aad: &[u8],
+    nonce_body_tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    if nonce_body_tag.len() < NONCE_LEN + TAG_LEN {
         return Err(Error::Tampered);
     }
-    let (nonce, rest) = rest.split_at(NONCE_LEN);
+    let (nonce, rest) = nonce_body_tag.split_at(NONCE_LEN);
     let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut plaintext = Zeroizing::new(body.to_vec());
     aead.decrypt_in_place_detached(

@@ -1,6 +1,5 @@
 //! [`Crypto`]: the keyring, index keys and settings that every encrypt and decrypt uses.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -40,7 +39,8 @@ pub struct Crypto {
 struct Inner {
     keyring: Arc<dyn Keyring>,
     index_keys: Option<IndexKeys>,
-    index_cache: RwLock<HashMap<String, Vec<Arc<IndexKey>>>>,
+    /// Derived keys by (domain, version). A handful of entries: a scan beats hashing.
+    index_cache: RwLock<Vec<(String, u32, IndexKey)>>,
     password: PasswordPolicy,
 }
 
@@ -124,7 +124,7 @@ impl CryptoBuilder {
             inner: Arc::new(Inner {
                 keyring,
                 index_keys,
-                index_cache: RwLock::new(HashMap::new()),
+                index_cache: RwLock::new(Vec::new()),
                 password: self.password.unwrap_or_default(),
             }),
         })
@@ -160,7 +160,7 @@ impl Crypto {
             .await?;
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::new(&dek),
+            FieldCipher::for_new_record_key(&dek),
             wrapped,
         ))
     }
@@ -197,32 +197,34 @@ impl Crypto {
         })
     }
 
-    /// The derived key of `domain` at `version`, cached after its first derivation.
-    fn index_key(&self, domain: &str, version: u32) -> Result<Arc<IndexKey>> {
+    /// Runs `f` with the derived key of `domain` at `version`, deriving and caching it first.
+    fn with_index_key<R>(
+        &self,
+        domain: &str,
+        version: u32,
+        f: impl FnOnce(&IndexKey) -> Result<R>,
+    ) -> Result<R> {
         {
             let cache = self
                 .inner
                 .index_cache
                 .read()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(key) = cache
-                .get(domain)
-                .and_then(|ks| ks.iter().find(|k| k.version() == version))
-            {
-                return Ok(key.clone());
+            if let Some((_, _, key)) = cache.iter().find(|(d, v, _)| *v == version && d == domain) {
+                return f(key);
             }
         }
-        let key = Arc::new(self.index_keys()?.derive(domain, version)?);
+        let key = self.index_keys()?.derive(domain, version)?;
+        let result = f(&key);
         let mut cache = self
             .inner
             .index_cache
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(domain.to_owned())
-            .or_default()
-            .push(key.clone());
-        Ok(key)
+        if !cache.iter().any(|(d, v, _)| *v == version && d == domain) {
+            cache.push((domain.to_owned(), version, key));
+        }
+        result
     }
 
     /// The blind index to store for `value` (active index key version).
@@ -244,8 +246,9 @@ impl Crypto {
     ) -> Result<BlindIndex> {
         let text = value.index_text();
         let normalized = spec.normalizer.apply(&text);
-        self.index_key(spec.domain, version)?
-            .compute(spec.bits, normalized.as_bytes())
+        self.with_index_key(spec.domain, version, |key| {
+            key.compute(spec.bits, normalized.as_bytes())
+        })
     }
 
     /// The blind indexes of `value` under every index key version, newest first: a lookup
@@ -286,8 +289,9 @@ impl Crypto {
         let texts: Vec<_> = values.iter().map(|v| v.index_text()).collect();
         let normalized: Vec<_> = texts.iter().map(|t| spec.normalizer.apply(t)).collect();
         let parts: Vec<&[u8]> = normalized.iter().map(|n| n.as_bytes()).collect();
-        self.index_key(spec.domain, version)?
-            .compute_compound(spec.bits, &parts)
+        self.with_index_key(spec.domain, version, |key| {
+            key.compute_compound(spec.bits, &parts)
+        })
     }
 
     /// True when `stored` and `query` are equal after the spec's normalizer (compared in

@@ -110,7 +110,8 @@ pub trait Keyring: Send + Sync + fmt::Debug {
     fn key_description(&self) -> String;
 
     /// A new random DEK and its wrapped form. Keyrings that can generate keys remotely (KMS
-    /// `GenerateDataKey`) override this.
+    /// `GenerateDataKey`) override this. The DEK must be fresh and random every time: encx
+    /// relies on it never serving two records.
     async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
         let dek = Dek::generate()?;
         let wrapped = self.wrap_dek(&dek, ctx).await?;

@@ -9,7 +9,7 @@ use aes_gcm::Aes256Gcm;
 
 use super::material::{Dek, KEY_LEN};
 use super::{KeyContext, KeyringKind};
-use crate::cipher::{open_with, push_len_prefixed, seal_with, FORMAT_V1, NONCE_LEN, TAG_LEN};
+use crate::cipher::{open_parts, push_len_prefixed, seal_with, FORMAT_V1, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, Result};
 use crate::types::WrappedDek;
 
@@ -94,9 +94,6 @@ pub(crate) fn wrap(
 /// Unwraps a blob whose header was checked by [`parse`].
 pub(crate) fn unwrap(aead: &Aes256Gcm, blob: &[u8], ctx: &KeyContext<'_>) -> Result<Dek> {
     let (header, sealed_tail) = blob.split_at(HEADER_LEN);
-    let mut sealed = Vec::with_capacity(1 + sealed_tail.len());
-    sealed.push(FORMAT_V1);
-    sealed.extend_from_slice(sealed_tail);
-    let plain = open_with(aead, &aad(header, ctx), &sealed, "wrapped data key")?;
+    let plain = open_parts(aead, &aad(header, ctx), sealed_tail)?;
     Dek::from_slice(&plain)
 }
