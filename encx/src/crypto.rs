@@ -294,6 +294,23 @@ impl Crypto {
         })
     }
 
+    /// The compound indexes of `values` under every index key version, newest first.
+    pub fn compound_indexes_for_lookup(
+        &self,
+        spec: &IndexSpec,
+        values: &[&dyn Indexable],
+    ) -> Result<Vec<BlindIndex>> {
+        let versions: Vec<u32> = self.index_keys()?.versions().collect();
+        let mut out = Vec::with_capacity(versions.len());
+        for version in versions.into_iter().rev() {
+            let index = self.compound_index_at(spec, values, version)?;
+            if !out.contains(&index) {
+                out.push(index);
+            }
+        }
+        Ok(out)
+    }
+
     /// True when `stored` and `query` are equal after the spec's normalizer (compared in
     /// constant time): the re-check that removes blind-index false positives.
     pub fn index_matches<A: Indexable + ?Sized, B: Indexable + ?Sized>(

@@ -6,15 +6,18 @@ pub mod cipher;
 pub mod codec;
 mod crypto;
 pub mod error;
+mod handles;
 pub mod index;
 pub mod keys;
 pub mod password;
 pub mod record;
 mod rng;
+pub mod schema;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
 pub use error::{Error, Result};
+pub use handles::{CompoundIndex, SearchField};
 pub use index::{IndexSpec, Indexable, Normalizer};
 pub use keys::{
     Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
@@ -23,3 +26,13 @@ pub use keys::{
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{Encrypted, RecordContext, RecordId, RecordOpener, RecordSealer};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
+
+#[cfg(feature = "derive")]
+pub use encx_derive::Encrypted;
+
+/// Items used by generated code. Not a public API: may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::index::IndexSpec;
+    pub use core;
+}

@@ -1,0 +1,251 @@
+//! Parsing `#[encx(...)]` attributes into raw, span-carrying values. No cross-field rules here
+//! (that is `check.rs`); only syntax, unknown keys and duplicate keys.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Ident, LitInt, LitStr};
+
+/// A value with the span of the attribute key that set it.
+#[derive(Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// Collects errors so that every mistake is reported, not only the first.
+#[derive(Default)]
+pub struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, err: syn::Error) {
+        self.0.push(err);
+    }
+    pub fn at(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.0.push(syn::Error::new(span, msg));
+    }
+    pub fn finish(self) -> Result<(), syn::Error> {
+        let mut iter = self.0.into_iter();
+        match iter.next() {
+            None => Ok(()),
+            Some(mut first) => {
+                for e in iter {
+                    first.combine(e);
+                }
+                Err(first)
+            }
+        }
+    }
+}
+
+/// Sets `slot` once; a second time is a "duplicate" error at the key.
+fn set_once<T>(
+    errors: &mut Errors,
+    slot: &mut Option<Spanned<T>>,
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    value: T,
+) {
+    if slot.is_some() {
+        errors.push(meta.error(format!("duplicate encx attribute `{key}`")));
+    } else {
+        *slot = Some(Spanned {
+            value,
+            span: meta
+                .path
+                .get_ident()
+                .map(Ident::span)
+                .unwrap_or_else(Span::call_site),
+        });
+    }
+}
+
+fn flag(
+    errors: &mut Errors,
+    slot: &mut Option<Spanned<()>>,
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+) {
+    set_once(errors, slot, meta, key, ());
+}
+
+/// Options of a blind index: `searchable(...)` on a field or `index(...)` on the container.
+#[derive(Default, Clone)]
+pub struct IndexOptions {
+    pub name: Option<Spanned<String>>,
+    pub normalize: Option<Spanned<LitStr>>,
+    pub bits: Option<Spanned<LitInt>>,
+    pub domain: Option<Spanned<String>>,
+    pub fields: Option<Spanned<Vec<Ident>>>,
+}
+
+impl IndexOptions {
+    fn parse(
+        errors: &mut Errors,
+        meta: &ParseNestedMeta<'_>,
+        allow_fields: bool,
+    ) -> syn::Result<Self> {
+        let mut opts = IndexOptions::default();
+        meta.parse_nested_meta(|m| {
+            let key = m
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            match key.as_str() {
+                "name" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut opts.name, &m, "name", v.value());
+                }
+                "normalize" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut opts.normalize, &m, "normalize", v);
+                }
+                "bits" => {
+                    let v: LitInt = m.value()?.parse()?;
+                    set_once(errors, &mut opts.bits, &m, "bits", v);
+                }
+                "domain" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut opts.domain, &m, "domain", v.value());
+                }
+                "fields" if allow_fields => {
+                    let mut idents = Vec::new();
+                    m.parse_nested_meta(|f| {
+                        match f.path.get_ident() {
+                            Some(ident) => idents.push(ident.clone()),
+                            None => errors.push(f.error("expected a field name")),
+                        }
+                        Ok(())
+                    })?;
+                    set_once(errors, &mut opts.fields, &m, "fields", idents);
+                }
+                _ => {
+                    let known = if allow_fields {
+                        "name, fields, bits, normalize, domain"
+                    } else {
+                        "name, bits, normalize, domain"
+                    };
+                    errors.push(m.error(format!(
+                        "unknown encx index option `{key}`; expected one of: {known}"
+                    )));
+                    skip_value(&m)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(opts)
+    }
+}
+
+/// Consumes `= value` or `(...)` after an unknown key so parsing can go on.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|m| skip_value(&m));
+    }
+    Ok(())
+}
+
+/// Container attributes.
+#[derive(Default)]
+pub struct ContainerAttrs {
+    pub table: Option<Spanned<String>>,
+    pub rename_all: Option<Spanned<LitStr>>,
+    pub indexes: Vec<Spanned<IndexOptions>>,
+}
+
+impl ContainerAttrs {
+    pub fn parse(errors: &mut Errors, attrs: &[Attribute]) -> Self {
+        let mut out = ContainerAttrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("encx")) {
+            let result = attr.parse_nested_meta(|m| {
+                let key = m.path.get_ident().map(ToString::to_string).unwrap_or_default();
+                match key.as_str() {
+                    "table" => {
+                        let v: LitStr = m.value()?.parse()?;
+                        set_once(errors, &mut out.table, &m, "table", v.value());
+                    }
+                    "rename_all" => {
+                        let v: LitStr = m.value()?.parse()?;
+                        set_once(errors, &mut out.rename_all, &m, "rename_all", v);
+                    }
+                    "index" => {
+                        let span = m.path.get_ident().map(Ident::span).unwrap_or_else(Span::call_site);
+                        let opts = IndexOptions::parse(errors, &m, true)?;
+                        out.indexes.push(Spanned { value: opts, span });
+                    }
+                    _ => {
+                        errors.push(m.error(format!(
+                            "unknown encx container attribute `{key}`; expected one of: table, rename_all, index"
+                        )));
+                        skip_value(&m)?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// Field attributes.
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub id: Option<Spanned<()>>,
+    pub encrypt: Option<Spanned<()>>,
+    pub encrypt_none: Option<Spanned<()>>,
+    pub searchable: Option<Spanned<IndexOptions>>,
+    pub hash_secure: Option<Spanned<()>>,
+    pub column: Option<Spanned<String>>,
+    pub skip: Option<Spanned<()>>,
+}
+
+impl FieldAttrs {
+    pub fn parse(errors: &mut Errors, attrs: &[Attribute]) -> Self {
+        let mut out = FieldAttrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("encx")) {
+            let result = attr.parse_nested_meta(|m| {
+                let key = m
+                    .path
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                match key.as_str() {
+                    "id" => flag(errors, &mut out.id, &m, "id"),
+                    "encrypt" => flag(errors, &mut out.encrypt, &m, "encrypt"),
+                    "encrypt_none" => flag(errors, &mut out.encrypt_none, &m, "encrypt_none"),
+                    "hash_secure" => flag(errors, &mut out.hash_secure, &m, "hash_secure"),
+                    "skip" => flag(errors, &mut out.skip, &m, "skip"),
+                    "column" => {
+                        let v: LitStr = m.value()?.parse()?;
+                        set_once(errors, &mut out.column, &m, "column", v.value());
+                    }
+                    "searchable" => {
+                        let opts = if m.input.peek(syn::token::Paren) {
+                            IndexOptions::parse(errors, &m, false)?
+                        } else {
+                            IndexOptions::default()
+                        };
+                        set_once(errors, &mut out.searchable, &m, "searchable", opts);
+                    }
+                    _ => {
+                        errors.push(m.error(format!(
+                            "unknown encx field attribute `{key}`; expected one of: id, encrypt, \
+                             searchable, encrypt_none, hash_secure, column, skip"
+                        )));
+                        skip_value(&m)?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,479 @@
+//! Cross-field rules: turns the parsed attributes into a checked [`Container`], reporting every
+//! mistake at the span of the attribute at fault.
+
+use proc_macro2::Span;
+use quote::format_ident;
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, PathArguments, Type};
+
+use crate::attr::{ContainerAttrs, Errors, FieldAttrs, IndexOptions, Spanned};
+use crate::model::{Compound, Container, Field, FieldKind, Index};
+
+const NORMALIZERS: [(&str, &str); 6] = [
+    ("none", "None"),
+    ("lowercase", "Lowercase"),
+    ("trim", "Trim"),
+    ("email", "Email"),
+    ("digits", "Digits"),
+    ("last4", "Last4"),
+];
+const DEFAULT_BITS: u16 = 32;
+
+pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
+    let mut errors = Errors::default();
+    let named = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => Some(named),
+            Fields::Unnamed(_) | Fields::Unit => {
+                errors.at(input.ident.span(), "#[derive(Encrypted)] needs a struct with named fields, not a tuple or unit struct");
+                None
+            }
+        },
+        Data::Enum(e) => {
+            errors.at(
+                e.enum_token.span,
+                "#[derive(Encrypted)] supports structs with named fields, not enums",
+            );
+            None
+        }
+        Data::Union(u) => {
+            errors.at(
+                u.union_token.span,
+                "#[derive(Encrypted)] supports structs with named fields, not unions",
+            );
+            None
+        }
+    };
+    if let Some(param) = input.generics.params.first() {
+        errors.at(
+            syn::spanned::Spanned::span(param),
+            "#[derive(Encrypted)] does not support generic parameters: each encrypted type maps to one table",
+        );
+    }
+    let attrs = ContainerAttrs::parse(&mut errors, &input.attrs);
+    let rename = attrs.rename_all.as_ref().and_then(|r| match RenameRule::parse(&r.value.value()) {
+        Some(rule) => Some(rule),
+        None => {
+            errors.at(r.value.span(), "unknown rename_all rule; expected one of: lowercase, UPPERCASE, snake_case, camelCase, PascalCase, SCREAMING_SNAKE_CASE");
+            None
+        }
+    });
+    let table = attrs
+        .table
+        .as_ref()
+        .map(|t| t.value.clone())
+        .unwrap_or_else(|| default_table(&input.ident.to_string()));
+    if let Some(t) = &attrs.table {
+        check_sql_name(&mut errors, &t.value, t.span, "table");
+    }
+
+    let mut fields = Vec::new();
+    let mut id = None;
+    for f in named.map(|n| n.named.iter()).into_iter().flatten() {
+        let Some(ident) = f.ident.clone() else {
+            continue;
+        };
+        let fa = FieldAttrs::parse(&mut errors, &f.attrs);
+        let option_inner = option_inner(&f.ty);
+        let column = match &fa.column {
+            Some(c) => {
+                check_sql_name(&mut errors, &c.value, c.span, "column");
+                c.value.clone()
+            }
+            None => rename
+                .map(|r| r.apply(&ident.unraw_string()))
+                .unwrap_or_else(|| ident.unraw_string()),
+        };
+        let kind = field_kind(
+            &mut errors,
+            &fa,
+            &f.ty,
+            option_inner.is_some(),
+            &table,
+            &column,
+            &ident.unraw_string(),
+        );
+        if let (FieldKind::Id, Some(span)) = (&kind, fa.id.as_ref().map(|s| s.span)) {
+            if id.is_some() {
+                errors.at(span, "only one field can be #[encx(id)]");
+            } else {
+                id = Some(fields.len());
+            }
+        }
+        fields.push(Field {
+            span: ident.span(),
+            ident,
+            ty: f.ty.clone(),
+            column,
+            kind,
+            option_inner,
+        });
+    }
+
+    let indexes = attrs
+        .indexes
+        .iter()
+        .filter_map(|ix| compound(&mut errors, ix, &fields, &table))
+        .collect::<Vec<_>>();
+    check_unique_columns(&mut errors, &fields, &indexes);
+    errors.finish()?;
+    Ok(Container {
+        ident: input.ident.clone(),
+        vis: input.vis.clone(),
+        table,
+        fields,
+        indexes,
+        id,
+    })
+}
+
+trait UnrawString {
+    fn unraw_string(&self) -> String;
+}
+impl UnrawString for Ident {
+    fn unraw_string(&self) -> String {
+        let s = self.to_string();
+        s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+    }
+}
+
+fn field_kind(
+    errors: &mut Errors,
+    fa: &FieldAttrs,
+    ty: &Type,
+    is_option: bool,
+    table: &str,
+    column: &str,
+    field_name: &str,
+) -> FieldKind {
+    let exclusive: Vec<(&str, Span)> = [
+        ("id", fa.id.as_ref().map(|s| s.span)),
+        (
+            "encrypt",
+            fa.encrypt
+                .as_ref()
+                .map(|s| s.span)
+                .or(fa.encrypt_none.as_ref().map(|s| s.span)),
+        ),
+        ("hash_secure", fa.hash_secure.as_ref().map(|s| s.span)),
+        ("skip", fa.skip.as_ref().map(|s| s.span)),
+    ]
+    .into_iter()
+    .filter_map(|(k, s)| s.map(|s| (k, s)))
+    .collect();
+    if exclusive.len() > 1 {
+        let names: Vec<_> = exclusive.iter().map(|(k, _)| format!("`{k}`")).collect();
+        errors.at(
+            exclusive[1].1,
+            format!("{} cannot be combined on one field", names.join(" and ")),
+        );
+    }
+    if let Some(s) = &fa.searchable {
+        if fa.encrypt.is_none() && fa.encrypt_none.is_none() {
+            errors.at(s.span, "`searchable` needs `encrypt`: write #[encx(encrypt, searchable)] (a plain column is searchable as it is)");
+        }
+        if let Some(en) = &fa.encrypt_none {
+            errors.at(en.span, "`encrypt_none` hides whether a value is present, but a blind index would reveal it: drop one of `encrypt_none` and `searchable`");
+        }
+    }
+    if let Some(en) = &fa.encrypt_none {
+        if !is_option {
+            errors.at(en.span, "`encrypt_none` only applies to `Option<T>` fields");
+        }
+    }
+    if let Some(h) = &fa.hash_secure {
+        if !is_type_named(ty, "PasswordHash") {
+            errors.at(h.span, "`hash_secure` needs a field of type `encx::PasswordHash` (hash the password with `PasswordPolicy::hash`)");
+        }
+    }
+    if let Some(c) = &fa.column {
+        if fa.skip.is_some() {
+            errors.at(
+                c.span,
+                "a `skip` field is not stored, so it has no `column`",
+            );
+        }
+    }
+    if fa.id.is_some() {
+        return FieldKind::Id;
+    }
+    if fa.skip.is_some() {
+        return FieldKind::Skip;
+    }
+    if fa.hash_secure.is_some() {
+        return FieldKind::HashSecure;
+    }
+    if fa.encrypt.is_some() || fa.encrypt_none.is_some() {
+        let searchable = fa
+            .searchable
+            .as_ref()
+            .map(|s| index(errors, &s.value, s.span, column, field_name, table));
+        return FieldKind::Encrypt {
+            encrypt_none: fa.encrypt_none.is_some(),
+            searchable,
+        };
+    }
+    FieldKind::Plain
+}
+
+/// `default_name` names the index and its column unless `name = ".."` is given; the handle
+/// constant is the given name, or else `const_source` (the Rust field name), uppercased.
+fn index(
+    errors: &mut Errors,
+    opts: &IndexOptions,
+    span: Span,
+    default_name: &str,
+    const_source: &str,
+    table: &str,
+) -> Index {
+    let name = opts
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| default_name.to_owned());
+    if let Some(n) = &opts.name {
+        check_sql_name(errors, &n.value, n.span, "index name");
+    }
+    let bits = match &opts.bits {
+        Some(b) => match b.value.base10_parse::<u16>() {
+            Ok(v) if (8..=256).contains(&v) => v,
+            _ => {
+                errors.at(b.value.span(), "`bits` must be between 8 and 256");
+                DEFAULT_BITS
+            }
+        },
+        None => DEFAULT_BITS,
+    };
+    let normalizer = match &opts.normalize {
+        Some(n) => match NORMALIZERS.iter().find(|(k, _)| *k == n.value.value()) {
+            Some((_, variant)) => *variant,
+            None => {
+                let names: Vec<_> = NORMALIZERS.iter().map(|(k, _)| *k).collect();
+                errors.at(
+                    n.value.span(),
+                    format!(
+                        "unknown normalizer \"{}\"; expected one of: {}",
+                        n.value.value(),
+                        names.join(", ")
+                    ),
+                );
+                "None"
+            }
+        },
+        None => "None",
+    };
+    let const_source = opts
+        .name
+        .as_ref()
+        .map(|n| n.value.as_str())
+        .unwrap_or(const_source);
+    let const_name = format_ident!("{}", const_source.to_uppercase(), span = span);
+    Index {
+        const_name,
+        column: format!("{name}_bidx"),
+        domain: opts
+            .domain
+            .as_ref()
+            .map(|d| d.value.clone())
+            .unwrap_or_else(|| format!("{table}.{name}")),
+        name,
+        bits,
+        normalizer: Ident::new(normalizer, span),
+    }
+}
+
+fn compound(
+    errors: &mut Errors,
+    ix: &Spanned<IndexOptions>,
+    fields: &[Field],
+    table: &str,
+) -> Option<Compound> {
+    let Some(name) = &ix.value.name else {
+        errors.at(ix.span, "a compound index needs `name = \"...\"`");
+        return None;
+    };
+    let Some(list) = &ix.value.fields else {
+        errors.at(ix.span, "a compound index needs `fields(a, b, ...)`");
+        return None;
+    };
+    if list.value.len() < 2 {
+        errors.at(
+            list.span,
+            "a compound index needs at least two fields (one field: use `searchable`)",
+        );
+    }
+    let mut members = Vec::new();
+    for ident in &list.value {
+        match fields.iter().position(|f| &f.ident == ident) {
+            None => errors.at(ident.span(), format!("compound index `{}` names `{ident}`, which is not a field of this struct", name.value)),
+            Some(i) if !fields[i].is_encrypted() => errors.at(
+                ident.span(),
+                format!("compound index `{}` names `{ident}`, which is not encrypted: only `encrypt` fields can be in a compound index", name.value),
+            ),
+            Some(i) if matches!(fields[i].kind, FieldKind::Encrypt { encrypt_none: true, .. }) => {
+                errors.at(ident.span(), format!("`{ident}` is `encrypt_none`; a blind index would reveal its presence"))
+            }
+            Some(i) => members.push(i),
+        }
+    }
+    Some(Compound {
+        index: index(errors, &ix.value, ix.span, &name.value, &name.value, table),
+        fields: members,
+    })
+}
+
+fn check_unique_columns(errors: &mut Errors, fields: &[Field], indexes: &[Compound]) {
+    let mut seen: Vec<(String, Span)> = vec![("encx_dek".into(), Span::call_site())];
+    let mut consts: Vec<String> = Vec::new();
+    let mut add = |errors: &mut Errors, name: &str, span: Span| {
+        if seen.iter().any(|(n, _)| n == name) {
+            errors.at(span, format!("column `{name}` would be stored twice (or collides with encx's own `encx_dek`); rename with `column = \"...\"` or `name = \"...\"`"));
+        } else {
+            seen.push((name.to_owned(), span));
+        }
+    };
+    for f in fields {
+        if matches!(f.kind, FieldKind::Skip) {
+            continue;
+        }
+        add(errors, &f.column, f.span);
+        if let FieldKind::Encrypt {
+            searchable: Some(ix),
+            ..
+        } = &f.kind
+        {
+            add(errors, &ix.column, ix.const_name.span());
+            consts.push(ix.const_name.to_string());
+        }
+    }
+    for c in indexes {
+        add(errors, &c.index.column, c.index.const_name.span());
+        if consts.contains(&c.index.const_name.to_string()) {
+            errors.at(
+                c.index.const_name.span(),
+                format!("two indexes are named `{}`", c.index.name),
+            );
+        }
+        consts.push(c.index.const_name.to_string());
+    }
+}
+
+fn check_sql_name(errors: &mut Errors, name: &str, span: Span, what: &str) {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if !ok {
+        errors.at(span, format!("{what} `{name}` must be an SQL identifier: ASCII letters, digits and `_`, not starting with a digit"));
+    }
+}
+
+/// `Some(T)` for `Option<T>` (also `std::option::Option<T>`).
+fn option_inner(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) if args.args.len() == 1 => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn is_type_named(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// `User` → `users`, `Address` → `addresses`, `Company` → `companies`, `OrderItem` → `order_items`.
+pub fn default_table(type_name: &str) -> String {
+    let snake = RenameRule::Snake.apply_pascal(type_name);
+    if snake.ends_with('s')
+        || snake.ends_with('x')
+        || snake.ends_with('z')
+        || snake.ends_with("ch")
+        || snake.ends_with("sh")
+    {
+        format!("{snake}es")
+    } else if snake.ends_with('y')
+        && !snake.ends_with("ay")
+        && !snake.ends_with("ey")
+        && !snake.ends_with("oy")
+        && !snake.ends_with("uy")
+    {
+        format!("{}ies", &snake[..snake.len() - 1])
+    } else {
+        format!("{snake}s")
+    }
+}
+
+#[derive(Clone, Copy)]
+enum RenameRule {
+    Lower,
+    Upper,
+    Snake,
+    Camel,
+    Pascal,
+    ScreamingSnake,
+}
+
+impl RenameRule {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "lowercase" => Self::Lower,
+            "UPPERCASE" => Self::Upper,
+            "snake_case" => Self::Snake,
+            "camelCase" => Self::Camel,
+            "PascalCase" => Self::Pascal,
+            "SCREAMING_SNAKE_CASE" => Self::ScreamingSnake,
+            _ => return None,
+        })
+    }
+
+    /// Applies the rule to a snake_case field name.
+    fn apply(self, field: &str) -> String {
+        match self {
+            Self::Lower => field.to_ascii_lowercase(),
+            Self::Upper => field.to_ascii_uppercase(),
+            Self::Snake => field.to_owned(),
+            Self::ScreamingSnake => field.to_ascii_uppercase(),
+            Self::Pascal | Self::Camel => {
+                let mut out = String::new();
+                let mut upper = matches!(self, Self::Pascal);
+                for c in field.chars() {
+                    if c == '_' {
+                        upper = true;
+                    } else if upper {
+                        out.push(c.to_ascii_uppercase());
+                        upper = false;
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// PascalCase type name to snake_case.
+    fn apply_pascal(self, name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}

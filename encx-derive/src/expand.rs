@@ -1,0 +1,244 @@
+//! Emits the generated code from a checked [`Container`]. Never validates (that is `check.rs`).
+//! Generated code names only `::encx::...` and `::core::...` paths.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
+
+use crate::model::{Compound, Container, Field, FieldKind, Index};
+
+/// A column name as a field identifier of the record struct (raw identifier for keywords).
+fn column_ident(name: &str) -> Ident {
+    syn::parse_str::<Ident>(name)
+        .unwrap_or_else(|_| Ident::new_raw(name, proc_macro2::Span::call_site()))
+}
+
+fn spec(ix: &Index) -> TokenStream {
+    let (name, domain, bits, norm) = (&ix.name, &ix.domain, ix.bits, &ix.normalizer);
+    quote!(::encx::IndexSpec::new(#name, #domain, #bits, ::encx::Normalizer::#norm))
+}
+
+/// `Option<&dyn Indexable>` of a field of `v`.
+fn indexable(f: &Field, owner: &TokenStream) -> TokenStream {
+    let ident = &f.ident;
+    if f.option_inner.is_some() {
+        quote!(#owner.#ident.as_ref().map(|__v| __v as &dyn ::encx::Indexable))
+    } else {
+        quote!(::core::option::Option::Some(&#owner.#ident as &dyn ::encx::Indexable))
+    }
+}
+
+pub fn derive(c: &Container) -> TokenStream {
+    let ident = &c.ident;
+    let vis = &c.vis;
+    let record = format_ident!("{}Record", ident);
+    let table = &c.table;
+
+    let mut record_fields = Vec::new();
+    let mut encrypt_fields = Vec::new();
+    let mut decrypt_fields = Vec::new();
+    let mut columns = Vec::new();
+    let mut handles = Vec::new();
+
+    for f in &c.fields {
+        let fid = &f.ident;
+        let ty = &f.ty;
+        let col = &f.column;
+        let rid = column_ident(col);
+        match &f.kind {
+            FieldKind::Skip => {
+                decrypt_fields.push(quote!(#fid: ::core::default::Default::default()));
+            }
+            FieldKind::Id | FieldKind::Plain | FieldKind::HashSecure => {
+                record_fields.push(quote!(pub #rid: #ty));
+                encrypt_fields.push(quote!(#rid: ::core::clone::Clone::clone(&self.#fid)));
+                decrypt_fields.push(quote!(#fid: ::core::clone::Clone::clone(&record.#rid)));
+                let nullable_syntax = f.option_inner.is_some();
+                columns.push(match f.kind {
+                    FieldKind::HashSecure => quote!(::encx::schema::Column::new(#col, ::encx::schema::ColumnKind::PasswordHash)),
+                    FieldKind::Id => quote!(::encx::schema::Column::new(#col, ::encx::schema::ColumnKind::Id {
+                        sql_type: {
+                            #[allow(unused_imports)]
+                            use ::encx::schema::probe::{ViaFallback as _, ViaSqlType as _};
+                            (&::encx::schema::probe::Probe::<#ty>::new()).encx_sql_type()
+                        },
+                    })),
+                    _ => quote!(::encx::schema::Column::new(#col, ::encx::schema::ColumnKind::Plain {
+                        sql_type: {
+                            #[allow(unused_imports)]
+                            use ::encx::schema::probe::{ViaFallback as _, ViaSqlType as _};
+                            (&::encx::schema::probe::Probe::<#ty>::new()).encx_sql_type()
+                        },
+                        nullable: #nullable_syntax,
+                    })),
+                });
+            }
+            FieldKind::Encrypt {
+                encrypt_none,
+                searchable,
+            } => {
+                let stored_option = f.option_inner.is_some() && !encrypt_none;
+                if stored_option {
+                    record_fields
+                        .push(quote!(pub #rid: ::core::option::Option<::encx::Ciphertext>));
+                    encrypt_fields.push(quote!(#rid: __encx_sealer.seal_option(#col, &self.#fid)?));
+                    decrypt_fields
+                        .push(quote!(#fid: __encx_opener.open_option(#col, &record.#rid)?));
+                } else {
+                    record_fields.push(quote!(pub #rid: ::encx::Ciphertext));
+                    encrypt_fields.push(quote!(#rid: __encx_sealer.seal(#col, &self.#fid)?));
+                    decrypt_fields.push(quote!(#fid: __encx_opener.open(#col, &record.#rid)?));
+                }
+                columns.push(quote!(::encx::schema::Column::new(#col, ::encx::schema::ColumnKind::Ciphertext { nullable: #stored_option })));
+                if let Some(ix) = searchable {
+                    let bcol = &ix.column;
+                    let bid = column_ident(bcol);
+                    let konst = &ix.const_name;
+                    let bytes = ix.bits.div_ceil(8);
+                    let value_fn =
+                        format_ident!("__encx_value_{}", konst.to_string().to_lowercase());
+                    let get = indexable(f, &quote!(v));
+                    let get_self = indexable(f, &quote!(self));
+                    record_fields
+                        .push(quote!(pub #bid: ::core::option::Option<::encx::BlindIndex>));
+                    encrypt_fields.push(quote!(#bid: match #get_self {
+                        ::core::option::Option::Some(__v) => ::core::option::Option::Some(crypto.blind_index(Self::#konst.spec(), __v)?),
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    }));
+                    columns.push(quote!(::encx::schema::Column::new(#bcol, ::encx::schema::ColumnKind::BlindIndex { bytes: #bytes })));
+                    let spec = spec(ix);
+                    let doc = format!("Blind index of `{fid}` (column `{bcol}`): query with it, e.g. `Repo::find_by({ident}::{konst}, value)`.");
+                    handles.push(quote_spanned! {konst.span()=>
+                        #[doc = #doc]
+                        #vis const #konst: ::encx::SearchField<#ident> = ::encx::SearchField::new(#spec, #bcol, Self::#value_fn);
+                        #[doc(hidden)]
+                        fn #value_fn(v: &Self) -> ::core::option::Option<&dyn ::encx::Indexable> {
+                            #get
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    for Compound { index: ix, fields } in &c.indexes {
+        let bcol = &ix.column;
+        let bid = column_ident(bcol);
+        let konst = &ix.const_name;
+        let bytes = ix.bits.div_ceil(8);
+        let values_fn = format_ident!("__encx_values_{}", konst.to_string().to_lowercase());
+        let vars: Vec<Ident> = (0..fields.len())
+            .map(|i| format_ident!("__p{}", i))
+            .collect();
+        let gets_self: Vec<TokenStream> = fields
+            .iter()
+            .map(|&i| indexable(&c.fields[i], &quote!(self)))
+            .collect();
+        let gets_v: Vec<TokenStream> = fields
+            .iter()
+            .map(|&i| indexable(&c.fields[i], &quote!(v)))
+            .collect();
+        record_fields.push(quote!(pub #bid: ::core::option::Option<::encx::BlindIndex>));
+        encrypt_fields.push(quote!(#bid: match (#(#gets_self,)*) {
+            (#(::core::option::Option::Some(#vars),)*) => ::core::option::Option::Some(crypto.compound_index(Self::#konst.spec(), &[#(#vars),*])?),
+            _ => ::core::option::Option::None,
+        }));
+        columns.push(quote!(::encx::schema::Column::new(#bcol, ::encx::schema::ColumnKind::BlindIndex { bytes: #bytes })));
+        let spec = spec(ix);
+        let names: Vec<String> = fields
+            .iter()
+            .map(|&i| format!("`{}`", c.fields[i].ident))
+            .collect();
+        let doc = format!(
+            "Compound blind index over {} (column `{bcol}`).",
+            names.join(", ")
+        );
+        handles.push(quote_spanned! {konst.span()=>
+            #[doc = #doc]
+            #vis const #konst: ::encx::CompoundIndex<#ident> = ::encx::CompoundIndex::new(#spec, #bcol, Self::#values_fn);
+            #[doc(hidden)]
+            fn #values_fn(v: &Self) -> ::core::option::Option<::std::vec::Vec<&dyn ::encx::Indexable>> {
+                match (#(#gets_v,)*) {
+                    (#(::core::option::Option::Some(#vars),)*) => ::core::option::Option::Some(::std::vec![#(#vars),*]),
+                    _ => ::core::option::Option::None,
+                }
+            }
+        });
+    }
+
+    record_fields.push(quote!(pub encx_dek: ::core::option::Option<::encx::WrappedDek>));
+    encrypt_fields
+        .push(quote!(encx_dek: ::core::option::Option::Some(__encx_sealer.into_wrapped_dek())));
+    columns.push(quote!(::encx::schema::Column::new(
+        "encx_dek",
+        ::encx::schema::ColumnKind::WrappedDek
+    )));
+
+    let (id_bytes_enc, id_bytes_dec, id_display) = match c.id {
+        Some(i) => {
+            let fid = &c.fields[i].ident;
+            let rid = column_ident(&c.fields[i].column);
+            (
+                quote!(::encx::RecordId::record_id_bytes(&self.#fid)),
+                quote!(::encx::RecordId::record_id_bytes(&record.#rid)),
+                quote!(::encx::RecordId::record_id_display(&record.#rid)),
+            )
+        }
+        None => (
+            quote!(::std::borrow::Cow::<'static, [u8]>::Borrowed(&[])),
+            quote!(::std::borrow::Cow::<'static, [u8]>::Borrowed(&[])),
+            quote!(::std::string::String::from("(record without #[encx(id)])")),
+        ),
+    };
+    let record_doc = format!(
+        "The stored form of [`{ident}`] in table `{table}`: plain columns, ciphertexts, blind indexes and the wrapped data key. Generated by `#[derive(Encrypted)]`."
+    );
+
+    quote! {
+        #[doc = #record_doc]
+        #[derive(::core::clone::Clone)]
+        #[allow(non_snake_case)]
+        #vis struct #record {
+            #(#record_fields,)*
+        }
+
+        #[automatically_derived]
+        impl ::encx::Encrypted for #ident {
+            type Record = #record;
+            const TABLE: &'static str = #table;
+
+            async fn encrypt(&self, crypto: &::encx::Crypto) -> ::encx::Result<#record> {
+                let __encx_id = #id_bytes_enc;
+                let __encx_sealer = crypto.seal_record(#table, &__encx_id).await?;
+                ::core::result::Result::Ok(#record {
+                    #(#encrypt_fields,)*
+                })
+            }
+
+            async fn decrypt(record: &#record, crypto: &::encx::Crypto) -> ::encx::Result<Self> {
+                let __encx_id = #id_bytes_dec;
+                let __encx_display = #id_display;
+                let __encx_opener = crypto
+                    .open_record(#table, &__encx_id, record.encx_dek.as_ref(), &__encx_display)
+                    .await?;
+                ::core::result::Result::Ok(#ident {
+                    #(#decrypt_fields,)*
+                })
+            }
+        }
+
+        #[automatically_derived]
+        impl ::encx::schema::Schema for #ident {
+            const TABLE: &'static str = #table;
+            fn columns() -> &'static [::encx::schema::Column] {
+                static COLUMNS: ::std::sync::OnceLock<::std::vec::Vec<::encx::schema::Column>> = ::std::sync::OnceLock::new();
+                COLUMNS.get_or_init(|| ::std::vec![#(#columns),*])
+            }
+        }
+
+        #[automatically_derived]
+        impl #ident {
+            #(#handles)*
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The checked model the expansion works from. Everything here is valid: `check.rs` made it.
+
+use proc_macro2::Span;
+use syn::{Ident, Type, Visibility};
+
+pub struct Container {
+    pub ident: Ident,
+    pub vis: Visibility,
+    pub table: String,
+    pub fields: Vec<Field>,
+    pub indexes: Vec<Compound>,
+    /// Index into `fields` of the `#[encx(id)]` field.
+    pub id: Option<usize>,
+}
+
+pub struct Field {
+    pub ident: Ident,
+    pub ty: Type,
+    pub column: String,
+    pub kind: FieldKind,
+    /// `Some(inner)` when the type is `Option<inner>`.
+    pub option_inner: Option<Type>,
+    pub span: Span,
+}
+
+pub enum FieldKind {
+    Id,
+    Plain,
+    Skip,
+    HashSecure,
+    Encrypt {
+        encrypt_none: bool,
+        searchable: Option<Index>,
+    },
+}
+
+pub struct Index {
+    /// Handle constant name (`EMAIL`).
+    pub const_name: Ident,
+    /// Index name (field column or given name).
+    pub name: String,
+    /// Stored column (`<name>_bidx`).
+    pub column: String,
+    pub domain: String,
+    pub bits: u16,
+    /// Variant name of `encx::Normalizer`.
+    pub normalizer: Ident,
+}
+
+pub struct Compound {
+    pub index: Index,
+    /// Indexes into `Container::fields`.
+    pub fields: Vec<usize>,
+}
+
+impl Field {
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.kind, FieldKind::Encrypt { .. })
+    }
+}

@@ -1,0 +1,273 @@
+//! The stored shape of an encrypted type: its columns, and DDL for PostgreSQL, MySQL/MariaDB
+//! and SQLite. The derive implements [`Schema`]; [`create_table`] turns it into SQL.
+//!
+//! ```
+//! use encx::schema::{Column, ColumnKind, Dialect, Schema, SqlType, create_table};
+//! struct Note;
+//! impl Schema for Note {
+//!     const TABLE: &'static str = "notes";
+//!     fn columns() -> &'static [Column] {
+//!         &[
+//!             Column::new("id", ColumnKind::Id { sql_type: Some(<i64 as SqlType>::sql_type) }),
+//!             Column::new("body", ColumnKind::Ciphertext { nullable: false }),
+//!             Column::new("body_bidx", ColumnKind::BlindIndex { bytes: 4 }),
+//!             Column::new("encx_dek", ColumnKind::WrappedDek),
+//!         ]
+//!     }
+//! }
+//! let sql = create_table::<Note>(Dialect::Postgres)?;
+//! assert!(sql[0].contains("body BYTEA NOT NULL"));
+//! assert!(sql[1].contains("ON notes (body_bidx)"));
+//! # Ok::<(), encx::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+
+/// SQL dialects encx writes DDL for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
+/// What a stored column holds.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum ColumnKind {
+    /// The record id (primary key), a plain column.
+    Id {
+        /// Its SQL type per dialect; `None` when its Rust type does not implement [`SqlType`].
+        sql_type: Option<fn(Dialect) -> &'static str>,
+    },
+    /// A plain (unencrypted) column.
+    Plain {
+        /// Its SQL type per dialect; `None` when its Rust type does not implement [`SqlType`].
+        sql_type: Option<fn(Dialect) -> &'static str>,
+        /// Whether it may be NULL (an `Option` field).
+        nullable: bool,
+    },
+    /// An encrypted field.
+    Ciphertext {
+        /// NULL for `None` of an `Option` field (not with `encrypt_none`).
+        nullable: bool,
+    },
+    /// A blind index (always nullable: erasure sets it to NULL).
+    BlindIndex {
+        /// Stored length in bytes.
+        bytes: u16,
+    },
+    /// An Argon2id PHC string.
+    PasswordHash,
+    /// The wrapped DEK (`encx_dek`; NULL once erased).
+    WrappedDek,
+}
+
+/// One stored column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Column name.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: ColumnKind,
+}
+
+impl Column {
+    /// A column from its parts.
+    pub const fn new(name: &'static str, kind: ColumnKind) -> Self {
+        Column { name, kind }
+    }
+}
+
+/// The stored shape of a type; implemented by `#[derive(Encrypted)]`.
+pub trait Schema {
+    /// Table name.
+    const TABLE: &'static str;
+    /// Stored columns in order.
+    fn columns() -> &'static [Column];
+}
+
+/// SQL type of a plain column, per dialect. Implemented for common types; implement it for your
+/// own plain field types to use [`create_table`].
+pub trait SqlType {
+    /// Whether the column may be NULL.
+    const NULLABLE: bool = false;
+    /// The SQL type name.
+    fn sql_type(dialect: Dialect) -> &'static str;
+}
+
+macro_rules! sql_type {
+    ($t:ty => $pg:expr, $my:expr, $lite:expr) => {
+        impl SqlType for $t {
+            fn sql_type(dialect: Dialect) -> &'static str {
+                match dialect {
+                    Dialect::Postgres => $pg,
+                    Dialect::MySql => $my,
+                    Dialect::Sqlite => $lite,
+                }
+            }
+        }
+    };
+}
+
+sql_type!(String => "TEXT", "VARCHAR(255)", "TEXT");
+sql_type!(i64 => "BIGINT", "BIGINT", "INTEGER");
+sql_type!(i32 => "INTEGER", "INT", "INTEGER");
+sql_type!(i16 => "SMALLINT", "SMALLINT", "INTEGER");
+sql_type!(bool => "BOOLEAN", "BOOLEAN", "BOOLEAN");
+sql_type!(f64 => "DOUBLE PRECISION", "DOUBLE", "REAL");
+sql_type!(f32 => "REAL", "FLOAT", "REAL");
+sql_type!(Vec<u8> => "BYTEA", "BLOB", "BLOB");
+sql_type!(uuid::Uuid => "UUID", "BINARY(16)", "BLOB");
+
+impl<T: SqlType> SqlType for Option<T> {
+    const NULLABLE: bool = true;
+    fn sql_type(dialect: Dialect) -> &'static str {
+        T::sql_type(dialect)
+    }
+}
+
+fn bytes_type(dialect: Dialect, indexed_len: Option<u16>) -> String {
+    match (dialect, indexed_len) {
+        (Dialect::Postgres, _) => "BYTEA".into(),
+        (Dialect::Sqlite, _) => "BLOB".into(),
+        (Dialect::MySql, Some(len)) => format!("VARBINARY({len})"),
+        (Dialect::MySql, None) => "LONGBLOB".into(),
+    }
+}
+
+fn plain_type(
+    col: &Column,
+    sql_type: Option<fn(Dialect) -> &'static str>,
+    dialect: Dialect,
+) -> Result<String> {
+    sql_type.map(|f| f(dialect).to_string()).ok_or_else(|| {
+        Error::config(format!(
+            "column `{}`: its Rust type does not implement encx::schema::SqlType; implement it \
+             (one function naming the SQL type per dialect) or write this table's DDL by hand",
+            col.name
+        ))
+    })
+}
+
+/// `CREATE TABLE` and `CREATE INDEX` statements for `T`, each idempotent (`IF NOT EXISTS`).
+/// Every blind-index column gets an index. On MySQL the indexes are part of `CREATE TABLE`.
+pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>> {
+    let mut defs = Vec::new();
+    let mut indexes = Vec::new();
+    for col in T::columns() {
+        let (ty, null, extra) = match col.kind {
+            ColumnKind::Id { sql_type } => (
+                plain_type(col, sql_type, dialect)?,
+                "NOT NULL",
+                " PRIMARY KEY",
+            ),
+            ColumnKind::Plain { sql_type, nullable } => (
+                plain_type(col, sql_type, dialect)?,
+                if nullable { "NULL" } else { "NOT NULL" },
+                "",
+            ),
+            ColumnKind::Ciphertext { nullable } => (
+                bytes_type(dialect, None),
+                if nullable { "NULL" } else { "NOT NULL" },
+                "",
+            ),
+            ColumnKind::BlindIndex { bytes } => {
+                indexes.push(col.name);
+                (bytes_type(dialect, Some(bytes)), "NULL", "")
+            }
+            ColumnKind::PasswordHash => (
+                if dialect == Dialect::MySql {
+                    "VARCHAR(255)"
+                } else {
+                    "TEXT"
+                }
+                .to_string(),
+                "NOT NULL",
+                "",
+            ),
+            ColumnKind::WrappedDek => (bytes_type(dialect, Some(2048)), "NULL", ""),
+        };
+        defs.push(format!("    {} {ty} {null}{extra}", col.name));
+    }
+    let table = T::TABLE;
+    if dialect == Dialect::MySql {
+        for col in &indexes {
+            defs.push(format!("    INDEX {table}_{col} ({col})"));
+        }
+    }
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\n{}\n)",
+        defs.join(",\n")
+    )];
+    if dialect != Dialect::MySql {
+        for col in indexes {
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {table}_{col} ON {table} ({col})"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Autoref specialization used by generated code: the SQL type of a plain field when its type
+/// implements [`SqlType`], `None` otherwise (so the derive works for any plain type).
+#[doc(hidden)]
+pub mod probe {
+    use super::{Dialect, SqlType};
+    use std::marker::PhantomData;
+
+    /// Stands for the type `T` of a plain field.
+    pub struct Probe<T>(PhantomData<fn() -> T>);
+
+    impl<T> Probe<T> {
+        /// A probe.
+        pub const fn new() -> Self {
+            Probe(PhantomData)
+        }
+    }
+
+    impl<T> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Chosen when `T: SqlType`.
+    pub trait ViaSqlType {
+        /// `Some(T::sql_type)`.
+        fn encx_sql_type(&self) -> Option<fn(Dialect) -> &'static str>;
+        /// `T::NULLABLE`.
+        fn encx_nullable(&self) -> bool;
+    }
+
+    impl<T: SqlType> ViaSqlType for Probe<T> {
+        fn encx_sql_type(&self) -> Option<fn(Dialect) -> &'static str> {
+            Some(T::sql_type)
+        }
+        fn encx_nullable(&self) -> bool {
+            T::NULLABLE
+        }
+    }
+
+    /// Chosen otherwise.
+    pub trait ViaFallback {
+        /// `None`.
+        fn encx_sql_type(&self) -> Option<fn(Dialect) -> &'static str>;
+        /// Set by the derive from the field's syntax instead.
+        fn encx_nullable(&self) -> bool;
+    }
+
+    impl<T> ViaFallback for &Probe<T> {
+        fn encx_sql_type(&self) -> Option<fn(Dialect) -> &'static str> {
+            None
+        }
+        fn encx_nullable(&self) -> bool {
+            false
+        }
+    }
+}

@@ -1,0 +1,9 @@
+use encx::Encrypted;
+
+#[derive(Encrypted)]
+struct Wrapper<T> {
+    #[encx(encrypt)]
+    value: T,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use encx::Encrypted;
+
+#[derive(Encrypted)]
+struct User(i64, String);
+
+fn main() {}
