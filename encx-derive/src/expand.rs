@@ -34,11 +34,12 @@ pub fn derive(c: &Container) -> TokenStream {
     let record = format_ident!("{}Record", ident);
     let table = &c.table;
 
-    let mut record_fields = Vec::new();
     let mut encrypt_fields = Vec::new();
     let mut decrypt_fields = Vec::new();
     let mut columns = Vec::new();
     let mut handles = Vec::new();
+    // (record field, column name, stored type) in column order, for the sqlx impls.
+    let mut stored: Vec<(Ident, String, TokenStream)> = Vec::new();
 
     for f in &c.fields {
         let fid = &f.ident;
@@ -50,7 +51,7 @@ pub fn derive(c: &Container) -> TokenStream {
                 decrypt_fields.push(quote!(#fid: ::core::default::Default::default()));
             }
             FieldKind::Id | FieldKind::Plain | FieldKind::HashSecure => {
-                record_fields.push(quote!(pub #rid: #ty));
+                stored.push((rid.clone(), col.clone(), quote!(#ty)));
                 encrypt_fields.push(quote!(#rid: ::core::clone::Clone::clone(&self.#fid)));
                 decrypt_fields.push(quote!(#fid: ::core::clone::Clone::clone(&record.#rid)));
                 let nullable_syntax = f.option_inner.is_some();
@@ -79,13 +80,16 @@ pub fn derive(c: &Container) -> TokenStream {
             } => {
                 let stored_option = f.option_inner.is_some() && !encrypt_none;
                 if stored_option {
-                    record_fields
-                        .push(quote!(pub #rid: ::core::option::Option<::encx::Ciphertext>));
+                    stored.push((
+                        rid.clone(),
+                        col.clone(),
+                        quote!(::core::option::Option<::encx::Ciphertext>),
+                    ));
                     encrypt_fields.push(quote!(#rid: __encx_sealer.seal_option(#col, &self.#fid)?));
                     decrypt_fields
                         .push(quote!(#fid: __encx_opener.open_option(#col, &record.#rid)?));
                 } else {
-                    record_fields.push(quote!(pub #rid: ::encx::Ciphertext));
+                    stored.push((rid.clone(), col.clone(), quote!(::encx::Ciphertext)));
                     encrypt_fields.push(quote!(#rid: __encx_sealer.seal(#col, &self.#fid)?));
                     decrypt_fields.push(quote!(#fid: __encx_opener.open(#col, &record.#rid)?));
                 }
@@ -99,8 +103,11 @@ pub fn derive(c: &Container) -> TokenStream {
                         format_ident!("__encx_value_{}", konst.to_string().to_lowercase());
                     let get = indexable(f, &quote!(v));
                     let get_self = indexable(f, &quote!(self));
-                    record_fields
-                        .push(quote!(pub #bid: ::core::option::Option<::encx::BlindIndex>));
+                    stored.push((
+                        bid.clone(),
+                        bcol.clone(),
+                        quote!(::core::option::Option<::encx::BlindIndex>),
+                    ));
                     encrypt_fields.push(quote!(#bid: match #get_self {
                         ::core::option::Option::Some(__v) => ::core::option::Option::Some(crypto.blind_index(Self::#konst.spec(), __v)?),
                         ::core::option::Option::None => ::core::option::Option::None,
@@ -138,7 +145,11 @@ pub fn derive(c: &Container) -> TokenStream {
             .iter()
             .map(|&i| indexable(&c.fields[i], &quote!(v)))
             .collect();
-        record_fields.push(quote!(pub #bid: ::core::option::Option<::encx::BlindIndex>));
+        stored.push((
+            bid.clone(),
+            bcol.clone(),
+            quote!(::core::option::Option<::encx::BlindIndex>),
+        ));
         encrypt_fields.push(quote!(#bid: match (#(#gets_self,)*) {
             (#(::core::option::Option::Some(#vars),)*) => ::core::option::Option::Some(crypto.compound_index(Self::#konst.spec(), &[#(#vars),*])?),
             _ => ::core::option::Option::None,
@@ -166,7 +177,11 @@ pub fn derive(c: &Container) -> TokenStream {
         });
     }
 
-    record_fields.push(quote!(pub encx_dek: ::core::option::Option<::encx::WrappedDek>));
+    stored.push((
+        format_ident!("encx_dek"),
+        "encx_dek".into(),
+        quote!(::core::option::Option<::encx::WrappedDek>),
+    ));
     encrypt_fields
         .push(quote!(encx_dek: ::core::option::Option::Some(__encx_sealer.into_wrapped_dek())));
     columns.push(quote!(::encx::schema::Column::new(
@@ -174,6 +189,14 @@ pub fn derive(c: &Container) -> TokenStream {
         ::encx::schema::ColumnKind::WrappedDek
     )));
 
+    let id_display_fn = c.id.map(|i| {
+        let fid = &c.fields[i].ident;
+        quote! {
+            fn id_display(&self) -> ::std::string::String {
+                ::encx::RecordId::record_id_display(&self.#fid)
+            }
+        }
+    });
     let (id_bytes_enc, id_bytes_dec, id_display) = match c.id {
         Some(i) => {
             let fid = &c.fields[i].ident;
@@ -189,6 +212,16 @@ pub fn derive(c: &Container) -> TokenStream {
             quote!(::std::borrow::Cow::<'static, [u8]>::Borrowed(&[])),
             quote!(::std::string::String::from("(record without #[encx(id)])")),
         ),
+    };
+    let record_fields = stored.iter().map(|(field, _, ty)| quote!(pub #field: #ty));
+    let sqlx_impls = if cfg!(feature = "sqlx") {
+        sqlx_impls(
+            &record,
+            &stored,
+            c.id.map(|i| column_ident(&c.fields[i].column)),
+        )
+    } else {
+        TokenStream::new()
     };
     let record_doc = format!(
         "The stored form of [`{ident}`] in table `{table}`: plain columns, ciphertexts, blind indexes and the wrapped data key. Generated by `#[derive(Encrypted)]`."
@@ -225,6 +258,8 @@ pub fn derive(c: &Container) -> TokenStream {
                     #(#decrypt_fields,)*
                 })
             }
+
+            #id_display_fn
         }
 
         #[automatically_derived]
@@ -239,6 +274,67 @@ pub fn derive(c: &Container) -> TokenStream {
         #[automatically_derived]
         impl #ident {
             #(#handles)*
+        }
+
+        #sqlx_impls
+    }
+}
+
+/// `sqlx::FromRow` for any row type, and `encx::sql::BindColumns` for any database, each
+/// bounded by what the stored field types need.
+fn sqlx_impls(
+    record: &Ident,
+    stored: &[(Ident, String, TokenStream)],
+    id: Option<Ident>,
+) -> TokenStream {
+    let sqlx = quote!(::encx::__private::sqlx);
+    let mut types: Vec<TokenStream> = Vec::new();
+    for (_, _, ty) in stored {
+        if !types.iter().any(|t| t.to_string() == ty.to_string()) {
+            types.push(ty.clone());
+        }
+    }
+    let fields: Vec<&Ident> = stored.iter().map(|(f, _, _)| f).collect();
+    let columns: Vec<&String> = stored.iter().map(|(_, c, _)| c).collect();
+    let bind_id = match id {
+        Some(id) => quote!(#sqlx::Arguments::add(args, &self.#id)),
+        None => quote!(::core::result::Result::Err(::std::boxed::Box::from(
+            "this type has no #[encx(id)] field"
+        ))),
+    };
+    quote! {
+        #[automatically_derived]
+        impl<'r, R: #sqlx::Row> #sqlx::FromRow<'r, R> for #record
+        where
+            &'r str: #sqlx::ColumnIndex<R>,
+            #(#types: #sqlx::Decode<'r, R::Database> + #sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> ::core::result::Result<Self, #sqlx::Error> {
+                ::core::result::Result::Ok(#record {
+                    #(#fields: #sqlx::Row::try_get(row, #columns)?,)*
+                })
+            }
+        }
+
+        #[automatically_derived]
+        impl<DB: #sqlx::Database> ::encx::sql::BindColumns<DB> for #record
+        where
+            #(for<'q> #types: #sqlx::Encode<'q, DB> + #sqlx::Type<DB>,)*
+        {
+            fn bind_columns<'q>(
+                &'q self,
+                args: &mut <DB as #sqlx::Database>::Arguments<'q>,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #(#sqlx::Arguments::add(args, &self.#fields)?;)*
+                ::core::result::Result::Ok(())
+            }
+
+            fn bind_id<'q>(
+                &'q self,
+                args: &mut <DB as #sqlx::Database>::Arguments<'q>,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #bind_id
+            }
         }
     }
 }

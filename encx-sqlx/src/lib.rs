@@ -1,1 +1,35 @@
-//! x
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod dialect;
+mod error;
+pub mod kek_store;
+mod migrate;
+pub mod repo;
+mod statements;
+
+pub use dialect::EncxDatabase;
+pub use error::{Error, Result};
+pub use kek_store::SqlKekStore;
+pub use migrate::{migrate, Migrate};
+pub use repo::Repo;
+
+/// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
+///
+/// ```
+/// use encx::Encrypted;
+/// #[derive(Encrypted)]
+/// struct Note {
+///     #[encx(id)]
+///     id: i64,
+///     #[encx(encrypt)]
+///     body: String,
+/// }
+/// let ddl = encx_sqlx::schema::<Note, sqlx::Sqlite>()?;
+/// assert!(ddl[0].starts_with(r#"CREATE TABLE IF NOT EXISTS "notes""#));
+/// # Ok::<(), encx_sqlx::Error>(())
+/// ```
+pub fn schema<T: encx::schema::Schema, DB: EncxDatabase>() -> Result<Vec<String>> {
+    Ok(encx::schema::create_table::<T>(DB::DIALECT)?)
+}

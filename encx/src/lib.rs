@@ -13,6 +13,8 @@ pub mod password;
 pub mod record;
 mod rng;
 pub mod schema;
+#[cfg(feature = "sqlx")]
+pub mod sql;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
@@ -21,7 +23,7 @@ pub use handles::{CompoundIndex, SearchField};
 pub use index::{IndexSpec, Indexable, Normalizer};
 pub use keys::{
     Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
-    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore,
+    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, NewKek, StoredKek,
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{Encrypted, RecordContext, RecordId, RecordOpener, RecordSealer};
@@ -35,4 +37,6 @@ pub use encx_derive::Encrypted;
 pub mod __private {
     pub use crate::index::IndexSpec;
     pub use core;
+    #[cfg(feature = "sqlx")]
+    pub use sqlx;
 }

@@ -37,6 +37,11 @@ pub trait Encrypted: Sized + Send + Sync {
     /// when any ciphertext was altered or moved.
     fn decrypt(record: &Self::Record, crypto: &Crypto)
         -> impl Future<Output = Result<Self>> + Send;
+
+    /// The record id in printable form, for messages (empty for a type without an id).
+    fn id_display(&self) -> String {
+        String::new()
+    }
 }
 
 /// A record id: its bytes are bound into every ciphertext and wrapped DEK of the record.

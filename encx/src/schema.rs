@@ -16,8 +16,8 @@
 //!     }
 //! }
 //! let sql = create_table::<Note>(Dialect::Postgres)?;
-//! assert!(sql[0].contains("body BYTEA NOT NULL"));
-//! assert!(sql[1].contains("ON notes (body_bidx)"));
+//! assert!(sql[0].contains(r#""body" BYTEA NOT NULL"#));
+//! assert!(sql[1].contains(r#"ON "notes" ("body_bidx")"#));
 //! # Ok::<(), encx::Error>(())
 //! ```
 
@@ -137,6 +137,15 @@ fn bytes_type(dialect: Dialect, indexed_len: Option<u16>) -> String {
         (Dialect::Sqlite, _) => "BLOB".into(),
         (Dialect::MySql, Some(len)) => format!("VARBINARY({len})"),
         (Dialect::MySql, None) => "LONGBLOB".into(),
+    }
+}
+
+/// An identifier quoted for `dialect` (`"name"`, or `` `name` `` on MySQL). Names reaching here
+/// were checked by the derive to be plain identifiers, so quoting only preserves their case.
+pub fn quote_ident(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
     }
 }
 

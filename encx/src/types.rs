@@ -10,7 +10,7 @@ macro_rules! stored_bytes {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(Vec<u8>);
+        pub struct $name(pub(crate) Vec<u8>);
 
         impl $name {
             /// Wraps bytes read from storage. Nothing is checked until they are used.

@@ -1,0 +1,266 @@
+//! [`SqlKekStore`]: the `encx_keks` table as an [`encx::KekStore`], on PostgreSQL, MySQL and
+//! SQLite (run [`migrate`](crate::migrate) first).
+//!
+//! Several processes can share it. Two rules make them agree:
+//! - a rotation first flips the expected active row to `retired` with a conditional `UPDATE`
+//!   (`WHERE id = ? AND state = 'active'`); the row lock lets only one rotation match it;
+//! - `UNIQUE (purpose, version)`: of two processes creating the same version, one insert fails
+//!   and that process adopts the winner's key.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use encx::{KekState, KekStore, KeyPurpose, StoredKek};
+use sqlx::{Pool, Row};
+use uuid::Uuid;
+
+use crate::migrate::now_millis;
+
+/// The `encx_keks` table of one database pool.
+pub struct SqlKekStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlKekStore<DB> {
+    /// A store over `pool` (whose database has had [`migrate`](crate::migrate) run).
+    pub fn new(pool: Pool<DB>) -> Self {
+        SqlKekStore { pool }
+    }
+}
+
+impl<DB: sqlx::Database> fmt::Debug for SqlKekStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlKekStore")
+            .field("database", &DB::NAME)
+            .finish()
+    }
+}
+
+fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
+    encx::Error::unavailable_from(format!("key store: {what}"), e)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn from_row<R: Row>(row: &R) -> encx::Result<StoredKek>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let get_err = |e| unavailable("reading encx_keks", e);
+    let purpose: String = row.try_get("purpose").map_err(get_err)?;
+    let state: String = row.try_get("state").map_err(get_err)?;
+    Ok(StoredKek {
+        id: row.try_get("id").map_err(get_err)?,
+        purpose: KeyPurpose::parse(&purpose)?,
+        version: row.try_get("version").map_err(get_err)?,
+        root_key: row.try_get("root_key").map_err(get_err)?,
+        wrapped: row.try_get("wrapped").map_err(get_err)?,
+        state: KekState::parse(&state)?,
+        created_at: time(row.try_get("created_at").map_err(get_err)?),
+        updated_at: time(row.try_get("updated_at").map_err(get_err)?),
+    })
+}
+
+const COLUMNS: &str = "id, purpose, version, root_key, wrapped, state, created_at, updated_at";
+
+macro_rules! impl_store {
+    ($db:ty, $p:expr, $begin:expr) => {
+        #[async_trait]
+        impl KekStore for SqlKekStore<$db> {
+            async fn get(&self, id: Uuid) -> encx::Result<Option<StoredKek>> {
+                let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE id = {}", $p(1));
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("get", e))?;
+                row.as_ref().map(from_row).transpose()
+            }
+
+            async fn active(&self, purpose: KeyPurpose) -> encx::Result<Option<StoredKek>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} AND state = 'active'",
+                    $p(1)
+                );
+                let row = sqlx::query(&sql)
+                    .bind(purpose.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("active", e))?;
+                row.as_ref().map(from_row).transpose()
+            }
+
+            async fn list(&self, purpose: KeyPurpose) -> encx::Result<Vec<StoredKek>> {
+                let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} ORDER BY version", $p(1));
+                let rows = sqlx::query(&sql)
+                    .bind(purpose.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("list", e))?;
+                rows.iter().map(from_row).collect()
+            }
+
+            async fn insert_active(&self, new: encx::NewKek, expected: Option<Uuid>) -> encx::Result<StoredKek> {
+                match self.try_insert_active(&new, expected).await {
+                    Ok(Some(stored)) => Ok(stored),
+                    // Lost the race (or the caller's view was stale): adopt the active key.
+                    Ok(None) => self
+                        .active(new.purpose)
+                        .await?
+                        .ok_or_else(|| encx::Error::config("expected an active key, but there is none")),
+                    Err(e) if is_unique_violation(&e) => self
+                        .active(new.purpose)
+                        .await?
+                        .ok_or_else(|| encx::Error::unavailable("key creation raced; try again")),
+                    Err(e) => Err(unavailable("insert", e)),
+                }
+            }
+
+            async fn set_state(&self, id: Uuid, state: KekState) -> encx::Result<()> {
+                let current = self
+                    .get(id)
+                    .await?
+                    .ok_or_else(|| encx::Error::key_not_found(format!("key {id}")))?;
+                if current.state == KekState::Active && state != KekState::Active {
+                    return Err(encx::Error::config(format!(
+                        "key {id} is active: rotate to a new key before retiring or destroying it"
+                    )));
+                }
+                if current.state == KekState::Destroyed && state != KekState::Destroyed {
+                    return Err(encx::Error::config(format!("key {id} is destroyed and cannot come back")));
+                }
+                let result = if state == KekState::Destroyed {
+                    let sql = format!(
+                        "UPDATE encx_keks SET state = {}, updated_at = {}, wrapped = {} WHERE id = {}",
+                        $p(1), $p(2), $p(3), $p(4)
+                    );
+                    sqlx::query(&sql)
+                        .bind(state.as_str())
+                        .bind(now_millis())
+                        .bind(Vec::<u8>::new())
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                } else {
+                    let sql = format!(
+                        "UPDATE encx_keks SET state = {}, updated_at = {} WHERE id = {}",
+                        $p(1), $p(2), $p(3)
+                    );
+                    sqlx::query(&sql)
+                        .bind(state.as_str())
+                        .bind(now_millis())
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                };
+                result.map_err(|e| unavailable("set_state", e))?;
+                Ok(())
+            }
+        }
+
+        impl SqlKekStore<$db> {
+            /// One attempt: `Ok(None)` when `expected` is no longer the active key.
+            async fn try_insert_active(
+                &self,
+                new: &encx::NewKek,
+                expected: Option<Uuid>,
+            ) -> Result<Option<StoredKek>, sqlx::Error> {
+                // SQLite: take the write lock up front, or two readers cannot both upgrade.
+                let mut tx = match $begin {
+                    Some(statement) => self.pool.begin_with(statement).await?,
+                    None => self.pool.begin().await?,
+                };
+                let now = now_millis();
+                let version: i64 = match expected {
+                    Some(old) => {
+                        let retire = format!(
+                            "UPDATE encx_keks SET state = 'retired', updated_at = {} \
+                             WHERE id = {} AND purpose = {} AND state = 'active'",
+                            $p(1), $p(2), $p(3)
+                        );
+                        let done = sqlx::query(&retire)
+                            .bind(now)
+                            .bind(old)
+                            .bind(new.purpose.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        if done.rows_affected() != 1 {
+                            tx.rollback().await?;
+                            return Ok(None);
+                        }
+                        let sql = format!("SELECT version FROM encx_keks WHERE id = {}", $p(1));
+                        let old_version: i64 = sqlx::query_scalar(&sql).bind(old).fetch_one(&mut *tx).await?;
+                        old_version + 1
+                    }
+                    None => {
+                        // One statement, so one snapshot: the highest version and whether any
+                        // key is active. (Two statements could straddle another process's
+                        // commit under READ COMMITTED and create a second active key.)
+                        let sql = format!(
+                            "SELECT COALESCE(MAX(version), 0), \
+                                    COALESCE(MAX(CASE WHEN state = 'active' THEN version ELSE 0 END), 0) \
+                             FROM encx_keks WHERE purpose = {}",
+                            $p(1)
+                        );
+                        let (max, active): (i64, i64) = sqlx::query_as(&sql)
+                            .bind(new.purpose.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if active > 0 {
+                            tx.rollback().await?;
+                            return Ok(None);
+                        }
+                        max + 1
+                    }
+                };
+                let insert = format!(
+                    "INSERT INTO encx_keks ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'active', {}, {})",
+                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
+                );
+                sqlx::query(&insert)
+                    .bind(new.id)
+                    .bind(new.purpose.as_str())
+                    .bind(version)
+                    .bind(&new.root_key)
+                    .bind(&new.wrapped)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(StoredKek {
+                    id: new.id,
+                    purpose: new.purpose,
+                    version,
+                    root_key: new.root_key.clone(),
+                    wrapped: new.wrapped.clone(),
+                    state: KekState::Active,
+                    created_at: time(now),
+                    updated_at: time(now),
+                }))
+            }
+        }
+    };
+}
+
+fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+fn question(_: usize) -> String {
+    "?".to_owned()
+}
+
+impl_store!(sqlx::Postgres, dollar, None::<&'static str>);
+impl_store!(sqlx::MySql, question, None::<&'static str>);
+impl_store!(sqlx::Sqlite, question, Some("BEGIN IMMEDIATE"));

@@ -1,0 +1,124 @@
+//! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys) and
+//! `encx_schema_migrations` (which of these migrations ran). encx keeps its own migration table
+//! so it never collides with the application's `_sqlx_migrations`.
+
+use encx::schema::Dialect;
+use sqlx::{Executor, Pool};
+
+use crate::dialect::EncxDatabase;
+use crate::error::Result;
+
+/// One migration: a version, a description, and its statements per dialect.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    statements: fn(Dialect) -> Vec<String>,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "encx_keks: wrapped key-encryption keys and index root keys",
+    statements: keks_v1,
+}];
+
+fn keks_v1(d: Dialect) -> Vec<String> {
+    let (id, text, bytes) = match d {
+        Dialect::Postgres => ("UUID", "TEXT", "BYTEA"),
+        Dialect::MySql => ("BINARY(16)", "VARCHAR(512)", "VARBINARY(4096)"),
+        _ => ("BLOB", "TEXT", "BLOB"),
+    };
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_keks (
+            id {id} NOT NULL PRIMARY KEY,
+            purpose VARCHAR(16) NOT NULL,
+            version BIGINT NOT NULL,
+            root_key {text} NOT NULL,
+            wrapped {bytes} NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            CONSTRAINT encx_keks_purpose_version UNIQUE (purpose, version)
+        )"
+    )]
+}
+
+fn ledger(d: Dialect) -> String {
+    let text = if d == Dialect::MySql {
+        "VARCHAR(255)"
+    } else {
+        "TEXT"
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS encx_schema_migrations (
+            version BIGINT NOT NULL PRIMARY KEY,
+            description {text} NOT NULL,
+            applied_at BIGINT NOT NULL
+        )"
+    )
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+macro_rules! impl_migrate {
+    ($db:ty, $insert_ignore:expr) => {
+        impl Migrate for $db {
+            async fn run_migrations(pool: &Pool<$db>) -> Result<()> {
+                pool.execute(ledger(<$db as EncxDatabase>::DIALECT).as_str())
+                    .await?;
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM encx_schema_migrations")
+                        .fetch_all(pool)
+                        .await?;
+                for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+                    for statement in (m.statements)(<$db as EncxDatabase>::DIALECT) {
+                        pool.execute(statement.as_str()).await?;
+                    }
+                    sqlx::query($insert_ignore)
+                        .bind(m.version)
+                        .bind(m.description)
+                        .bind(now_millis())
+                        .execute(pool)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Runs encx's migrations on one kind of database. Implemented for PostgreSQL, MySQL and
+/// SQLite; call it through [`migrate`].
+pub trait Migrate: EncxDatabase {
+    /// Runs what has not run yet. Idempotent: every statement is `IF NOT EXISTS`, so two
+    /// processes starting at once both succeed.
+    fn run_migrations(pool: &Pool<Self>) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+impl_migrate!(
+    sqlx::Postgres,
+    "INSERT INTO encx_schema_migrations (version, description, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+);
+impl_migrate!(
+    sqlx::MySql,
+    "INSERT IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
+);
+impl_migrate!(
+    sqlx::Sqlite,
+    "INSERT OR IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
+);
+
+/// Creates or updates encx's own tables (`encx_keks`, `encx_schema_migrations`).
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
+/// encx_sqlx::migrate(&pool).await?;
+/// # Ok(()) }
+/// ```
+pub async fn migrate<DB: Migrate>(pool: &Pool<DB>) -> Result<()> {
+    DB::run_migrations(pool).await
+}

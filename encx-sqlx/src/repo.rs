@@ -1,0 +1,566 @@
+//! [`Repo`]: insert, read, search, update, delete and erase encrypted records on PostgreSQL,
+//! MySQL/MariaDB and SQLite.
+//!
+//! Every method has an `_on` twin that takes a connection (`&mut *tx` for a transaction, or a
+//! pooled connection), so repository calls compose with the application's own transactions.
+
+use std::fmt::Display;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use encx::schema::Schema;
+use encx::sql::BindColumns;
+use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
+use sqlx::{Arguments, Connection, Database, Encode, FromRow, Pool, Type};
+
+use crate::dialect::{max_binds, EncxDatabase};
+use crate::error::{encode_error, Error, Result};
+use crate::statements::Statements;
+
+/// A repository of `T` records in a `DB` database. Cheap to clone.
+///
+/// ```no_run
+/// use encx::Encrypted;
+/// use encx_sqlx::Repo;
+///
+/// #[derive(Encrypted)]
+/// #[encx(table = "users")]
+/// struct User {
+///     #[encx(id)]
+///     id: uuid::Uuid,
+///     #[encx(encrypt, searchable(normalize = "email"))]
+///     email: String,
+/// }
+///
+/// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto) -> encx_sqlx::Result<()> {
+/// let users = Repo::<User, sqlx::Postgres>::new(pool, crypto);
+/// users.create_table().await?;
+/// let id = uuid::Uuid::new_v4();
+/// users.insert(&User { id, email: "ada@example.com".into() }).await?;
+/// let found = users.find_by(User::EMAIL, " ADA@example.com").await?;
+/// assert_eq!(found.len(), 1);
+/// users.erase(id).await?;
+/// assert!(users.get(id).await.unwrap_err().is_shredded());
+/// # Ok(()) }
+/// ```
+pub struct Repo<T, DB: Database> {
+    pool: Pool<DB>,
+    crypto: Crypto,
+    sql: Arc<Statements>,
+    id_column: Option<&'static str>,
+    _records: PhantomData<fn() -> T>,
+}
+
+impl<T, DB: Database> Clone for Repo<T, DB> {
+    fn clone(&self) -> Self {
+        Repo {
+            pool: self.pool.clone(),
+            crypto: self.crypto.clone(),
+            sql: self.sql.clone(),
+            id_column: self.id_column,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T, DB: Database> std::fmt::Debug for Repo<T, DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("table", &self.sql.table)
+            .field("database", &DB::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
+    /// A repository over `pool`, encrypting with `crypto`.
+    pub fn new(pool: Pool<DB>, crypto: Crypto) -> Self {
+        let id_column = T::columns()
+            .iter()
+            .find(|c| matches!(c.kind, encx::schema::ColumnKind::Id { .. }))
+            .map(|c| c.name);
+        Repo {
+            pool,
+            crypto,
+            sql: Arc::new(Statements::new::<T>(DB::DIALECT)),
+            id_column,
+            _records: PhantomData,
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The crypto settings.
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
+    }
+
+    /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on this database.
+    pub fn schema(&self) -> Result<Vec<String>> {
+        Ok(encx::schema::create_table::<T>(DB::DIALECT)?)
+    }
+}
+
+/// Binds `value` (any id type) as the only argument.
+fn one_arg<'q, DB: Database, I>(value: I) -> Result<<DB as Database>::Arguments<'q>>
+where
+    I: Encode<'q, DB> + Type<DB> + 'q,
+{
+    let mut args = <DB as Database>::Arguments::default();
+    args.add(value).map_err(encode_error)?;
+    Ok(args)
+}
+
+macro_rules! impl_repo {
+    ($db:ty) => {
+        impl<T> Repo<T, $db>
+        where
+            T: Encrypted + Schema,
+            T::Record:
+                BindColumns<$db> + for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin,
+        {
+            /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
+            pub async fn create_table(&self) -> Result<()> {
+                for statement in self.schema()? {
+                    sqlx::query(&statement).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            /// Encrypts and inserts one record.
+            pub async fn insert(&self, value: &T) -> Result<()> {
+                // Encrypt before taking a connection: a cold KEK load needs the pool too.
+                let record = value.encrypt(&self.crypto).await?;
+                let mut conn = self.pool.acquire().await?;
+                self.insert_records(&mut conn, std::slice::from_ref(&record))
+                    .await
+            }
+
+            /// [`insert`](Self::insert) on a given connection or transaction.
+            pub async fn insert_on(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                value: &T,
+            ) -> Result<()> {
+                let record = value.encrypt(&self.crypto).await?;
+                self.insert_records(conn, std::slice::from_ref(&record))
+                    .await
+            }
+
+            /// Encrypts and inserts many records in one transaction, in multi-row batches.
+            pub async fn insert_many(&self, values: &[T]) -> Result<()> {
+                let records = self.encrypt_all(values).await?;
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = conn.begin().await?;
+                self.insert_records(&mut tx, &records).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
+            /// caller's transaction).
+            pub async fn insert_many_on(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                values: &[T],
+            ) -> Result<()> {
+                let records = self.encrypt_all(values).await?;
+                let mut tx = conn.begin().await?;
+                self.insert_records(&mut tx, &records).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn encrypt_all(&self, values: &[T]) -> Result<Vec<T::Record>> {
+                let mut records = Vec::with_capacity(values.len());
+                for value in values {
+                    records.push(value.encrypt(&self.crypto).await?);
+                }
+                Ok(records)
+            }
+
+            async fn decrypt_all(&self, records: &[T::Record]) -> Result<Vec<T>> {
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    out.push(T::decrypt(record, &self.crypto).await?);
+                }
+                Ok(out)
+            }
+
+            async fn insert_records(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                records: &[T::Record],
+            ) -> Result<()> {
+                let per_statement = (max_binds(<$db as EncxDatabase>::DIALECT)
+                    / self.sql.column_count)
+                    .clamp(1, 1000);
+                for chunk in records.chunks(per_statement) {
+                    let sql = self.sql.insert(chunk.len());
+                    let mut args = <$db as Database>::Arguments::default();
+                    for record in chunk {
+                        record.bind_columns(&mut args).map_err(encode_error)?;
+                    }
+                    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// The record with this id, decrypted. [`Error::NotFound`] when there is none;
+            /// `Shredded` (see [`Error::is_shredded`]) when it was erased.
+            pub async fn get<I>(&self, id: I) -> Result<T>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
+            {
+                let shown = id.to_string();
+                self.get_optional(id)
+                    .await?
+                    .ok_or_else(|| self.not_found(shown))
+            }
+
+            /// [`get`](Self::get) on a given connection or transaction.
+            pub async fn get_on<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                id: I,
+            ) -> Result<T>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
+            {
+                let shown = id.to_string();
+                self.get_optional_on(conn, id)
+                    .await?
+                    .ok_or_else(|| self.not_found(shown))
+            }
+
+            /// Like [`get`](Self::get), with `None` for a missing record.
+            pub async fn get_optional<I>(&self, id: I) -> Result<Option<T>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let record = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.fetch_by_id(&mut conn, id).await?
+                };
+                self.decrypt_optional(record).await
+            }
+
+            /// [`get_optional`](Self::get_optional) on a given connection or transaction.
+            pub async fn get_optional_on<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                id: I,
+            ) -> Result<Option<T>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let record = self.fetch_by_id(conn, id).await?;
+                self.decrypt_optional(record).await
+            }
+
+            async fn fetch_by_id<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                id: I,
+            ) -> Result<Option<T::Record>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let sql = self.sql.select_by_id()?;
+                Ok(sqlx::query_as_with(&sql, one_arg::<$db, _>(id)?)
+                    .fetch_optional(&mut *conn)
+                    .await?)
+            }
+
+            async fn decrypt_optional(&self, record: Option<T::Record>) -> Result<Option<T>> {
+                match record {
+                    Some(record) => Ok(Some(T::decrypt(&record, &self.crypto).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            /// The records with these ids that exist and are not erased, decrypted.
+            pub async fn get_many<I>(&self, ids: &[I]) -> Result<Vec<T>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
+            {
+                let records = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.fetch_by_ids(&mut conn, ids).await?
+                };
+                self.decrypt_all(&records).await
+            }
+
+            /// [`get_many`](Self::get_many) on a given connection or transaction.
+            pub async fn get_many_on<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                ids: &[I],
+            ) -> Result<Vec<T>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
+            {
+                let records = self.fetch_by_ids(conn, ids).await?;
+                self.decrypt_all(&records).await
+            }
+
+            async fn fetch_by_ids<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                ids: &[I],
+            ) -> Result<Vec<T::Record>>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
+            {
+                self.sql.require_id()?;
+                let id_column = self.id_column.unwrap_or_default();
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(max_binds(<$db as EncxDatabase>::DIALECT).min(10_000)) {
+                    let sql = self.sql.select_where_in(id_column, chunk.len());
+                    let mut args = <$db as Database>::Arguments::default();
+                    for id in chunk {
+                        args.add(id).map_err(encode_error)?;
+                    }
+                    out.extend(
+                        sqlx::query_as_with::<_, T::Record, _>(&sql, args)
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    );
+                }
+                Ok(out)
+            }
+
+            /// The records whose searchable `field` equals `value` (after the field's
+            /// normalizer). Uses the blind index, then re-checks each decrypted candidate, so
+            /// truncation false positives never reach the caller. Erased records are skipped.
+            pub async fn find_by<V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<T>>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
+                let indexes = field.lookup(&self.crypto, value)?;
+                let records = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.fetch_by_index(&mut conn, field.column(), &indexes)
+                        .await?
+                };
+                self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+                    .await
+            }
+
+            /// [`find_by`](Self::find_by) on a given connection or transaction.
+            pub async fn find_by_on<V>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                field: SearchField<T>,
+                value: &V,
+            ) -> Result<Vec<T>>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
+                let indexes = field.lookup(&self.crypto, value)?;
+                let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
+                self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+                    .await
+            }
+
+            /// The records whose compound index matches `values` (in the index's field order).
+            pub async fn find_by_index(
+                &self,
+                index: CompoundIndex<T>,
+                values: &[&(dyn Indexable + Sync)],
+            ) -> Result<Vec<T>> {
+                let parts: Vec<&dyn Indexable> =
+                    values.iter().map(|v| *v as &dyn Indexable).collect();
+                let indexes = index.lookup(&self.crypto, &parts)?;
+                let records = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.fetch_by_index(&mut conn, index.column(), &indexes)
+                        .await?
+                };
+                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &parts))
+                    .await
+            }
+
+            /// [`find_by_index`](Self::find_by_index) on a given connection or transaction.
+            pub async fn find_by_index_on(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                index: CompoundIndex<T>,
+                values: &[&(dyn Indexable + Sync)],
+            ) -> Result<Vec<T>> {
+                let parts: Vec<&dyn Indexable> =
+                    values.iter().map(|v| *v as &dyn Indexable).collect();
+                let indexes = index.lookup(&self.crypto, &parts)?;
+                let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
+                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &parts))
+                    .await
+            }
+
+            /// True when some record's `field` equals `value` (for uniqueness checks).
+            pub async fn exists_by<V>(&self, field: SearchField<T>, value: &V) -> Result<bool>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
+                Ok(!self.find_by(field, value).await?.is_empty())
+            }
+
+            /// [`exists_by`](Self::exists_by) on a given connection or transaction.
+            pub async fn exists_by_on<V>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                field: SearchField<T>,
+                value: &V,
+            ) -> Result<bool>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
+                Ok(!self.find_by_on(conn, field, value).await?.is_empty())
+            }
+
+            async fn fetch_by_index(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                column: &str,
+                indexes: &[encx::BlindIndex],
+            ) -> Result<Vec<T::Record>> {
+                let sql = self.sql.select_where_in(column, indexes.len());
+                let mut args = <$db as Database>::Arguments::default();
+                for index in indexes {
+                    args.add(index).map_err(encode_error)?;
+                }
+                Ok(sqlx::query_as_with(&sql, args)
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+
+            /// Decrypts candidates and keeps those that really match (the re-check).
+            async fn keep_matches(
+                &self,
+                records: &[T::Record],
+                matches: impl Fn(&T) -> bool,
+            ) -> Result<Vec<T>> {
+                Ok(self
+                    .decrypt_all(records)
+                    .await?
+                    .into_iter()
+                    .filter(|t| matches(t))
+                    .collect())
+            }
+
+            /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
+            /// record stays erased: updating it is `Shredded`; a missing one is `NotFound`.
+            pub async fn update(&self, value: &T) -> Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                self.update_on(&mut conn, value).await
+            }
+
+            /// [`update`](Self::update) on a given connection or transaction.
+            pub async fn update_on(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                value: &T,
+            ) -> Result<()> {
+                let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
+                let record = value.encrypt(&self.crypto).await?;
+                let mut args = <$db as Database>::Arguments::default();
+                record.bind_columns(&mut args).map_err(encode_error)?;
+                record.bind_id(&mut args).map_err(encode_error)?;
+                let done = sqlx::query_with(sql, args).execute(&mut *conn).await?;
+                if done.rows_affected() > 0 {
+                    return Ok(());
+                }
+                let probe = self.sql.probe.as_deref().ok_or_else(|| self.no_id())?;
+                let mut args = <$db as Database>::Arguments::default();
+                record.bind_id(&mut args).map_err(encode_error)?;
+                let found: Option<Option<Vec<u8>>> = sqlx::query_scalar_with(probe, args)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Err(match found {
+                    Some(None) => Error::Crypto(encx::Error::Shredded {
+                        table: self.sql.table.to_owned(),
+                        record: value.id_display(),
+                    }),
+                    _ => Error::NotFound {
+                        table: self.sql.table,
+                        id: value.id_display(),
+                    },
+                })
+            }
+
+            /// Deletes the row. Returns whether there was one.
+            pub async fn delete<I>(&self, id: I) -> Result<bool>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let mut conn = self.pool.acquire().await?;
+                self.delete_on(&mut conn, id).await
+            }
+
+            /// [`delete`](Self::delete) on a given connection or transaction.
+            pub async fn delete_on<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                id: I,
+            ) -> Result<bool>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let sql = self.sql.delete.as_deref().ok_or_else(|| self.no_id())?;
+                Ok(sqlx::query_with(sql, one_arg::<$db, _>(id)?)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0)
+            }
+
+            /// Crypto-shreds the record: its wrapped DEK and every blind index become NULL in one
+            /// statement. Plain columns stay; the ciphertexts stay too, unreadable by anyone,
+            /// in this database and in every backup. Returns whether the row exists.
+            pub async fn erase<I>(&self, id: I) -> Result<bool>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let mut conn = self.pool.acquire().await?;
+                self.erase_on(&mut conn, id).await
+            }
+
+            /// [`erase`](Self::erase) on a given connection or transaction.
+            pub async fn erase_on<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                id: I,
+            ) -> Result<bool>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let sql = self.sql.erase.as_deref().ok_or_else(|| self.no_id())?;
+                Ok(sqlx::query_with(sql, one_arg::<$db, _>(id)?)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0)
+            }
+
+            fn not_found(&self, id: String) -> Error {
+                Error::NotFound {
+                    table: self.sql.table,
+                    id,
+                }
+            }
+
+            fn no_id(&self) -> Error {
+                match self.sql.require_id() {
+                    Err(e) => e,
+                    Ok(_) => Error::InvalidConfig("statement missing".into()),
+                }
+            }
+        }
+    };
+}
+
+impl_repo!(sqlx::Postgres);
+impl_repo!(sqlx::MySql);
+impl_repo!(sqlx::Sqlite);

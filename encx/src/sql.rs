@@ -1,0 +1,103 @@
+//! sqlx support (feature `sqlx`): column types for the stored byte strings, and the trait the
+//! derive implements to bind a stored record's columns. No I/O and no key lookups happen here:
+//! a row decodes to ciphertexts, and decryption is an explicit async step afterwards.
+//!
+//! `Ciphertext`, `WrappedDek` and `BlindIndex` forward to `Vec<u8>` (PostgreSQL `BYTEA`,
+//! MySQL `VARBINARY`/`BLOB`, SQLite `BLOB`); `PasswordHash` forwards to `String` and checks the
+//! PHC syntax when decoded.
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
+
+use crate::password::PasswordHash;
+use crate::types::{BlindIndex, Ciphertext, WrappedDek};
+
+macro_rules! forward_to_bytes {
+    ($($t:ident),*) => {$(
+        impl<DB: Database> Type<DB> for $t
+        where
+            Vec<u8>: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <Vec<u8> as Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <Vec<u8> as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $t
+        where
+            Vec<u8>: Encode<'q, DB>,
+        {
+            fn encode_by_ref(&self, buf: &mut <DB as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+                <Vec<u8> as Encode<'q, DB>>::encode_by_ref(&self.0, buf)
+            }
+            fn size_hint(&self) -> usize {
+                <Vec<u8> as Encode<'q, DB>>::size_hint(&self.0)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $t
+        where
+            Vec<u8>: Decode<'r, DB>,
+        {
+            fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                <Vec<u8> as Decode<'r, DB>>::decode(value).map($t)
+            }
+        }
+    )*};
+}
+
+forward_to_bytes!(Ciphertext, WrappedDek, BlindIndex);
+
+impl<DB: Database> Type<DB> for PasswordHash
+where
+    String: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for PasswordHash
+where
+    String: Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer<'q>,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, DB>>::encode_by_ref(&self.as_str().to_owned(), buf)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for PasswordHash
+where
+    String: Decode<'r, DB>,
+{
+    fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(PasswordHash::from_phc(<String as Decode<'r, DB>>::decode(
+            value,
+        )?)?)
+    }
+}
+
+/// Binds the columns of a stored record to a query, in [`Schema::columns`](crate::schema::Schema::columns)
+/// order. Implemented by `#[derive(Encrypted)]` (with the `sqlx` feature) for every database
+/// whose types fit.
+pub trait BindColumns<DB: Database> {
+    /// Adds every stored column.
+    fn bind_columns<'q>(
+        &'q self,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds the value of the `#[encx(id)]` column (an error for a type without one).
+    fn bind_id<'q>(&'q self, args: &mut <DB as Database>::Arguments<'q>)
+        -> Result<(), BoxDynError>;
+}

@@ -1,0 +1,630 @@
+//! Repositories, key tables and erasure against real PostgreSQL, MariaDB and SQLite.
+//!
+//! Every test body is written once (in `db_tests!`) and instantiated per database.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use encx::{
+    Crypto, Encrypted, HierarchicalKeyring, KekStore, Keyring, LocalKeyring, MasterKey,
+    PasswordHash, PasswordPolicy,
+};
+use encx_sqlx::{Repo, SqlKekStore};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub bio: String,
+    pub languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Encrypted)]
+#[encx(
+    table = "people",
+    index(name = "name_city", fields(name, city), normalize = "lowercase")
+)]
+pub struct Person {
+    #[encx(id)]
+    pub id: Uuid,
+    pub username: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    pub email: String,
+    #[encx(encrypt, searchable(normalize = "digits"))]
+    pub phone: Option<String>,
+    #[encx(encrypt)]
+    pub name: String,
+    #[encx(encrypt)]
+    pub city: String,
+    #[encx(encrypt)]
+    pub profile: Profile,
+    #[encx(hash_secure)]
+    pub password: PasswordHash,
+    pub age: i64,
+}
+
+/// An 8-bit blind index: with a few hundred rows, buckets are shared (false positives).
+#[derive(Debug, Clone, PartialEq, Encrypted)]
+#[encx(table = "vouchers")]
+pub struct Voucher {
+    #[encx(id)]
+    pub id: i64,
+    #[encx(encrypt, searchable(bits = 8))]
+    pub code: String,
+}
+
+pub fn password() -> PasswordHash {
+    static HASH: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        PasswordPolicy::new(8 * 1024, 1, 1)
+            .unwrap()
+            .hash("hunter2")
+            .unwrap()
+    })
+    .clone()
+}
+
+pub fn person(n: usize) -> Person {
+    Person {
+        id: Uuid::new_v4(),
+        username: format!("user{n}"),
+        email: format!("Person.{n}@Example.com"),
+        phone: (n % 2 == 0).then(|| format!("+1 (555) 010-{n:04}")),
+        name: format!("Name{n} Secretname"),
+        city: if n % 3 == 0 {
+            "Lyon".into()
+        } else {
+            "Springfield".into()
+        },
+        profile: Profile {
+            bio: format!("Confidential biography {n}"),
+            languages: vec!["fr".into(), "en".into()],
+        },
+        password: password(),
+        age: 20 + n as i64,
+    }
+}
+
+/// A process's encryption setup: a hierarchical keyring whose KEKs and index key live in the
+/// database's `encx_keks` table, under one local root key shared by every "process".
+pub async fn crypto_for<S: KekStore + 'static>(store: S) -> Crypto {
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let store: Arc<dyn KekStore> = Arc::new(store);
+    Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
+        .index_keys_in(store, root)
+        .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap())
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Every plaintext fragment that must never appear in any column of any table.
+pub fn secrets(people: &[Person]) -> Vec<String> {
+    let mut out = vec![
+        "hunter2".to_string(),
+        "Confidential biography".to_string(),
+        "Secretname".to_string(),
+        "Springfield".into(),
+    ];
+    for p in people {
+        out.push(p.email.to_lowercase());
+        out.push(p.email.clone());
+        if let Some(phone) = &p.phone {
+            out.push(phone.clone());
+        }
+    }
+    out
+}
+
+pub fn assert_no_plaintext(table: &str, column: &str, bytes: &[u8], secrets: &[String]) {
+    for s in secrets {
+        assert!(
+            !bytes
+                .windows(s.len())
+                .any(|w| w.eq_ignore_ascii_case(s.as_bytes())),
+            "plaintext {s:?} found in {table}.{column}"
+        );
+    }
+}
+
+macro_rules! db_tests {
+    ($module:ident, $db:ty, $open:path, $tables_sql:expr) => {
+        mod $module {
+            use super::*;
+            use encx_integration_tests as harness;
+            use sqlx::{Column, Row};
+
+            type Db = $db;
+
+            async fn setup(test: &str) -> Option<(harness::TestDb<Db>, Repo<Person, Db>)> {
+                let db = $open(test).await?;
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                encx_sqlx::migrate(&db.pool)
+                    .await
+                    .expect("migrations are idempotent");
+                let crypto = crypto_for(SqlKekStore::<Db>::new(db.pool.clone())).await;
+                let repo = Repo::<Person, Db>::new(db.pool.clone(), crypto);
+                repo.create_table().await.unwrap();
+                repo.create_table().await.expect("DDL is idempotent");
+                Some((db, repo))
+            }
+
+            #[tokio::test]
+            async fn every_repository_method() {
+                let Some((db, repo)) =
+                    setup(concat!(stringify!($module), "::every_repository_method")).await
+                else {
+                    return;
+                };
+                let people: Vec<Person> = (0..6).map(person).collect();
+                repo.insert(&people[0]).await.unwrap();
+                repo.insert_many(&people[1..]).await.unwrap();
+
+                assert_eq!(repo.get(people[0].id).await.unwrap(), people[0]);
+                assert!(repo.get_optional(Uuid::new_v4()).await.unwrap().is_none());
+                assert!(matches!(
+                    repo.get(Uuid::new_v4()).await,
+                    Err(encx_sqlx::Error::NotFound { .. })
+                ));
+
+                let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
+                let mut many = repo.get_many(&ids).await.unwrap();
+                many.sort_by_key(|p| p.age);
+                assert_eq!(many, people);
+
+                let found = repo
+                    .find_by(Person::EMAIL, "  PERSON.3@example.COM ")
+                    .await
+                    .unwrap();
+                assert_eq!(found, vec![people[3].clone()]);
+                assert!(repo
+                    .find_by(Person::EMAIL, "nobody@example.com")
+                    .await
+                    .unwrap()
+                    .is_empty());
+                let by_phone = repo.find_by(Person::PHONE, "15550100004").await.unwrap();
+                assert_eq!(by_phone, vec![people[4].clone()]);
+                let lyon = repo
+                    .find_by_index(Person::NAME_CITY, &[&"name3 secretname", &"LYON"])
+                    .await
+                    .unwrap();
+                assert_eq!(lyon, vec![people[3].clone()]);
+                assert!(repo
+                    .exists_by(Person::EMAIL, "person.5@example.com")
+                    .await
+                    .unwrap());
+                assert!(!repo
+                    .exists_by(Person::EMAIL, "person.9@example.com")
+                    .await
+                    .unwrap());
+
+                let mut changed = people[2].clone();
+                changed.email = "new.address@example.com".into();
+                changed.phone = None;
+                repo.update(&changed).await.unwrap();
+                assert_eq!(repo.get(changed.id).await.unwrap(), changed);
+                assert!(repo
+                    .find_by(Person::EMAIL, &people[2].email)
+                    .await
+                    .unwrap()
+                    .is_empty());
+                assert_eq!(
+                    repo.find_by(Person::EMAIL, "NEW.address@example.com")
+                        .await
+                        .unwrap(),
+                    vec![changed.clone()]
+                );
+                let ghost = person(99);
+                assert!(matches!(
+                    repo.update(&ghost).await,
+                    Err(encx_sqlx::Error::NotFound { .. })
+                ));
+
+                assert!(repo.delete(people[1].id).await.unwrap());
+                assert!(!repo.delete(people[1].id).await.unwrap());
+                assert!(repo.get_optional(people[1].id).await.unwrap().is_none());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn works_inside_a_callers_transaction() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::works_inside_a_callers_transaction"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let (a, b) = (person(1), person(2));
+                let mut tx = db.pool.begin().await.unwrap();
+                repo.insert_on(&mut tx, &a).await.unwrap();
+                repo.insert_many_on(&mut tx, std::slice::from_ref(&b))
+                    .await
+                    .unwrap();
+                assert_eq!(repo.get_on(&mut tx, a.id).await.unwrap(), a);
+                assert_eq!(
+                    repo.find_by_on(&mut tx, Person::EMAIL, &b.email)
+                        .await
+                        .unwrap(),
+                    vec![b.clone()]
+                );
+                tx.rollback().await.unwrap();
+                assert!(
+                    repo.get_optional(a.id).await.unwrap().is_none(),
+                    "rolled back with the caller's transaction"
+                );
+                assert!(repo.get_optional(b.id).await.unwrap().is_none());
+
+                let mut tx = db.pool.begin().await.unwrap();
+                repo.insert_on(&mut tx, &a).await.unwrap();
+                repo.erase_on(&mut tx, a.id).await.unwrap();
+                tx.commit().await.unwrap();
+                assert!(repo.get(a.id).await.unwrap_err().is_shredded());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn erasure_shreds_and_hides_the_record() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::erasure_shreds_and_hides_the_record"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let people: Vec<Person> = (0..3).map(person).collect();
+                repo.insert_many(&people).await.unwrap();
+                let gone = &people[1];
+                assert!(repo.erase(gone.id).await.unwrap());
+
+                match repo.get(gone.id).await {
+                    Err(encx_sqlx::Error::Crypto(encx::Error::Shredded { table, record })) => {
+                        assert_eq!(table, "people");
+                        assert_eq!(record, gone.id.to_string());
+                    }
+                    other => panic!("expected Shredded, got {other:?}"),
+                }
+                let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
+                let left = repo.get_many(&ids).await.unwrap();
+                assert_eq!(left.len(), 2);
+                assert!(left.iter().all(|p| p.id != gone.id));
+                assert!(repo
+                    .find_by(Person::EMAIL, &gone.email)
+                    .await
+                    .unwrap()
+                    .is_empty());
+                assert!(
+                    repo.update(gone).await.unwrap_err().is_shredded(),
+                    "an erased record stays erased"
+                );
+
+                // The row is still there: plain columns kept, ciphertexts kept, key and indexes gone.
+                let sql = match <Db as encx_sqlx::EncxDatabase>::DIALECT {
+                    encx::schema::Dialect::Postgres => {
+                        "SELECT username, email, encx_dek, email_bidx FROM people WHERE id = $1"
+                    }
+                    _ => "SELECT username, email, encx_dek, email_bidx FROM people WHERE id = ?",
+                };
+                let row = sqlx::query(sql)
+                    .bind(gone.id)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(row.try_get::<String, _>("username").unwrap(), gone.username);
+                assert!(!row.try_get::<Vec<u8>, _>("email").unwrap().is_empty());
+                assert!(row
+                    .try_get::<Option<Vec<u8>>, _>("encx_dek")
+                    .unwrap()
+                    .is_none());
+                assert!(row
+                    .try_get::<Option<Vec<u8>>, _>("email_bidx")
+                    .unwrap()
+                    .is_none());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn find_by_drops_blind_index_false_positives() {
+                let test = concat!(
+                    stringify!($module),
+                    "::find_by_drops_blind_index_false_positives"
+                );
+                let Some(db) = $open(test).await else { return };
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                let crypto = crypto_for(SqlKekStore::<Db>::new(db.pool.clone())).await;
+                let repo = Repo::<Voucher, Db>::new(db.pool.clone(), crypto.clone());
+                repo.create_table().await.unwrap();
+                let vouchers: Vec<Voucher> = (0..600)
+                    .map(|i| Voucher {
+                        id: i,
+                        code: format!("CODE-{i:05}"),
+                    })
+                    .collect();
+                repo.insert_many(&vouchers).await.unwrap();
+
+                // With 8 bits, 600 codes share 256 buckets: find one whose bucket holds others.
+                let bucket =
+                    |v: &Voucher| crypto.blind_index(Voucher::CODE.spec(), &v.code).unwrap();
+                let target = vouchers
+                    .iter()
+                    .find(|v| vouchers.iter().filter(|o| bucket(o) == bucket(v)).count() >= 3)
+                    .expect("8-bit buckets collide at 600 rows");
+                let sharing = vouchers
+                    .iter()
+                    .filter(|o| bucket(o) == bucket(target))
+                    .count();
+                let found = repo.find_by(Voucher::CODE, &target.code).await.unwrap();
+                assert_eq!(
+                    found,
+                    vec![target.clone()],
+                    "the SQL lookup returned {sharing} rows; only the true match survives"
+                );
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn sixteen_tasks_insert_concurrently() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::sixteen_tasks_insert_concurrently"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let tasks: Vec<_> = (0..16)
+                    .map(|t| {
+                        let repo = repo.clone();
+                        tokio::spawn(async move {
+                            let mut mine = Vec::new();
+                            for i in 0..10 {
+                                let p = person(t * 100 + i);
+                                repo.insert(&p).await.unwrap();
+                                mine.push(p);
+                            }
+                            mine
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::new();
+                for t in tasks {
+                    all.extend(t.await.unwrap());
+                }
+                let ids: Vec<Uuid> = all.iter().map(|p| p.id).collect();
+                assert_eq!(repo.get_many(&ids).await.unwrap().len(), 160);
+                for p in all.iter().step_by(17) {
+                    assert_eq!(
+                        repo.find_by(Person::EMAIL, &p.email).await.unwrap(),
+                        vec![p.clone()]
+                    );
+                }
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn two_processes_share_the_kek_table_across_rotation() {
+                let Some((db, repo_a)) = setup(concat!(
+                    stringify!($module),
+                    "::two_processes_share_the_kek_table_across_rotation"
+                ))
+                .await
+                else {
+                    return;
+                };
+                // Process B: its own keyring, cache and Crypto over the same tables.
+                let store_b = SqlKekStore::<Db>::new(db.pool.clone());
+                let root: Arc<dyn Keyring> = Arc::new(
+                    LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap(),
+                );
+                let keyring_b = Arc::new(HierarchicalKeyring::new(
+                    root.clone(),
+                    Arc::new(SqlKekStore::<Db>::new(db.pool.clone())),
+                ));
+                let crypto_b = Crypto::builder()
+                    .shared_keyring(keyring_b.clone())
+                    .index_keys_in(Arc::new(store_b), root)
+                    .build()
+                    .await
+                    .unwrap();
+                let repo_b = Repo::<Person, Db>::new(db.pool.clone(), crypto_b);
+
+                let a1 = person(1);
+                repo_a.insert(&a1).await.unwrap();
+                assert_eq!(
+                    repo_b.get(a1.id).await.unwrap(),
+                    a1,
+                    "B reads A's record through the shared KEK"
+                );
+                assert_eq!(
+                    repo_b.find_by(Person::EMAIL, &a1.email).await.unwrap(),
+                    vec![a1.clone()],
+                    "and shares the index key"
+                );
+
+                let before = keyring_b.active_kek().await.unwrap().version();
+                let rotated = keyring_b.rotate_kek().await.unwrap();
+                assert_eq!(rotated.version, before + 1);
+                let b1 = person(2);
+                repo_b.insert(&b1).await.unwrap();
+                let a2 = person(3);
+                repo_a.insert(&a2).await.unwrap(); // A may still use its cached (now retired) KEK
+                for p in [&a1, &b1, &a2] {
+                    assert_eq!(&repo_a.get(p.id).await.unwrap(), p);
+                    assert_eq!(&repo_b.get(p.id).await.unwrap(), p);
+                }
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn kek_rotation_racing_inserts_loses_no_record() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::kek_rotation_racing_inserts_loses_no_record"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let rotator = Arc::new(
+                    HierarchicalKeyring::new(
+                        Arc::new(
+                            LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()])
+                                .unwrap(),
+                        ),
+                        Arc::new(SqlKekStore::<Db>::new(db.pool.clone())),
+                    )
+                    .with_cache_ttl(std::time::Duration::ZERO),
+                );
+                let first = person(999);
+                repo.insert(&first).await.unwrap(); // the first KEK exists before the race
+                let inserters: Vec<_> = (0..4)
+                    .map(|t| {
+                        let repo = repo.clone();
+                        tokio::spawn(async move {
+                            let mut mine = Vec::new();
+                            for i in 0..15 {
+                                let p = person(t * 100 + i);
+                                repo.insert(&p).await.unwrap();
+                                mine.push(p);
+                            }
+                            mine
+                        })
+                    })
+                    .collect();
+                let rotations = tokio::spawn(async move {
+                    for _ in 0..5 {
+                        rotator.rotate_kek().await.unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                });
+                let mut all = Vec::new();
+                for t in inserters {
+                    all.extend(t.await.unwrap());
+                }
+                rotations.await.unwrap();
+                let store = SqlKekStore::<Db>::new(db.pool.clone());
+                let keks = store.list(encx::KeyPurpose::Kek).await.unwrap();
+                assert_eq!(
+                    keks.iter()
+                        .filter(|k| k.state == encx::KekState::Active)
+                        .count(),
+                    1
+                );
+                assert_eq!(keks.len(), 6, "the first KEK and five rotations");
+                all.push(first);
+                let ids: Vec<Uuid> = all.iter().map(|p| p.id).collect();
+                let mut back = repo.get_many(&ids).await.unwrap();
+                back.sort_by_key(|p| p.id);
+                all.sort_by_key(|p| p.id);
+                assert_eq!(
+                    back, all,
+                    "every record inserted during rotations reads back"
+                );
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn no_plaintext_reaches_any_column_of_any_table() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::no_plaintext_reaches_any_column_of_any_table"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let people: Vec<Person> = (0..20).map(person).collect();
+                repo.insert_many(&people).await.unwrap();
+                repo.erase(people[0].id).await.unwrap();
+                let secrets = secrets(&people);
+                let tables: Vec<String> = sqlx::query_scalar($tables_sql)
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+                assert!(
+                    tables.iter().any(|t| t == "people") && tables.iter().any(|t| t == "encx_keks"),
+                    "{tables:?}"
+                );
+                let mut cells = 0;
+                for table in &tables {
+                    let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+                        .fetch_all(&db.pool)
+                        .await
+                        .unwrap();
+                    for row in &rows {
+                        for (i, col) in row.columns().iter().enumerate() {
+                            let bytes: Option<Vec<u8>> =
+                                row.try_get_unchecked(i).unwrap_or_default();
+                            if let Some(bytes) = bytes {
+                                assert_no_plaintext(table, col.name(), &bytes, &secrets);
+                                cells += 1;
+                            }
+                        }
+                    }
+                }
+                assert!(cells > 20 * 10, "scanned {cells} cells");
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn two_cold_processes_agree_on_the_first_kek() {
+                let test = concat!(
+                    stringify!($module),
+                    "::two_cold_processes_agree_on_the_first_kek"
+                );
+                let Some(db) = $open(test).await else { return };
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                let root: Arc<dyn Keyring> = Arc::new(
+                    LocalKeyring::new(vec![MasterKey::new("root", [7; 32]).unwrap()]).unwrap(),
+                );
+                let keyrings: Vec<HierarchicalKeyring> = (0..4)
+                    .map(|_| {
+                        HierarchicalKeyring::new(
+                            root.clone(),
+                            Arc::new(SqlKekStore::<Db>::new(db.pool.clone())),
+                        )
+                    })
+                    .collect();
+                let (a, b, c, d) = tokio::join!(
+                    keyrings[0].active_kek(),
+                    keyrings[1].active_kek(),
+                    keyrings[2].active_kek(),
+                    keyrings[3].active_kek()
+                );
+                let ids = [
+                    a.unwrap().id(),
+                    b.unwrap().id(),
+                    c.unwrap().id(),
+                    d.unwrap().id(),
+                ];
+                assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+                let store = SqlKekStore::<Db>::new(db.pool.clone());
+                assert_eq!(store.list(encx::KeyPurpose::Kek).await.unwrap().len(), 1);
+                db.cleanup().await;
+            }
+        }
+    };
+}
+
+db_tests!(
+    postgres,
+    sqlx::Postgres,
+    encx_integration_tests::postgres,
+    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"
+);
+db_tests!(
+    mariadb,
+    sqlx::MySql,
+    encx_integration_tests::mysql,
+    "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()"
+);
+db_tests!(
+    sqlite,
+    sqlx::Sqlite,
+    encx_integration_tests::sqlite,
+    "SELECT name FROM sqlite_master WHERE type = 'table'"
+);

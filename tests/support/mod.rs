@@ -1,0 +1,299 @@
+//! The test harness shared by every integration test.
+//!
+//! A service comes, in this order, from:
+//! 1. an environment variable: `ENCX_TEST_POSTGRES_URL`, `ENCX_TEST_MYSQL_URL` (an account
+//!    allowed to create databases), `ENCX_TEST_KMS_ENDPOINT`;
+//! 2. a testcontainers container, when a Docker engine answers;
+//! 3. nowhere: the test prints a visible `SKIPPED` line and returns, unless
+//!    `ENCX_REQUIRE_SERVICES=1`, which turns the missing service into a failure (CI sets it).
+//!
+//! Each test gets a database of its own (created here, dropped by [`TestDb::cleanup`]), so tests
+//! run in parallel. SQLite always runs, on a temporary file.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::str::FromStr;
+
+use sqlx::{Connection, Executor};
+use tokio::sync::OnceCell;
+
+/// True when `ENCX_REQUIRE_SERVICES=1`.
+pub fn services_required() -> bool {
+    std::env::var("ENCX_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// Reports a missing service: SKIPPED, or a panic when services are required.
+pub fn skip(test: &str, service: &str, how: &str) {
+    if services_required() {
+        panic!("{test}: {service} is required (ENCX_REQUIRE_SERVICES=1) but unavailable: {how}");
+    }
+    eprintln!("SKIPPED {test}: no {service} ({how})");
+}
+
+/// Whether a Docker engine answers (not just the client being installed).
+pub async fn docker_available() -> bool {
+    static DOCKER: OnceCell<bool> = OnceCell::const_new();
+    *DOCKER
+        .get_or_init(|| async {
+            tokio::process::Command::new("docker")
+                .args(["info", "--format", "{{.ServerVersion}}"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await
+                .is_ok_and(|s| s.success())
+        })
+        .await
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    fn env_var(self) -> &'static str {
+        match self {
+            Backend::Postgres => "ENCX_TEST_POSTGRES_URL",
+            Backend::MySql => "ENCX_TEST_MYSQL_URL",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "PostgreSQL",
+            Backend::MySql => "MySQL/MariaDB",
+        }
+    }
+}
+
+/// The admin URL of a backend: from the environment, or a container started once per process.
+async fn admin_url(backend: Backend) -> Option<String> {
+    if let Ok(url) = std::env::var(backend.env_var()) {
+        return Some(url);
+    }
+    if !docker_available().await {
+        return None;
+    }
+    static PG: OnceCell<Option<String>> = OnceCell::const_new();
+    static MY: OnceCell<Option<String>> = OnceCell::const_new();
+    let cell = if backend == Backend::Postgres {
+        &PG
+    } else {
+        &MY
+    };
+    cell.get_or_init(|| containers::start(backend))
+        .await
+        .clone()
+}
+
+mod containers {
+    use super::Backend;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    use testcontainers_modules::testcontainers::ContainerAsync;
+    use testcontainers_modules::{mysql, postgres};
+
+    // Containers live as long as the test process.
+    static KEEP_PG: std::sync::OnceLock<ContainerAsync<postgres::Postgres>> =
+        std::sync::OnceLock::new();
+    static KEEP_MY: std::sync::OnceLock<ContainerAsync<mysql::Mysql>> = std::sync::OnceLock::new();
+
+    pub async fn start(backend: Backend) -> Option<String> {
+        match backend {
+            Backend::Postgres => {
+                let c = postgres::Postgres::default().start().await.ok()?;
+                let port = c.get_host_port_ipv4(5432).await.ok()?;
+                let _ = KEEP_PG.set(c);
+                Some(format!(
+                    "postgres://postgres:postgres@127.0.0.1:{port}/postgres"
+                ))
+            }
+            Backend::MySql => {
+                let c = mysql::Mysql::default().start().await.ok()?;
+                let port = c.get_host_port_ipv4(3306).await.ok()?;
+                let _ = KEEP_MY.set(c);
+                Some(format!("mysql://root@127.0.0.1:{port}/test"))
+            }
+        }
+    }
+}
+
+fn fresh_name() -> String {
+    format!("encx_t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A database made for one test.
+pub struct TestDb<DB: sqlx::Database> {
+    pub pool: sqlx::Pool<DB>,
+    pub url: String,
+    drop_sql: Option<(Backend, String, String)>,
+    file: Option<std::path::PathBuf>,
+}
+
+async fn drop_database(backend: Backend, admin: &str, sql: &str) {
+    match backend {
+        Backend::Postgres => {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+                let _ = conn.execute(sql).await;
+            }
+        }
+        Backend::MySql => {
+            if let Ok(mut conn) = sqlx::MySqlConnection::connect(admin).await {
+                let _ = conn.execute(sql).await;
+            }
+        }
+    }
+}
+
+impl<DB: sqlx::Database> TestDb<DB> {
+    /// Drops the test's database (call at the end of a passing test).
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        if let Some((backend, admin, sql)) = self.drop_sql {
+            drop_database(backend, &admin, &sql).await;
+        }
+        if let Some(file) = self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, Some(q)))
+        .unwrap_or((url, None));
+    let root = match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && base[..i].rfind('/').is_some_and(|j| j + 1 < i) => {
+            &base[..i]
+        }
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+/// A fresh PostgreSQL database, or `None` (after a SKIPPED line) when there is no server.
+pub async fn postgres(test: &str) -> Option<TestDb<sqlx::Postgres>> {
+    let admin = match admin_url(Backend::Postgres).await {
+        Some(url) => url,
+        None => {
+            skip(
+                test,
+                Backend::Postgres.name(),
+                "set ENCX_TEST_POSTGRES_URL or run a Docker engine",
+            );
+            return None;
+        }
+    };
+    let name = fresh_name();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{test}: cannot connect to {}: {e}",
+                Backend::Postgres.name()
+            )
+        });
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let url = with_database(&admin, &name);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await
+        .unwrap();
+    Some(TestDb {
+        pool,
+        url,
+        drop_sql: Some((
+            Backend::Postgres,
+            admin,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )),
+        file: None,
+    })
+}
+
+/// A fresh MySQL/MariaDB database, or `None` (after a SKIPPED line) when there is no server.
+pub async fn mysql(test: &str) -> Option<TestDb<sqlx::MySql>> {
+    let admin = match admin_url(Backend::MySql).await {
+        Some(url) => url,
+        None => {
+            skip(
+                test,
+                Backend::MySql.name(),
+                "set ENCX_TEST_MYSQL_URL or run a Docker engine",
+            );
+            return None;
+        }
+    };
+    let name = fresh_name();
+    let mut conn = sqlx::MySqlConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("{test}: cannot connect to {}: {e}", Backend::MySql.name()));
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let url = with_database(&admin, &name);
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await
+        .unwrap();
+    Some(TestDb {
+        pool,
+        url,
+        drop_sql: Some((
+            Backend::MySql,
+            admin,
+            format!("DROP DATABASE IF EXISTS {name}"),
+        )),
+        file: None,
+    })
+}
+
+/// A fresh SQLite database in a temporary file (always available).
+pub async fn sqlite(_test: &str) -> Option<TestDb<sqlx::Sqlite>> {
+    let file = std::env::temp_dir().join(format!("{}.db", fresh_name()));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap();
+    Some(TestDb {
+        pool,
+        url,
+        drop_sql: None,
+        file: Some(file),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_replace_the_path() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x"),
+            "postgres://u:p@h:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://u@h:3306/test?ssl-mode=disabled", "x"),
+            "mysql://u@h:3306/x?ssl-mode=disabled"
+        );
+        assert_eq!(with_database("mysql://u@h:3306", "x"), "mysql://u@h:3306/x");
+    }
+}
