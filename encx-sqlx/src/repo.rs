@@ -104,6 +104,9 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
     }
 }
 
+/// Rows in the first statement of `insert_many`: small, so the pipeline starts quickly.
+const FIRST_BATCH: usize = 128;
+
 /// Binds `value` (any id type) as the only argument.
 fn one_arg<'q, DB: Database, I>(value: I) -> Result<<DB as Database>::Arguments<'q>>
 where
@@ -151,13 +154,15 @@ macro_rules! impl_repo {
             }
 
             /// Encrypts and inserts many records in one transaction, in multi-row batches.
+            ///
+            /// Encryption of the next batch overlaps the database's work on the current one.
+            /// The first batch is encrypted before a connection is taken, so the KEK is cached
+            /// by the time the transaction holds its connection.
             pub async fn insert_many(&self, values: &[T]) -> Result<()> {
-                let records = self.encrypt_all(values).await?;
+                let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+                let first = self.encrypt_all(head).await?;
                 let mut conn = self.pool.acquire().await?;
-                let mut tx = conn.begin().await?;
-                self.insert_records(&mut tx, &records).await?;
-                tx.commit().await?;
-                Ok(())
+                self.insert_pipelined(&mut conn, first, tail).await
             }
 
             /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
@@ -167,16 +172,56 @@ macro_rules! impl_repo {
                 conn: &mut <$db as Database>::Connection,
                 values: &[T],
             ) -> Result<()> {
-                let records = self.encrypt_all(values).await?;
+                let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+                let first = self.encrypt_all(head).await?;
+                self.insert_pipelined(conn, first, tail).await
+            }
+
+            fn rows_per_insert(&self) -> usize {
+                (max_binds(<$db as EncxDatabase>::DIALECT) / self.sql.column_count).clamp(1, 1000)
+            }
+
+            /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
+            /// k+1 while batch k is being inserted, all in one transaction. The first batch is
+            /// small so that the database starts working early.
+            async fn insert_pipelined(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                first: Vec<T::Record>,
+                rest: &[T],
+            ) -> Result<()> {
                 let mut tx = conn.begin().await?;
-                self.insert_records(&mut tx, &records).await?;
+                let mut current = first;
+                let mut rest = rest.chunks(self.rows_per_insert());
+                loop {
+                    match rest.next() {
+                        Some(next) => {
+                            let (inserted, encrypted) = futures_util::future::join(
+                                self.insert_records(&mut tx, &current),
+                                self.encrypt_all(next),
+                            )
+                            .await;
+                            inserted?;
+                            current = encrypted?;
+                        }
+                        None => {
+                            self.insert_records(&mut tx, &current).await?;
+                            break;
+                        }
+                    }
+                }
                 tx.commit().await?;
                 Ok(())
             }
 
+            /// Encrypts `values`, yielding now and then so that a database call running beside
+            /// it (see `insert_pipelined`) keeps being served.
             async fn encrypt_all(&self, values: &[T]) -> Result<Vec<T::Record>> {
                 let mut records = Vec::with_capacity(values.len());
-                for value in values {
+                for (i, value) in values.iter().enumerate() {
+                    if i % 64 == 63 {
+                        tokio::task::yield_now().await;
+                    }
                     records.push(value.encrypt(&self.crypto).await?);
                 }
                 Ok(records)

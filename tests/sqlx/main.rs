@@ -346,13 +346,13 @@ macro_rules! db_tests {
                     .collect();
                 repo.insert_many(&vouchers).await.unwrap();
 
-                // With 8 bits, 600 codes share 256 buckets: find one whose bucket holds others.
+                // With 8 bits, 1,300 codes share 256 buckets (inserted as 128 + 1000 + 172 rows, through the pipelined path): find one whose bucket holds others.
                 let bucket =
                     |v: &Voucher| crypto.blind_index(Voucher::CODE.spec(), &v.code).unwrap();
                 let target = vouchers
                     .iter()
                     .find(|v| vouchers.iter().filter(|o| bucket(o) == bucket(v)).count() >= 3)
-                    .expect("8-bit buckets collide at 600 rows");
+                    .expect("8-bit buckets collide at 1,300 rows");
                 let sharing = vouchers
                     .iter()
                     .filter(|o| bucket(o) == bucket(target))

@@ -1,0 +1,243 @@
+//! PostgreSQL: encx repositories against plain sqlx on the same rows, in the same run.
+//!
+//! `ENCX_BENCH_POSTGRES_URL=postgres://encx:encx@127.0.0.1:5432/postgres cargo bench -p encx-sqlx --bench postgres`
+//! (falls back to `ENCX_TEST_POSTGRES_URL`; prints SKIPPED without either). It creates and
+//! drops its own database.
+//!
+//! A paired design, not criterion: on a 2-core machine that also runs the database server,
+//! run-to-run noise (±20%) is larger than the effects measured. So the two variants run
+//! interleaved, iteration by iteration, in alternating order, after a warm-up, and the bench
+//! reports the median of each and their ratio.
+//!
+//! - `insert_10k`: 10,000 records through `Repo::insert_many` (encrypt + one transaction of
+//!   multi-row INSERTs) versus the same rows as plaintext with sqlx's `QueryBuilder`, also in
+//!   one transaction of 1,000-row INSERTs.
+//! - `lookup_100k`: `Repo::find_by` on a 100,000-row table (blind index, decrypt, re-check)
+//!   versus `SELECT ... WHERE email = $1` on an indexed plaintext column of the same rows.
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use encx::{Crypto, Encrypted, HierarchicalKeyring, KekStore, Keyring, LocalKeyring, MasterKey};
+use encx_sqlx::{Repo, SqlKekStore};
+use sqlx::{Connection, Executor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+#[derive(Clone, Encrypted)]
+#[encx(table = "bench_users")]
+pub struct User {
+    #[encx(id)]
+    pub id: Uuid,
+    pub username: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    pub email: String,
+    #[encx(encrypt)]
+    pub phone: String,
+    #[encx(encrypt)]
+    pub name: String,
+    #[encx(encrypt)]
+    pub city: String,
+}
+
+fn user(n: usize) -> User {
+    User {
+        id: Uuid::new_v4(),
+        username: format!("user{n}"),
+        email: format!("user.{n}@example.com"),
+        phone: format!("+1 555 {n:07}"),
+        name: format!("Firstname{n} Lastname"),
+        city: ["London", "Paris", "Lyon", "Springfield"][n % 4].into(),
+    }
+}
+
+const PLAIN_DDL: &str =
+    "CREATE TABLE plain_users (id UUID PRIMARY KEY, username TEXT NOT NULL, email TEXT NOT NULL, \
+                         phone TEXT NOT NULL, name TEXT NOT NULL, city TEXT NOT NULL)";
+
+async fn plain_insert(pool: &PgPool, users: &[User]) {
+    let mut tx = pool.begin().await.unwrap();
+    for chunk in users.chunks(1000) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO plain_users (id, username, email, phone, name, city) ",
+        );
+        q.push_values(chunk, |mut b, u| {
+            b.push_bind(u.id)
+                .push_bind(&u.username)
+                .push_bind(&u.email)
+                .push_bind(&u.phone)
+                .push_bind(&u.name)
+                .push_bind(&u.city);
+        });
+        q.build().execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+struct Setup {
+    pool: PgPool,
+    repo: Repo<User, Postgres>,
+    admin: String,
+    db: String,
+}
+
+async fn setup(admin: &str) -> Setup {
+    let db = format!("encx_bench_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    conn.execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::generate("v1").unwrap()]).unwrap());
+    let store: Arc<dyn KekStore> = Arc::new(SqlKekStore::<Postgres>::new(pool.clone()));
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
+        .index_keys_in(store, root)
+        .build()
+        .await
+        .unwrap();
+    let repo = Repo::<User, Postgres>::new(pool.clone(), crypto);
+    repo.create_table().await.unwrap();
+    pool.execute(PLAIN_DDL).await.unwrap();
+    pool.execute("CREATE INDEX plain_users_email ON plain_users (email)")
+        .await
+        .unwrap();
+    Setup {
+        pool,
+        repo,
+        admin: admin.to_owned(),
+        db,
+    }
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn report(name: &str, plain: Vec<Duration>, encx: Vec<Duration>) -> (Duration, Duration) {
+    let (p, e) = (median(plain), median(encx));
+    println!(
+        "{name}: plaintext median {p:?}, encx median {e:?}, encx/plaintext time = {:.3}, throughput ratio = {:.3}",
+        e.as_secs_f64() / p.as_secs_f64(),
+        p.as_secs_f64() / e.as_secs_f64()
+    );
+    (p, e)
+}
+
+async fn run(s: &Setup) {
+    // insert_10k: 2 warm-up rounds, then 15 measured pairs.
+    let batch: Vec<User> = (0..10_000).map(user).collect();
+    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    for round in 0..17 {
+        s.pool.execute("TRUNCATE plain_users").await.unwrap();
+        s.pool.execute("TRUNCATE bench_users").await.unwrap();
+        let time_plain = || async {
+            let t = Instant::now();
+            plain_insert(&s.pool, &batch).await;
+            t.elapsed()
+        };
+        let (p, e) = if round % 2 == 0 {
+            let p = time_plain().await;
+            let t = Instant::now();
+            s.repo.insert_many(&batch).await.unwrap();
+            (p, t.elapsed())
+        } else {
+            let t = Instant::now();
+            s.repo.insert_many(&batch).await.unwrap();
+            let e = t.elapsed();
+            (time_plain().await, e)
+        };
+        if round >= 2 {
+            plain.push(p);
+            encx.push(e);
+        }
+    }
+    report(
+        "insert_10k (insert_many vs plain sqlx QueryBuilder, one transaction each)",
+        plain,
+        encx,
+    );
+
+    // lookup_100k: 100,000 rows in both tables, then 3,000 interleaved lookups after 500 warm-up.
+    let rows: Vec<User> = (0..100_000).map(user).collect();
+    s.pool.execute("TRUNCATE plain_users").await.unwrap();
+    s.pool.execute("TRUNCATE bench_users").await.unwrap();
+    for chunk in rows.chunks(10_000) {
+        plain_insert(&s.pool, chunk).await;
+        s.repo.insert_many(chunk).await.unwrap();
+    }
+    s.pool.execute("ANALYZE").await.unwrap();
+    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    for i in 0..3_500usize {
+        let target = &rows[(i * 7919) % rows.len()];
+        let lookup_plain = || async {
+            let t = Instant::now();
+            let found: Vec<(Uuid, String, String, String, String, String)> = sqlx::query_as(
+                "SELECT id, username, email, phone, name, city FROM plain_users WHERE email = $1",
+            )
+            .bind(&target.email)
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+            assert_eq!(found.len(), 1);
+            t.elapsed()
+        };
+        let lookup_encx = || async {
+            let t = Instant::now();
+            let found = s.repo.find_by(User::EMAIL, &target.email).await.unwrap();
+            assert_eq!(found.len(), 1);
+            t.elapsed()
+        };
+        let (p, e) = if i % 2 == 0 {
+            let p = lookup_plain().await;
+            (p, lookup_encx().await)
+        } else {
+            let e = lookup_encx().await;
+            (lookup_plain().await, e)
+        };
+        if i >= 500 {
+            plain.push(p);
+            encx.push(e);
+        }
+    }
+    report(
+        "lookup_100k (find_by vs indexed plaintext SELECT)",
+        plain,
+        encx,
+    );
+}
+
+fn main() {
+    let Some(admin) = std::env::var("ENCX_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("ENCX_TEST_POSTGRES_URL"))
+        .ok()
+    else {
+        println!("SKIPPED postgres bench: set ENCX_BENCH_POSTGRES_URL");
+        return;
+    };
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = setup(&admin).await;
+        run(&s).await;
+        s.pool.close().await;
+        let mut conn = sqlx::PgConnection::connect(&s.admin).await.unwrap();
+        conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", s.db).as_str())
+            .await
+            .unwrap();
+    });
+}

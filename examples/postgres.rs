@@ -1,0 +1,22 @@
+//! The quickstart's tour against PostgreSQL.
+//!
+//! `DATABASE_URL=postgres://user:password@127.0.0.1:5432/db cargo run --example postgres`
+//!
+//! Uses (and creates) the tables `users`, `encx_keks` and `encx_schema_migrations`, and the
+//! master key in `quickstart.key` (generated on first run).
+
+#[macro_use]
+mod tour;
+
+const KEY_FILE: &str = "quickstart.key";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .map_err(|_| "set DATABASE_URL, e.g. postgres://user:password@127.0.0.1:5432/db")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await?;
+    tour!(sqlx::Postgres, pool, "$1")
+}
