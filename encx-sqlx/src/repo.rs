@@ -40,7 +40,7 @@ use crate::statements::Statements;
 /// let found = users.find_by(User::EMAIL, " ADA@example.com").await?;
 /// assert_eq!(found.len(), 1);
 /// users.erase(id).await?;
-/// assert!(users.get(id).await.unwrap_err().is_shredded());
+/// assert!(matches!(users.get(id).await, Err(e) if e.is_shredded()));
 /// # Ok(()) }
 /// ```
 pub struct Repo<T, DB: Database> {

@@ -29,6 +29,99 @@ pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{Encrypted, RecordContext, RecordId, RecordOpener, RecordSealer};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 
+/// Derives [`Encrypted`](trait@Encrypted) and [`schema::Schema`] for a struct with named
+/// fields, and generates:
+///
+/// - `<Type>Record`, the stored row: plain columns as they are, a [`Ciphertext`] per encrypted
+///   field, an `Option<BlindIndex>` per blind index (`<name>_bidx`), and `encx_dek`. With the
+///   `sqlx` feature it also implements `sqlx::FromRow` (any row type) and [`sql::BindColumns`].
+/// - An associated constant per index: a [`SearchField`] (`User::EMAIL`) or a
+///   [`CompoundIndex`] (`User::NAME_CITY`), used for lookups.
+///
+/// # Container attributes
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `table = "users"` | table name, bound into every ciphertext (default: snake_case plural of the type name, `OrderItem` → `order_items`, `Company` → `companies`) |
+/// | `rename_all = "camelCase"` | column names from field names: `lowercase`, `UPPERCASE`, `snake_case`, `camelCase`, `PascalCase`, `SCREAMING_SNAKE_CASE` |
+/// | `index(name = "..", fields(a, b), bits = N, normalize = "..", domain = "..")` | a compound blind index over encrypted fields, column `<name>_bidx` |
+///
+/// # Field attributes
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | *(none)* | a plain column, stored as it is (the type must be `Clone`) |
+/// | `id` | the record id (plain, primary key), bound into every ciphertext of the record: `Uuid`, `String`, integers |
+/// | `encrypt` | AES-256-GCM under the record's DEK; any `Serialize + DeserializeOwned` type; `Option<T>` stores SQL NULL for `None` |
+/// | `encrypt_none` | on an `Option<T>`: encrypt `None` too, so the column does not reveal presence (implies `encrypt`) |
+/// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to `"table.column"` |
+/// | `hash_secure` | on a [`PasswordHash`]: stored as the Argon2id PHC string |
+/// | `column = "name"` | the column name of this field |
+/// | `skip` | not stored; `Default::default()` when read back |
+///
+/// Mistakes are compile errors pointing at the attribute: unknown or duplicate keys,
+/// `searchable` without `encrypt`, `hash_secure` on another type, two `id` fields, `bits` out of
+/// range, unknown normalizers, compound indexes naming missing or plain fields, `encrypt_none`
+/// with a blind index, enums, tuple structs and generics.
+///
+/// # Example
+///
+/// ```
+/// use encx::{Crypto, Encrypted, LocalKeyring, MasterKey, PasswordHash, index::IndexKeys};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// pub struct Address { pub street: String, pub city: String }
+///
+/// #[derive(Clone, Debug, PartialEq, Encrypted)]
+/// #[encx(table = "users", index(name = "name_city", fields(name, city), normalize = "lowercase"))]
+/// pub struct User {
+///     #[encx(id)]
+///     pub id: uuid::Uuid,
+///     pub username: String,                                 // plain
+///     #[encx(encrypt, searchable(normalize = "email"))]
+///     pub email: String,
+///     #[encx(encrypt)]
+///     pub phone: Option<String>,                            // None is stored as NULL
+///     #[encx(encrypt_none)]
+///     pub nickname: Option<String>,                         // presence hidden
+///     #[encx(encrypt)]
+///     pub name: String,
+///     #[encx(encrypt)]
+///     pub city: String,
+///     #[encx(encrypt, column = "home")]
+///     pub address: Address,                                 // any serde type
+///     #[encx(hash_secure)]
+///     pub password: PasswordHash,
+///     #[encx(skip)]
+///     pub session: Option<String>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+/// let crypto = Crypto::builder()
+///     .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
+///     .index_keys(IndexKeys::generate()?)
+///     .password_policy(encx::PasswordPolicy::new(8192, 1, 1)?)
+///     .build()
+///     .await?;
+/// let user = User {
+///     id: uuid::Uuid::new_v4(),
+///     username: "ada".into(),
+///     email: "Ada@Example.com".into(),
+///     phone: None,
+///     nickname: Some("Enchantress".into()),
+///     name: "Ada Lovelace".into(),
+///     city: "London".into(),
+///     address: Address { street: "12 St James's Sq".into(), city: "London".into() },
+///     password: crypto.password_policy().hash("correct horse")?,
+///     session: None,
+/// };
+/// let record: UserRecord = user.encrypt(&crypto).await?;
+/// assert!(record.phone.is_none());
+/// assert!(User::EMAIL.lookup(&crypto, " ada@example.com")?.contains(record.email_bidx.as_ref().unwrap()));
+/// assert_eq!(User::decrypt(&record, &crypto).await?, user);
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "derive")]
 pub use encx_derive::Encrypted;
 

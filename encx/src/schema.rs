@@ -7,12 +7,13 @@
 //! impl Schema for Note {
 //!     const TABLE: &'static str = "notes";
 //!     fn columns() -> &'static [Column] {
-//!         &[
+//!         const COLUMNS: &[Column] = &[
 //!             Column::new("id", ColumnKind::Id { sql_type: Some(<i64 as SqlType>::sql_type) }),
 //!             Column::new("body", ColumnKind::Ciphertext { nullable: false }),
 //!             Column::new("body_bidx", ColumnKind::BlindIndex { bytes: 4 }),
 //!             Column::new("encx_dek", ColumnKind::WrappedDek),
-//!         ]
+//!         ];
+//!         COLUMNS
 //!     }
 //! }
 //! let sql = create_table::<Note>(Dialect::Postgres)?;
@@ -201,22 +202,34 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
             ),
             ColumnKind::WrappedDek => (bytes_type(dialect, Some(2048)), "NULL", ""),
         };
-        defs.push(format!("    {} {ty} {null}{extra}", col.name));
+        defs.push(format!(
+            "    {} {ty} {null}{extra}",
+            quote_ident(dialect, col.name)
+        ));
     }
+    let q = |name: &str| quote_ident(dialect, name);
     let table = T::TABLE;
     if dialect == Dialect::MySql {
         for col in &indexes {
-            defs.push(format!("    INDEX {table}_{col} ({col})"));
+            defs.push(format!(
+                "    INDEX {} ({})",
+                q(&format!("{table}_{col}")),
+                q(col)
+            ));
         }
     }
     let mut out = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {table} (\n{}\n)",
+        "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
+        q(table),
         defs.join(",\n")
     )];
     if dialect != Dialect::MySql {
         for col in indexes {
             out.push(format!(
-                "CREATE INDEX IF NOT EXISTS {table}_{col} ON {table} ({col})"
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                q(&format!("{table}_{col}")),
+                q(table),
+                q(col)
             ));
         }
     }

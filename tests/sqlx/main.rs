@@ -53,6 +53,20 @@ pub struct Voucher {
     pub code: String,
 }
 
+/// camelCase columns, a String id and a column named after an SQL keyword: DDL and queries
+/// must quote identifiers on every database.
+#[derive(Debug, Clone, PartialEq, Encrypted)]
+#[encx(table = "companies", rename_all = "camelCase")]
+pub struct Company {
+    #[encx(id)]
+    pub company_id: String,
+    #[encx(encrypt, searchable(normalize = "trim"))]
+    pub legal_name: String,
+    #[encx(encrypt, column = "type")]
+    pub kind: String,
+    pub employee_count: i64,
+}
+
 pub fn password() -> PasswordHash {
     static HASH: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
@@ -225,6 +239,41 @@ macro_rules! db_tests {
                 assert!(repo.delete(people[1].id).await.unwrap());
                 assert!(!repo.delete(people[1].id).await.unwrap());
                 assert!(repo.get_optional(people[1].id).await.unwrap().is_none());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn quoted_identifiers_and_string_ids() {
+                let Some((db, people)) = setup(concat!(
+                    stringify!($module),
+                    "::quoted_identifiers_and_string_ids"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let repo = Repo::<Company, Db>::new(db.pool.clone(), people.crypto().clone());
+                repo.create_table().await.unwrap();
+                let acme = Company {
+                    company_id: "ACME-1".into(),
+                    legal_name: "Acme Ltd".into(),
+                    kind: "llc".into(),
+                    employee_count: 12,
+                };
+                repo.insert(&acme).await.unwrap();
+                assert_eq!(repo.get("ACME-1".to_string()).await.unwrap(), acme);
+                assert_eq!(
+                    repo.find_by(Company::LEGAL_NAME, "  Acme Ltd ")
+                        .await
+                        .unwrap(),
+                    vec![acme.clone()]
+                );
+                assert!(repo.erase("ACME-1".to_string()).await.unwrap());
+                assert!(repo
+                    .get("ACME-1".to_string())
+                    .await
+                    .unwrap_err()
+                    .is_shredded());
                 db.cleanup().await;
             }
 

@@ -345,43 +345,49 @@ fn schema_and_ddl_follow_the_attributes() {
 
     let pg = create_table::<User>(Dialect::Postgres).unwrap();
     assert!(
-        pg[0].starts_with("CREATE TABLE IF NOT EXISTS users ("),
+        pg[0].starts_with(r#"CREATE TABLE IF NOT EXISTS "users" ("#),
         "{}",
         pg[0]
     );
     for line in [
-        "id UUID NOT NULL PRIMARY KEY",
-        "username TEXT NOT NULL",
-        "email BYTEA NOT NULL",
-        "email_bidx BYTEA NULL",
-        "phone BYTEA NULL",
-        "password TEXT NOT NULL",
-        "score BIGINT NOT NULL",
-        "encx_dek BYTEA NULL",
+        r#""id" UUID NOT NULL PRIMARY KEY"#,
+        r#""username" TEXT NOT NULL"#,
+        r#""email" BYTEA NOT NULL"#,
+        r#""email_bidx" BYTEA NULL"#,
+        r#""phone" BYTEA NULL"#,
+        r#""password" TEXT NOT NULL"#,
+        r#""score" BIGINT NOT NULL"#,
+        r#""encx_dek" BYTEA NULL"#,
     ] {
         assert!(pg[0].contains(line), "missing {line:?} in {}", pg[0]);
     }
-    assert!(pg
-        .iter()
-        .any(|s| s == "CREATE INDEX IF NOT EXISTS users_email_bidx ON users (email_bidx)"));
+    assert!(
+        pg.iter()
+            .any(|s| s
+                == r#"CREATE INDEX IF NOT EXISTS "users_email_bidx" ON "users" ("email_bidx")"#),
+        "{pg:?}"
+    );
     assert_eq!(pg.len(), 4, "table + three blind indexes");
     let my = create_table::<User>(Dialect::MySql).unwrap();
     assert_eq!(my.len(), 1);
     for line in [
-        "id BINARY(16) NOT NULL PRIMARY KEY",
-        "email LONGBLOB NOT NULL",
-        "email_bidx VARBINARY(4) NULL",
-        "phone_digits_bidx VARBINARY(2) NULL",
-        "INDEX users_email_bidx (email_bidx)",
+        "`id` BINARY(16) NOT NULL PRIMARY KEY",
+        "`email` LONGBLOB NOT NULL",
+        "`email_bidx` VARBINARY(4) NULL",
+        "`phone_digits_bidx` VARBINARY(2) NULL",
+        "INDEX `users_email_bidx` (`email_bidx`)",
     ] {
         assert!(my[0].contains(line), "missing {line:?} in {}", my[0]);
     }
     let lite = create_table::<OrderItem>(Dialect::Sqlite).unwrap();
     assert!(
-        lite[0].contains("id INTEGER NOT NULL PRIMARY KEY"),
+        lite[0].contains(r#""id" INTEGER NOT NULL PRIMARY KEY"#),
         "{}",
         lite[0]
     );
+    // camelCase columns keep their case on PostgreSQL because they are quoted.
+    let co = create_table::<Company>(Dialect::Postgres).unwrap();
+    assert!(co[0].contains(r#""legalName" BYTEA NOT NULL"#), "{}", co[0]);
 }
 
 /// A plain field whose type has no SqlType impl still derives; only DDL reports it.
