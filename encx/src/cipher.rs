@@ -65,6 +65,32 @@ impl<'a> FieldContext<'a> {
         }
     }
 
+    /// The AAD of this context in a stack buffer when it fits (the usual case).
+    pub(crate) fn aad_buf(&self) -> AadBuf {
+        let len =
+            AAD_LABEL.len() + 12 + self.table.len() + self.column.len() + self.record_id.len();
+        if len > AAD_INLINE {
+            return AadBuf::Heap(self.aad());
+        }
+        let mut buf = [0u8; AAD_INLINE];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(AAD_LABEL);
+        for part in [
+            self.table.as_bytes(),
+            self.column.as_bytes(),
+            self.record_id,
+        ] {
+            // Fits: the total was checked above, so every length is below AAD_INLINE.
+            put(&(part.len() as u32).to_be_bytes());
+            put(part);
+        }
+        AadBuf::Inline(buf, at)
+    }
+
     /// The exact AAD bytes of this context.
     pub fn aad(&self) -> Vec<u8> {
         let mut aad = Vec::with_capacity(
@@ -82,6 +108,24 @@ impl<'a> FieldContext<'a> {
     }
 }
 
+/// Longest AAD kept on the stack.
+const AAD_INLINE: usize = 192;
+
+/// AAD bytes, on the stack when short.
+pub(crate) enum AadBuf {
+    Inline([u8; AAD_INLINE], usize),
+    Heap(Vec<u8>),
+}
+
+impl AadBuf {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            AadBuf::Inline(buf, len) => &buf[..*len],
+            AadBuf::Heap(v) => v,
+        }
+    }
+}
+
 /// Appends `u32be(len) | bytes`. Lengths over 4 GiB cannot occur for names and ids in practice;
 /// they are clamped rather than allowed to wrap, which would make the framing ambiguous.
 pub(crate) fn push_len_prefixed(out: &mut Vec<u8>, part: &[u8]) {
@@ -92,7 +136,9 @@ pub(crate) fn push_len_prefixed(out: &mut Vec<u8>, part: &[u8]) {
 
 /// AES-256-GCM keyed with one DEK, set up once and used for every field of a record.
 pub struct FieldCipher {
-    aead: Aes256Gcm,
+    /// Boxed: the key schedules are about 500 bytes, and a record's cipher moves through
+    /// several layers (opener, result, async state); boxing makes each move a pointer copy.
+    aead: Box<Aes256Gcm>,
     /// The DEK was generated for this one record: nonces may come from the thread's pool.
     single_record_key: bool,
 }
@@ -107,7 +153,7 @@ impl FieldCipher {
     /// Sets up the cipher for `dek`.
     pub fn new(dek: &Dek) -> Self {
         FieldCipher {
-            aead: aes_cipher(dek.expose_secret()),
+            aead: Box::new(aes_cipher(dek.expose_secret())),
             single_record_key: false,
         }
     }
@@ -115,7 +161,7 @@ impl FieldCipher {
     /// For a DEK generated a moment ago for one record (the path of `Crypto::seal_record`).
     pub(crate) fn for_new_record_key(dek: &Dek) -> Self {
         FieldCipher {
-            aead: aes_cipher(dek.expose_secret()),
+            aead: Box::new(aes_cipher(dek.expose_secret())),
             single_record_key: true,
         }
     }
@@ -132,13 +178,18 @@ impl FieldCipher {
         } else {
             rng::fill(&mut nonce)?;
         }
-        seal_with_nonce(&self.aead, &nonce, &ctx.aad(), plaintext)
+        seal_with_nonce(&self.aead, &nonce, ctx.aad_buf().as_slice(), plaintext)
     }
 
     /// Decrypts a sealed field. Any malformed, truncated, altered or moved input gives
     /// [`Error::Tampered`] (or [`Error::UnsupportedFormat`] for an unknown first byte).
     pub fn open(&self, ctx: &FieldContext<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        open_with(&self.aead, &ctx.aad(), sealed, "field ciphertext")
+        open_with(
+            &self.aead,
+            ctx.aad_buf().as_slice(),
+            sealed,
+            "field ciphertext",
+        )
     }
 }
 
@@ -235,6 +286,27 @@ mod known_answers {
         Case { key: K15, iv: "cafebabefacedbaddecaf888", plaintext: P15, aad: "", ciphertext: C15, tag: "b094dac5d93471bdec1a502270e3cc6c" },
         Case { key: K15, iv: "cafebabefacedbaddecaf888", plaintext: "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39", aad: "feedfacedeadbeeffeedfacedeadbeefabaddad2", ciphertext: "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662", tag: "76fc6ece0f4e1768cddf8853bb2d551b" },
     ];
+
+    #[test]
+    fn stack_and_heap_aad_are_the_documented_bytes() {
+        let long = "t".repeat(300);
+        for ctx in [
+            FieldContext::new("users", "email", &[0, 0, 0, 0, 0, 0, 0, 7]),
+            FieldContext::new(&long, "c", b"id"),
+            FieldContext::new("", "", b""),
+        ] {
+            assert_eq!(ctx.aad_buf().as_slice(), ctx.aad().as_slice());
+        }
+        // docs/format.md's worked example.
+        let doc =
+            "656e63783a7631 00000005 7573657273 00000005 656d61696c 00000008 0000000000000007";
+        let ctx = FieldContext::new("users", "email", &[0, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(hex::encode(ctx.aad_buf().as_slice()), doc.replace(' ', ""));
+        assert!(matches!(
+            FieldContext::new(&long, "c", b"").aad_buf(),
+            AadBuf::Heap(_)
+        ));
+    }
 
     #[test]
     fn seal_matches_published_vectors() {

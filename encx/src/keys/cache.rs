@@ -36,6 +36,11 @@ impl<T: Clone> TtlCell<T> {
         }
     }
 
+    /// The value if it is fresh: the hot path, one short lock and no clone of the cell.
+    pub(crate) fn fresh(&self, ttl: Duration) -> Option<T> {
+        self.read(ttl).0
+    }
+
     /// Stores a value known fresh (e.g. a key this process just created).
     pub(crate) fn store_now(&self, value: T) {
         self.store(value);

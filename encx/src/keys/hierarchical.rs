@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,7 +106,7 @@ pub struct HierarchicalKeyring {
     store: Arc<dyn KekStore>,
     ttl: Duration,
     active: TtlCell<Arc<Kek>>,
-    keks: Mutex<HashMap<Uuid, Arc<TtlCell<Arc<Kek>>>>>,
+    keks: RwLock<HashMap<Uuid, Arc<TtlCell<Arc<Kek>>>>>,
 }
 
 impl HierarchicalKeyring {
@@ -118,7 +118,7 @@ impl HierarchicalKeyring {
             store,
             ttl: DEFAULT_CACHE_TTL,
             active: TtlCell::new(),
-            keks: Mutex::new(HashMap::new()),
+            keks: RwLock::new(HashMap::new()),
         }
     }
 
@@ -168,8 +168,14 @@ impl HierarchicalKeyring {
 
     /// The KEK with this id, from the cache or unwrapped by the root.
     pub async fn kek(&self, id: Uuid) -> Result<Arc<Kek>> {
+        {
+            let keks = self.keks.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(kek) = keks.get(&id).and_then(|cell| cell.fresh(self.ttl)) {
+                return Ok(kek);
+            }
+        }
         let cell = {
-            let mut keks = self.keks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
             keks.entry(id)
                 .or_insert_with(|| Arc::new(TtlCell::new()))
                 .clone()
@@ -185,7 +191,7 @@ impl HierarchicalKeyring {
             .await;
         if loaded.is_err() {
             // Do not let unknown ids from tampered blobs grow the map.
-            let mut keks = self.keks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
             if keks
                 .get(&id)
                 .is_some_and(|c| Arc::ptr_eq(c, &cell) && c.is_empty())
@@ -215,7 +221,7 @@ impl HierarchicalKeyring {
     /// Drops every cached KEK, so the next use asks the store and the root again.
     pub fn clear_cache(&self) {
         self.active.clear();
-        self.keks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.keks.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     async fn create_kek(&self, expected: Option<Uuid>) -> Result<Arc<Kek>> {
@@ -232,7 +238,7 @@ impl HierarchicalKeyring {
         let cell = Arc::new(TtlCell::new());
         cell.store_now(kek.clone());
         self.keks
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(kek.id(), cell);
         kek
