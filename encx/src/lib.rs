@@ -18,6 +18,8 @@ pub mod sql;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
+#[cfg(feature = "aws-kms")]
+pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use error::{Error, Result};
 pub use handles::{CompoundIndex, SearchField};
 pub use index::{IndexSpec, Indexable, Normalizer};

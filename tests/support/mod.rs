@@ -280,6 +280,88 @@ pub async fn sqlite(_test: &str) -> Option<TestDb<sqlx::Sqlite>> {
     })
 }
 
+/// A KMS endpoint: `ENCX_TEST_KMS_ENDPOINT`, or a `moto_server` started once per test process
+/// when one is on `PATH`, or `None` after a SKIPPED line (a panic with
+/// `ENCX_REQUIRE_SERVICES=1`).
+pub async fn kms_endpoint(test: &str) -> Option<String> {
+    if let Ok(url) = std::env::var("ENCX_TEST_KMS_ENDPOINT") {
+        return Some(url);
+    }
+    static MOTO: OnceCell<Option<String>> = OnceCell::const_new();
+    let started = MOTO.get_or_init(start_moto).await.clone();
+    if started.is_none() {
+        skip(test, "AWS KMS API", "set ENCX_TEST_KMS_ENDPOINT or put moto_server (pip install 'moto[server]') on PATH");
+    }
+    started
+}
+
+/// Starts `moto_server` on a free loopback port, under a shell that stops it when this test
+/// process exits, and waits until it answers.
+async fn start_moto() -> Option<String> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("moto_server").is_file()))
+        .unwrap_or(false);
+    if !found {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let watchdog = format!(
+        "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+        parent = std::process::id()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &watchdog])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Some(format!("http://127.0.0.1:{port}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// A TCP proxy on loopback in front of `upstream` that a test can switch off, to stand for a
+/// KMS endpoint going down.
+pub struct Proxy {
+    pub url: String,
+    tasks: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let target = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let set = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                set.lock().unwrap().spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { url, tasks, accept }
+    }
+
+    /// Stops listening and cuts every open connection.
+    pub fn stop(&self) {
+        self.accept.abort();
+        self.tasks.lock().unwrap().abort_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::types::WrappedDek;
 
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
 pub(crate) mod cache;
 pub mod hierarchical;
 pub mod local;
@@ -23,6 +25,8 @@ pub(crate) mod material;
 pub mod store;
 pub(crate) mod wrapped;
 
+#[cfg(feature = "aws-kms")]
+pub use aws_kms::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use hierarchical::HierarchicalKeyring;
 pub use local::{LocalKeyring, MasterKey};
 pub use material::{Dek, Kek, KEY_LEN};
