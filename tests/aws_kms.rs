@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::config::Credentials;
 use encx::{
-    AwsKmsKeyring, Crypto, Dek, Encrypted, Error, HierarchicalKeyring, KekStore, KeyContext, Keyring, MemoryKekStore,
-    WrappedDek,
+    AwsKmsKeyring, Crypto, Dek, Encrypted, Error, HierarchicalKeyring, KekStore, KeyContext,
+    Keyring, MemoryKekStore, WrappedDek,
 };
 use encx_integration_tests as harness;
 use encx_sqlx::{Repo, SqlKekStore};
@@ -34,10 +34,21 @@ async fn test_key(test: &str) -> Option<TestKey> {
         .load()
         .await;
     let client = aws_sdk_kms::Client::new(&config);
-    let created = client.create_key().description("encx test key").send().await.unwrap();
+    let created = client
+        .create_key()
+        .description("encx test key")
+        .send()
+        .await
+        .unwrap();
     let meta = created.key_metadata().unwrap();
     let alias = format!("alias/encx-test-{}", uuid::Uuid::new_v4().simple());
-    client.create_alias().alias_name(&alias).target_key_id(meta.key_id()).send().await.unwrap();
+    client
+        .create_alias()
+        .alias_name(&alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .unwrap();
     Some(TestKey {
         endpoint,
         id: meta.key_id().to_owned(),
@@ -52,7 +63,11 @@ async fn keyring(endpoint: &str, key: &str) -> AwsKmsKeyring {
         .endpoint(endpoint)
         .credentials(credentials())
         .retries(3, Duration::from_millis(20), Duration::from_millis(200))
-        .timeouts(Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(5))
+        .timeouts(
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
         .build()
         .await
         .unwrap()
@@ -74,24 +89,49 @@ async fn direct_mode_round_trips_by_id_arn_and_alias() {
         let kms = keyring(&key.endpoint, name).await;
         let ctx = KeyContext::new("users", b"user-1");
         let (dek, wrapped) = kms.generate_dek(&ctx).await.unwrap();
-        assert_eq!(&wrapped.as_bytes()[..2], &[0x01, 0x02], "format byte and AWS KMS kind");
-        assert_eq!(kms.unwrap_dek(&wrapped, &ctx).await.unwrap().expose_secret(), dek.expose_secret());
+        assert_eq!(
+            &wrapped.as_bytes()[..2],
+            &[0x01, 0x02],
+            "format byte and AWS KMS kind"
+        );
+        assert_eq!(
+            kms.unwrap_dek(&wrapped, &ctx)
+                .await
+                .unwrap()
+                .expose_secret(),
+            dek.expose_secret()
+        );
 
         let mine = Dek::generate().unwrap();
         let wrapped_mine = kms.wrap_dek(&mine, &ctx).await.unwrap();
-        assert_eq!(kms.unwrap_dek(&wrapped_mine, &ctx).await.unwrap().expose_secret(), mine.expose_secret());
+        assert_eq!(
+            kms.unwrap_dek(&wrapped_mine, &ctx)
+                .await
+                .unwrap()
+                .expose_secret(),
+            mine.expose_secret()
+        );
         let calls = kms.calls();
-        assert_eq!((calls.generate_data_key, calls.encrypt, calls.decrypt), (1, 1, 2), "{name}");
+        assert_eq!(
+            (calls.generate_data_key, calls.encrypt, calls.decrypt),
+            (1, 1, 2),
+            "{name}"
+        );
     }
 }
 
 #[tokio::test]
 async fn dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected() {
-    let key = key_or_skip!("aws_kms::dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected");
+    let key = key_or_skip!(
+        "aws_kms::dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected"
+    );
     let kms = keyring(&key.endpoint, &key.id).await;
     let a = KeyContext::new("users", b"record-a");
     let (_, wrapped) = kms.generate_dek(&a).await.unwrap();
-    for other in [KeyContext::new("users", b"record-b"), KeyContext::new("admins", b"record-a")] {
+    for other in [
+        KeyContext::new("users", b"record-b"),
+        KeyContext::new("admins", b"record-a"),
+    ] {
         let r = kms.unwrap_dek(&wrapped, &other).await;
         assert!(matches!(r, Err(Error::Tampered)), "context mismatch: {r:?}");
     }
@@ -100,7 +140,9 @@ async fn dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected(
     flipped[last] ^= 1;
     let r = kms.unwrap_dek(&WrappedDek::from_bytes(flipped), &a).await;
     assert!(matches!(r, Err(Error::Tampered)), "flipped blob: {r:?}");
-    let r = kms.unwrap_dek(&WrappedDek::from_bytes(vec![1, 2]), &a).await;
+    let r = kms
+        .unwrap_dek(&WrappedDek::from_bytes(vec![1, 2]), &a)
+        .await;
     assert!(matches!(r, Err(Error::Tampered)), "empty blob: {r:?}");
 }
 
@@ -108,12 +150,21 @@ async fn dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected(
 async fn unknown_key_ids_and_aliases_are_key_not_found() {
     let key = key_or_skip!("aws_kms::unknown_key_ids_and_aliases_are_key_not_found");
     let ctx = KeyContext::new("t", b"1");
-    for missing in ["alias/encx-does-not-exist".to_string(), uuid::Uuid::new_v4().to_string()] {
+    for missing in [
+        "alias/encx-does-not-exist".to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    ] {
         let kms = keyring(&key.endpoint, &missing).await;
         let r = kms.generate_dek(&ctx).await;
-        assert!(matches!(r, Err(Error::KeyNotFound { .. })), "{missing}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::KeyNotFound { .. })),
+            "{missing}: {r:?}"
+        );
     }
-    let r = AwsKmsKeyring::builder(" ").region("us-east-1").build().await;
+    let r = AwsKmsKeyring::builder(" ")
+        .region("us-east-1")
+        .build()
+        .await;
     assert!(matches!(r, Err(Error::InvalidConfig(_))));
 }
 
@@ -136,7 +187,12 @@ async fn ten_thousand_record_encryptions_make_one_kms_call() {
         let sealer = crypto.seal_record("users", &id).await.unwrap();
         sealer.seal("email", "ada@example.com").unwrap();
     }
-    assert_eq!(kms.calls().total(), 1, "one Encrypt for the KEK: {:?}", kms.calls());
+    assert_eq!(
+        kms.calls().total(),
+        1,
+        "one Encrypt for the KEK: {:?}",
+        kms.calls()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -147,7 +203,10 @@ async fn sixty_four_concurrent_cold_decrypts_make_one_decrypt_call() {
     let mut records = Vec::new();
     for i in 0..64u32 {
         let id = i.to_be_bytes();
-        let (dek, wrapped) = writer.generate_dek(&KeyContext::new("t", &id)).await.unwrap();
+        let (dek, wrapped) = writer
+            .generate_dek(&KeyContext::new("t", &id))
+            .await
+            .unwrap();
         records.push((id, dek.expose_secret().to_vec(), wrapped));
     }
     let cold_kms = keyring(&key.endpoint, &key.id).await;
@@ -157,7 +216,10 @@ async fn sixty_four_concurrent_cold_decrypts_make_one_decrypt_call() {
         .map(|(id, dek, wrapped)| {
             let reader = reader.clone();
             tokio::spawn(async move {
-                let got = reader.unwrap_dek(&wrapped, &KeyContext::new("t", &id)).await.unwrap();
+                let got = reader
+                    .unwrap_dek(&wrapped, &KeyContext::new("t", &id))
+                    .await
+                    .unwrap();
                 assert_eq!(got.expose_secret().as_slice(), dek.as_slice());
             })
         })
@@ -197,7 +259,10 @@ async fn erased_records_stay_unreadable_in_both_modes() {
     for crypto in [direct, hierarchical] {
         let repo = Repo::<Patient, sqlx::Sqlite>::new(db.pool.clone(), crypto);
         repo.create_table().await.unwrap();
-        let p = Patient { id: uuid::Uuid::new_v4(), diagnosis: "confidential".into() };
+        let p = Patient {
+            id: uuid::Uuid::new_v4(),
+            diagnosis: "confidential".into(),
+        };
         repo.insert(&p).await.unwrap();
         assert_eq!(repo.get(p.id).await.unwrap(), p);
         repo.erase(p.id).await.unwrap();
@@ -208,7 +273,8 @@ async fn erased_records_stay_unreadable_in_both_modes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast() {
-    let key = key_or_skip!("aws_kms::when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast");
+    let key =
+        key_or_skip!("aws_kms::when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast");
     let proxy = harness::Proxy::start(&key.endpoint).await;
     let store: Arc<dyn KekStore> = Arc::new(MemoryKekStore::new());
     let warm = kms_rooted(keyring(&proxy.url, &key.id).await, store.clone())
@@ -219,9 +285,21 @@ async fn when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast() {
 
     proxy.stop();
     // Within and past the TTL, the warm keyring keeps serving its cached KEK.
-    assert_eq!(warm.unwrap_dek(&wrapped, &ctx).await.unwrap().expose_secret(), dek.expose_secret());
+    assert_eq!(
+        warm.unwrap_dek(&wrapped, &ctx)
+            .await
+            .unwrap()
+            .expose_secret(),
+        dek.expose_secret()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(warm.unwrap_dek(&wrapped, &ctx).await.unwrap().expose_secret(), dek.expose_secret());
+    assert_eq!(
+        warm.unwrap_dek(&wrapped, &ctx)
+            .await
+            .unwrap()
+            .expose_secret(),
+        dek.expose_secret()
+    );
     assert!(warm.generate_dek(&ctx).await.is_ok());
 
     let cold = kms_rooted(keyring(&proxy.url, &key.id).await, store).await;
@@ -230,5 +308,8 @@ async fn when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast() {
     let took = started.elapsed();
     assert!(matches!(err, Error::KeyringUnavailable { .. }), "{err:?}");
     assert!(err.is_retryable());
-    assert!(took < Duration::from_secs(6), "a cold keyring must fail within a bounded time, took {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "a cold keyring must fail within a bounded time, took {took:?}"
+    );
 }

@@ -37,6 +37,37 @@ impl Errors {
     }
 }
 
+/// The key of a nested meta (`encrypt`, `table`, ...), empty for a path that is not an identifier.
+fn key_of(meta: &ParseNestedMeta<'_>) -> String {
+    meta.path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Calls `each` for every item of every `#[encx(...)]` attribute, collecting syntax errors.
+fn for_each_encx_meta(
+    errors: &mut Errors,
+    attrs: &[Attribute],
+    mut each: impl FnMut(&mut Errors, ParseNestedMeta<'_>) -> syn::Result<()>,
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("encx")) {
+        let mut found = Vec::new();
+        let result = attr.parse_nested_meta(|m| {
+            let mut inner = Errors::default();
+            let r = each(&mut inner, m);
+            found.extend(inner.0);
+            r
+        });
+        for e in found {
+            errors.push(e);
+        }
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+}
+
 /// Sets `slot` once; a second time is a "duplicate" error at the key.
 fn set_once<T>(
     errors: &mut Errors,
@@ -86,11 +117,7 @@ impl IndexOptions {
     ) -> syn::Result<Self> {
         let mut opts = IndexOptions::default();
         meta.parse_nested_meta(|m| {
-            let key = m
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let key = key_of(&m);
             match key.as_str() {
                 "name" => {
                     let v: LitStr = m.value()?.parse()?;
@@ -158,36 +185,35 @@ pub struct ContainerAttrs {
 impl ContainerAttrs {
     pub fn parse(errors: &mut Errors, attrs: &[Attribute]) -> Self {
         let mut out = ContainerAttrs::default();
-        for attr in attrs.iter().filter(|a| a.path().is_ident("encx")) {
-            let result = attr.parse_nested_meta(|m| {
-                let key = m.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                match key.as_str() {
-                    "table" => {
-                        let v: LitStr = m.value()?.parse()?;
-                        set_once(errors, &mut out.table, &m, "table", v.value());
-                    }
-                    "rename_all" => {
-                        let v: LitStr = m.value()?.parse()?;
-                        set_once(errors, &mut out.rename_all, &m, "rename_all", v);
-                    }
-                    "index" => {
-                        let span = m.path.get_ident().map(Ident::span).unwrap_or_else(Span::call_site);
-                        let opts = IndexOptions::parse(errors, &m, true)?;
-                        out.indexes.push(Spanned { value: opts, span });
-                    }
-                    _ => {
-                        errors.push(m.error(format!(
-                            "unknown encx container attribute `{key}`; expected one of: table, rename_all, index"
-                        )));
-                        skip_value(&m)?;
-                    }
+        for_each_encx_meta(errors, attrs, |errors, m| {
+            let key = key_of(&m);
+            match key.as_str() {
+                "table" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut out.table, &m, "table", v.value());
                 }
-                Ok(())
-            });
-            if let Err(e) = result {
-                errors.push(e);
+                "rename_all" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut out.rename_all, &m, "rename_all", v);
+                }
+                "index" => {
+                    let span = m
+                        .path
+                        .get_ident()
+                        .map(Ident::span)
+                        .unwrap_or_else(Span::call_site);
+                    let opts = IndexOptions::parse(errors, &m, true)?;
+                    out.indexes.push(Spanned { value: opts, span });
+                }
+                _ => {
+                    errors.push(m.error(format!(
+                        "unknown encx container attribute `{key}`; expected one of: table, rename_all, index"
+                    )));
+                    skip_value(&m)?;
+                }
             }
-        }
+            Ok(())
+        });
         out
     }
 }
@@ -207,45 +233,36 @@ pub struct FieldAttrs {
 impl FieldAttrs {
     pub fn parse(errors: &mut Errors, attrs: &[Attribute]) -> Self {
         let mut out = FieldAttrs::default();
-        for attr in attrs.iter().filter(|a| a.path().is_ident("encx")) {
-            let result = attr.parse_nested_meta(|m| {
-                let key = m
-                    .path
-                    .get_ident()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                match key.as_str() {
-                    "id" => flag(errors, &mut out.id, &m, "id"),
-                    "encrypt" => flag(errors, &mut out.encrypt, &m, "encrypt"),
-                    "encrypt_none" => flag(errors, &mut out.encrypt_none, &m, "encrypt_none"),
-                    "hash_secure" => flag(errors, &mut out.hash_secure, &m, "hash_secure"),
-                    "skip" => flag(errors, &mut out.skip, &m, "skip"),
-                    "column" => {
-                        let v: LitStr = m.value()?.parse()?;
-                        set_once(errors, &mut out.column, &m, "column", v.value());
-                    }
-                    "searchable" => {
-                        let opts = if m.input.peek(syn::token::Paren) {
-                            IndexOptions::parse(errors, &m, false)?
-                        } else {
-                            IndexOptions::default()
-                        };
-                        set_once(errors, &mut out.searchable, &m, "searchable", opts);
-                    }
-                    _ => {
-                        errors.push(m.error(format!(
-                            "unknown encx field attribute `{key}`; expected one of: id, encrypt, \
-                             searchable, encrypt_none, hash_secure, column, skip"
-                        )));
-                        skip_value(&m)?;
-                    }
+        for_each_encx_meta(errors, attrs, |errors, m| {
+            let key = key_of(&m);
+            match key.as_str() {
+                "id" => flag(errors, &mut out.id, &m, "id"),
+                "encrypt" => flag(errors, &mut out.encrypt, &m, "encrypt"),
+                "encrypt_none" => flag(errors, &mut out.encrypt_none, &m, "encrypt_none"),
+                "hash_secure" => flag(errors, &mut out.hash_secure, &m, "hash_secure"),
+                "skip" => flag(errors, &mut out.skip, &m, "skip"),
+                "column" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut out.column, &m, "column", v.value());
                 }
-                Ok(())
-            });
-            if let Err(e) = result {
-                errors.push(e);
+                "searchable" => {
+                    let opts = if m.input.peek(syn::token::Paren) {
+                        IndexOptions::parse(errors, &m, false)?
+                    } else {
+                        IndexOptions::default()
+                    };
+                    set_once(errors, &mut out.searchable, &m, "searchable", opts);
+                }
+                _ => {
+                    errors.push(m.error(format!(
+                        "unknown encx field attribute `{key}`; expected one of: id, encrypt, \
+                         searchable, encrypt_none, hash_secure, column, skip"
+                    )));
+                    skip_value(&m)?;
+                }
             }
-        }
+            Ok(())
+        });
         out
     }
 }

@@ -553,12 +553,8 @@ macro_rules! impl_repo {
             where
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
-                let sql = self.sql.delete.as_deref().ok_or_else(|| self.no_id())?;
-                Ok(sqlx::query_with(sql, one_arg::<$db, _>(id)?)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-                    > 0)
+                self.execute_by_id(conn, self.sql.delete.as_deref(), id)
+                    .await
             }
 
             /// Crypto-shreds the record: its wrapped DEK and every blind index become NULL in one
@@ -581,12 +577,25 @@ macro_rules! impl_repo {
             where
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
-                let sql = self.sql.erase.as_deref().ok_or_else(|| self.no_id())?;
-                Ok(sqlx::query_with(sql, one_arg::<$db, _>(id)?)
+                self.execute_by_id(conn, self.sql.erase.as_deref(), id)
+                    .await
+            }
+
+            /// Runs a statement whose one argument is the id; true when it touched a row.
+            async fn execute_by_id<I>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                sql: Option<&str>,
+                id: I,
+            ) -> Result<bool>
+            where
+                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
+            {
+                let sql = sql.ok_or_else(|| self.no_id())?;
+                let done = sqlx::query_with(sql, one_arg::<$db, _>(id)?)
                     .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-                    > 0)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             fn not_found(&self, id: String) -> Error {

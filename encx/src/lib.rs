@@ -18,11 +18,11 @@ pub mod sql;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
-#[cfg(feature = "aws-kms")]
-pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use error::{Error, Result};
 pub use handles::{CompoundIndex, SearchField};
 pub use index::{IndexSpec, Indexable, Normalizer};
+#[cfg(feature = "aws-kms")]
+pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use keys::{
     Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
     KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, NewKek, StoredKek,

@@ -129,19 +129,46 @@ pub struct TestDb<DB: sqlx::Database> {
     file: Option<std::path::PathBuf>,
 }
 
-async fn drop_database(backend: Backend, admin: &str, sql: &str) {
+/// Runs one statement on a server's admin connection.
+async fn admin_execute(backend: Backend, admin: &str, sql: &str) -> Result<(), sqlx::Error> {
     match backend {
-        Backend::Postgres => {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                let _ = conn.execute(sql).await;
-            }
-        }
-        Backend::MySql => {
-            if let Ok(mut conn) = sqlx::MySqlConnection::connect(admin).await {
-                let _ = conn.execute(sql).await;
-            }
-        }
+        Backend::Postgres => sqlx::PgConnection::connect(admin)
+            .await?
+            .execute(sql)
+            .await
+            .map(drop),
+        Backend::MySql => sqlx::MySqlConnection::connect(admin)
+            .await?
+            .execute(sql)
+            .await
+            .map(drop),
     }
+}
+
+/// A database of its own on a server backend: its URL, and the statement that drops it.
+async fn fresh_server_database(
+    test: &str,
+    backend: Backend,
+) -> Option<(String, (Backend, String, String))> {
+    let Some(admin) = admin_url(backend).await else {
+        let how = format!("set {} or run a Docker engine", backend.env_var());
+        skip(test, backend.name(), &how);
+        return None;
+    };
+    let name = fresh_name();
+    admin_execute(backend, &admin, &format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{test}: cannot create a database on {}: {e}",
+                backend.name()
+            )
+        });
+    let drop = match backend {
+        Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        Backend::MySql => format!("DROP DATABASE IF EXISTS {name}"),
+    };
+    Some((with_database(&admin, &name), (backend, admin, drop)))
 }
 
 impl<DB: sqlx::Database> TestDb<DB> {
@@ -149,7 +176,7 @@ impl<DB: sqlx::Database> TestDb<DB> {
     pub async fn cleanup(self) {
         self.pool.close().await;
         if let Some((backend, admin, sql)) = self.drop_sql {
-            drop_database(backend, &admin, &sql).await;
+            let _ = admin_execute(backend, &admin, &sql).await;
         }
         if let Some(file) = self.file {
             for suffix in ["", "-wal", "-shm"] {
@@ -178,31 +205,7 @@ fn with_database(url: &str, db: &str) -> String {
 
 /// A fresh PostgreSQL database, or `None` (after a SKIPPED line) when there is no server.
 pub async fn postgres(test: &str) -> Option<TestDb<sqlx::Postgres>> {
-    let admin = match admin_url(Backend::Postgres).await {
-        Some(url) => url,
-        None => {
-            skip(
-                test,
-                Backend::Postgres.name(),
-                "set ENCX_TEST_POSTGRES_URL or run a Docker engine",
-            );
-            return None;
-        }
-    };
-    let name = fresh_name();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "{test}: cannot connect to {}: {e}",
-                Backend::Postgres.name()
-            )
-        });
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    let url = with_database(&admin, &name);
+    let (url, drop_sql) = fresh_server_database(test, Backend::Postgres).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .connect(&url)
@@ -211,37 +214,14 @@ pub async fn postgres(test: &str) -> Option<TestDb<sqlx::Postgres>> {
     Some(TestDb {
         pool,
         url,
-        drop_sql: Some((
-            Backend::Postgres,
-            admin,
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )),
+        drop_sql: Some(drop_sql),
         file: None,
     })
 }
 
 /// A fresh MySQL/MariaDB database, or `None` (after a SKIPPED line) when there is no server.
 pub async fn mysql(test: &str) -> Option<TestDb<sqlx::MySql>> {
-    let admin = match admin_url(Backend::MySql).await {
-        Some(url) => url,
-        None => {
-            skip(
-                test,
-                Backend::MySql.name(),
-                "set ENCX_TEST_MYSQL_URL or run a Docker engine",
-            );
-            return None;
-        }
-    };
-    let name = fresh_name();
-    let mut conn = sqlx::MySqlConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("{test}: cannot connect to {}: {e}", Backend::MySql.name()));
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    let url = with_database(&admin, &name);
+    let (url, drop_sql) = fresh_server_database(test, Backend::MySql).await?;
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(8)
         .connect(&url)
@@ -250,11 +230,7 @@ pub async fn mysql(test: &str) -> Option<TestDb<sqlx::MySql>> {
     Some(TestDb {
         pool,
         url,
-        drop_sql: Some((
-            Backend::MySql,
-            admin,
-            format!("DROP DATABASE IF EXISTS {name}"),
-        )),
+        drop_sql: Some(drop_sql),
         file: None,
     })
 }
@@ -290,7 +266,11 @@ pub async fn kms_endpoint(test: &str) -> Option<String> {
     static MOTO: OnceCell<Option<String>> = OnceCell::const_new();
     let started = MOTO.get_or_init(start_moto).await.clone();
     if started.is_none() {
-        skip(test, "AWS KMS API", "set ENCX_TEST_KMS_ENDPOINT or put moto_server (pip install 'moto[server]') on PATH");
+        skip(
+            test,
+            "AWS KMS API",
+            "set ENCX_TEST_KMS_ENDPOINT or put moto_server (pip install 'moto[server]') on PATH",
+        );
     }
     started
 }
@@ -304,7 +284,11 @@ async fn start_moto() -> Option<String> {
     if !found {
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let watchdog = format!(
         "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
          while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
@@ -316,7 +300,10 @@ async fn start_moto() -> Option<String> {
         .spawn()
         .ok()?;
     for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Some(format!("http://127.0.0.1:{port}"));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -142,7 +142,12 @@ impl AwsKmsKeyringBuilder {
 
     /// Attempts per request for throttling and network failures (default 4), and the
     /// exponential backoff between them (default 50 ms doubling up to 2 s, with jitter).
-    pub fn retries(mut self, max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+    pub fn retries(
+        mut self,
+        max_attempts: u32,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         self.max_attempts = max_attempts.max(1);
         self.initial_backoff = initial_backoff;
         self.max_backoff = max_backoff;
@@ -162,7 +167,9 @@ impl AwsKmsKeyringBuilder {
     /// [`Error::InvalidConfig`] when no region can be found or the key id is empty.
     pub async fn build(self) -> Result<AwsKmsKeyring> {
         if self.key_id.trim().is_empty() {
-            return Err(Error::config("AWS KMS key id is empty: give a key id, key ARN or alias"));
+            return Err(Error::config(
+                "AWS KMS key id is empty: give a key id, key ARN or alias",
+            ));
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
@@ -181,7 +188,10 @@ impl AwsKmsKeyringBuilder {
         if let Some(region) = self.region {
             loader = loader.region(Region::new(region));
         }
-        if let Some(url) = self.endpoint.or_else(|| std::env::var(ENV_KMS_ENDPOINT).ok()) {
+        if let Some(url) = self
+            .endpoint
+            .or_else(|| std::env::var(ENV_KMS_ENDPOINT).ok())
+        {
             loader = loader.endpoint_url(url);
         }
         if let Some(credentials) = self.credentials {
@@ -193,7 +203,10 @@ impl AwsKmsKeyringBuilder {
                 "no AWS region: set AWS_REGION, a profile region, or AwsKmsKeyringBuilder::region",
             ));
         }
-        Ok(AwsKmsKeyring::from_client(aws_sdk_kms::Client::new(&config), self.key_id))
+        Ok(AwsKmsKeyring::from_client(
+            aws_sdk_kms::Client::new(&config),
+            self.key_id,
+        ))
     }
 }
 
@@ -265,7 +278,9 @@ impl Keyring for AwsKmsKeyring {
     }
 
     async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
-        self.counters.generate_data_key.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .generate_data_key
+            .fetch_add(1, Ordering::Relaxed);
         let out = self
             .client
             .generate_data_key()
@@ -281,8 +296,9 @@ impl Keyring for AwsKmsKeyring {
         let blob = out
             .ciphertext_blob()
             .ok_or_else(|| Error::unavailable("KMS GenerateDataKey returned no ciphertext"))?;
-        let dek = Dek::from_slice(plaintext.as_ref())
-            .map_err(|_| Error::unavailable("KMS GenerateDataKey returned a key that is not 32 bytes"))?;
+        let dek = Dek::from_slice(plaintext.as_ref()).map_err(|_| {
+            Error::unavailable("KMS GenerateDataKey returned a key that is not 32 bytes")
+        })?;
         Ok((dek, Self::wrapped(blob)))
     }
 
@@ -351,28 +367,36 @@ pub enum KmsFailure<'a> {
 /// retryable `KeyringUnavailable`.
 pub fn classify(operation: &str, failure: KmsFailure<'_>) -> Error {
     match failure {
-        KmsFailure::Transport => Error::unavailable(format!("KMS {operation}: no response (network or timeout)")),
-        KmsFailure::Construction => Error::config(format!("KMS {operation}: the request could not be built")),
+        KmsFailure::Transport => {
+            Error::unavailable(format!("KMS {operation}: no response (network or timeout)"))
+        }
+        KmsFailure::Construction => {
+            Error::config(format!("KMS {operation}: the request could not be built"))
+        }
         KmsFailure::Service { code } => {
             let code = code.unwrap_or("unknown");
             match code {
                 "InvalidCiphertextException" => Error::Tampered,
-                "IncorrectKeyException" => {
-                    Error::key_not_found(format!("KMS {operation}: the DEK was wrapped under another KMS key"))
+                "IncorrectKeyException" => Error::key_not_found(format!(
+                    "KMS {operation}: the DEK was wrapped under another KMS key"
+                )),
+                "NotFoundException" => {
+                    Error::key_not_found(format!("KMS {operation}: the KMS key does not exist"))
                 }
-                "NotFoundException" => Error::key_not_found(format!("KMS {operation}: the KMS key does not exist")),
                 "DisabledException" | "KMSInvalidStateException" => Error::key_not_found(format!(
                     "KMS {operation}: the KMS key is disabled or pending deletion ({code})"
                 )),
-                "AccessDeniedException" | "UnrecognizedClientException" | "InvalidSignatureException"
-                | "ExpiredTokenException" | "IncompleteSignature" | "MissingAuthenticationToken" => {
-                    Error::AccessDenied {
-                        reason: format!("KMS {operation}: {code}"),
-                    }
-                }
-                "InvalidKeyUsageException" | "ValidationException" | "InvalidGrantTokenException" => {
-                    Error::config(format!("KMS {operation}: {code}"))
-                }
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "IncompleteSignature"
+                | "MissingAuthenticationToken" => Error::AccessDenied {
+                    reason: format!("KMS {operation}: {code}"),
+                },
+                "InvalidKeyUsageException"
+                | "ValidationException"
+                | "InvalidGrantTokenException" => Error::config(format!("KMS {operation}: {code}")),
                 // ThrottlingException, KMSInternalException, DependencyTimeoutException,
                 // KeyUnavailableException, LimitExceededException and anything unknown.
                 _ => Error::unavailable(format!("KMS {operation}: {code}")),
@@ -409,19 +433,44 @@ mod tests {
 
     #[test]
     fn each_kms_failure_maps_to_its_own_variant() {
-        assert!(matches!(service("InvalidCiphertextException"), Error::Tampered));
-        for code in ["NotFoundException", "DisabledException", "KMSInvalidStateException", "IncorrectKeyException"] {
+        assert!(matches!(
+            service("InvalidCiphertextException"),
+            Error::Tampered
+        ));
+        for code in [
+            "NotFoundException",
+            "DisabledException",
+            "KMSInvalidStateException",
+            "IncorrectKeyException",
+        ] {
             assert!(matches!(service(code), Error::KeyNotFound { .. }), "{code}");
         }
-        assert!(service("DisabledException").to_string().contains("disabled"));
-        assert!(matches!(service("AccessDeniedException"), Error::AccessDenied { .. }));
-        for code in ["ThrottlingException", "KMSInternalException", "DependencyTimeoutException", "KeyUnavailableException", "SomethingNew"] {
+        assert!(service("DisabledException")
+            .to_string()
+            .contains("disabled"));
+        assert!(matches!(
+            service("AccessDeniedException"),
+            Error::AccessDenied { .. }
+        ));
+        for code in [
+            "ThrottlingException",
+            "KMSInternalException",
+            "DependencyTimeoutException",
+            "KeyUnavailableException",
+            "SomethingNew",
+        ] {
             let e = service(code);
             assert!(e.is_retryable(), "{code}: {e:?}");
         }
         assert!(classify("Decrypt", KmsFailure::Transport).is_retryable());
-        assert!(matches!(classify("Encrypt", KmsFailure::Construction), Error::InvalidConfig(_)));
-        assert!(matches!(service("InvalidKeyUsageException"), Error::InvalidConfig(_)));
+        assert!(matches!(
+            classify("Encrypt", KmsFailure::Construction),
+            Error::InvalidConfig(_)
+        ));
+        assert!(matches!(
+            service("InvalidKeyUsageException"),
+            Error::InvalidConfig(_)
+        ));
         assert!(!service("AccessDeniedException").is_retryable());
     }
 
