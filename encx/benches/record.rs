@@ -96,6 +96,34 @@ fn customer() -> Customer {
 struct Raw {
     master: Aes256Gcm,
     mac: Hmac<Sha256>,
+    /// The same AAD bytes encx authenticates (context of the DEK, then of each field), built
+    /// once outside the timed loop: the baseline does the same cryptographic work, minus
+    /// everything around it.
+    dek_aad: Vec<u8>,
+    field_aad: [Vec<u8>; 4],
+}
+
+impl Raw {
+    fn new(id: &[u8]) -> Self {
+        let field = |column: &str| encx::cipher::FieldContext::new("customers", column, id).aad();
+        let mut dek_aad = b"encx:v1:dek".to_vec();
+        for part in [&b"customers"[..], id] {
+            dek_aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            dek_aad.extend_from_slice(part);
+        }
+        dek_aad.extend_from_slice(&[0u8; 18]);
+        Raw {
+            master: Aes256Gcm::new((&[9u8; 32]).into()),
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&[7; 32]).unwrap(),
+            dek_aad,
+            field_aad: [
+                field("email"),
+                field("phone"),
+                field("address"),
+                field("notes"),
+            ],
+        }
+    }
 }
 
 fn nonce() -> [u8; 12] {
@@ -130,19 +158,20 @@ impl Raw {
     fn encrypt(&self, c: &Customer) -> (Vec<u8>, [Vec<u8>; 4], Vec<u8>) {
         let mut dek = [0u8; 32];
         getrandom::getrandom(&mut dek).unwrap();
-        let wrapped = raw_seal(&self.master, b"aad", &dek);
+        let wrapped = raw_seal(&self.master, &self.dek_aad, &dek);
         let aead = Aes256Gcm::new((&dek).into());
-        let fields = [&c.email, &c.phone, &c.address, &c.notes]
-            .map(|f| raw_seal(&aead, b"aad", f.as_bytes()));
+        let values = [&c.email, &c.phone, &c.address, &c.notes];
+        let fields =
+            [0, 1, 2, 3].map(|i| raw_seal(&aead, &self.field_aad[i], values[i].as_bytes()));
         let mut mac = self.mac.clone();
         mac.update(c.email.as_bytes());
         (wrapped, fields, mac.finalize().into_bytes()[..4].to_vec())
     }
 
     fn decrypt(&self, wrapped: &[u8], fields: &[Vec<u8>; 4]) -> [Vec<u8>; 4] {
-        let dek = raw_open(&self.master, b"aad", wrapped);
+        let dek = raw_open(&self.master, &self.dek_aad, wrapped);
         let aead = Aes256Gcm::new(dek.as_slice().into());
-        [0, 1, 2, 3].map(|i| raw_open(&aead, b"aad", &fields[i]))
+        [0, 1, 2, 3].map(|i| raw_open(&aead, &self.field_aad[i], &fields[i]))
     }
 }
 
@@ -173,11 +202,8 @@ fn benches(c: &mut Criterion) {
                 .build(),
         )
         .unwrap();
-    let raw = Raw {
-        master: Aes256Gcm::new((&[9u8; 32]).into()),
-        mac: <Hmac<Sha256> as Mac>::new_from_slice(&[7; 32]).unwrap(),
-    };
     let cust = customer();
+    let raw = Raw::new(cust.id.as_bytes());
 
     let mut g = c.benchmark_group("record_encrypt");
     g.bench_function("raw_aes_gcm_hmac", |b| {
@@ -240,7 +266,7 @@ fn benches(c: &mut Criterion) {
     let aead = Aes256Gcm::new((&dek).into());
     let payload = [0x42u8; 64];
     g.bench_function("raw_aes_gcm", |b| {
-        b.iter(|| black_box(raw_seal(&aead, b"aad", black_box(&payload))))
+        b.iter(|| black_box(raw_seal(&aead, &raw.field_aad[3], black_box(&payload))))
     });
     let cipher = encx::cipher::FieldCipher::new(&encx::Dek::from_bytes(dek));
     let ctx = encx::cipher::FieldContext::new("customers", "notes", b"0123456789abcdef");
