@@ -11,72 +11,26 @@ use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use criterion::{criterion_group, criterion_main, Criterion};
 use encx::index::IndexKeys;
-use encx::{
-    BlindIndex, Ciphertext, Crypto, Encrypted, HierarchicalKeyring, IndexSpec, LocalKeyring,
-    MasterKey, MemoryKekStore, Normalizer, RecordId, WrappedDek,
-};
+use encx::{Crypto, Encrypted, HierarchicalKeyring, LocalKeyring, MasterKey, MemoryKekStore};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
 /// The benchmark record: an id, one plain column, four encrypted fields, one of them searchable.
-#[derive(Clone)]
+#[derive(Clone, Encrypted)]
+#[encx(table = "customers")]
 struct Customer {
+    #[encx(id)]
     id: Uuid,
     name: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
     email: String,
+    #[encx(encrypt)]
     phone: String,
+    #[encx(encrypt)]
     address: String,
+    #[encx(encrypt)]
     notes: String,
-}
-
-#[allow(dead_code)] // mirrors a stored row; the bench reads only what decrypt needs
-struct CustomerRecord {
-    id: Uuid,
-    name: String,
-    email: Ciphertext,
-    email_bidx: BlindIndex,
-    phone: Ciphertext,
-    address: Ciphertext,
-    notes: Ciphertext,
-    encx_dek: Option<WrappedDek>,
-}
-
-const EMAIL: IndexSpec = IndexSpec::new("email", "customers.email", 32, Normalizer::Email);
-
-impl Encrypted for Customer {
-    type Record = CustomerRecord;
-    const TABLE: &'static str = "customers";
-
-    async fn encrypt(&self, crypto: &Crypto) -> encx::Result<CustomerRecord> {
-        let id = self.id.record_id_bytes();
-        let s = crypto.seal_record(Self::TABLE, &id).await?;
-        Ok(CustomerRecord {
-            id: self.id,
-            name: self.name.clone(),
-            email: s.seal("email", &self.email)?,
-            email_bidx: crypto.blind_index(&EMAIL, &self.email)?,
-            phone: s.seal("phone", &self.phone)?,
-            address: s.seal("address", &self.address)?,
-            notes: s.seal("notes", &self.notes)?,
-            encx_dek: Some(s.into_wrapped_dek()),
-        })
-    }
-
-    async fn decrypt(r: &CustomerRecord, crypto: &Crypto) -> encx::Result<Self> {
-        let id = r.id.record_id_bytes();
-        let o = crypto
-            .open_record(Self::TABLE, &id, r.encx_dek.as_ref(), &r.id)
-            .await?;
-        Ok(Customer {
-            id: r.id,
-            name: r.name.clone(),
-            email: o.open("email", &r.email)?,
-            phone: o.open("phone", &r.phone)?,
-            address: o.open("address", &r.address)?,
-            notes: o.open("notes", &r.notes)?,
-        })
-    }
 }
 
 fn customer() -> Customer {
@@ -257,7 +211,11 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.bench_function("encx_email_normalized", |b| {
-        b.iter(|| local.blind_index(&EMAIL, black_box(&cust.email)).unwrap())
+        b.iter(|| {
+            local
+                .blind_index(Customer::EMAIL.spec(), black_box(&cust.email))
+                .unwrap()
+        })
     });
     g.finish();
 
