@@ -302,6 +302,11 @@ fn sqlx_impls(
             "this type has no #[encx(id)] field"
         ))),
     };
+    let pg_arrays = if cfg!(feature = "postgres") {
+        pg_bind_arrays(record, stored)
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #[automatically_derived]
         impl<'r, R: #sqlx::Row> #sqlx::FromRow<'r, R> for #record
@@ -334,6 +339,47 @@ fn sqlx_impls(
                 args: &mut <DB as #sqlx::Database>::Arguments<'q>,
             ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
                 #bind_id
+            }
+        }
+
+        #pg_arrays
+    }
+}
+
+/// `encx::sql::PgBindArrays`: each stored column of a batch as one PostgreSQL array, or `None`
+/// when some column type has no array type (resolved per type by autoref specialization).
+fn pg_bind_arrays(record: &Ident, stored: &[(Ident, String, TokenStream)]) -> TokenStream {
+    let sqlx = quote!(::encx::__private::sqlx);
+    let arrays = quote!(::encx::sql::pg_arrays);
+    let vars: Vec<Ident> = stored
+        .iter()
+        .map(|(f, _, _)| format_ident!("__encx_column_{}", f))
+        .collect();
+    let fields = stored.iter().map(|(f, _, _)| f);
+    let types = stored.iter().map(|(_, _, ty)| ty);
+    quote! {
+        #[automatically_derived]
+        impl ::encx::sql::PgBindArrays for #record {
+            fn pg_bind_arrays(
+                records: &[Self],
+                args: &mut #sqlx::postgres::PgArguments,
+            ) -> ::core::option::Option<::core::result::Result<(), #sqlx::error::BoxDynError>> {
+                #[allow(unused_imports)]
+                use #arrays::{ViaArray as _, ViaRows as _};
+                #(
+                    let #vars = #arrays::ColumnArray::<'_, #types>(
+                        records.iter().map(|record| &record.#fields).collect(),
+                    );
+                )*
+                if !(#((&#vars).encx_has_array())&&*) {
+                    return ::core::option::Option::None;
+                }
+                #(
+                    if let ::core::result::Result::Err(e) = (&#vars).encx_bind_array(args) {
+                        return ::core::option::Option::Some(::core::result::Result::Err(e));
+                    }
+                )*
+                ::core::option::Option::Some(::core::result::Result::Ok(()))
             }
         }
     }

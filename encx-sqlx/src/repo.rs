@@ -13,6 +13,7 @@ use encx::sql::BindColumns;
 use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
 use sqlx::{Arguments, Connection, Database, Encode, FromRow, Pool, Type};
 
+use crate::bulk::InsertBatch;
 use crate::dialect::{max_binds, EncxDatabase};
 use crate::error::{encode_error, Error, Result};
 use crate::statements::Statements;
@@ -107,6 +108,9 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
 /// Rows in the first statement of `insert_many`: small, so the pipeline starts quickly.
 const FIRST_BATCH: usize = 128;
 
+/// Rows encrypted while the previous batch is being inserted, in `insert_many`.
+const PIPELINE_BATCH: usize = 1000;
+
 /// Binds `value` (any id type) as the only argument.
 fn one_arg<'q, DB: Database, I>(value: I) -> Result<<DB as Database>::Arguments<'q>>
 where
@@ -118,12 +122,12 @@ where
 }
 
 macro_rules! impl_repo {
-    ($db:ty) => {
+    ($db:ty $(, $extra:path)?) => {
         impl<T> Repo<T, $db>
         where
             T: Encrypted + Schema,
             T::Record:
-                BindColumns<$db> + for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin,
+                BindColumns<$db> + for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin $(+ $extra)?,
         {
             /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
             pub async fn create_table(&self) -> Result<()> {
@@ -153,7 +157,10 @@ macro_rules! impl_repo {
                     .await
             }
 
-            /// Encrypts and inserts many records in one transaction, in multi-row batches.
+            /// Encrypts and inserts many records in one transaction, in multi-row batches:
+            /// `INSERT ... SELECT * FROM UNNEST(..)` with one array per column on PostgreSQL
+            /// (multi-row `VALUES` when a column type has no PostgreSQL array type), multi-row
+            /// `VALUES` on MySQL/MariaDB and SQLite.
             ///
             /// Encryption of the next batch overlaps the database's work on the current one.
             /// The first batch is encrypted before a connection is taken, so the KEK is cached
@@ -177,10 +184,6 @@ macro_rules! impl_repo {
                 self.insert_pipelined(conn, first, tail).await
             }
 
-            fn rows_per_insert(&self) -> usize {
-                (max_binds(<$db as EncxDatabase>::DIALECT) / self.sql.column_count).clamp(1, 1000)
-            }
-
             /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
             /// k+1 while batch k is being inserted, all in one transaction. The first batch is
             /// small so that the database starts working early.
@@ -192,7 +195,7 @@ macro_rules! impl_repo {
             ) -> Result<()> {
                 let mut tx = conn.begin().await?;
                 let mut current = first;
-                let mut rest = rest.chunks(self.rows_per_insert());
+                let mut rest = rest.chunks(PIPELINE_BATCH);
                 loop {
                     match rest.next() {
                         Some(next) => {
@@ -240,15 +243,9 @@ macro_rules! impl_repo {
                 conn: &mut <$db as Database>::Connection,
                 records: &[T::Record],
             ) -> Result<()> {
-                let per_statement = (max_binds(<$db as EncxDatabase>::DIALECT)
-                    / self.sql.column_count)
-                    .clamp(1, 1000);
-                for chunk in records.chunks(per_statement) {
-                    let sql = self.sql.insert(chunk.len());
-                    let mut args = <$db as Database>::Arguments::default();
-                    for record in chunk {
-                        record.bind_columns(&mut args).map_err(encode_error)?;
-                    }
+                for (sql, args) in
+                    <T::Record as InsertBatch<$db>>::insert_statements(&self.sql, records)?
+                {
                     sqlx::query_with(&sql, args).execute(&mut *conn).await?;
                 }
                 Ok(())
@@ -615,6 +612,6 @@ macro_rules! impl_repo {
     };
 }
 
-impl_repo!(sqlx::Postgres);
+impl_repo!(sqlx::Postgres, encx::sql::PgBindArrays);
 impl_repo!(sqlx::MySql);
 impl_repo!(sqlx::Sqlite);

@@ -12,6 +12,9 @@ pub(crate) struct Statements {
     pub column_count: usize,
     /// `INSERT INTO t (c1, ..., cn) VALUES ` (rows are appended).
     pub insert_head: String,
+    /// `INSERT INTO t (c1, ..., cn) SELECT * FROM UNNEST($1, ..., $n)`: one array per column
+    /// (PostgreSQL only).
+    pub insert_arrays: String,
     /// `SELECT c1, ..., cn FROM t`
     pub select: String,
     /// Quoted id column, if the type has one.
@@ -67,6 +70,14 @@ impl Statements {
             table: T::TABLE,
             column_count: names.len(),
             insert_head: format!("INSERT INTO {table} ({}) VALUES ", names.join(", ")),
+            insert_arrays: format!(
+                "INSERT INTO {table} ({}) SELECT * FROM UNNEST({})",
+                names.join(", "),
+                (1..=names.len())
+                    .map(|n| placeholder(dialect, n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             select: format!("SELECT {} FROM {table}", names.join(", ")),
             update,
             erase,

@@ -36,7 +36,8 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 ///
 /// - `<Type>Record`, the stored row: plain columns as they are, a [`Ciphertext`] per encrypted
 ///   field, an `Option<BlindIndex>` per blind index (`<name>_bidx`), and `encx_dek`. With the
-///   `sqlx` feature it also implements `sqlx::FromRow` (any row type) and [`sql::BindColumns`].
+///   `sqlx` feature it also implements `sqlx::FromRow` (any row type) and [`sql::BindColumns`];
+///   with the `postgres` feature, `sql::PgBindArrays` (PostgreSQL bulk inserts).
 /// - An associated constant per index: a [`SearchField`] (`User::EMAIL`) or a
 ///   [`CompoundIndex`] (`User::NAME_CITY`), used for lookups.
 ///

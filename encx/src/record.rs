@@ -4,7 +4,7 @@
 //! Encrypting a record: [`Crypto::seal_record`] makes a fresh DEK, wraps it for (table, record
 //! id), and returns a [`RecordSealer`] that seals each field under that DEK with AAD (table,
 //! column, record id). Decrypting: [`Crypto::open_record`] unwraps the DEK (or reports
-//! [`Error::Shredded`] when it was erased) and returns a [`RecordOpener`].
+//! [`Error::Shredded`](crate::Error::Shredded) when it was erased) and returns a [`RecordOpener`].
 
 use std::borrow::Cow;
 use std::fmt;

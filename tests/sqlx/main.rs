@@ -677,3 +677,96 @@ db_tests!(
     encx_integration_tests::sqlite,
     "SELECT name FROM sqlite_master WHERE type = 'table'"
 );
+
+/// PostgreSQL's bulk path: `insert_many` binds one array per column (`UNNEST`) and falls back to
+/// multi-row `VALUES` when a column type has no PostgreSQL array type.
+mod postgres_bulk {
+    use super::*;
+    use encx::sql::PgBindArrays;
+    use sqlx::postgres::PgArguments;
+
+    /// A plain `TEXT[]` column: `Vec<String>` has no array-of-arrays type in sqlx.
+    #[derive(Debug, Clone, PartialEq, Encrypted)]
+    #[encx(table = "tagged_notes")]
+    pub struct TaggedNote {
+        #[encx(id)]
+        pub id: i64,
+        pub tags: Vec<String>,
+        #[encx(encrypt)]
+        pub body: String,
+    }
+
+    #[tokio::test]
+    async fn records_bind_as_column_arrays_unless_a_type_has_none() {
+        let crypto = crypto_for(encx::MemoryKekStore::new()).await;
+        let mut records = Vec::new();
+        for n in 0..3 {
+            records.push(person(n).encrypt(&crypto).await.unwrap());
+        }
+        let mut args = PgArguments::default();
+        let bound = PersonRecord::pg_bind_arrays(&records, &mut args);
+        assert!(
+            matches!(bound, Some(Ok(()))),
+            "every Person column has an array type"
+        );
+
+        let note = TaggedNote {
+            id: 1,
+            tags: vec!["a".into()],
+            body: "secret body".into(),
+        };
+        let records = vec![note.encrypt(&crypto).await.unwrap()];
+        let mut args = PgArguments::default();
+        assert!(
+            TaggedNoteRecord::pg_bind_arrays(&records, &mut args).is_none(),
+            "Vec<String> has no PostgreSQL array type: the caller must fall back to VALUES"
+        );
+    }
+
+    #[tokio::test]
+    async fn insert_many_round_trips_through_unnest_and_through_the_values_fallback() {
+        let Some(db) = encx_integration_tests::postgres("bulk_unnest").await else {
+            return;
+        };
+        encx_sqlx::migrate(&db.pool).await.unwrap();
+        let crypto = crypto_for(SqlKekStore::<sqlx::Postgres>::new(db.pool.clone())).await;
+
+        // UNNEST: more rows than one pipelined batch, with NULLs (phone: None) inside arrays.
+        let people_repo = Repo::<Person, sqlx::Postgres>::new(db.pool.clone(), crypto.clone());
+        people_repo.create_table().await.unwrap();
+        let people: Vec<Person> = (0..2_345).map(person).collect();
+        people_repo.insert_many(&people).await.unwrap();
+        let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
+        let mut back = people_repo.get_many(&ids).await.unwrap();
+        back.sort_by_key(|p| p.age);
+        assert_eq!(back, people);
+        let found = people_repo
+            .find_by(Person::EMAIL, &people[1_234].email)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![people[1_234].clone()]);
+
+        // VALUES fallback for a type with a TEXT[] column (DDL by hand: no SqlType for Vec).
+        sqlx::query(
+            "CREATE TABLE tagged_notes (id BIGINT PRIMARY KEY, tags TEXT[] NOT NULL, \
+             body BYTEA NOT NULL, encx_dek BYTEA)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let notes_repo = Repo::<TaggedNote, sqlx::Postgres>::new(db.pool.clone(), crypto);
+        let notes: Vec<TaggedNote> = (0..1_500)
+            .map(|n| TaggedNote {
+                id: n,
+                tags: vec![format!("tag{n}"), "shared".into()],
+                body: format!("note body {n}"),
+            })
+            .collect();
+        notes_repo.insert_many(&notes).await.unwrap();
+        let ids: Vec<i64> = notes.iter().map(|n| n.id).collect();
+        let mut back = notes_repo.get_many(&ids).await.unwrap();
+        back.sort_by_key(|n| n.id);
+        assert_eq!(back, notes);
+        db.cleanup().await;
+    }
+}

@@ -101,3 +101,8 @@ pub trait BindColumns<DB: Database> {
     fn bind_id<'q>(&'q self, args: &mut <DB as Database>::Arguments<'q>)
         -> Result<(), BoxDynError>;
 }
+
+#[cfg(feature = "postgres")]
+pub mod pg_arrays;
+#[cfg(feature = "postgres")]
+pub use pg_arrays::PgBindArrays;
