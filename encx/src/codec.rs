@@ -8,8 +8,10 @@
 //! # Ok::<(), encx::Error>(())
 //! ```
 
+use std::any::Any;
+
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -23,6 +25,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>> {
 
 /// Decodes a value, refusing trailing bytes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    decode_borrowed(bytes)
+}
+
+/// [`decode`] for types that may borrow from `bytes` (`&str`).
+fn decode_borrowed<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
     let (value, rest) = postcard::take_from_bytes(bytes)
         .map_err(|e| Error::Codec(format!("cannot decode field value: {e}")))?;
     if !rest.is_empty() {
@@ -32,4 +39,87 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         )));
     }
     Ok(value)
+}
+
+/// [`decode`] from an owned plaintext buffer. A `String` takes the buffer over (its bytes move
+/// down over the length prefix) instead of being copied into a new allocation; any other type
+/// is decoded as by [`decode`]. Either way no copy of the plaintext is left in freed memory
+/// beyond what the returned value holds.
+pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(
+    plaintext: Zeroizing<Vec<u8>>,
+) -> Result<T> {
+    let mut out: Option<T> = None;
+    if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<String>>() {
+        *slot = Some(string_in_place(plaintext)?);
+    } else {
+        return decode(&plaintext);
+    }
+    out.ok_or_else(|| Error::Codec("cannot decode field value".into()))
+}
+
+/// A postcard-encoded string (length varint, UTF-8 bytes), decoded into its own buffer.
+fn string_in_place(mut plaintext: Zeroizing<Vec<u8>>) -> Result<String> {
+    // postcard checks the length prefix and the UTF-8; the buffer then only moves.
+    let text_len = decode_borrowed::<&str>(&plaintext)?.len();
+    let prefix_len = plaintext.len() - text_len;
+    plaintext.copy_within(prefix_len.., 0);
+    // Wipe the tail the move left behind before giving up the zeroizing wrapper.
+    plaintext[text_len..].fill(0);
+    let mut bytes = std::mem::take(&mut *plaintext);
+    bytes.truncate(text_len);
+    String::from_utf8(bytes).map_err(|e| {
+        drop(Zeroizing::new(e.into_bytes()));
+        Error::Codec("cannot decode field value: invalid UTF-8".into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(bytes: Vec<u8>) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(bytes)
+    }
+
+    #[test]
+    fn strings_decode_in_their_own_buffer() {
+        // Lengths around the one- and two-byte varint boundary, and multi-byte UTF-8.
+        for text in [
+            String::new(),
+            "a".to_owned(),
+            "x".repeat(127),
+            "y".repeat(128),
+            "ü€😀".repeat(100),
+        ] {
+            let encoded = encode(&text).expect("encode");
+            let capacity = encoded.len();
+            let decoded: String = decode_owned(owned(encoded.to_vec())).expect("decode");
+            assert_eq!(decoded, text);
+            assert!(decoded.capacity() <= capacity);
+        }
+    }
+
+    #[test]
+    fn strings_in_place_refuse_what_decode_refuses() {
+        let mut long = encode("hello").expect("encode").to_vec();
+        long.push(0);
+        let short = &encode("hello").expect("encode")[..4];
+        let bad_utf8 = vec![2, 0xC3, 0x28];
+        for bytes in [long, short.to_vec(), bad_utf8, vec![], vec![0x80]] {
+            assert!(decode::<String>(&bytes).is_err());
+            assert!(matches!(
+                decode_owned::<String>(owned(bytes)),
+                Err(Error::Codec(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn other_types_decode_as_before() {
+        let value = (7u32, Some("z".to_owned()), vec![1u8, 2, 3]);
+        let encoded = encode(&value).expect("encode");
+        let decoded: (u32, Option<String>, Vec<u8>) =
+            decode_owned(owned(encoded.to_vec())).expect("decode");
+        assert_eq!(decoded, value);
+    }
 }

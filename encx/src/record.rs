@@ -197,16 +197,21 @@ impl<'a> RecordOpener<'a> {
         RecordOpener { ctx, cipher }
     }
 
-    /// Decrypts and decodes one field of `column`.
-    pub fn open<T: DeserializeOwned>(&self, column: &'a str, sealed: &Ciphertext) -> Result<T> {
+    /// Decrypts and decodes one field of `column`. `T` is `'static` (as every field type of a
+    /// derived struct is) so that a `String` can take over the decrypted buffer.
+    pub fn open<T: DeserializeOwned + 'static>(
+        &self,
+        column: &'a str,
+        sealed: &Ciphertext,
+    ) -> Result<T> {
         let plaintext = self
             .cipher
             .open(&self.ctx.field(column), sealed.as_bytes())?;
-        codec::decode(&plaintext)
+        codec::decode_owned(plaintext)
     }
 
     /// Opens an optional field (`None` stays `None`).
-    pub fn open_option<T: DeserializeOwned>(
+    pub fn open_option<T: DeserializeOwned + 'static>(
         &self,
         column: &'a str,
         sealed: &Option<Ciphertext>,

@@ -15,7 +15,7 @@ async fn crypto() -> Crypto {
         .unwrap()
 }
 
-async fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+async fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug + 'static>(
     crypto: &Crypto,
     value: T,
 ) {
