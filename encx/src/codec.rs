@@ -59,8 +59,9 @@ pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(
 
 /// A postcard-encoded string (length varint, UTF-8 bytes), decoded into its own buffer.
 fn string_in_place(mut plaintext: Zeroizing<Vec<u8>>) -> Result<String> {
-    // postcard checks the length prefix and the UTF-8; the buffer then only moves.
-    let text_len = decode_borrowed::<&str>(&plaintext)?.len();
+    // postcard checks the length prefix (a string is encoded as its bytes are); UTF-8 is
+    // checked once, by `String::from_utf8`.
+    let text_len = decode_borrowed::<&[u8]>(&plaintext)?.len();
     let prefix_len = plaintext.len() - text_len;
     plaintext.copy_within(prefix_len.., 0);
     // Wipe the tail the move left behind before giving up the zeroizing wrapper.
