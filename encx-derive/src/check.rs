@@ -274,7 +274,9 @@ fn index(
             .domain
             .as_ref()
             .map(|d| d.value.clone())
-            .unwrap_or_else(|| format!("{table}.{name}")),
+            // `encx::index::default_domain`: netstrings of table and index name (unambiguous
+            // whatever the names hold; a test in encx checks the two agree).
+            .unwrap_or_else(|| format!("{}:{table},{}:{name},", table.len(), name.len())),
         name,
         bits,
         normalizer: Ident::new(normalizer, span),

@@ -6,6 +6,10 @@
 //!   (`WHERE id = ? AND state = 'active'`); the row lock lets only one rotation match it;
 //! - `UNIQUE (purpose, version)`: of two processes creating the same version, one insert fails
 //!   and that process adopts the winner's key.
+//!
+//! The version of a new key is chosen by the caller before the root wraps it (the wrapping binds
+//! id, purpose and version); the insert happens only if that version is one above the highest
+//! stored, inside the same transaction.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -118,7 +122,7 @@ macro_rules! impl_store {
                     Ok(None) => self
                         .active(new.purpose)
                         .await?
-                        .ok_or_else(|| encx::Error::config("expected an active key, but there is none")),
+                        .ok_or_else(|| encx::Error::unavailable("key creation raced; try again")),
                     Err(e) if is_unique_violation(&e) => self
                         .active(new.purpose)
                         .await?
@@ -182,48 +186,43 @@ macro_rules! impl_store {
                     None => self.pool.begin().await?,
                 };
                 let now = now_millis();
-                let version: i64 = match expected {
-                    Some(old) => {
-                        let retire = format!(
-                            "UPDATE encx_keks SET state = 'retired', updated_at = {} \
-                             WHERE id = {} AND purpose = {} AND state = 'active'",
-                            $p(1), $p(2), $p(3)
-                        );
-                        let done = sqlx::query(&retire)
-                            .bind(now)
-                            .bind(old)
-                            .bind(new.purpose.as_str())
-                            .execute(&mut *tx)
-                            .await?;
-                        if done.rows_affected() != 1 {
-                            tx.rollback().await?;
-                            return Ok(None);
-                        }
-                        let sql = format!("SELECT version FROM encx_keks WHERE id = {}", $p(1));
-                        let old_version: i64 = sqlx::query_scalar(&sql).bind(old).fetch_one(&mut *tx).await?;
-                        old_version + 1
+                if let Some(old) = expected {
+                    let retire = format!(
+                        "UPDATE encx_keks SET state = 'retired', updated_at = {} \
+                         WHERE id = {} AND purpose = {} AND state = 'active'",
+                        $p(1), $p(2), $p(3)
+                    );
+                    let done = sqlx::query(&retire)
+                        .bind(now)
+                        .bind(old)
+                        .bind(new.purpose.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() != 1 {
+                        tx.rollback().await?;
+                        return Ok(None);
                     }
-                    None => {
-                        // One statement, so one snapshot: the highest version and whether any
-                        // key is active. (Two statements could straddle another process's
-                        // commit under READ COMMITTED and create a second active key.)
-                        let sql = format!(
-                            "SELECT COALESCE(MAX(version), 0), \
-                                    COALESCE(MAX(CASE WHEN state = 'active' THEN version ELSE 0 END), 0) \
-                             FROM encx_keks WHERE purpose = {}",
-                            $p(1)
-                        );
-                        let (max, active): (i64, i64) = sqlx::query_as(&sql)
-                            .bind(new.purpose.as_str())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        if active > 0 {
-                            tx.rollback().await?;
-                            return Ok(None);
-                        }
-                        max + 1
-                    }
-                };
+                }
+                // One statement, so one snapshot: the highest version and whether any key is
+                // still active. (Two statements could straddle another process's commit under
+                // READ COMMITTED and create a second active key.)
+                let sql = format!(
+                    "SELECT COALESCE(MAX(version), 0), \
+                            COALESCE(MAX(CASE WHEN state = 'active' THEN version ELSE 0 END), 0) \
+                     FROM encx_keks WHERE purpose = {}",
+                    $p(1)
+                );
+                let (max, active): (i64, i64) = sqlx::query_as(&sql)
+                    .bind(new.purpose.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                // The caller's key must be the next version (checked arithmetic: a counter at
+                // i64::MAX refuses, never wraps), and no other key may still be active.
+                if active > 0 || max.checked_add(1) != Some(new.version) {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let version = new.version;
                 let insert = format!(
                     "INSERT INTO encx_keks ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'active', {}, {})",
                     $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)

@@ -174,15 +174,8 @@ impl FieldCipher {
     }
 }
 
-/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag`, in one allocation, with a nonce from
-/// its own `getrandom` call (for long-lived keys).
-pub(crate) fn seal_with(aead: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng::fill(&mut nonce)?;
-    seal_with_nonce(aead, &nonce, aad, plaintext)
-}
-
-/// [`seal_with`] with a nonce chosen by the caller, who guarantees it is fresh for this key.
+/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag`, in one allocation, with a nonce chosen
+/// by the caller, who guarantees it is fresh for this key.
 fn seal_with_nonce(
     aead: &Aes256Gcm,
     nonce: &[u8; NONCE_LEN],

@@ -17,10 +17,51 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// Encodes a value; the buffer is wiped when dropped.
+///
+/// The encoded size is computed first and the buffer allocated once at that size, so no
+/// reallocation leaves a partial copy of the plaintext in freed memory.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>> {
-    postcard::to_allocvec(value)
-        .map(Zeroizing::new)
-        .map_err(|e| Error::Codec(format!("cannot encode field value: {e}")))
+    let cannot = |e: postcard::Error| Error::Codec(format!("cannot encode field value: {e}"));
+    let size = postcard::experimental::serialized_size(value).map_err(cannot)?;
+    postcard::serialize_with_flavor(value, WipingVec(Zeroizing::new(Vec::with_capacity(size))))
+        .map_err(cannot)
+}
+
+/// A postcard output buffer that is wiped when dropped (also on an error half-way), and that,
+/// should it ever need to grow, copies into a larger buffer and wipes the old one instead of
+/// letting the allocator free it unwiped.
+struct WipingVec(Zeroizing<Vec<u8>>);
+
+impl WipingVec {
+    fn reserve(&mut self, extra: usize) {
+        if self.0.capacity() - self.0.len() < extra {
+            let wanted = (self.0.len() + extra).max(self.0.capacity() * 2);
+            let mut bigger = Vec::with_capacity(wanted);
+            bigger.extend_from_slice(&self.0);
+            // The old buffer is wiped as its `Zeroizing` drops.
+            self.0 = Zeroizing::new(bigger);
+        }
+    }
+}
+
+impl postcard::ser_flavors::Flavor for WipingVec {
+    type Output = Zeroizing<Vec<u8>>;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.reserve(1);
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.reserve(bytes.len());
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes a value, refusing trailing bytes.

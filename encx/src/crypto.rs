@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::cipher::FieldCipher;
 use crate::error::{Error, Result};
+use crate::index::normalize::Wiped;
 use crate::index::{IndexKey, IndexKeys, IndexSpec, Indexable};
 use crate::keys::{KekStore, KeyContext, Keyring};
 use crate::password::PasswordPolicy;
@@ -244,8 +245,8 @@ impl Crypto {
         value: &V,
         version: u32,
     ) -> Result<BlindIndex> {
-        let text = value.index_text();
-        let normalized = spec.normalizer.apply(&text);
+        let text = Wiped(value.index_text());
+        let normalized = spec.normalizer.apply_wiped(&text);
         self.with_index_key(spec.domain, version, |key| {
             key.compute(spec.bits, normalized.as_bytes())
         })
@@ -286,8 +287,11 @@ impl Crypto {
         values: &[&dyn Indexable],
         version: u32,
     ) -> Result<BlindIndex> {
-        let texts: Vec<_> = values.iter().map(|v| v.index_text()).collect();
-        let normalized: Vec<_> = texts.iter().map(|t| spec.normalizer.apply(t)).collect();
+        let texts: Vec<_> = values.iter().map(|v| Wiped(v.index_text())).collect();
+        let normalized: Vec<_> = texts
+            .iter()
+            .map(|t| spec.normalizer.apply_wiped(t))
+            .collect();
         let parts: Vec<&[u8]> = normalized.iter().map(|n| n.as_bytes()).collect();
         self.with_index_key(spec.domain, version, |key| {
             key.compute_compound(spec.bits, &parts)
@@ -319,10 +323,10 @@ impl Crypto {
         stored: &A,
         query: &B,
     ) -> bool {
-        let a = stored.index_text();
-        let b = query.index_text();
-        let a = spec.normalizer.apply(&a);
-        let b = spec.normalizer.apply(&b);
+        let a = Wiped(stored.index_text());
+        let b = Wiped(query.index_text());
+        let a = spec.normalizer.apply_wiped(&a);
+        let b = spec.normalizer.apply_wiped(&b);
         a.as_bytes().ct_eq(b.as_bytes()).into()
     }
 }

@@ -12,17 +12,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in encx.
 ///
+/// Every variant belongs to one [`ErrorKind`], and the predicates follow the kinds, so that an
+/// application can alert on integrity failures without listing variants:
+///
+/// | kind | variants | what happened | what to do |
+/// |---|---|---|---|
+/// | [`ErrorKind::Integrity`] ([`is_tampered`](Error::is_tampered)) | `Tampered`, `UnsupportedFormat`, `UnknownKeyId`, `PasswordHashRefused` | stored bytes failed authentication, are malformed, carry an unknown format or keyring byte, name a key the key store never held, or hold a password hash outside the limits | alarm: someone with write access to the database altered it (or the data was written by a newer encx, or this process reads another key store than the writer) |
+/// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded` | the record's wrapped DEK was destroyed on purpose | expected after erasure: treat as gone |
+/// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring | operator: restore the configuration |
+/// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng` | KMS or key store unreachable or throttled; the OS random generator failed | retry later |
+/// | [`ErrorKind::Configuration`] ([`is_config`](Error::is_config)) | `InvalidConfig`, `AccessDenied`, `Codec` | bad setup, missing KMS permission, a value whose type cannot be encoded or differs from the stored type | fix the code or setup |
+///
 /// ```
-/// use encx::Error;
+/// use encx::{Error, ErrorKind};
 /// fn react(err: &Error) -> &'static str {
-///     match err {
-///         Error::Tampered => "alarm: ciphertext was altered or moved",
-///         Error::Shredded { .. } => "record was erased",
-///         Error::KeyringUnavailable { .. } => "retry later",
+///     match err.kind() {
+///         ErrorKind::Integrity => "alarm: stored bytes were altered",
+///         ErrorKind::Erased => "record was erased",
+///         ErrorKind::Unavailable => "retry later",
 ///         _ => "fix the setup",
 ///     }
 /// }
-/// assert_eq!(react(&Error::Tampered), "alarm: ciphertext was altered or moved");
+/// assert_eq!(react(&Error::Tampered), "alarm: stored bytes were altered");
+/// assert!(Error::UnsupportedFormat { what: "field ciphertext", version: 9 }.is_tampered());
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -43,11 +55,21 @@ pub enum Error {
         record: String,
     },
 
-    /// The key needed to unwrap a data key is not known to this keyring (unknown master-key
-    /// version, unknown or destroyed KEK, blob made by another kind of keyring).
+    /// The key needed to unwrap a data key is not available to this keyring, although the
+    /// stored bytes are well-formed: an unknown master-key version, a destroyed KEK, a disabled
+    /// or deleted KMS key, or a blob made by another kind of keyring.
     #[error("key not found: {what}")]
     KeyNotFound {
         /// Which key was looked for (ids and versions only, never key bytes).
+        what: String,
+    },
+
+    /// Stored bytes name a key that the key store never held. Key rows are never deleted (a
+    /// destroyed key keeps its row), so this means the wrapped key or the key table was altered
+    /// — or this process reads another key store than the one that wrote the data.
+    #[error("stored bytes name a key the key store does not hold: {what}")]
+    UnknownKeyId {
+        /// Which key id was named (never key bytes).
         what: String,
     },
 
@@ -69,7 +91,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// The setup is wrong: missing or malformed key, out-of-range parameter, unknown option.
+    /// The setup is wrong: missing or malformed key, out-of-range parameter, unknown option,
+    /// or a counter that would overflow.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
@@ -78,7 +101,8 @@ pub enum Error {
     #[error("codec error: {0}")]
     Codec(String),
 
-    /// The blob starts with a format version this build of encx does not know.
+    /// The blob starts with a format version this build of encx does not know: altered bytes,
+    /// or data written by a newer encx.
     #[error("unsupported format version {version:#04x} for {what}")]
     UnsupportedFormat {
         /// What kind of blob was read.
@@ -87,9 +111,32 @@ pub enum Error {
         version: u8,
     },
 
+    /// A stored password hash was refused before any hashing: not an Argon2id PHC string, or
+    /// parameters above the accepted limits (which would let whoever wrote the row stall or
+    /// abort the process).
+    #[error("password hash refused: {0}")]
+    PasswordHashRefused(String),
+
     /// The operating system's random number generator failed.
     #[error("the OS random number generator failed")]
     Rng,
+}
+
+/// The class of an [`Error`]: what happened, independent of the variant. See the table on
+/// [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Stored bytes failed an integrity check: tampering (or data from a newer encx).
+    Integrity,
+    /// The record was erased on purpose (crypto-shredding).
+    Erased,
+    /// A key that the stored bytes rightly name is not available here.
+    MissingKey,
+    /// An outage: KMS, key store or OS random generator.
+    Unavailable,
+    /// The code or setup is wrong.
+    Configuration,
 }
 
 impl Error {
@@ -102,6 +149,55 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::KeyringUnavailable { .. })
+    }
+
+    /// The class of this error (see the table on [`Error`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Tampered
+            | Error::UnsupportedFormat { .. }
+            | Error::UnknownKeyId { .. }
+            | Error::PasswordHashRefused(_) => ErrorKind::Integrity,
+            Error::Shredded { .. } => ErrorKind::Erased,
+            Error::KeyNotFound { .. } => ErrorKind::MissingKey,
+            Error::KeyringUnavailable { .. } | Error::Rng => ErrorKind::Unavailable,
+            Error::AccessDenied { .. } | Error::InvalidConfig(_) | Error::Codec(_) => {
+                ErrorKind::Configuration
+            }
+        }
+    }
+
+    /// True when stored bytes failed an integrity check ([`ErrorKind::Integrity`]): the
+    /// predicate to alert on.
+    ///
+    /// ```
+    /// assert!(encx::Error::Tampered.is_tampered());
+    /// assert!(!encx::Error::unavailable("down").is_tampered());
+    /// ```
+    pub fn is_tampered(&self) -> bool {
+        self.kind() == ErrorKind::Integrity
+    }
+
+    /// True when the record was erased ([`ErrorKind::Erased`]).
+    pub fn is_shredded(&self) -> bool {
+        self.kind() == ErrorKind::Erased
+    }
+
+    /// True when a rightly named key is not available here ([`ErrorKind::MissingKey`]).
+    pub fn is_key_missing(&self) -> bool {
+        self.kind() == ErrorKind::MissingKey
+    }
+
+    /// True when the code or setup is wrong ([`ErrorKind::Configuration`]).
+    pub fn is_config(&self) -> bool {
+        self.kind() == ErrorKind::Configuration
+    }
+
+    /// A [`Error::UnknownKeyId`].
+    pub fn unknown_key_id(what: impl fmt::Display) -> Self {
+        Error::UnknownKeyId {
+            what: what.to_string(),
+        }
     }
 
     /// A [`Error::KeyringUnavailable`] with no source.

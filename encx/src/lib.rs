@@ -18,7 +18,7 @@ pub mod sql;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use handles::{CompoundIndex, SearchField};
 pub use index::{IndexSpec, Indexable, Normalizer};
 #[cfg(feature = "aws-kms")]
@@ -57,7 +57,7 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// | `id` | the record id (plain, primary key), bound into every ciphertext of the record: `Uuid`, `String`, integers |
 /// | `encrypt` | AES-256-GCM under the record's DEK; any `Serialize + DeserializeOwned` type; `Option<T>` stores SQL NULL for `None` |
 /// | `encrypt_none` | on an `Option<T>`: encrypt `None` too, so the column does not reveal presence (implies `encrypt`) |
-/// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to `"table.column"` |
+/// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to [`index::default_domain`]`(table, field)`, `"5:users,5:email,"` |
 /// | `hash_secure` | on a [`PasswordHash`]: stored as the Argon2id PHC string |
 /// | `column = "name"` | the column name of this field |
 /// | `skip` | not stored; `Default::default()` when read back |

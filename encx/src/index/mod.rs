@@ -39,7 +39,7 @@ use crate::keys::material::{random_key_bytes, KeyBytes, KEY_LEN};
 use crate::keys::{KekState, KekStore, KeyPurpose, Keyring};
 use crate::types::BlindIndex;
 
-mod normalize;
+pub(crate) mod normalize;
 pub mod planner;
 
 pub use normalize::Normalizer;
@@ -56,8 +56,8 @@ pub const ENV_INDEX_KEYS: &str = "ENCX_INDEX_KEYS";
 pub struct IndexSpec {
     /// Name of the index (the field name, or the compound index's name).
     pub name: &'static str,
-    /// HKDF domain; defaults to `"table.column"` so equal values in different columns do not
-    /// produce equal indexes.
+    /// HKDF domain; defaults to [`default_domain`] of the table and the index name, so equal
+    /// values in different columns do not produce equal indexes.
     pub domain: &'static str,
     /// Length in bits, 8..=256.
     pub bits: u16,
@@ -80,6 +80,19 @@ impl IndexSpec {
             normalizer,
         }
     }
+}
+
+/// The default HKDF domain of a blind index: the netstrings of the table and of the index name
+/// (the field name, or a compound index's `name`), `"<len>:<table>,<len>:<name>,"` with lengths
+/// in bytes. Unambiguous for any names: table `a.b` with field `c` and table `a` with field
+/// `b.c` get different domains (and so different keys).
+///
+/// ```
+/// assert_eq!(encx::index::default_domain("users", "email"), "5:users,5:email,");
+/// assert_ne!(encx::index::default_domain("a.b", "c"), encx::index::default_domain("a", "b.c"));
+/// ```
+pub fn default_domain(table: &str, name: &str) -> String {
+    format!("{}:{table},{}:{name},", table.len(), name.len())
 }
 
 /// Checks that `bits` is in 8..=256.
@@ -254,7 +267,12 @@ impl IndexKeys {
                 "both {ENV_INDEX_KEYS} and {ENV_INDEX_KEY} are set; set only one"
             ))),
             (Some(many), None) => Self::from_spec(&many),
-            (None, Some(one)) => Self::from_spec(&format!("1:{}", one.as_str())),
+            (None, Some(one)) => {
+                let mut spec = Zeroizing::new(String::with_capacity(2 + one.len()));
+                spec.push_str("1:");
+                spec.push_str(&one);
+                Self::from_spec(&spec)
+            }
             (None, None) => Err(Error::config(format!(
                 "no index key: set {ENV_INDEX_KEY} to the base64 of 32 random bytes"
             ))),
@@ -319,7 +337,9 @@ impl IndexKeys {
 
     /// Adds a new random version above the highest one (it becomes active; run a reindex).
     pub fn add_generated_version(&mut self) -> Result<u32> {
-        let next = self.active_version() + 1;
+        let next = self.active_version().checked_add(1).ok_or_else(|| {
+            Error::config("the index key version counter is exhausted (u32::MAX reached)")
+        })?;
         self.versions.push((next, random_key_bytes()?));
         Ok(next)
     }

@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::cache::TtlCell;
-use super::material::{random_key_bytes, Dek, Kek, KeyBytes};
+use super::material::{Dek, Kek, KeyBytes};
 use super::store::{KekState, KekStore, KeyPurpose, NewKek, StoredKek};
 use super::wrapped;
 use super::{KeyContext, Keyring, KeyringKind};
+use crate::cipher::push_len_prefixed;
 use crate::error::{Error, Result};
 use crate::types::WrappedDek;
 
@@ -31,13 +32,44 @@ pub const KEY_TABLE: &str = "encx_keks";
 /// Default time an unwrapped KEK stays cached.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// Context under which the root wraps a stored key: table `encx_keks`, record = key id.
-fn stored_key_context(id: &Uuid) -> KeyContext<'_> {
-    KeyContext::new(KEY_TABLE, id.as_bytes())
+/// The record id bytes under which the root wraps a stored key: everything that gives the key
+/// its meaning, so that an edited `purpose` or `version` (or a row copied under another id)
+/// fails to unwrap with [`Error::Tampered`]:
+///
+/// ```text
+/// id (16 UUID bytes) | u32be(len) purpose | purpose ("kek" / "index") | i64be(version)
+/// ```
+///
+/// The table bound beside it is [`KEY_TABLE`].
+pub fn stored_key_record_id(id: &Uuid, purpose: KeyPurpose, version: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + 4 + 5 + 8);
+    out.extend_from_slice(id.as_bytes());
+    push_len_prefixed(&mut out, purpose.as_str().as_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
+    out
 }
 
-/// Generates a key, has the root wrap it, and offers it to the store as the new active key of
-/// `purpose`. Returns the active key afterwards, and its bytes when this call's key won.
+/// The version a new key of `purpose` gets: one above the highest stored, never wrapping.
+async fn next_version(store: &dyn KekStore, purpose: KeyPurpose) -> Result<i64> {
+    let highest = store
+        .list(purpose)
+        .await?
+        .iter()
+        .map(|k| k.version)
+        .max()
+        .unwrap_or(0);
+    highest.checked_add(1).ok_or_else(|| {
+        Error::config(format!(
+            "the {} key version counter is exhausted (highest version {highest})",
+            purpose.as_str()
+        ))
+    })
+}
+
+/// Has the root generate a key (KMS `GenerateDataKey` for AWS, so that no caller needs
+/// `kms:Encrypt` on the key table's context), bound to its id, purpose and version, and offers
+/// it to the store as the new active key of `purpose`. Returns the active key afterwards, and
+/// its bytes when this call's key won.
 pub(crate) async fn create_stored_key(
     root: &dyn Keyring,
     store: &dyn KekStore,
@@ -45,11 +77,15 @@ pub(crate) async fn create_stored_key(
     expected_active: Option<Uuid>,
 ) -> Result<(StoredKek, Option<KeyBytes>)> {
     let id = Uuid::new_v4();
-    let dek = Dek::from_slice(random_key_bytes()?.as_ref())?;
-    let wrapped = root.wrap_dek(&dek, &stored_key_context(&id)).await?;
+    let version = next_version(store, purpose).await?;
+    let record_id = stored_key_record_id(&id, purpose, version);
+    let (dek, wrapped) = root
+        .generate_dek(&KeyContext::new(KEY_TABLE, &record_id))
+        .await?;
     let new = NewKek {
         id,
         purpose,
+        version,
         root_key: root.key_description(),
         wrapped: wrapped.into_bytes(),
     };
@@ -59,13 +95,14 @@ pub(crate) async fn create_stored_key(
 }
 
 /// Unwraps a stored key with the root, refusing destroyed keys and keys of another purpose.
+/// The unwrap binds the row's id, purpose and version: an edited row is [`Error::Tampered`].
 pub(crate) async fn unwrap_stored_key(
     root: &dyn Keyring,
     stored: &StoredKek,
     purpose: KeyPurpose,
 ) -> Result<KeyBytes> {
     if stored.purpose != purpose {
-        return Err(Error::key_not_found(format!(
+        return Err(Error::unknown_key_id(format!(
             "key {} is a {} key, not a {} key",
             stored.id,
             stored.purpose.as_str(),
@@ -79,8 +116,9 @@ pub(crate) async fn unwrap_stored_key(
         )));
     }
     let wrapped = WrappedDek::from_bytes(stored.wrapped.clone());
+    let record_id = stored_key_record_id(&stored.id, stored.purpose, stored.version);
     let key = root
-        .unwrap_dek(&wrapped, &stored_key_context(&stored.id))
+        .unwrap_dek(&wrapped, &KeyContext::new(KEY_TABLE, &record_id))
         .await?;
     Ok(key.into_key_bytes())
 }
@@ -183,7 +221,7 @@ impl HierarchicalKeyring {
         let loaded = cell
             .get_or_load(self.ttl, || async {
                 let stored = self.store.get(id).await?.ok_or_else(|| {
-                    Error::key_not_found(format!("KEK {id} is not in the key store"))
+                    Error::unknown_key_id(format!("KEK {id} is not in the key store"))
                 })?;
                 let bytes = unwrap_stored_key(&*self.root, &stored, KeyPurpose::Kek).await?;
                 Ok(Arc::new(Kek::new(stored.id, stored.version, &bytes)))
@@ -246,7 +284,7 @@ impl HierarchicalKeyring {
 
     fn wrap_under(&self, kek: &Kek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         wrapped::wrap(
-            kek.cipher(),
+            kek.wrap_key(),
             KeyringKind::Hierarchical,
             kek.id().as_bytes(),
             dek,
@@ -283,6 +321,6 @@ impl Keyring for HierarchicalKeyring {
     async fn unwrap_dek(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
         let header = wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical)?;
         let kek = self.kek(Uuid::from_bytes(header.key_id)).await?;
-        wrapped::unwrap(kek.cipher(), blob.as_bytes(), ctx)
+        wrapped::unwrap(kek.wrap_key(), blob.as_bytes(), ctx)
     }
 }

@@ -7,14 +7,13 @@
 
 use std::fmt;
 
-use aes_gcm::Aes256Gcm;
 use async_trait::async_trait;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::material::{aes_cipher, random_key_bytes, Dek, KeyBytes, KEY_LEN};
+use super::material::{random_key_bytes, Dek, KeyBytes, KEY_LEN};
 use super::wrapped::{self, KEY_ID_LEN};
 use super::{KeyContext, Keyring, KeyringKind};
 use crate::error::{Error, Result};
@@ -31,7 +30,6 @@ pub struct MasterKey {
     version: String,
     key: KeyBytes,
     key_id: [u8; KEY_ID_LEN],
-    aead: Aes256Gcm,
 }
 
 impl MasterKey {
@@ -84,12 +82,10 @@ impl MasterKey {
             )));
         }
         let key_id = key_id_of(&key);
-        let aead = aes_cipher(&key);
         Ok(MasterKey {
             version,
             key,
             key_id,
-            aead,
         })
     }
 
@@ -257,7 +253,7 @@ impl Keyring for LocalKeyring {
 
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         let key = self.active();
-        wrapped::wrap(&key.aead, KeyringKind::Local, &key.key_id, dek, ctx)
+        wrapped::wrap(&key.key, KeyringKind::Local, &key.key_id, dek, ctx)
     }
 
     async fn unwrap_dek(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
@@ -269,6 +265,6 @@ impl Keyring for LocalKeyring {
                 self.versions().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        wrapped::unwrap(&key.aead, blob.as_bytes(), ctx)
+        wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
     }
 }

@@ -49,6 +49,7 @@ impl Dek {
 
     /// Copies a 32-byte slice into a new key; any other length is [`Error::Tampered`]
     /// (it only comes from unwrapping).
+    #[cfg(feature = "aws-kms")]
     pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != KEY_LEN {
             return Err(crate::Error::Tampered);
@@ -79,7 +80,7 @@ impl fmt::Debug for Dek {
 pub struct Kek {
     id: uuid::Uuid,
     version: i64,
-    cipher: Aes256Gcm,
+    key: KeyBytes,
 }
 
 impl Kek {
@@ -87,7 +88,7 @@ impl Kek {
         Kek {
             id,
             version,
-            cipher: aes_cipher(key),
+            key: Zeroizing::new(*key),
         }
     }
 
@@ -101,8 +102,9 @@ impl Kek {
         self.version
     }
 
-    pub(crate) fn cipher(&self) -> &Aes256Gcm {
-        &self.cipher
+    /// The key bytes, from which each wrap derives a key of its own.
+    pub(crate) fn wrap_key(&self) -> &[u8; KEY_LEN] {
+        &self.key
     }
 }
 

@@ -4,8 +4,11 @@
 //! Rules every store keeps, so that several processes sharing it agree:
 //! - at most one `active` key per [`KeyPurpose`];
 //! - [`KekStore::insert_active`] is atomic: it inserts the new key as active and retires the
-//!   previous active one only if that previous one is still the one the caller saw; otherwise it
-//!   inserts nothing and returns the key that won;
+//!   previous active one only if that previous one is still the one the caller saw and the new
+//!   key's version is one above the highest stored; otherwise it inserts nothing and returns the
+//!   key that won;
+//! - a key's version is chosen before it is wrapped, because the wrapping binds it (with the id
+//!   and purpose): an edited row does not unwrap;
 //! - keys are never deleted, only marked `destroyed` (their wrapped bytes erased).
 
 use std::fmt;
@@ -82,13 +85,16 @@ impl KekState {
 /// A key about to be stored: wrapped by the root keyring already.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewKek {
-    /// Its id (random UUID), also the record id its wrapping was bound to.
+    /// Its id (random UUID).
     pub id: Uuid,
     /// What it is for.
     pub purpose: KeyPurpose,
+    /// Its version: one above the highest stored key of `purpose` when it was made.
+    pub version: i64,
     /// [`Keyring::key_description`](crate::Keyring::key_description) of the root that wrapped it.
     pub root_key: String,
-    /// The key, wrapped by the root (a wrapped-DEK blob, bound to table `encx_keks` and `id`).
+    /// The key, wrapped by the root (a wrapped-DEK blob, bound to table `encx_keks` and
+    /// [`stored_key_record_id`](crate::keys::hierarchical::stored_key_record_id)).
     pub wrapped: Vec<u8>,
 }
 
@@ -131,6 +137,7 @@ impl fmt::Debug for NewKek {
         f.debug_struct("NewKek")
             .field("id", &self.id)
             .field("purpose", &self.purpose)
+            .field("version", &self.version)
             .field("root_key", &self.root_key)
             .finish_non_exhaustive()
     }
@@ -149,8 +156,9 @@ pub trait KekStore: Send + Sync + fmt::Debug {
     async fn list(&self, purpose: KeyPurpose) -> Result<Vec<StoredKek>>;
 
     /// Atomically: if the active key of `new.purpose` is `expected_active` (by id; `None` for
-    /// "there is none"), retire it and store `new` as active with the next version. Either way,
-    /// return the key that is active afterwards.
+    /// "there is none") and `new.version` is one above the highest stored version of that
+    /// purpose, retire it and store `new` as active. Either way, return the key that is active
+    /// afterwards.
     async fn insert_active(&self, new: NewKek, expected_active: Option<Uuid>) -> Result<StoredKek>;
 
     /// Moves a key to `state`. `Destroyed` also erases its wrapped bytes. The active key cannot
@@ -217,27 +225,27 @@ impl KekStore for MemoryKekStore {
         let current = keys
             .iter()
             .position(|k| k.purpose == new.purpose && k.state == KekState::Active);
-        if current.map(|i| keys[i].id) != expected_active {
+        let highest = keys
+            .iter()
+            .filter(|k| k.purpose == new.purpose)
+            .map(|k| k.version)
+            .max()
+            .unwrap_or(0);
+        if current.map(|i| keys[i].id) != expected_active || highest.checked_add(1) != Some(new.version)
+        {
             return current
                 .map(|i| keys[i].clone())
-                .ok_or_else(|| Error::config("expected an active key, but there is none"));
+                .ok_or_else(|| Error::unavailable("key creation raced; try again"));
         }
         let now = SystemTime::now();
         if let Some(i) = current {
             keys[i].state = KekState::Retired;
             keys[i].updated_at = now;
         }
-        let version = keys
-            .iter()
-            .filter(|k| k.purpose == new.purpose)
-            .map(|k| k.version)
-            .max()
-            .unwrap_or(0)
-            + 1;
         let stored = StoredKek {
             id: new.id,
             purpose: new.purpose,
-            version,
+            version: new.version,
             root_key: new.root_key,
             wrapped: new.wrapped,
             state: KekState::Active,

@@ -1,33 +1,50 @@
-//! The wrapped-DEK format shared by the local and hierarchical keyrings:
+//! The wrapped-DEK format shared by the local and hierarchical keyrings (format 2):
 //!
 //! ```text
-//! 0x01 | keyring kind (1) | key id (16) | nonce (12) | AES-256-GCM(DEK) (32) | tag (16)
-//! AAD = "encx:v1:dek" | u32be(len) table | u32be(len) record id | the first 18 bytes above
+//! 0x02 | keyring kind (1) | key id (16) | salt (16) | nonce (12) | AES-256-GCM(DEK) (32) | tag (16)
+//! K_wrap = HKDF-SHA256-Expand(PRK = wrapping key, info = "encx:v2:dek-wrap" | salt, L = 32)
+//! AAD    = "encx:v2:dek" | lp(table) | lp(record id) | the first 34 bytes above
 //! ```
+//!
+//! Every wrap uses a key of its own, derived from the long-lived wrapping key (master key or
+//! KEK) and a random 128-bit salt, so the 2^32-messages bound of AES-GCM with random nonces
+//! does not apply to the wrapping key: see `docs/format.md` §2 for the bound.
+//!
+//! AWS KMS direct-mode blobs keep format byte `0x01`: `0x01 | 0x02 | KMS CiphertextBlob`.
 
-use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Nonce, Tag};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
-use super::material::{Dek, KEY_LEN};
+use super::material::{aes_cipher, Dek, KEY_LEN};
 use super::{KeyContext, KeyringKind};
-use crate::cipher::{open_parts, push_len_prefixed, seal_with, FORMAT_V1, NONCE_LEN, TAG_LEN};
+use crate::cipher::{push_len_prefixed, FORMAT_V1, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, Result};
+use crate::rng;
 use crate::types::WrappedDek;
 
+/// Format byte of wrapped DEKs made by the local and hierarchical keyrings.
+pub(crate) const FORMAT_V2: u8 = 0x02;
 /// Length of the key id in a wrapped DEK.
 pub(crate) const KEY_ID_LEN: usize = 16;
-/// Format byte, kind byte, key id.
-pub(crate) const HEADER_LEN: usize = 2 + KEY_ID_LEN;
+/// Length of the per-wrap salt.
+pub(crate) const SALT_LEN: usize = 16;
+/// Format byte, kind byte, key id, salt: the bytes bound into the AAD as they are.
+pub(crate) const HEADER_LEN: usize = 2 + KEY_ID_LEN + SALT_LEN;
 /// Total length of a local or hierarchical wrapped DEK.
 pub(crate) const WRAPPED_LEN: usize = HEADER_LEN + NONCE_LEN + KEY_LEN + TAG_LEN;
 
-const AAD_LABEL: &[u8] = b"encx:v1:dek";
+const AAD_LABEL: &[u8] = b"encx:v2:dek";
+const DERIVE_LABEL: &[u8] = b"encx:v2:dek-wrap";
 
 /// The header of a wrapped DEK, read without authenticating anything yet.
 pub(crate) struct Header {
     pub key_id: [u8; KEY_ID_LEN],
 }
 
-fn aad(header: &[u8], ctx: &KeyContext<'_>) -> Vec<u8> {
+fn aad(header: &[u8], ctx: &KeyContext<'_>) -> Zeroizing<Vec<u8>> {
     let mut aad = Vec::with_capacity(
         AAD_LABEL.len() + 8 + ctx.table.len() + ctx.record_id.len() + HEADER_LEN,
     );
@@ -35,24 +52,39 @@ fn aad(header: &[u8], ctx: &KeyContext<'_>) -> Vec<u8> {
     push_len_prefixed(&mut aad, ctx.table.as_bytes());
     push_len_prefixed(&mut aad, ctx.record_id);
     aad.extend_from_slice(header);
-    aad
+    Zeroizing::new(aad)
 }
 
-/// Reads the format byte and keyring kind of any wrapped DEK.
+/// The one-wrap key: HKDF-SHA256-Expand of the wrapping key (a uniformly random 32-byte key,
+/// used as the PRK) with `"encx:v2:dek-wrap" | salt`. Its AES key schedule is wiped on drop.
+fn wrap_cipher(key: &[u8; KEY_LEN], salt: &[u8]) -> Result<aes_gcm::Aes256Gcm> {
+    let hkdf = Hkdf::<Sha256>::from_prk(key).map_err(|_| Error::config("HKDF PRK length"))?;
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    hkdf.expand_multi_info(&[DERIVE_LABEL, salt], okm.as_mut())
+        .map_err(|_| Error::config("HKDF output length"))?;
+    Ok(aes_cipher(&okm))
+}
+
+/// Reads the format byte and keyring kind of any wrapped DEK. Malformed or unknown bytes are
+/// integrity failures: [`Error::Tampered`], or [`Error::UnsupportedFormat`] for an unknown
+/// format byte.
 pub(crate) fn read_kind(blob: &[u8]) -> Result<KeyringKind> {
-    let (&version, rest) = blob.split_first().ok_or(Error::Tampered)?;
-    if version != FORMAT_V1 {
-        return Err(Error::UnsupportedFormat {
-            what: "wrapped data key",
-            version,
-        });
-    }
+    let (&format, rest) = blob.split_first().ok_or(Error::Tampered)?;
     let &kind = rest.first().ok_or(Error::Tampered)?;
-    KeyringKind::from_byte(kind).ok_or_else(|| {
-        Error::key_not_found(format!(
-            "wrapped DEK names unknown keyring kind {kind:#04x}"
-        ))
-    })
+    let kind = KeyringKind::from_byte(kind).ok_or(Error::Tampered)?;
+    match (format, kind) {
+        (FORMAT_V1, KeyringKind::AwsKms) => Ok(kind),
+        (FORMAT_V2, KeyringKind::Local | KeyringKind::Hierarchical) => Ok(kind),
+        (FORMAT_V1, _) => Err(Error::UnsupportedFormat {
+            what: "wrapped data key (format 1 of the local/hierarchical keyrings is no longer read)",
+            version: format,
+        }),
+        (FORMAT_V2, _) => Err(Error::Tampered),
+        _ => Err(Error::UnsupportedFormat {
+            what: "wrapped data key",
+            version: format,
+        }),
+    }
 }
 
 /// Parses the header and checks the length; the caller then finds the key by id.
@@ -67,33 +99,123 @@ pub(crate) fn parse(blob: &[u8], expected: KeyringKind) -> Result<Header> {
         return Err(Error::Tampered);
     }
     let mut key_id = [0u8; KEY_ID_LEN];
-    key_id.copy_from_slice(&blob[2..HEADER_LEN]);
+    key_id.copy_from_slice(&blob[2..2 + KEY_ID_LEN]);
     Ok(Header { key_id })
 }
 
-/// Wraps `dek` under `aead`, naming `key_id` in the header.
+/// Wraps `dek` under a key derived from `key` and a fresh salt, naming `key_id` in the header.
+/// Salt and nonce come from one `getrandom` call.
 pub(crate) fn wrap(
-    aead: &Aes256Gcm,
+    key: &[u8; KEY_LEN],
     kind: KeyringKind,
     key_id: &[u8; KEY_ID_LEN],
     dek: &Dek,
     ctx: &KeyContext<'_>,
 ) -> Result<WrappedDek> {
-    let mut header = [0u8; HEADER_LEN];
-    header[0] = FORMAT_V1;
-    header[1] = kind.byte();
-    header[2..].copy_from_slice(key_id);
-    let sealed = seal_with(aead, &aad(&header, ctx), dek.expose_secret())?;
-    // `sealed` is FORMAT_V1 | nonce | body | tag; the header replaces its format byte.
-    let mut out = Vec::with_capacity(WRAPPED_LEN);
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&sealed[1..]);
-    Ok(WrappedDek::from_bytes(out))
+    let mut blob = Zeroizing::new([0u8; WRAPPED_LEN]);
+    blob[0] = FORMAT_V2;
+    blob[1] = kind.byte();
+    blob[2..2 + KEY_ID_LEN].copy_from_slice(key_id);
+    rng::fill(&mut blob[2 + KEY_ID_LEN..HEADER_LEN + NONCE_LEN])?;
+    let (head, tail) = blob.split_at_mut(HEADER_LEN);
+    let (nonce, body) = tail.split_at_mut(NONCE_LEN);
+    let (sealed, tag_out) = body.split_at_mut(KEY_LEN);
+    sealed.copy_from_slice(dek.expose_secret());
+    let cipher = wrap_cipher(key, &head[2 + KEY_ID_LEN..])?;
+    let tag = cipher
+        .encrypt_in_place_detached(Nonce::from_slice(nonce), &aad(head, ctx), sealed)
+        .map_err(|_| Error::config("AES-GCM refused a 32-byte key wrap"))?;
+    tag_out.copy_from_slice(&tag);
+    Ok(WrappedDek::from_bytes(blob.to_vec()))
 }
 
-/// Unwraps a blob whose header was checked by [`parse`].
-pub(crate) fn unwrap(aead: &Aes256Gcm, blob: &[u8], ctx: &KeyContext<'_>) -> Result<Dek> {
-    let (header, sealed_tail) = blob.split_at(HEADER_LEN);
-    let plain = open_parts(aead, &aad(header, ctx), sealed_tail)?;
-    Dek::from_slice(&plain)
+/// Unwraps a blob whose header was checked by [`parse`] (so its length is [`WRAPPED_LEN`]).
+pub(crate) fn unwrap(key: &[u8; KEY_LEN], blob: &[u8], ctx: &KeyContext<'_>) -> Result<Dek> {
+    if blob.len() != WRAPPED_LEN {
+        return Err(Error::Tampered);
+    }
+    let (head, tail) = blob.split_at(HEADER_LEN);
+    let (nonce, body) = tail.split_at(NONCE_LEN);
+    let (sealed, tag) = body.split_at(KEY_LEN);
+    let mut plain = Zeroizing::new([0u8; KEY_LEN]);
+    plain.copy_from_slice(sealed);
+    wrap_cipher(key, &head[2 + KEY_ID_LEN..])?
+        .decrypt_in_place_detached(
+            Nonce::from_slice(nonce),
+            &aad(head, ctx),
+            plain.as_mut(),
+            Tag::from_slice(tag),
+        )
+        .map_err(|_| Error::Tampered)?;
+    Ok(Dek::from_bytes(*plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_key_is_hkdf_expand_of_the_documented_info() {
+        // docs/format.md §2: K_wrap = HKDF-Expand(PRK = key, "encx:v2:dek-wrap" | salt, 32).
+        let key = [7u8; KEY_LEN];
+        let salt = [9u8; SALT_LEN];
+        let mut info = DERIVE_LABEL.to_vec();
+        info.extend_from_slice(&salt);
+        let mut expected = [0u8; KEY_LEN];
+        Hkdf::<Sha256>::from_prk(&key)
+            .expect("prk")
+            .expand(&info, &mut expected)
+            .expect("expand");
+        // Sealing the same block under both keys and the same nonce gives the same bytes.
+        let nonce = [1u8; NONCE_LEN];
+        let mut a = [3u8; 32];
+        let mut b = [3u8; 32];
+        let ta = wrap_cipher(&key, &salt)
+            .expect("cipher")
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut a)
+            .expect("seal");
+        let tb = aes_cipher(&expected)
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut b)
+            .expect("seal");
+        assert_eq!((a, ta), (b, tb));
+    }
+
+    #[test]
+    fn every_wrap_draws_a_new_salt() {
+        let key = [5u8; KEY_LEN];
+        let dek = Dek::from_bytes([1u8; KEY_LEN]);
+        let ctx = KeyContext::new("t", b"r");
+        let a = wrap(&key, KeyringKind::Local, &[0; KEY_ID_LEN], &dek, &ctx).expect("wrap");
+        let b = wrap(&key, KeyringKind::Local, &[0; KEY_ID_LEN], &dek, &ctx).expect("wrap");
+        assert_eq!(a.len(), WRAPPED_LEN);
+        assert_ne!(a.as_bytes()[18..34], b.as_bytes()[18..34]);
+        for blob in [&a, &b] {
+            let back = unwrap(&key, blob.as_bytes(), &ctx).expect("unwrap");
+            assert_eq!(back.expose_secret(), dek.expose_secret());
+        }
+        // The salt is authenticated through the key it derives: flipping it is Tampered.
+        let mut bad = a.as_bytes().to_vec();
+        bad[20] ^= 1;
+        assert!(matches!(unwrap(&key, &bad, &ctx), Err(Error::Tampered)));
+    }
+
+    #[test]
+    fn format_and_kind_bytes_are_checked() {
+        let mut blob = vec![FORMAT_V2, 0x01];
+        blob.resize(WRAPPED_LEN, 0);
+        assert!(matches!(read_kind(&blob), Ok(KeyringKind::Local)));
+        assert!(matches!(read_kind(&[]), Err(Error::Tampered)));
+        assert!(matches!(read_kind(&[FORMAT_V2]), Err(Error::Tampered)));
+        assert!(matches!(read_kind(&[FORMAT_V2, 0x7f]), Err(Error::Tampered)));
+        assert!(matches!(read_kind(&[FORMAT_V2, 0x02]), Err(Error::Tampered)));
+        assert!(matches!(
+            read_kind(&[FORMAT_V1, 0x01]),
+            Err(Error::UnsupportedFormat { version: 1, .. })
+        ));
+        assert!(matches!(
+            read_kind(&[0x09, 0x01]),
+            Err(Error::UnsupportedFormat { version: 9, .. })
+        ));
+        assert!(matches!(read_kind(&[FORMAT_V1, 0x02]), Ok(KeyringKind::AwsKms)));
+    }
 }

@@ -28,9 +28,10 @@ fn field_ciphertext_every_flip_and_truncation_is_rejected() {
             let r = cipher.open(&ctx, &bad);
             if i == 0 {
                 assert!(
-                    matches!(r, Err(Error::UnsupportedFormat { version, .. }) if version == bad[0]),
+                    matches!(&r, Err(Error::UnsupportedFormat { version, .. }) if *version == bad[0]),
                     "format byte flip must be UnsupportedFormat, got {r:?}"
                 );
+                assert!(r.unwrap_err().is_tampered(), "an unknown format is an integrity failure");
             } else {
                 assert_tampered(r, &format!("byte {i} bit {bit}"));
             }
@@ -70,26 +71,33 @@ fn field_ciphertext_context_swaps_are_rejected() {
     );
 }
 
-/// Flips every bit of a wrapped DEK and checks each region's error:
-/// byte 0 format -> UnsupportedFormat, byte 1 keyring kind and bytes 2..18 key id ->
-/// KeyNotFound, the rest (nonce, wrapped key, tag) -> Tampered.
-async fn wrapped_dek_matrix(keyring: &dyn Keyring) {
+/// Flips every bit of a wrapped DEK and checks each region's error: byte 0 format ->
+/// UnsupportedFormat; byte 1 keyring kind -> Tampered, or KeyNotFound when the flip names the
+/// other real keyring kind (indistinguishable from a keyring swapped in the configuration);
+/// bytes 2..18 key id -> `key_id_error`; the rest (salt, nonce, wrapped key, tag) -> Tampered.
+async fn wrapped_dek_matrix(keyring: &dyn Keyring, key_id_error: fn(&Error) -> bool) {
     let ctx = KeyContext::new("users", b"rec-1");
     let (_, wrapped) = keyring.generate_dek(&ctx).await.unwrap();
     let bytes = wrapped.as_bytes().to_vec();
-    assert_eq!(bytes.len(), 78, "v1 wrapped DEK length");
+    assert_eq!(bytes.len(), 94, "format 2 wrapped DEK length");
+    assert_eq!(bytes[0], 0x02, "format byte");
     for i in 0..bytes.len() {
         for bit in 0..8 {
             let mut bad = bytes.clone();
             bad[i] ^= 1 << bit;
+            let other_kind = i == 1 && matches!(bad[1], 0x01 | 0x03);
             let r = keyring.unwrap_dek(&WrappedDek::from_bytes(bad), &ctx).await;
             match i {
                 0 => assert!(
-                    matches!(r, Err(Error::UnsupportedFormat { .. })),
+                    matches!(&r, Err(e @ Error::UnsupportedFormat { .. }) if e.is_tampered()),
                     "byte 0: {r:?}"
                 ),
-                1..=17 => assert!(
+                1 if other_kind => assert!(
                     matches!(r, Err(Error::KeyNotFound { .. })),
+                    "byte 1: {r:?}"
+                ),
+                2..=17 => assert!(
+                    matches!(&r, Err(e) if key_id_error(e)),
                     "byte {i}: {r:?}"
                 ),
                 _ => assert_tampered(r, &format!("wrapped DEK byte {i} bit {bit}")),
@@ -112,14 +120,19 @@ async fn wrapped_dek_matrix(keyring: &dyn Keyring) {
 
 #[tokio::test]
 async fn local_wrapped_dek_matrix() {
-    wrapped_dek_matrix(&local("v1", 1)).await;
+    // An unknown local master-key id is most often a version left out of the configuration.
+    wrapped_dek_matrix(&local("v1", 1), |e| matches!(e, Error::KeyNotFound { .. })).await;
 }
 
 #[tokio::test]
 async fn hierarchical_wrapped_dek_matrix() {
     let keyring =
         HierarchicalKeyring::new(Arc::new(local("root", 2)), Arc::new(MemoryKekStore::new()));
-    wrapped_dek_matrix(&keyring).await;
+    // A KEK id the store never held: the blob (or the key table) was altered.
+    wrapped_dek_matrix(&keyring, |e| {
+        matches!(e, Error::UnknownKeyId { .. }) && e.is_tampered()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -138,11 +151,14 @@ async fn unknown_key_versions_are_key_not_found() {
         other => panic!("{other:?}"),
     }
 
-    // A KEK id that the store never held.
+    // A KEK id that the store never held: an integrity failure (key rows are never deleted).
     let other_store =
         HierarchicalKeyring::new(Arc::new(local("root", 2)), Arc::new(MemoryKekStore::new()));
     let r = other_store.unwrap_dek(&hw, &ctx).await;
-    assert!(matches!(r, Err(Error::KeyNotFound { .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(e @ Error::UnknownKeyId { .. }) if e.is_tampered()),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
