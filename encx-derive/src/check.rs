@@ -367,9 +367,12 @@ fn check_sql_name(errors: &mut Errors, name: &str, span: Span, what: &str) {
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            // Only a table may be schema-qualified; a column or index name with `.` could not
+            // be a field of the generated record struct.
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || (c == '.' && what == "table"));
     if !ok {
-        errors.at(span, format!("{what} `{name}` must be an SQL identifier: ASCII letters, digits and `_`, not starting with a digit"));
+        let dot = if what == "table" { " (or `schema.table`)" } else { "" };
+        errors.at(span, format!("{what} `{name}` must be an SQL identifier{dot}: ASCII letters, digits and `_`, not starting with a digit"));
     }
 }
 

@@ -85,8 +85,16 @@ fn decode_borrowed<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
 /// [`decode`] from an owned plaintext buffer. A `String` takes the buffer over (its bytes move
 /// down over the length prefix) instead of being copied into a new allocation; any other type
 /// is decoded as by [`decode`]. Either way no copy of the plaintext is left in freed memory
-/// beyond what the returned value holds.
-pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(
+/// beyond what the returned value holds, and the result equals [`decode`]'s.
+///
+/// ```
+/// use zeroize::Zeroizing;
+/// let bytes = encx::codec::encode("Ada")?;
+/// let text: String = encx::codec::decode_owned(Zeroizing::new(bytes.to_vec()))?;
+/// assert_eq!(text, "Ada");
+/// # Ok::<(), encx::Error>(())
+/// ```
+pub fn decode_owned<T: DeserializeOwned + 'static>(
     plaintext: Zeroizing<Vec<u8>>,
 ) -> Result<T> {
     let mut out: Option<T> = None;

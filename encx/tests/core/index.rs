@@ -212,3 +212,57 @@ fn planner_keeps_the_coincidence_bound() {
     assert_eq!(tiny.bits, 8);
     assert!(!tiny.within_bounds);
 }
+
+mod domains {
+    use encx::{Crypto, Encrypted, LocalKeyring, MasterKey};
+
+    #[derive(Encrypted)]
+    #[encx(table = "a.b")]
+    struct Left {
+        #[encx(id)]
+        id: i64,
+        #[encx(encrypt, searchable)]
+        c: String,
+    }
+
+    #[derive(Encrypted)]
+    #[encx(table = "a")]
+    struct Right {
+        #[encx(id)]
+        id: i64,
+        #[encx(encrypt, searchable(domain = "1:a,3:b.c,"))]
+        c: String,
+    }
+
+    #[tokio::test]
+    async fn default_domains_of_dotted_names_do_not_collide() {
+        // Before the fix both were "a.b.c": one key, equal indexes for equal values.
+        assert_eq!(Left::C.spec().domain, "3:a.b,1:c,");
+        assert_eq!(Right::C.spec().domain, "1:a,3:b.c,");
+        let crypto = Crypto::builder()
+            .keyring(LocalKeyring::new(vec![MasterKey::generate("v1").unwrap()]).unwrap())
+            .index_keys(encx::index::IndexKeys::new(vec![(1, [8; 32])]).unwrap())
+            .build()
+            .await
+            .unwrap();
+        let left = Left { id: 1, c: "same".into() }.encrypt(&crypto).await.unwrap();
+        let right = Right { id: 1, c: "same".into() }.encrypt(&crypto).await.unwrap();
+        assert_ne!(left.c_bidx, right.c_bidx);
+    }
+}
+
+#[tokio::test]
+async fn titlecase_spellings_find_each_other() {
+    let c = crypto(IndexKeys::new(vec![(1, [6; 32])]).unwrap()).await;
+    let spec = IndexSpec::new("name", "5:users,4:name,", 64, Normalizer::Lowercase);
+    // "ǅ" (titlecase) alone used to stay as it was, while "ǅA" became "ǆa".
+    assert_eq!(
+        c.blind_index(&spec, "\u{1C5}").unwrap(),
+        c.blind_index(&spec, "\u{1C6}").unwrap()
+    );
+    assert_eq!(
+        c.blind_index(&spec, "\u{1C5}A").unwrap(),
+        c.blind_index(&spec, "\u{1C6}a").unwrap()
+    );
+    assert!(c.index_matches(&spec, "\u{1C4}", "\u{1C5}"));
+}

@@ -7,6 +7,7 @@ mod codec_roundtrip;
 mod concurrency;
 mod debug_output;
 mod index;
+mod key_rows;
 mod keyrings;
 mod manual_impl;
 mod password;

@@ -73,3 +73,78 @@ fn invalid_parameters_are_config_errors() {
         Err(encx::Error::InvalidConfig(_))
     ));
 }
+
+const HUGE_MEMORY: &str =
+    "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const HOURS_OF_CPU: &str = "$argon2id$v=19$m=8,t=177777777,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+fn refused<T: std::fmt::Debug>(r: encx::Result<T>, what: &str) {
+    match r {
+        Err(e @ encx::Error::PasswordHashRefused(_)) => assert!(e.is_tampered(), "{what}"),
+        other => panic!("{what}: expected PasswordHashRefused, got {other:?}"),
+    }
+}
+
+#[test]
+fn review_reproducers_are_refused_before_any_hashing() {
+    // Before the fix, the first aborted the process (4 TiB allocation) and the second spun for
+    // hours; both must now be refused at once, wherever the string enters.
+    let started = std::time::Instant::now();
+    for phc in [HUGE_MEMORY, HOURS_OF_CPU] {
+        refused(PasswordHash::from_phc(phc), phc);
+        refused(PasswordHash::try_from(phc.to_owned()), phc);
+        let through_serde: Result<PasswordHash, serde::de::value::Error> =
+            serde::Deserialize::deserialize(serde::de::IntoDeserializer::into_deserializer(phc));
+        assert!(through_serde.is_err(), "serde accepted {phc}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn only_argon2id_is_accepted() {
+    for algorithm in ["argon2i", "argon2d"] {
+        let phc = format!("${algorithm}$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+        refused(PasswordHash::from_phc(phc.clone()), &phc);
+    }
+    refused(
+        PasswordHash::from_phc("$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"),
+        "scrypt",
+    );
+}
+
+#[test]
+fn parameters_above_the_policy_limit_are_refused_by_verify() {
+    let policy = fast(); // m=8192, t=1, p=1: accepts up to m=32768, t=4, p=4
+    assert_eq!(policy.max_accepted(), (32 * 1024, 4, 4));
+    let slow = PasswordHash::from_phc(
+        "$argon2id$v=19$m=8,t=5,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    )
+    .unwrap();
+    refused(policy.verify(&slow, "pw"), "t=5 over t<=4");
+    let big = PasswordHash::from_phc(
+        "$argon2id$v=19$m=65536,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    )
+    .unwrap();
+    refused(policy.verify(&big, "pw"), "m=64MiB over 32MiB");
+    // A wider limit lets an older, stronger hash verify (and asks for a rehash).
+    let stronger = PasswordPolicy::new(16 * 1024, 2, 1).unwrap().hash("pw").unwrap();
+    refused(PasswordPolicy::new(8, 1, 1).unwrap().verify(&stronger, "pw"), "over limit");
+    let widened = PasswordPolicy::new(8, 1, 1)
+        .unwrap()
+        .with_max_accepted(16 * 1024, 2, 1)
+        .unwrap();
+    assert!(widened.verify(&stronger, "pw").unwrap());
+    assert!(widened.needs_rehash(&stronger));
+    assert!(PasswordPolicy::new(8, 1, 1)
+        .unwrap()
+        .with_max_accepted(4, 1, 1)
+        .is_err());
+}
+
+#[test]
+fn weaker_hashes_verify_and_report_a_rehash() {
+    let old = PasswordPolicy::new(8, 1, 1).unwrap().hash("pw").unwrap();
+    let policy = fast();
+    assert!(policy.verify(&old, "pw").unwrap());
+    assert!(policy.needs_rehash(&old));
+}

@@ -1,0 +1,66 @@
+//! Writes the seed corpora of every target into `corpus/<target>/` (valid inputs, from which
+//! the fuzzer mutates). Run: `cargo run --manifest-path fuzz/Cargo.toml --example seeds`.
+
+use std::fs;
+use std::path::Path;
+
+use encx::keys::hierarchical::{stored_key_record_id, KEY_TABLE};
+use encx::{Dek, KeyContext, KeyPurpose, Keyring};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    fs::create_dir_all(&dir).expect("corpus dir");
+    fs::write(dir.join(name), bytes).expect("write seed");
+}
+
+fn main() {
+    let cipher = encx_fuzz::field_cipher();
+    let ctx = encx_fuzz::field_context();
+    for (name, value) in [("empty", ""), ("email", "ada@example.com"), ("long", &"x".repeat(300))] {
+        let plain = encx::codec::encode(value).expect("encode");
+        write("field_open", name, &cipher.seal(&ctx, &plain).expect("seal"));
+        write("codec_decode", name, &plain);
+    }
+    write("codec_decode", "option", &encx::codec::encode(&Some("z")).expect("encode"));
+    write("codec_decode", "vec", &encx::codec::encode(&vec![1u8, 2, 3]).expect("encode"));
+
+    let hierarchical = encx_fuzz::hierarchical();
+    futures_executor::block_on(async {
+        let dek_ctx = encx_fuzz::dek_context();
+        let local = encx_fuzz::local();
+        let (_, wrapped) = local.generate_dek(&dek_ctx).await.expect("local wrap");
+        write("dek_unwrap", "local", wrapped.as_bytes());
+        let (_, wrapped) = hierarchical.generate_dek(&dek_ctx).await.expect("wrap");
+        write("dek_unwrap", "hierarchical", wrapped.as_bytes());
+
+        for (name, purpose, tag) in [("kek", KeyPurpose::Kek, 0u8), ("index", KeyPurpose::IndexRoot, 1)] {
+            let record_id = stored_key_record_id(&encx_fuzz::KEK_ID, purpose, 1);
+            let wrapped = local
+                .wrap_dek(&Dek::from_bytes([0x77; 32]), &KeyContext::new(KEY_TABLE, &record_id))
+                .await
+                .expect("wrap key row");
+            let mut row = vec![tag, 0];
+            row.extend_from_slice(&1i64.to_be_bytes());
+            row.extend_from_slice(wrapped.as_bytes());
+            write("key_rows", name, &row);
+        }
+    });
+
+    let policy = encx::PasswordPolicy::new(8, 1, 1).expect("policy");
+    write("phc", "valid", policy.hash("password").expect("hash").as_str().as_bytes());
+    // The two reproducers of the security review: a 4 TiB allocation and hours of CPU.
+    write("phc", "regression-m-4tib", b"$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+    write("phc", "regression-t-hours", b"$argon2id$v=19$m=8,t=177777777,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+    write("phc", "argon2i", b"$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+
+    for (name, text) in [
+        ("ascii", "  Ada@Example.COM "),
+        ("titlecase", "\u{1C5}A \u{1F88}"),
+        ("sigma", "ΟΔΟΣ ΣΑΣ"),
+        ("dotted-i", "İstanbul"),
+        ("digits", "+1 (555) 010-9999"),
+        ("space", "\u{3000}x\u{85}"),
+    ] {
+        write("normalize", name, text.as_bytes());
+    }
+}

@@ -1,0 +1,25 @@
+//! Wrapped DEK unwrap, local and hierarchical keyrings: any bytes in `encx_dek` give a typed
+//! error, never a panic. Seeds are valid wrapped DEKs of both keyrings (see `src/seeds.rs`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+use encx::{HierarchicalKeyring, Keyring, LocalKeyring, WrappedDek};
+
+static KEYRINGS: OnceLock<(LocalKeyring, HierarchicalKeyring)> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let (local, hierarchical) =
+        KEYRINGS.get_or_init(|| (encx_fuzz::local(), encx_fuzz::hierarchical()));
+    let blob = WrappedDek::from_bytes(data.to_vec());
+    let ctx = encx_fuzz::dek_context();
+    for keyring in [local as &dyn Keyring, hierarchical as &dyn Keyring] {
+        if let Err(e) = futures_executor::block_on(keyring.unwrap_dek(&blob, &ctx)) {
+            assert!(
+                e.is_tampered() || e.is_key_missing(),
+                "unexpected class for a bad wrapped DEK: {e:?}"
+            );
+        }
+    }
+});
