@@ -371,7 +371,11 @@ fn check_sql_name(errors: &mut Errors, name: &str, span: Span, what: &str) {
             // be a field of the generated record struct.
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || (c == '.' && what == "table"));
     if !ok {
-        let dot = if what == "table" { " (or `schema.table`)" } else { "" };
+        let dot = if what == "table" {
+            " (or `schema.table`)"
+        } else {
+            ""
+        };
         errors.at(span, format!("{what} `{name}` must be an SQL identifier{dot}: ASCII letters, digits and `_`, not starting with a digit"));
     }
 }

@@ -260,6 +260,10 @@ pub fn derive(c: &Container) -> TokenStream {
             }
 
             #id_display_fn
+
+            fn record_id_display(record: &#record) -> ::std::string::String {
+                #id_display
+            }
         }
 
         #[automatically_derived]

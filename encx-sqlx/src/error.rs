@@ -7,14 +7,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A cryptographic outcome: `Tampered`, `Shredded` (erased record), `KeyNotFound`,
-    /// `KeyringUnavailable` (retry), `InvalidConfig`, `Codec`. See [`encx::Error`].
+    /// A cryptographic outcome, classified by [`encx::Error::kind`]: integrity failure
+    /// (`Tampered`, `UnsupportedFormat`, ...), erased record (`Shredded`), missing key,
+    /// outage (retry), configuration. See [`encx::Error`].
     #[error(transparent)]
     Crypto(#[from] encx::Error),
 
     /// The database failed or refused the statement.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 
     /// No row with this id.
     #[error("no record {id} in table `{table}`")]
@@ -32,14 +33,30 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the record was erased (crypto-shredded).
-    pub fn is_shredded(&self) -> bool {
-        matches!(self, Error::Crypto(encx::Error::Shredded { .. }))
+    /// The class of a cryptographic error ([`encx::ErrorKind`]); `None` for database and
+    /// repository errors.
+    pub fn crypto_kind(&self) -> Option<encx::ErrorKind> {
+        match self {
+            Error::Crypto(e) => Some(e.kind()),
+            _ => None,
+        }
     }
 
-    /// True when a ciphertext or wrapped key failed authentication.
+    /// True when the record was erased (crypto-shredded).
+    pub fn is_shredded(&self) -> bool {
+        matches!(self, Error::Crypto(e) if e.is_shredded())
+    }
+
+    /// True when stored bytes failed an integrity check: an altered or moved ciphertext or
+    /// wrapped key, an unknown format byte, a key id the key store never held, a refused
+    /// password hash ([`encx::Error::is_tampered`]). The predicate to alert on.
     pub fn is_tampered(&self) -> bool {
-        matches!(self, Error::Crypto(encx::Error::Tampered))
+        matches!(self, Error::Crypto(e) if e.is_tampered())
+    }
+
+    /// True when a key the stored bytes rightly name is not available here.
+    pub fn is_key_missing(&self) -> bool {
+        matches!(self, Error::Crypto(e) if e.is_key_missing())
     }
 
     /// True for failures that may pass when retried (keyring unavailable, pool timeout, I/O).
@@ -48,6 +65,20 @@ impl Error {
             Error::Crypto(e) => e.is_retryable(),
             Error::Database(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)),
             _ => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    /// A column that failed to decode because encx refused its bytes (a password hash over the
+    /// limits, say) keeps its encx error, so that [`Error::is_tampered`] sees it.
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { index, source } => match source.downcast::<encx::Error>() {
+                Ok(encx) => Error::Crypto(*encx),
+                Err(source) => Error::Database(sqlx::Error::ColumnDecode { index, source }),
+            },
+            other => Error::Database(other),
         }
     }
 }

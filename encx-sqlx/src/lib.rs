@@ -6,6 +6,7 @@ mod bulk;
 mod dialect;
 mod error;
 pub mod kek_store;
+mod lookup;
 mod migrate;
 pub mod repo;
 mod statements;
@@ -13,6 +14,7 @@ mod statements;
 pub use dialect::EncxDatabase;
 pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
+pub use lookup::{Lookup, RejectedRow};
 pub use migrate::{migrate, Migrate};
 pub use repo::Repo;
 

@@ -378,18 +378,16 @@ macro_rules! impl_repo {
             /// The records whose searchable `field` equals `value` (after the field's
             /// normalizer). Uses the blind index, then re-checks each decrypted candidate, so
             /// truncation false positives never reach the caller. Erased records are skipped.
+            ///
+            /// A candidate row whose stored bytes fail an integrity check is never returned and
+            /// does not hide the other matches: it is skipped and logged (`tracing`, `warn`,
+            /// target `encx_sqlx::integrity`, with table and record id). Use
+            /// [`find_by_report`](Self::find_by_report) to receive those rows as values.
             pub async fn find_by<V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<T>>
             where
                 V: Indexable + ?Sized + Sync,
             {
-                let indexes = field.lookup(&self.crypto, value)?;
-                let records = {
-                    let mut conn = self.pool.acquire().await?;
-                    self.fetch_by_index(&mut conn, field.column(), &indexes)
-                        .await?
-                };
-                self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
-                    .await
+                Ok(self.find_by_report(field, value).await?.found)
             }
 
             /// [`find_by`](Self::find_by) on a given connection or transaction.
@@ -402,6 +400,33 @@ macro_rules! impl_repo {
             where
                 V: Indexable + ?Sized + Sync,
             {
+                Ok(self.find_by_report_on(conn, field, value).await?.found)
+            }
+
+            /// [`find_by`](Self::find_by), also returning the candidate rows refused for
+            /// failing an integrity check (see [`Lookup`](crate::Lookup)).
+            pub async fn find_by_report<V>(
+                &self,
+                field: SearchField<T>,
+                value: &V,
+            ) -> Result<crate::Lookup<T>>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
+                let mut conn = self.pool.acquire().await?;
+                self.find_by_report_on(&mut conn, field, value).await
+            }
+
+            /// [`find_by_report`](Self::find_by_report) on a given connection or transaction.
+            pub async fn find_by_report_on<V>(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                field: SearchField<T>,
+                value: &V,
+            ) -> Result<crate::Lookup<T>>
+            where
+                V: Indexable + ?Sized + Sync,
+            {
                 let indexes = field.lookup(&self.crypto, value)?;
                 let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
                 self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
@@ -409,21 +434,14 @@ macro_rules! impl_repo {
             }
 
             /// The records whose compound index matches `values` (in the index's field order).
+            /// Rows failing an integrity check are skipped and logged, as in
+            /// [`find_by`](Self::find_by).
             pub async fn find_by_index(
                 &self,
                 index: CompoundIndex<T>,
                 values: &[&(dyn Indexable + Sync)],
             ) -> Result<Vec<T>> {
-                let parts: Vec<&dyn Indexable> =
-                    values.iter().map(|v| *v as &dyn Indexable).collect();
-                let indexes = index.lookup(&self.crypto, &parts)?;
-                let records = {
-                    let mut conn = self.pool.acquire().await?;
-                    self.fetch_by_index(&mut conn, index.column(), &indexes)
-                        .await?
-                };
-                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &parts))
-                    .await
+                Ok(self.find_by_index_report(index, values).await?.found)
             }
 
             /// [`find_by_index`](Self::find_by_index) on a given connection or transaction.
@@ -433,6 +451,27 @@ macro_rules! impl_repo {
                 index: CompoundIndex<T>,
                 values: &[&(dyn Indexable + Sync)],
             ) -> Result<Vec<T>> {
+                Ok(self.find_by_index_report_on(conn, index, values).await?.found)
+            }
+
+            /// [`find_by_index`](Self::find_by_index), also returning the refused rows.
+            pub async fn find_by_index_report(
+                &self,
+                index: CompoundIndex<T>,
+                values: &[&(dyn Indexable + Sync)],
+            ) -> Result<crate::Lookup<T>> {
+                let mut conn = self.pool.acquire().await?;
+                self.find_by_index_report_on(&mut conn, index, values).await
+            }
+
+            /// [`find_by_index_report`](Self::find_by_index_report) on a given connection or
+            /// transaction.
+            pub async fn find_by_index_report_on(
+                &self,
+                conn: &mut <$db as Database>::Connection,
+                index: CompoundIndex<T>,
+                values: &[&(dyn Indexable + Sync)],
+            ) -> Result<crate::Lookup<T>> {
                 let parts: Vec<&dyn Indexable> =
                     values.iter().map(|v| *v as &dyn Indexable).collect();
                 let indexes = index.lookup(&self.crypto, &parts)?;
@@ -441,7 +480,10 @@ macro_rules! impl_repo {
                     .await
             }
 
-            /// True when some record's `field` equals `value` (for uniqueness checks).
+            /// True when some record's `field` equals `value` (for uniqueness checks). A row
+            /// that fails an integrity check does not count (it is logged as by
+            /// [`find_by`](Self::find_by)); check [`find_by_report`](Self::find_by_report) where
+            /// that matters.
             pub async fn exists_by<V>(&self, field: SearchField<T>, value: &V) -> Result<bool>
             where
                 V: Indexable + ?Sized + Sync,
@@ -478,18 +520,32 @@ macro_rules! impl_repo {
                     .await?)
             }
 
-            /// Decrypts candidates and keeps those that really match (the re-check).
+            /// Decrypts candidates and keeps those that really match (the re-check). A row
+            /// failing an integrity check is set aside and logged; any other error ends the
+            /// search.
             async fn keep_matches(
                 &self,
                 records: &[T::Record],
                 matches: impl Fn(&T) -> bool,
-            ) -> Result<Vec<T>> {
-                Ok(self
-                    .decrypt_all(records)
-                    .await?
-                    .into_iter()
-                    .filter(|t| matches(t))
-                    .collect())
+            ) -> Result<crate::Lookup<T>> {
+                let mut lookup = crate::Lookup::default();
+                for record in records {
+                    match T::decrypt(record, &self.crypto).await {
+                        Ok(value) if matches(&value) => lookup.found.push(value),
+                        Ok(_) => {}
+                        Err(error) if error.is_tampered() => {
+                            let rejected = crate::RejectedRow {
+                                table: self.sql.table,
+                                record: T::record_id_display(record),
+                                error,
+                            };
+                            rejected.log();
+                            lookup.rejected.push(rejected);
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                Ok(lookup)
             }
 
             /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
@@ -555,8 +611,14 @@ macro_rules! impl_repo {
             }
 
             /// Crypto-shreds the record: its wrapped DEK and every blind index become NULL in one
-            /// statement. Plain columns stay; the ciphertexts stay too, unreadable by anyone,
-            /// in this database and in every backup. Returns whether the row exists.
+            /// statement. Plain columns stay; the ciphertexts stay too, unreadable by anyone in
+            /// this database. Returns whether the row exists.
+            ///
+            /// Backups are another matter: a backup taken before the erase still holds the
+            /// record's wrapped DEK, and the root key still unwraps the KEK row in that backup.
+            /// Such a copy turns to noise only once the KEK that wrapped the DEK is destroyed
+            /// and the root that wrapped that KEK can no longer unwrap it (see
+            /// `docs/operations.md`, erasure).
             pub async fn erase<I>(&self, id: I) -> Result<bool>
             where
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,

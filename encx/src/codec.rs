@@ -94,9 +94,7 @@ fn decode_borrowed<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
 /// assert_eq!(text, "Ada");
 /// # Ok::<(), encx::Error>(())
 /// ```
-pub fn decode_owned<T: DeserializeOwned + 'static>(
-    plaintext: Zeroizing<Vec<u8>>,
-) -> Result<T> {
+pub fn decode_owned<T: DeserializeOwned + 'static>(plaintext: Zeroizing<Vec<u8>>) -> Result<T> {
     let mut out: Option<T> = None;
     if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<String>>() {
         *slot = Some(string_in_place(plaintext)?);

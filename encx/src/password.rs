@@ -220,7 +220,11 @@ impl PasswordPolicy {
     /// [`verify`](Self::verify) to run it. Default: [`ACCEPT_FACTOR`] times this policy's own,
     /// within the absolute caps.
     pub fn max_accepted(&self) -> (u32, u32, u32) {
-        (self.max_accepted.m, self.max_accepted.t, self.max_accepted.p)
+        (
+            self.max_accepted.m,
+            self.max_accepted.t,
+            self.max_accepted.p,
+        )
     }
 
     /// Sets the limits of [`max_accepted`](Self::max_accepted), e.g. while hashes made under a
@@ -355,7 +359,13 @@ fn default_max(params: &Params) -> Costs {
             .m_cost()
             .saturating_mul(ACCEPT_FACTOR)
             .min(MAX_M_COST_KIB),
-        t: params.t_cost().saturating_mul(ACCEPT_FACTOR).min(MAX_T_COST),
-        p: params.p_cost().saturating_mul(ACCEPT_FACTOR).min(MAX_P_COST),
+        t: params
+            .t_cost()
+            .saturating_mul(ACCEPT_FACTOR)
+            .min(MAX_T_COST),
+        p: params
+            .p_cost()
+            .saturating_mul(ACCEPT_FACTOR)
+            .min(MAX_P_COST),
     }
 }

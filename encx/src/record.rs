@@ -42,6 +42,13 @@ pub trait Encrypted: Sized + Send + Sync {
     fn id_display(&self) -> String {
         String::new()
     }
+
+    /// The printable id of a stored record, read from its plain id column without decrypting
+    /// anything (for messages about rows that cannot be decrypted).
+    fn record_id_display(record: &Self::Record) -> String {
+        let _ = record;
+        String::new()
+    }
 }
 
 /// A record id: its bytes are bound into every ciphertext and wrapped DEK of the record.

@@ -619,6 +619,196 @@ macro_rules! db_tests {
                 db.cleanup().await;
             }
 
+            /// `$1` on PostgreSQL, `?` elsewhere.
+            fn ph(n: usize) -> String {
+                match <Db as encx_sqlx::EncxDatabase>::DIALECT {
+                    encx::schema::Dialect::Postgres => format!("${n}"),
+                    _ => "?".to_owned(),
+                }
+            }
+
+            /// Reads a bytes column of one person, lets `edit` change it, and writes it back
+            /// as a database writer would.
+            async fn edit_bytes(
+                db: &harness::TestDb<Db>,
+                column: &str,
+                id: Uuid,
+                edit: impl FnOnce(&mut Vec<u8>),
+            ) {
+                let sql = format!("SELECT {column} FROM people WHERE id = {}", ph(1));
+                let mut bytes: Vec<u8> = sqlx::query_scalar(&sql)
+                    .bind(id)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+                edit(&mut bytes);
+                let sql = format!(
+                    "UPDATE people SET {column} = {} WHERE id = {}",
+                    ph(1),
+                    ph(2)
+                );
+                sqlx::query(&sql)
+                    .bind(bytes)
+                    .bind(id)
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+            }
+
+            #[tokio::test]
+            async fn a_tampered_row_never_hides_the_other_matches() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::a_tampered_row_never_hides_the_other_matches"
+                ))
+                .await
+                else {
+                    return;
+                };
+                // Two records share the searched e-mail; a writer corrupts one of them.
+                let honest = person(1);
+                let mut twin = person(2);
+                twin.email = honest.email.clone();
+                let other = person(3);
+                repo.insert_many(&[honest.clone(), twin.clone(), other.clone()])
+                    .await
+                    .unwrap();
+                edit_bytes(&db, "name", twin.id, |b| {
+                    let last = b.len() - 1;
+                    b[last] ^= 1;
+                })
+                .await;
+
+                // Before the fix this failed with Tampered: the value became unfindable.
+                let found = repo.find_by(Person::EMAIL, &honest.email).await.unwrap();
+                assert_eq!(found, vec![honest.clone()]);
+                let report = repo
+                    .find_by_report(Person::EMAIL, &honest.email)
+                    .await
+                    .unwrap();
+                assert_eq!(report.found, vec![honest.clone()]);
+                assert_eq!(report.rejected.len(), 1);
+                assert_eq!(report.rejected[0].table, "people");
+                assert_eq!(report.rejected[0].record, twin.id.to_string());
+                assert!(report.rejected[0].error.is_tampered());
+                assert!(repo.exists_by(Person::EMAIL, &honest.email).await.unwrap());
+                let by_index = repo
+                    .find_by_index_report(Person::NAME_CITY, &[&twin.name, &twin.city])
+                    .await
+                    .unwrap();
+                assert!(by_index.found.is_empty() && by_index.rejected.len() == 1);
+                assert!(repo.get(twin.id).await.unwrap_err().is_tampered());
+                assert!(repo
+                    .find_by_report(Person::EMAIL, &other.email)
+                    .await
+                    .unwrap()
+                    .is_clean());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn every_kind_of_altered_stored_bytes_is_tampered() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::every_kind_of_altered_stored_bytes_is_tampered"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let people: Vec<Person> = (0..4).map(person).collect();
+                repo.insert_many(&people).await.unwrap();
+                // A data column's format byte (was UnsupportedFormat, not is_tampered()).
+                edit_bytes(&db, "name", people[0].id, |b| b[0] = 0x07).await;
+                // Garbage in encx_dek (was UnsupportedFormat or KeyNotFound).
+                edit_bytes(&db, "encx_dek", people[1].id, |b| {
+                    *b = vec![0x02, 0x03, 0xff]
+                })
+                .await;
+                // A wrapped DEK naming a KEK the store never held (was KeyNotFound).
+                edit_bytes(&db, "encx_dek", people[2].id, |b| b[5] ^= 0x40).await;
+                for p in &people[..3] {
+                    let err = repo.get(p.id).await.unwrap_err();
+                    assert!(err.is_tampered(), "{err:?}");
+                    assert_eq!(err.crypto_kind(), Some(encx::ErrorKind::Integrity));
+                }
+                // A password hash that would allocate 4 TiB when verified: refused on read.
+                let sql = format!(
+                    "UPDATE people SET password = {} WHERE id = {}",
+                    ph(1),
+                    ph(2)
+                );
+                sqlx::query(&sql)
+                    .bind("$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+                    .bind(people[3].id)
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+                let err = repo.get(people[3].id).await.unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        encx_sqlx::Error::Crypto(encx::Error::PasswordHashRefused(_))
+                    ),
+                    "{err:?}"
+                );
+                assert!(err.is_tampered());
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn key_rows_edited_in_sql_are_tampered() {
+                let Some((db, repo)) = setup(concat!(
+                    stringify!($module),
+                    "::key_rows_edited_in_sql_are_tampered"
+                ))
+                .await
+                else {
+                    return;
+                };
+                let p = person(1);
+                repo.insert(&p).await.unwrap();
+                let fresh = || async { crypto_for(SqlKekStore::<Db>::new(db.pool.clone())).await };
+
+                // Version edited: a new process (cold cache) must refuse the KEK.
+                sqlx::query("UPDATE encx_keks SET version = version + 10 WHERE purpose = 'kek'")
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+                let other = Repo::<Person, Db>::new(db.pool.clone(), fresh().await);
+                assert!(other.get(p.id).await.unwrap_err().is_tampered());
+                sqlx::query("UPDATE encx_keks SET version = version - 10 WHERE purpose = 'kek'")
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+                let other = Repo::<Person, Db>::new(db.pool.clone(), fresh().await);
+                assert_eq!(
+                    other.get(p.id).await.unwrap(),
+                    p,
+                    "the restored row serves again"
+                );
+
+                // The KEK relabelled as a second index root: loading index keys must refuse it
+                // (before the fix one secret served AES-GCM and HMAC).
+                sqlx::query(
+                    "UPDATE encx_keks SET purpose = 'index', version = 2 WHERE purpose = 'kek'",
+                )
+                .execute(&db.pool)
+                .await
+                .unwrap();
+                let root: Arc<dyn Keyring> = Arc::new(
+                    LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap(),
+                );
+                let err = Crypto::builder()
+                    .keyring(LocalKeyring::new(vec![MasterKey::generate("x").unwrap()]).unwrap())
+                    .index_keys_in(Arc::new(SqlKekStore::<Db>::new(db.pool.clone())), root)
+                    .build()
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, encx::Error::Tampered), "{err:?}");
+                db.cleanup().await;
+            }
+
             #[tokio::test]
             async fn two_cold_processes_agree_on_the_first_kek() {
                 let test = concat!(

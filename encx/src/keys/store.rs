@@ -231,7 +231,8 @@ impl KekStore for MemoryKekStore {
             .map(|k| k.version)
             .max()
             .unwrap_or(0);
-        if current.map(|i| keys[i].id) != expected_active || highest.checked_add(1) != Some(new.version)
+        if current.map(|i| keys[i].id) != expected_active
+            || highest.checked_add(1) != Some(new.version)
         {
             return current
                 .map(|i| keys[i].clone())

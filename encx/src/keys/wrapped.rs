@@ -76,7 +76,8 @@ pub(crate) fn read_kind(blob: &[u8]) -> Result<KeyringKind> {
         (FORMAT_V1, KeyringKind::AwsKms) => Ok(kind),
         (FORMAT_V2, KeyringKind::Local | KeyringKind::Hierarchical) => Ok(kind),
         (FORMAT_V1, _) => Err(Error::UnsupportedFormat {
-            what: "wrapped data key (format 1 of the local/hierarchical keyrings is no longer read)",
+            what:
+                "wrapped data key (format 1 of the local/hierarchical keyrings is no longer read)",
             version: format,
         }),
         (FORMAT_V2, _) => Err(Error::Tampered),
@@ -206,8 +207,14 @@ mod tests {
         assert!(matches!(read_kind(&blob), Ok(KeyringKind::Local)));
         assert!(matches!(read_kind(&[]), Err(Error::Tampered)));
         assert!(matches!(read_kind(&[FORMAT_V2]), Err(Error::Tampered)));
-        assert!(matches!(read_kind(&[FORMAT_V2, 0x7f]), Err(Error::Tampered)));
-        assert!(matches!(read_kind(&[FORMAT_V2, 0x02]), Err(Error::Tampered)));
+        assert!(matches!(
+            read_kind(&[FORMAT_V2, 0x7f]),
+            Err(Error::Tampered)
+        ));
+        assert!(matches!(
+            read_kind(&[FORMAT_V2, 0x02]),
+            Err(Error::Tampered)
+        ));
         assert!(matches!(
             read_kind(&[FORMAT_V1, 0x01]),
             Err(Error::UnsupportedFormat { version: 1, .. })
@@ -216,6 +223,9 @@ mod tests {
             read_kind(&[0x09, 0x01]),
             Err(Error::UnsupportedFormat { version: 9, .. })
         ));
-        assert!(matches!(read_kind(&[FORMAT_V1, 0x02]), Ok(KeyringKind::AwsKms)));
+        assert!(matches!(
+            read_kind(&[FORMAT_V1, 0x02]),
+            Ok(KeyringKind::AwsKms)
+        ));
     }
 }

@@ -245,8 +245,20 @@ mod domains {
             .build()
             .await
             .unwrap();
-        let left = Left { id: 1, c: "same".into() }.encrypt(&crypto).await.unwrap();
-        let right = Right { id: 1, c: "same".into() }.encrypt(&crypto).await.unwrap();
+        let left = Left {
+            id: 1,
+            c: "same".into(),
+        }
+        .encrypt(&crypto)
+        .await
+        .unwrap();
+        let right = Right {
+            id: 1,
+            c: "same".into(),
+        }
+        .encrypt(&crypto)
+        .await
+        .unwrap();
         assert_ne!(left.c_bidx, right.c_bidx);
     }
 }

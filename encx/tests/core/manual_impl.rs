@@ -276,7 +276,10 @@ async fn handles_compute_lookups_and_recheck() {
     assert!(!User::EMAIL.matches(&crypto, &user, "bob@example.com"));
     assert_eq!(User::EMAIL.column(), "email_bidx");
     assert_eq!(User::EMAIL.spec().domain, "5:users,5:email,");
-    assert_eq!(User::EMAIL.spec().domain, encx::index::default_domain("users", "email"));
+    assert_eq!(
+        User::EMAIL.spec().domain,
+        encx::index::default_domain("users", "email")
+    );
 
     assert_eq!(User::PHONE_DIGITS.spec().bits, 16);
     assert_eq!(r.phone_digits_bidx.as_ref().unwrap().len(), 2);
@@ -292,7 +295,10 @@ async fn handles_compute_lookups_and_recheck() {
     assert!(User::NAME_CITY.matches(&crypto, &user, &[&"ada lovelace", &"LONDON"]));
     assert!(!User::NAME_CITY.matches(&crypto, &user, &[&"ada lovelace", &"Paris"]));
 
-    assert_eq!(Company::LEGAL_NAME.spec().domain, "9:companies,9:legalName,");
+    assert_eq!(
+        Company::LEGAL_NAME.spec().domain,
+        "9:companies,9:legalName,"
+    );
 }
 
 #[test]

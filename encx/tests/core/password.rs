@@ -74,8 +74,7 @@ fn invalid_parameters_are_config_errors() {
     ));
 }
 
-const HUGE_MEMORY: &str =
-    "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const HUGE_MEMORY: &str = "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 const HOURS_OF_CPU: &str = "$argon2id$v=19$m=8,t=177777777,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
 fn refused<T: std::fmt::Debug>(r: encx::Result<T>, what: &str) {
@@ -116,19 +115,25 @@ fn only_argon2id_is_accepted() {
 fn parameters_above_the_policy_limit_are_refused_by_verify() {
     let policy = fast(); // m=8192, t=1, p=1: accepts up to m=32768, t=4, p=4
     assert_eq!(policy.max_accepted(), (32 * 1024, 4, 4));
-    let slow = PasswordHash::from_phc(
-        "$argon2id$v=19$m=8,t=5,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-    )
-    .unwrap();
+    let slow =
+        PasswordHash::from_phc("$argon2id$v=19$m=8,t=5,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+            .unwrap();
     refused(policy.verify(&slow, "pw"), "t=5 over t<=4");
-    let big = PasswordHash::from_phc(
-        "$argon2id$v=19$m=65536,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-    )
-    .unwrap();
+    let big =
+        PasswordHash::from_phc("$argon2id$v=19$m=65536,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+            .unwrap();
     refused(policy.verify(&big, "pw"), "m=64MiB over 32MiB");
     // A wider limit lets an older, stronger hash verify (and asks for a rehash).
-    let stronger = PasswordPolicy::new(16 * 1024, 2, 1).unwrap().hash("pw").unwrap();
-    refused(PasswordPolicy::new(8, 1, 1).unwrap().verify(&stronger, "pw"), "over limit");
+    let stronger = PasswordPolicy::new(16 * 1024, 2, 1)
+        .unwrap()
+        .hash("pw")
+        .unwrap();
+    refused(
+        PasswordPolicy::new(8, 1, 1)
+            .unwrap()
+            .verify(&stronger, "pw"),
+        "over limit",
+    );
     let widened = PasswordPolicy::new(8, 1, 1)
         .unwrap()
         .with_max_accepted(16 * 1024, 2, 1)

@@ -31,7 +31,10 @@ fn field_ciphertext_every_flip_and_truncation_is_rejected() {
                     matches!(&r, Err(Error::UnsupportedFormat { version, .. }) if *version == bad[0]),
                     "format byte flip must be UnsupportedFormat, got {r:?}"
                 );
-                assert!(r.unwrap_err().is_tampered(), "an unknown format is an integrity failure");
+                assert!(
+                    r.unwrap_err().is_tampered(),
+                    "an unknown format is an integrity failure"
+                );
             } else {
                 assert_tampered(r, &format!("byte {i} bit {bit}"));
             }
@@ -92,14 +95,10 @@ async fn wrapped_dek_matrix(keyring: &dyn Keyring, key_id_error: fn(&Error) -> b
                     matches!(&r, Err(e @ Error::UnsupportedFormat { .. }) if e.is_tampered()),
                     "byte 0: {r:?}"
                 ),
-                1 if other_kind => assert!(
-                    matches!(r, Err(Error::KeyNotFound { .. })),
-                    "byte 1: {r:?}"
-                ),
-                2..=17 => assert!(
-                    matches!(&r, Err(e) if key_id_error(e)),
-                    "byte {i}: {r:?}"
-                ),
+                1 if other_kind => {
+                    assert!(matches!(r, Err(Error::KeyNotFound { .. })), "byte 1: {r:?}")
+                }
+                2..=17 => assert!(matches!(&r, Err(e) if key_id_error(e)), "byte {i}: {r:?}"),
                 _ => assert_tampered(r, &format!("wrapped DEK byte {i} bit {bit}")),
             }
         }

@@ -93,10 +93,17 @@ fn plaintext_is_wiped_before_it_is_freed() {
         let mut bytes = postcard::to_allocvec(&value).unwrap();
         bytes.zeroize();
     });
-    assert!(control > 0, "the scanner must see the control path's copies");
+    assert!(
+        control > 0,
+        "the scanner must see the control path's copies"
+    );
 
     // encx's encoder: sized once, wiped on drop.
-    assert_eq!(leaks(|| drop(encx::codec::encode(&value).unwrap())), 0, "codec::encode");
+    assert_eq!(
+        leaks(|| drop(encx::codec::encode(&value).unwrap())),
+        0,
+        "codec::encode"
+    );
 
     // Decoding: the in-place String path and the general path.
     let encoded = encx::codec::encode(&value).unwrap();

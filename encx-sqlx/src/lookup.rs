@@ -1,0 +1,74 @@
+//! [`Lookup`]: what a search found, and which candidate rows it refused.
+//!
+//! A search by blind index decrypts every candidate row to re-check it. A row whose stored
+//! bytes fail an integrity check (tampered ciphertext, edited `encx_dek`, unknown format) is
+//! never returned, and never hides the other matches: it is reported here, and logged as a
+//! `tracing` event at `warn` level with the table and record id. Otherwise a database writer
+//! could make any value unfindable by corrupting one row that shares its index bucket.
+
+use std::fmt;
+
+/// The result of [`Repo::find_by_report`](crate::Repo::find_by_report) and
+/// [`Repo::find_by_index_report`](crate::Repo::find_by_index_report).
+///
+/// ```
+/// let lookup: encx_sqlx::Lookup<String> = encx_sqlx::Lookup::default();
+/// assert!(lookup.found.is_empty() && lookup.is_clean());
+/// ```
+#[derive(Debug)]
+pub struct Lookup<T> {
+    /// The records that matched, decrypted and re-checked.
+    pub found: Vec<T>,
+    /// Candidate rows refused because their stored bytes failed an integrity check. They may
+    /// or may not have matched: nobody can tell without their key.
+    pub rejected: Vec<RejectedRow>,
+}
+
+impl<T> Default for Lookup<T> {
+    fn default() -> Self {
+        Lookup {
+            found: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+impl<T> Lookup<T> {
+    /// True when no candidate row was refused.
+    pub fn is_clean(&self) -> bool {
+        self.rejected.is_empty()
+    }
+}
+
+/// A candidate row that failed an integrity check during a search.
+pub struct RejectedRow {
+    /// Its table.
+    pub table: &'static str,
+    /// Its record id, as printed (read from the plain id column).
+    pub record: String,
+    /// Why it was refused; [`encx::Error::is_tampered`] is true.
+    pub error: encx::Error,
+}
+
+impl fmt::Debug for RejectedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RejectedRow")
+            .field("table", &self.table)
+            .field("record", &self.record)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl RejectedRow {
+    /// Logs the refusal (`tracing`, level `warn`, target `encx_sqlx::integrity`).
+    pub(crate) fn log(&self) {
+        tracing::warn!(
+            target: "encx_sqlx::integrity",
+            table = self.table,
+            record = %self.record,
+            error = %self.error,
+            "refused a row that failed an integrity check"
+        );
+    }
+}
