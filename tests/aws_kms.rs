@@ -190,9 +190,12 @@ async fn ten_thousand_record_encryptions_make_one_kms_call() {
     assert_eq!(
         kms.calls().total(),
         1,
-        "one Encrypt for the KEK: {:?}",
+        "one GenerateDataKey for the KEK: {:?}",
         kms.calls()
     );
+    // KEKs are generated inside KMS: no caller ever needs kms:Encrypt on the key table's
+    // context, so an IAM condition can forbid planting a chosen KEK (docs/aws-kms.md).
+    assert_eq!((kms.calls().generate_data_key, kms.calls().encrypt), (1, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -65,6 +65,11 @@ fn parse_checked(phc: &str) -> Result<(Phc<'_>, Costs)> {
             parsed.algorithm
         )));
     }
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err(refused(
+            "a PHC string without salt and hash is not a password hash",
+        ));
+    }
     match parsed.version {
         Some(v) if v == u32::from(Version::V0x13) || v == u32::from(Version::V0x10) => {}
         None => {}

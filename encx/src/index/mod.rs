@@ -45,6 +45,10 @@ pub mod planner;
 pub use normalize::Normalizer;
 pub use planner::{recommend_bits, BitsPlan, DEFAULT_BITS, MAX_BITS, MIN_BITS};
 
+/// The Unicode version whose case mappings and `White_Space` property the normalizers use:
+/// that of the Rust standard library encx was built with (`docs/format.md` §4).
+pub const UNICODE_VERSION: (u8, u8, u8) = char::UNICODE_VERSION;
+
 /// Environment variable with one base64 index root key (version 1).
 pub const ENV_INDEX_KEY: &str = "ENCX_INDEX_KEY";
 /// Environment variable with several: `1:BASE64,2:BASE64` (the highest version is active).

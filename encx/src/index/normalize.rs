@@ -151,6 +151,30 @@ fn digits(value: &str) -> Cow<'_, str> {
     }
 }
 
+impl FromStr for Normalizer {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, norm)| *norm)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                Error::config(format!(
+                    "unknown normalizer {name:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Normalizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,29 +224,5 @@ mod tests {
         assert_eq!(Normalizer::Digits.apply("٣4"), "4"); // Arabic-Indic digits are not kept
         assert_eq!(Normalizer::Trim.apply("\u{3000}\u{85}x\u{A0}"), "x");
         assert_eq!(Normalizer::Trim.apply("\u{200B}x"), "\u{200B}x"); // ZWSP is not White_Space
-    }
-}
-
-impl FromStr for Normalizer {
-    type Err = Error;
-
-    fn from_str(name: &str) -> Result<Self> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, norm)| *norm)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                Error::config(format!(
-                    "unknown normalizer {name:?}; expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
-impl fmt::Display for Normalizer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }

@@ -167,3 +167,21 @@ async fn version_counters_refuse_to_overflow() {
     assert!(store.insert_active(skip, None).await.is_err());
     assert!(store.list(KeyPurpose::Kek).await.unwrap().is_empty());
 }
+
+#[test]
+fn documented_examples_hold() {
+    // docs/format.md §3: the record id a key row's wrapping binds.
+    let id = Uuid::parse_str("00112233-4455-6677-8899-aabbccddeeff").unwrap();
+    let bytes = encx::keys::hierarchical::stored_key_record_id(&id, KeyPurpose::Kek, 1);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "00112233445566778899aabbccddeeff000000036b656b0000000000000001"
+    );
+    // docs/format.md §1: a top-level Option<T> stores Some(v) as the encoding of v (no tag).
+    assert_eq!(&encx::codec::encode("ab").unwrap()[..], &[0x02, 0x61, 0x62]);
+    assert_eq!(
+        &encx::codec::encode(&Some("ab")).unwrap()[..],
+        &[0x01, 0x02, 0x61, 0x62]
+    );
+}

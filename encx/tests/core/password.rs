@@ -100,6 +100,18 @@ fn review_reproducers_are_refused_before_any_hashing() {
 }
 
 #[test]
+fn a_phc_string_without_salt_or_hash_is_refused() {
+    // Found by the `phc` fuzz target: "$argon2id" alone parsed as a password hash.
+    for phc in [
+        "$argon2id",
+        "$argon2id$v=19$m=8,t=1,p=1",
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ",
+    ] {
+        refused(PasswordHash::from_phc(phc), phc);
+    }
+}
+
+#[test]
 fn only_argon2id_is_accepted() {
     for algorithm in ["argon2i", "argon2d"] {
         let phc = format!("${algorithm}$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
