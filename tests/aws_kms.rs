@@ -198,6 +198,44 @@ async fn ten_thousand_record_encryptions_make_one_kms_call() {
     assert_eq!((kms.calls().generate_data_key, kms.calls().encrypt), (1, 0));
 }
 
+#[tokio::test]
+async fn an_edited_key_row_is_refused_by_kms() {
+    let key = key_or_skip!("aws_kms::an_edited_key_row_is_refused_by_kms");
+    let store = Arc::new(MemoryKekStore::new());
+    let writer = kms_rooted(keyring(&key.endpoint, &key.id).await, store.clone()).await;
+    let kek = writer.active_kek().await.unwrap();
+    let row = store.get(kek.id()).await.unwrap().unwrap();
+    let kms = keyring(&key.endpoint, &key.id).await;
+    // The row's wrapping (a KMS ciphertext blob) opens only under its own id, purpose and
+    // version in the encryption context: KMS itself refuses an edited row.
+    let wrapped = WrappedDek::from_bytes(row.wrapped.clone());
+    let own = encx::keys::hierarchical::stored_key_record_id(&row.id, row.purpose, row.version);
+    assert!(kms
+        .unwrap_dek(&wrapped, &KeyContext::new("encx_keks", &own))
+        .await
+        .is_ok());
+    for (what, edited) in [
+        (
+            "version",
+            encx::keys::hierarchical::stored_key_record_id(&row.id, row.purpose, row.version + 1),
+        ),
+        (
+            "purpose",
+            encx::keys::hierarchical::stored_key_record_id(
+                &row.id,
+                encx::KeyPurpose::IndexRoot,
+                row.version,
+            ),
+        ),
+        ("id only (the old binding)", row.id.as_bytes().to_vec()),
+    ] {
+        let r = kms
+            .unwrap_dek(&wrapped, &KeyContext::new("encx_keks", &edited))
+            .await;
+        assert!(matches!(r, Err(Error::Tampered)), "{what}: {r:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_cold_decrypts_make_one_decrypt_call() {
     let key = key_or_skip!("aws_kms::sixty_four_concurrent_cold_decrypts_make_one_decrypt_call");
