@@ -73,7 +73,9 @@ macro_rules! tour {
                 println!("  {:<12} {}", column.name(), show_cell(cell));
             }
         }
-        println!("\nThe erased row is still there, and its ciphertexts too, but no key anywhere can open them.");
+        println!("\nThe erased row is still there, and its ciphertexts too, but nothing in this database can open");
+        println!("them any more. A copy of the database taken before the erase still could, until the key that");
+        println!("wrapped that data key is destroyed everywhere (docs/operations.md, erasure).");
         Ok::<(), Box<dyn std::error::Error>>(())
     }};
 }
