@@ -47,13 +47,20 @@ pub const MAX_P_COST: u32 = 16;
 /// many times its own.
 pub const ACCEPT_FACTOR: u32 = 4;
 
-/// Argon2 cost parameters read from a PHC string.
+/// Argon2 cost parameters: memory (KiB), iterations, lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Costs {
     m: u32,
     t: u32,
     p: u32,
 }
+
+/// The absolute caps, checked wherever a PHC string enters and on every policy.
+const CAPS: Costs = Costs {
+    m: MAX_M_COST_KIB,
+    t: MAX_T_COST,
+    p: MAX_P_COST,
+};
 
 /// Parses `phc` and checks what every entry point checks: Argon2id, a known version, and costs
 /// under the absolute caps. Never hashes anything.
@@ -82,26 +89,28 @@ fn parse_checked(phc: &str) -> Result<(Phc<'_>, Costs)> {
         t: params.t_cost(),
         p: params.p_cost(),
     };
-    check_costs(
-        costs,
-        Costs {
-            m: MAX_M_COST_KIB,
-            t: MAX_T_COST,
-            p: MAX_P_COST,
-        },
-        "the absolute caps",
-    )?;
+    if let Some(why) = exceeds(costs, CAPS, "the absolute caps") {
+        return Err(refused(why));
+    }
     Ok((parsed, costs))
 }
 
-fn check_costs(costs: Costs, max: Costs, what: &str) -> Result<()> {
-    if costs.m > max.m || costs.t > max.t || costs.p > max.p {
-        return Err(refused(format!(
+/// Why `costs` exceed `max` (named `what`), or `None` when they do not.
+fn exceeds(costs: Costs, max: Costs, what: &str) -> Option<String> {
+    (costs.m > max.m || costs.t > max.t || costs.p > max.p).then(|| {
+        format!(
             "parameters m={},t={},p={} exceed {what} (m<={},t<={},p<={})",
             costs.m, costs.t, costs.p, max.m, max.t, max.p
-        )));
+        )
+    })
+}
+
+/// A policy's own parameters, or its accepted limits, must stay under the absolute caps.
+fn config_within_caps(costs: Costs) -> Result<()> {
+    match exceeds(costs, CAPS, "the absolute caps") {
+        Some(why) => Err(Error::config(format!("Argon2 {why}"))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn refused(reason: impl Into<String>) -> Error {
@@ -200,20 +209,11 @@ impl PasswordPolicy {
     pub fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
         let params = Params::new(m_cost_kib, t_cost, p_cost, None)
             .map_err(|e| Error::config(format!("Argon2 parameters: {e}")))?;
-        check_costs(
-            Costs {
-                m: m_cost_kib,
-                t: t_cost,
-                p: p_cost,
-            },
-            Costs {
-                m: MAX_M_COST_KIB,
-                t: MAX_T_COST,
-                p: MAX_P_COST,
-            },
-            "the absolute caps",
-        )
-        .map_err(|e| Error::config(e.to_string()))?;
+        config_within_caps(Costs {
+            m: m_cost_kib,
+            t: t_cost,
+            p: p_cost,
+        })?;
         Ok(PasswordPolicy {
             max_accepted: default_max(&params),
             params,
@@ -257,16 +257,7 @@ impl PasswordPolicy {
                 "accepted password-hash limits must be at least the policy's own parameters",
             ));
         }
-        check_costs(
-            max,
-            Costs {
-                m: MAX_M_COST_KIB,
-                t: MAX_T_COST,
-                p: MAX_P_COST,
-            },
-            "the absolute caps",
-        )
-        .map_err(|e| Error::config(e.to_string()))?;
+        config_within_caps(max)?;
         self.max_accepted = max;
         Ok(self)
     }
@@ -327,7 +318,9 @@ impl PasswordPolicy {
     /// ```
     pub fn verify(&self, hash: &PasswordHash, password: &str) -> Result<bool> {
         let (parsed, costs) = parse_checked(&hash.0)?;
-        check_costs(costs, self.max_accepted, "this policy's accepted limits")?;
+        if let Some(why) = exceeds(costs, self.max_accepted, "this policy's accepted limits") {
+            return Err(refused(why));
+        }
         match self.argon2()?.verify_password(password.as_bytes(), &parsed) {
             Ok(()) => Ok(true),
             Err(argon2::password_hash::Error::Password) => Ok(false),

@@ -8,7 +8,9 @@ use encx::keys::hierarchical::{stored_key_record_id, KEY_TABLE};
 use encx::{Dek, KeyContext, KeyPurpose, Keyring};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     fs::create_dir_all(&dir).expect("corpus dir");
     fs::write(dir.join(name), bytes).expect("write seed");
 }
@@ -16,13 +18,29 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 fn main() {
     let cipher = encx_fuzz::field_cipher();
     let ctx = encx_fuzz::field_context();
-    for (name, value) in [("empty", ""), ("email", "ada@example.com"), ("long", &"x".repeat(300))] {
+    for (name, value) in [
+        ("empty", ""),
+        ("email", "ada@example.com"),
+        ("long", &"x".repeat(300)),
+    ] {
         let plain = encx::codec::encode(value).expect("encode");
-        write("field_open", name, &cipher.seal(&ctx, &plain).expect("seal"));
+        write(
+            "field_open",
+            name,
+            &cipher.seal(&ctx, &plain).expect("seal"),
+        );
         write("codec_decode", name, &plain);
     }
-    write("codec_decode", "option", &encx::codec::encode(&Some("z")).expect("encode"));
-    write("codec_decode", "vec", &encx::codec::encode(&vec![1u8, 2, 3]).expect("encode"));
+    write(
+        "codec_decode",
+        "option",
+        &encx::codec::encode(&Some("z")).expect("encode"),
+    );
+    write(
+        "codec_decode",
+        "vec",
+        &encx::codec::encode(&vec![1u8, 2, 3]).expect("encode"),
+    );
 
     let hierarchical = encx_fuzz::hierarchical();
     futures_executor::block_on(async {
@@ -33,10 +51,16 @@ fn main() {
         let (_, wrapped) = hierarchical.generate_dek(&dek_ctx).await.expect("wrap");
         write("dek_unwrap", "hierarchical", wrapped.as_bytes());
 
-        for (name, purpose, tag) in [("kek", KeyPurpose::Kek, 0u8), ("index", KeyPurpose::IndexRoot, 1)] {
+        for (name, purpose, tag) in [
+            ("kek", KeyPurpose::Kek, 0u8),
+            ("index", KeyPurpose::IndexRoot, 1),
+        ] {
             let record_id = stored_key_record_id(&encx_fuzz::KEK_ID, purpose, 1);
             let wrapped = local
-                .wrap_dek(&Dek::from_bytes([0x77; 32]), &KeyContext::new(KEY_TABLE, &record_id))
+                .wrap_dek(
+                    &Dek::from_bytes([0x77; 32]),
+                    &KeyContext::new(KEY_TABLE, &record_id),
+                )
                 .await
                 .expect("wrap key row");
             let mut row = vec![tag, 0];
@@ -47,12 +71,39 @@ fn main() {
     });
 
     let policy = encx::PasswordPolicy::new(8, 1, 1).expect("policy");
-    write("phc", "valid", policy.hash("password").expect("hash").as_str().as_bytes());
+    write(
+        "phc",
+        "valid",
+        policy.hash("password").expect("hash").as_str().as_bytes(),
+    );
     // The two reproducers of the security review: a 4 TiB allocation and hours of CPU.
-    write("phc", "regression-m-4tib", b"$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
-    write("phc", "regression-t-hours", b"$argon2id$v=19$m=8,t=177777777,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
-    write("phc", "argon2i", b"$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+    write(
+        "phc",
+        "regression-m-4tib",
+        b"$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    );
+    write(
+        "phc",
+        "regression-t-hours",
+        b"$argon2id$v=19$m=8,t=177777777,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    );
+    write(
+        "phc",
+        "argon2i",
+        b"$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    );
 
+    let k1 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let k2 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    for (name, text) in [
+        ("master-one", format!("v1:{k1}")),
+        ("master-two", format!("v1:{k1}, v2:{k2}")),
+        ("index-two", format!("1:{k1},2:{k2}")),
+        ("bare", k1.to_string()),
+        ("normalizer", "email".to_string()),
+    ] {
+        write("config_specs", name, text.as_bytes());
+    }
     for (name, text) in [
         ("ascii", "  Ada@Example.COM "),
         ("titlecase", "\u{1C5}A \u{1F88}"),

@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
             // Authentic: decoding as the seeds' type must not panic either.
             let _ = encx::codec::decode_owned::<String>(plaintext);
         }
-        Err(e) => assert!(e.is_tampered(), "a bad field ciphertext must be an integrity failure: {e:?}"),
+        Err(e) => assert!(
+            e.is_tampered(),
+            "a bad field ciphertext must be an integrity failure: {e:?}"
+        ),
     }
 });

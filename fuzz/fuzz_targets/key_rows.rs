@@ -26,7 +26,11 @@ impl KekStore for OneRow {
         Ok((self.0.purpose == purpose && self.0.state == KekState::Active).then(|| self.0.clone()))
     }
     async fn list(&self, purpose: KeyPurpose) -> encx::Result<Vec<StoredKek>> {
-        Ok(if self.0.purpose == purpose { vec![self.0.clone()] } else { vec![] })
+        Ok(if self.0.purpose == purpose {
+            vec![self.0.clone()]
+        } else {
+            vec![]
+        })
     }
     async fn insert_active(&self, _: NewKek, _: Option<uuid::Uuid>) -> encx::Result<StoredKek> {
         Err(encx::Error::unavailable("read-only fuzz store"))
@@ -40,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 10 {
         return;
     }
-    let purpose = if data[0] & 1 == 0 { KeyPurpose::Kek } else { KeyPurpose::IndexRoot };
+    let purpose = if data[0] & 1 == 0 {
+        KeyPurpose::Kek
+    } else {
+        KeyPurpose::IndexRoot
+    };
     let state = match data[1] % 3 {
         0 => KekState::Active,
         1 => KekState::Retired,

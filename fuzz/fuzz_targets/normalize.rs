@@ -7,14 +7,20 @@ use libfuzzer_sys::fuzz_target;
 use encx::Normalizer;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     for (name, normalizer) in Normalizer::ALL {
         let once = normalizer.apply(text);
         let twice = normalizer.apply(&once);
         assert_eq!(once, twice, "{name} is not idempotent on {text:?}");
         match normalizer {
             Normalizer::Lowercase => {
-                assert_eq!(once, text.to_lowercase(), "lowercase differs from std on {text:?}");
+                assert_eq!(
+                    once,
+                    text.to_lowercase(),
+                    "lowercase differs from std on {text:?}"
+                );
             }
             Normalizer::Email => {
                 assert_eq!(once, text.trim().to_lowercase(), "email on {text:?}");

@@ -13,18 +13,29 @@ use encx::{PasswordHash, PasswordPolicy};
 static POLICY: OnceLock<PasswordPolicy> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let policy = POLICY.get_or_init(|| PasswordPolicy::new(8, 1, 1).expect("policy"));
     match PasswordHash::from_phc(text) {
         Ok(hash) => {
-            assert!(text.starts_with("$argon2id$"), "accepted a non-argon2id hash: {text}");
+            assert!(
+                text.starts_with("$argon2id$"),
+                "accepted a non-argon2id hash: {text}"
+            );
             let started = Instant::now();
             let _ = policy.verify(&hash, "password");
             let _ = policy.needs_rehash(&hash);
             // m <= 32 KiB and t <= 4 under this policy: verification is fast or refused.
-            assert!(started.elapsed().as_secs() < 2, "verify ran too long for {text}");
+            assert!(
+                started.elapsed().as_secs() < 2,
+                "verify ran too long for {text}"
+            );
         }
-        Err(e) => assert!(e.is_tampered(), "a refused hash is an integrity failure: {e:?}"),
+        Err(e) => assert!(
+            e.is_tampered(),
+            "a refused hash is an integrity failure: {e:?}"
+        ),
     }
     // serde goes through the same check.
     let _ = serde_json_free_roundtrip(text);

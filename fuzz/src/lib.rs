@@ -6,7 +6,7 @@ use std::sync::Arc;
 use encx::cipher::{FieldCipher, FieldContext};
 use encx::keys::hierarchical::{stored_key_record_id, KEY_TABLE};
 use encx::{
-    Dek, HierarchicalKeyring, KeyContext, KeyPurpose, Keyring, KekStore, LocalKeyring, MasterKey,
+    Dek, HierarchicalKeyring, KekStore, KeyContext, KeyPurpose, Keyring, LocalKeyring, MasterKey,
     MemoryKekStore, NewKek,
 };
 
@@ -27,8 +27,7 @@ pub fn dek_context() -> KeyContext<'static> {
 
 /// A local keyring with one fixed master key.
 pub fn local() -> LocalKeyring {
-    LocalKeyring::new(vec![MasterKey::new("v1", [0x11; 32]).expect("master key")])
-        .expect("keyring")
+    LocalKeyring::new(vec![MasterKey::new("v1", [0x11; 32]).expect("master key")]).expect("keyring")
 }
 
 /// The fixed id of the one KEK of [`hierarchical`].
