@@ -81,8 +81,6 @@ macro_rules! key_or_skip {
         }
     };
 }
-
-#[tokio::test]
 async fn direct_mode_round_trips_by_id_arn_and_alias() {
     let key = key_or_skip!("aws_kms::direct_mode_round_trips_by_id_arn_and_alias");
     for name in [&key.id, &key.arn, &key.alias] {
@@ -119,8 +117,6 @@ async fn direct_mode_round_trips_by_id_arn_and_alias() {
         );
     }
 }
-
-#[tokio::test]
 async fn dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected() {
     let key = key_or_skip!(
         "aws_kms::dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected"
@@ -145,8 +141,6 @@ async fn dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected(
         .await;
     assert!(matches!(r, Err(Error::Tampered)), "empty blob: {r:?}");
 }
-
-#[tokio::test]
 async fn unknown_key_ids_and_aliases_are_key_not_found() {
     let key = key_or_skip!("aws_kms::unknown_key_ids_and_aliases_are_key_not_found");
     let ctx = KeyContext::new("t", b"1");
@@ -171,8 +165,6 @@ async fn unknown_key_ids_and_aliases_are_key_not_found() {
 async fn kms_rooted(kms: AwsKmsKeyring, store: Arc<dyn KekStore>) -> HierarchicalKeyring {
     HierarchicalKeyring::new(Arc::new(kms), store)
 }
-
-#[tokio::test]
 async fn ten_thousand_record_encryptions_make_one_kms_call() {
     let key = key_or_skip!("aws_kms::ten_thousand_record_encryptions_make_one_kms_call");
     let kms = keyring(&key.endpoint, &key.alias).await;
@@ -197,8 +189,6 @@ async fn ten_thousand_record_encryptions_make_one_kms_call() {
     // context, so an IAM condition can forbid planting a chosen KEK (docs/aws-kms.md).
     assert_eq!((kms.calls().generate_data_key, kms.calls().encrypt), (1, 0));
 }
-
-#[tokio::test]
 async fn an_edited_key_row_is_refused_by_kms() {
     let key = key_or_skip!("aws_kms::an_edited_key_row_is_refused_by_kms");
     let store = Arc::new(MemoryKekStore::new());
@@ -235,8 +225,6 @@ async fn an_edited_key_row_is_refused_by_kms() {
         assert!(matches!(r, Err(Error::Tampered)), "{what}: {r:?}");
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_cold_decrypts_make_one_decrypt_call() {
     let key = key_or_skip!("aws_kms::sixty_four_concurrent_cold_decrypts_make_one_decrypt_call");
     let store: Arc<dyn KekStore> = Arc::new(MemoryKekStore::new());
@@ -280,8 +268,6 @@ pub struct Patient {
     #[encx(encrypt)]
     pub diagnosis: String,
 }
-
-#[tokio::test]
 async fn erased_records_stay_unreadable_in_both_modes() {
     let key = key_or_skip!("aws_kms::erased_records_stay_unreadable_in_both_modes");
     let db = harness::sqlite("aws_kms::erased").await.unwrap();
@@ -311,8 +297,6 @@ async fn erased_records_stay_unreadable_in_both_modes() {
     }
     db.cleanup().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast() {
     let key =
         key_or_skip!("aws_kms::when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast");
@@ -353,4 +337,50 @@ async fn when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast() {
         took < Duration::from_secs(6),
         "a cold keyring must fail within a bounded time, took {took:?}"
     );
+}
+
+fn main() -> std::process::ExitCode {
+    use encx_integration_tests::{test_case, Service};
+    harness::run(vec![
+        test_case!(
+            Service::Kms,
+            "aws_kms::direct_mode_round_trips_by_id_arn_and_alias",
+            direct_mode_round_trips_by_id_arn_and_alias
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected",
+            dek_of_one_record_does_not_unwrap_as_another_and_tampering_is_detected
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::unknown_key_ids_and_aliases_are_key_not_found",
+            unknown_key_ids_and_aliases_are_key_not_found
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::ten_thousand_record_encryptions_make_one_kms_call",
+            ten_thousand_record_encryptions_make_one_kms_call
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::an_edited_key_row_is_refused_by_kms",
+            an_edited_key_row_is_refused_by_kms
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::sixty_four_concurrent_cold_decrypts_make_one_decrypt_call",
+            sixty_four_concurrent_cold_decrypts_make_one_decrypt_call
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::erased_records_stay_unreadable_in_both_modes",
+            erased_records_stay_unreadable_in_both_modes
+        ),
+        test_case!(
+            Service::Kms,
+            "aws_kms::when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast",
+            when_kms_goes_down_cached_keks_serve_and_cold_keyrings_fail_fast
+        ),
+    ])
 }

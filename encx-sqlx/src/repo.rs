@@ -472,11 +472,14 @@ macro_rules! impl_repo {
                 index: CompoundIndex<T>,
                 values: &[&(dyn Indexable + Sync)],
             ) -> Result<crate::Lookup<T>> {
-                let parts: Vec<&dyn Indexable> =
-                    values.iter().map(|v| *v as &dyn Indexable).collect();
-                let indexes = index.lookup(&self.crypto, &parts)?;
+                // `&dyn Indexable` is not `Send`: never hold one across an await, so that this
+                // future can run on any executor thread (`tokio::spawn`, web handlers).
+                let as_parts = || -> Vec<&dyn Indexable> {
+                    values.iter().map(|v| *v as &dyn Indexable).collect()
+                };
+                let indexes = index.lookup(&self.crypto, &as_parts())?;
                 let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
-                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &parts))
+                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
                     .await
             }
 

@@ -144,9 +144,101 @@ pub fn assert_no_plaintext(table: &str, column: &str, bytes: &[u8], secrets: &[S
 }
 
 macro_rules! db_tests {
-    ($module:ident, $db:ty, $open:path, $tables_sql:expr) => {
+    ($module:ident, $service:expr, $db:ty, $open:path, $tables_sql:expr) => {
         mod $module {
             use super::*;
+
+            /// Every test of this module, for the harness.
+            pub fn tests() -> Vec<harness::Test> {
+                vec![
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::every_repository_method"),
+                        every_repository_method
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::quoted_identifiers_and_string_ids"),
+                        quoted_identifiers_and_string_ids
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::works_inside_a_callers_transaction"),
+                        works_inside_a_callers_transaction
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::erasure_shreds_and_hides_the_record"),
+                        erasure_shreds_and_hides_the_record
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::find_by_drops_blind_index_false_positives"
+                        ),
+                        find_by_drops_blind_index_false_positives
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::sixteen_tasks_insert_concurrently"),
+                        sixteen_tasks_insert_concurrently
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::two_processes_share_the_kek_table_across_rotation"
+                        ),
+                        two_processes_share_the_kek_table_across_rotation
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::kek_rotation_racing_inserts_loses_no_record"
+                        ),
+                        kek_rotation_racing_inserts_loses_no_record
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::no_plaintext_reaches_any_column_of_any_table"
+                        ),
+                        no_plaintext_reaches_any_column_of_any_table
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::a_tampered_row_never_hides_the_other_matches"
+                        ),
+                        a_tampered_row_never_hides_the_other_matches
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::every_kind_of_altered_stored_bytes_is_tampered"
+                        ),
+                        every_kind_of_altered_stored_bytes_is_tampered
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(stringify!($module), "::key_rows_edited_in_sql_are_tampered"),
+                        key_rows_edited_in_sql_are_tampered
+                    ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::two_cold_processes_agree_on_the_first_kek"
+                        ),
+                        two_cold_processes_agree_on_the_first_kek
+                    ),
+                ]
+            }
             use encx_integration_tests as harness;
             use sqlx::{Column, Row};
 
@@ -164,8 +256,6 @@ macro_rules! db_tests {
                 repo.create_table().await.expect("DDL is idempotent");
                 Some((db, repo))
             }
-
-            #[tokio::test]
             async fn every_repository_method() {
                 let Some((db, repo)) =
                     setup(concat!(stringify!($module), "::every_repository_method")).await
@@ -241,8 +331,6 @@ macro_rules! db_tests {
                 assert!(repo.get_optional(people[1].id).await.unwrap().is_none());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn quoted_identifiers_and_string_ids() {
                 let Some((db, people)) = setup(concat!(
                     stringify!($module),
@@ -276,8 +364,6 @@ macro_rules! db_tests {
                     .is_shredded());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn works_inside_a_callers_transaction() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -314,8 +400,6 @@ macro_rules! db_tests {
                 assert!(repo.get(a.id).await.unwrap_err().is_shredded());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn erasure_shreds_and_hides_the_record() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -375,8 +459,6 @@ macro_rules! db_tests {
                     .is_none());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn find_by_drops_blind_index_false_positives() {
                 let test = concat!(
                     stringify!($module),
@@ -414,8 +496,6 @@ macro_rules! db_tests {
                 );
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn sixteen_tasks_insert_concurrently() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -453,8 +533,6 @@ macro_rules! db_tests {
                 }
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn two_processes_share_the_kek_table_across_rotation() {
                 let Some((db, repo_a)) = setup(concat!(
                     stringify!($module),
@@ -507,8 +585,6 @@ macro_rules! db_tests {
                 }
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn kek_rotation_racing_inserts_loses_no_record() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -575,8 +651,6 @@ macro_rules! db_tests {
                 );
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn no_plaintext_reaches_any_column_of_any_table() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -654,8 +728,6 @@ macro_rules! db_tests {
                     .await
                     .unwrap();
             }
-
-            #[tokio::test]
             async fn a_tampered_row_never_hides_the_other_matches() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -705,8 +777,6 @@ macro_rules! db_tests {
                     .is_clean());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn every_kind_of_altered_stored_bytes_is_tampered() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -755,8 +825,6 @@ macro_rules! db_tests {
                 assert!(err.is_tampered());
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn key_rows_edited_in_sql_are_tampered() {
                 let Some((db, repo)) = setup(concat!(
                     stringify!($module),
@@ -808,8 +876,6 @@ macro_rules! db_tests {
                 assert!(matches!(err, encx::Error::Tampered), "{err:?}");
                 db.cleanup().await;
             }
-
-            #[tokio::test]
             async fn two_cold_processes_agree_on_the_first_kek() {
                 let test = concat!(
                     stringify!($module),
@@ -851,18 +917,21 @@ macro_rules! db_tests {
 
 db_tests!(
     postgres,
+    encx_integration_tests::Service::Postgres,
     sqlx::Postgres,
     encx_integration_tests::postgres,
     "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"
 );
 db_tests!(
     mariadb,
+    encx_integration_tests::Service::MySql,
     sqlx::MySql,
     encx_integration_tests::mysql,
     "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()"
 );
 db_tests!(
     sqlite,
+    encx_integration_tests::Service::Sqlite,
     sqlx::Sqlite,
     encx_integration_tests::sqlite,
     "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -872,6 +941,22 @@ db_tests!(
 /// multi-row `VALUES` when a column type has no PostgreSQL array type.
 mod postgres_bulk {
     use super::*;
+
+    pub fn tests() -> Vec<encx_integration_tests::Test> {
+        use encx_integration_tests::{test_case, Service};
+        vec![
+            test_case!(
+                Service::Postgres,
+                "postgres_bulk::records_bind_as_column_arrays_unless_a_type_has_none",
+                records_bind_as_column_arrays_unless_a_type_has_none
+            ),
+            test_case!(
+                Service::Postgres,
+                "postgres_bulk::insert_many_round_trips_through_unnest_and_through_the_values_fallback",
+                insert_many_round_trips_through_unnest_and_through_the_values_fallback
+            ),
+        ]
+    }
     use encx::sql::PgBindArrays;
     use sqlx::postgres::PgArguments;
 
@@ -885,8 +970,6 @@ mod postgres_bulk {
         #[encx(encrypt)]
         pub body: String,
     }
-
-    #[tokio::test]
     async fn records_bind_as_column_arrays_unless_a_type_has_none() {
         let crypto = crypto_for(encx::MemoryKekStore::new()).await;
         let mut records = Vec::new();
@@ -912,8 +995,6 @@ mod postgres_bulk {
             "Vec<String> has no PostgreSQL array type: the caller must fall back to VALUES"
         );
     }
-
-    #[tokio::test]
     async fn insert_many_round_trips_through_unnest_and_through_the_values_fallback() {
         let Some(db) = encx_integration_tests::postgres("bulk_unnest").await else {
             return;
@@ -959,4 +1040,12 @@ mod postgres_bulk {
         assert_eq!(back, notes);
         db.cleanup().await;
     }
+}
+
+fn main() -> std::process::ExitCode {
+    let mut tests = postgres::tests();
+    tests.extend(mariadb::tests());
+    tests.extend(sqlite::tests());
+    tests.extend(postgres_bulk::tests());
+    encx_integration_tests::run(tests)
 }

@@ -4,13 +4,18 @@
 //! 1. an environment variable: `ENCX_TEST_POSTGRES_URL`, `ENCX_TEST_MYSQL_URL` (an account
 //!    allowed to create databases), `ENCX_TEST_KMS_ENDPOINT`;
 //! 2. a testcontainers container, when a Docker engine answers;
-//! 3. nowhere: the test prints a visible `SKIPPED` line and returns, unless
-//!    `ENCX_REQUIRE_SERVICES=1`, which turns the missing service into a failure (CI sets it).
+//! 3. nowhere: the test is reported as **ignored** in the summary line of `cargo test` (the
+//!    integration tests run under [`run`], a libtest-mimic harness that probes each service
+//!    before the tests start), unless `ENCX_REQUIRE_SERVICES=1`, which turns the missing
+//!    service into a failure (CI sets it).
 //!
 //! Each test gets a database of its own (created here, dropped by [`TestDb::cleanup`]), so tests
 //! run in parallel. SQLite always runs, on a temporary file.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 
 use sqlx::{Connection, Executor};
@@ -27,6 +32,153 @@ pub fn skip(test: &str, service: &str, how: &str) {
         panic!("{test}: {service} is required (ENCX_REQUIRE_SERVICES=1) but unavailable: {how}");
     }
     eprintln!("SKIPPED {test}: no {service} ({how})");
+}
+
+/// What an integration test needs to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// A PostgreSQL server.
+    Postgres,
+    /// A MySQL or MariaDB server.
+    MySql,
+    /// SQLite (always there).
+    Sqlite,
+    /// The AWS KMS API (moto).
+    Kms,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Postgres => "PostgreSQL",
+            Service::MySql => "MySQL/MariaDB",
+            Service::Sqlite => "SQLite",
+            Service::Kms => "AWS KMS API",
+        }
+    }
+
+    fn how(self) -> &'static str {
+        match self {
+            Service::Postgres => "set ENCX_TEST_POSTGRES_URL or run a Docker engine",
+            Service::MySql => "set ENCX_TEST_MYSQL_URL or run a Docker engine",
+            Service::Sqlite => "",
+            Service::Kms => {
+                "set ENCX_TEST_KMS_ENDPOINT or put moto_server (pip install 'moto[server]') on PATH"
+            }
+        }
+    }
+
+    /// Finds (or starts) the service; true when it answers.
+    async fn probe(self) -> bool {
+        match self {
+            Service::Postgres => admin_url(Backend::Postgres).await.is_some(),
+            Service::MySql => admin_url(Backend::MySql).await.is_some(),
+            Service::Sqlite => true,
+            Service::Kms => kms_endpoint_probe().await.is_some(),
+        }
+    }
+}
+
+/// The body of one integration test.
+pub type TestFn = fn() -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One integration test: its name, the service it needs, its body.
+pub struct Test {
+    pub name: String,
+    pub service: Service,
+    pub run: TestFn,
+}
+
+/// `test_case!(Service::Postgres, "postgres::name", path::to::async_fn)`.
+#[macro_export]
+macro_rules! test_case {
+    ($service:expr, $name:expr, $f:path) => {
+        $crate::Test {
+            name: ($name).to_string(),
+            service: $service,
+            run: || ::std::boxed::Box::pin($f()),
+        }
+    };
+}
+
+/// The runtime every integration test runs on (one per test process, so that containers and
+/// emulators started while probing stay served).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Runs `tests` as a libtest-compatible test binary (filters and flags as `cargo test`).
+///
+/// Each service the selected tests need is probed once first. A test whose service is missing
+/// is reported **ignored** in the summary line, never `ok`; with `ENCX_REQUIRE_SERVICES=1` it
+/// fails instead.
+pub fn run(tests: Vec<Test>) -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut needed: Vec<Service> = Vec::new();
+    for t in &tests {
+        if !needed.contains(&t.service) {
+            needed.push(t.service);
+        }
+    }
+    let available: HashMap<Service, bool> = runtime().block_on(async {
+        let mut out = HashMap::new();
+        for service in needed {
+            out.insert(service, service.probe().await);
+        }
+        out
+    });
+    let mut counts: Vec<(Service, usize)> = Vec::new();
+    for t in &tests {
+        match counts.iter_mut().find(|(s, _)| *s == t.service) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t.service, 1)),
+        }
+    }
+    for (service, n) in &counts {
+        let state = if available[service] {
+            "available"
+        } else if services_required() {
+            "MISSING (required: these tests fail)"
+        } else {
+            "missing: these tests are reported ignored"
+        };
+        eprintln!(
+            "encx integration tests: {n} need {} — {state}",
+            service.name()
+        );
+    }
+    let trials = tests
+        .into_iter()
+        .map(|t| {
+            let kind = t.service.name();
+            if available[&t.service] {
+                let run = t.run;
+                libtest_mimic::Trial::test(t.name, move || {
+                    runtime().block_on(run());
+                    Ok(())
+                })
+                .with_kind(kind)
+            } else if services_required() {
+                let message = format!(
+                    "{} is required (ENCX_REQUIRE_SERVICES=1) but unavailable: {}",
+                    t.service.name(),
+                    t.service.how()
+                );
+                libtest_mimic::Trial::test(t.name, move || Err(message.into())).with_kind(kind)
+            } else {
+                libtest_mimic::Trial::test(t.name, || Ok(()))
+                    .with_kind(kind)
+                    .with_ignored_flag(true)
+            }
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
 }
 
 /// Whether a Docker engine answers (not just the client being installed).
@@ -260,19 +412,20 @@ pub async fn sqlite(_test: &str) -> Option<TestDb<sqlx::Sqlite>> {
 /// when one is on `PATH`, or `None` after a SKIPPED line (a panic with
 /// `ENCX_REQUIRE_SERVICES=1`).
 pub async fn kms_endpoint(test: &str) -> Option<String> {
+    let found = kms_endpoint_probe().await;
+    if found.is_none() {
+        skip(test, Service::Kms.name(), Service::Kms.how());
+    }
+    found
+}
+
+/// [`kms_endpoint`] without the report.
+async fn kms_endpoint_probe() -> Option<String> {
     if let Ok(url) = std::env::var("ENCX_TEST_KMS_ENDPOINT") {
         return Some(url);
     }
     static MOTO: OnceCell<Option<String>> = OnceCell::const_new();
-    let started = MOTO.get_or_init(start_moto).await.clone();
-    if started.is_none() {
-        skip(
-            test,
-            "AWS KMS API",
-            "set ENCX_TEST_KMS_ENDPOINT or put moto_server (pip install 'moto[server]') on PATH",
-        );
-    }
-    started
+    MOTO.get_or_init(start_moto).await.clone()
 }
 
 /// Starts `moto_server` on a free loopback port, under a shell that stops it when this test
