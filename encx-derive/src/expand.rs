@@ -79,19 +79,27 @@ pub fn derive(c: &Container) -> TokenStream {
                 searchable,
             } => {
                 let stored_option = f.option_inner.is_some() && !encrypt_none;
+                // Spanned at the field's type: a type without `Serialize`/`DeserializeOwned`
+                // is reported at the field, not at the derive.
+                let at = syn::spanned::Spanned::span(ty);
                 if stored_option {
                     stored.push((
                         rid.clone(),
                         col.clone(),
                         quote!(::core::option::Option<::encx::Ciphertext>),
                     ));
-                    encrypt_fields.push(quote!(#rid: __encx_sealer.seal_option(#col, &self.#fid)?));
-                    decrypt_fields
-                        .push(quote!(#fid: __encx_opener.open_option(#col, &record.#rid)?));
+                    encrypt_fields.push(
+                        quote_spanned!(at=> #rid: __encx_sealer.seal_option(#col, &self.#fid)?),
+                    );
+                    decrypt_fields.push(
+                        quote_spanned!(at=> #fid: __encx_opener.open_option(#col, &record.#rid)?),
+                    );
                 } else {
                     stored.push((rid.clone(), col.clone(), quote!(::encx::Ciphertext)));
-                    encrypt_fields.push(quote!(#rid: __encx_sealer.seal(#col, &self.#fid)?));
-                    decrypt_fields.push(quote!(#fid: __encx_opener.open(#col, &record.#rid)?));
+                    encrypt_fields
+                        .push(quote_spanned!(at=> #rid: __encx_sealer.seal(#col, &self.#fid)?));
+                    decrypt_fields
+                        .push(quote_spanned!(at=> #fid: __encx_opener.open(#col, &record.#rid)?));
                 }
                 columns.push(quote!(::encx::schema::Column::new(#col, ::encx::schema::ColumnKind::Ciphertext { nullable: #stored_option })));
                 if let Some(ix) = searchable {
@@ -213,6 +221,12 @@ pub fn derive(c: &Container) -> TokenStream {
             quote!(::std::string::String::from("(record without #[encx(id)])")),
         ),
     };
+    let has_record_id = c.id.map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::encx::HasRecordId for #ident {}
+        }
+    });
     let record_fields = stored.iter().map(|(field, _, ty)| quote!(pub #field: #ty));
     let sqlx_impls = if cfg!(feature = "sqlx") {
         sqlx_impls(
@@ -265,6 +279,8 @@ pub fn derive(c: &Container) -> TokenStream {
                 #id_display
             }
         }
+
+        #has_record_id
 
         #[automatically_derived]
         impl ::encx::schema::Schema for #ident {

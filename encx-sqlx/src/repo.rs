@@ -255,6 +255,7 @@ macro_rules! impl_repo {
             /// `Shredded` (see [`Error::is_shredded`]) when it was erased.
             pub async fn get<I>(&self, id: I) -> Result<T>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
             {
                 let shown = id.to_string();
@@ -270,6 +271,7 @@ macro_rules! impl_repo {
                 id: I,
             ) -> Result<T>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
             {
                 let shown = id.to_string();
@@ -281,6 +283,7 @@ macro_rules! impl_repo {
             /// Like [`get`](Self::get), with `None` for a missing record.
             pub async fn get_optional<I>(&self, id: I) -> Result<Option<T>>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 let record = {
@@ -297,6 +300,7 @@ macro_rules! impl_repo {
                 id: I,
             ) -> Result<Option<T>>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 let record = self.fetch_by_id(conn, id).await?;
@@ -327,6 +331,7 @@ macro_rules! impl_repo {
             /// The records with these ids that exist and are not erased, decrypted.
             pub async fn get_many<I>(&self, ids: &[I]) -> Result<Vec<T>>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
             {
                 let records = {
@@ -343,6 +348,7 @@ macro_rules! impl_repo {
                 ids: &[I],
             ) -> Result<Vec<T>>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
             {
                 let records = self.fetch_by_ids(conn, ids).await?;
@@ -553,7 +559,10 @@ macro_rules! impl_repo {
 
             /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
             /// record stays erased: updating it is `Shredded`; a missing one is `NotFound`.
-            pub async fn update(&self, value: &T) -> Result<()> {
+            pub async fn update(&self, value: &T) -> Result<()>
+            where
+                T: encx::HasRecordId,
+            {
                 let mut conn = self.pool.acquire().await?;
                 self.update_on(&mut conn, value).await
             }
@@ -563,7 +572,10 @@ macro_rules! impl_repo {
                 &self,
                 conn: &mut <$db as Database>::Connection,
                 value: &T,
-            ) -> Result<()> {
+            ) -> Result<()>
+            where
+                T: encx::HasRecordId,
+            {
                 let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
                 let record = value.encrypt(&self.crypto).await?;
                 let mut args = <$db as Database>::Arguments::default();
@@ -594,6 +606,7 @@ macro_rules! impl_repo {
             /// Deletes the row. Returns whether there was one.
             pub async fn delete<I>(&self, id: I) -> Result<bool>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 let mut conn = self.pool.acquire().await?;
@@ -607,6 +620,7 @@ macro_rules! impl_repo {
                 id: I,
             ) -> Result<bool>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 self.execute_by_id(conn, self.sql.delete.as_deref(), id)
@@ -624,6 +638,7 @@ macro_rules! impl_repo {
             /// `docs/operations.md`, erasure).
             pub async fn erase<I>(&self, id: I) -> Result<bool>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 let mut conn = self.pool.acquire().await?;
@@ -637,6 +652,7 @@ macro_rules! impl_repo {
                 id: I,
             ) -> Result<bool>
             where
+                T: encx::HasRecordId,
                 I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
             {
                 self.execute_by_id(conn, self.sql.erase.as_deref(), id)

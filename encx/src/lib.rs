@@ -28,7 +28,7 @@ pub use keys::{
     KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, NewKek, StoredKek,
 };
 pub use password::{PasswordHash, PasswordPolicy};
-pub use record::{Encrypted, RecordContext, RecordId, RecordOpener, RecordSealer};
+pub use record::{Encrypted, HasRecordId, RecordContext, RecordId, RecordOpener, RecordSealer};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 
 /// Derives [`Encrypted`](trait@Encrypted) and [`schema::Schema`] for a struct with named

@@ -51,6 +51,16 @@ pub trait Encrypted: Sized + Send + Sync {
     }
 }
 
+/// Implemented by `#[derive(Encrypted)]` for types with an `#[encx(id)]` field: what reading,
+/// updating, deleting and erasing a record by id (`encx_sqlx::Repo::get`, `update`, `erase`, ...)
+/// require. Calling them on a type without an id is a compile error naming the missing field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[encx(id)]` field, so its records cannot be read, updated, deleted or erased by id",
+    label = "this type has no `#[encx(id)]` field",
+    note = "mark the field that holds the record id with `#[encx(id)]`; without one, records can be inserted and found by a blind index only"
+)]
+pub trait HasRecordId: Encrypted {}
+
 /// A record id: its bytes are bound into every ciphertext and wrapped DEK of the record.
 ///
 /// `Uuid` binds its 16 bytes, strings their UTF-8, integers their big-endian bytes at their own
