@@ -15,6 +15,8 @@ mod rng;
 pub mod schema;
 #[cfg(feature = "sqlx")]
 pub mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use crypto::{Crypto, CryptoBuilder};
