@@ -82,6 +82,15 @@ fn parse_checked(phc: &str) -> Result<(Phc<'_>, Costs)> {
         None => {}
         Some(v) => return Err(refused(format!("unknown Argon2 version {v}"))),
     }
+    // The raw numbers first: argon2's own `Params` multiplies them unchecked (a lane count
+    // near u32::MAX overflowed: a panic in debug builds, found by the `phc` fuzz target).
+    for (name, cap) in [("m", MAX_M_COST_KIB), ("t", MAX_T_COST), ("p", MAX_P_COST)] {
+        if let Some(value) = parsed.params.get_decimal(name) {
+            if value > cap {
+                return Err(refused(format!("parameter {name}={value} exceeds {cap}")));
+            }
+        }
+    }
     let params =
         Params::try_from(&parsed).map_err(|e| refused(format!("Argon2 parameters: {e}")))?;
     let costs = Costs {

@@ -16,6 +16,37 @@ fn key_parts(spec: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The fixed wording of every error these parsers give, for neutral inputs: a "key" that is a
+/// piece of that wording is not an echo (the fuzzer finds such inputs within seconds).
+fn fixed_wording() -> &'static [String] {
+    static WORDING: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    WORDING.get_or_init(|| {
+        let mut out = Vec::new();
+        for spec in [
+            "v1:!",
+            "v1:AAAA",
+            "x",
+            "1:!",
+            "1:AAAA",
+            "v1:!,v1:!",
+            "0:!",
+            "",
+        ] {
+            let errors = [
+                LocalKeyring::from_spec(spec).err(),
+                IndexKeys::from_spec(spec).err(),
+                MasterKey::from_base64("v1", spec).err(),
+            ];
+            out.extend(errors.into_iter().flatten().map(|e| e.to_string()));
+        }
+        out
+    })
+}
+
+fn is_fixed_wording(text: &str) -> bool {
+    fixed_wording().iter().any(|w| w.contains(text))
+}
+
 fn assert_no_echo(spec: &str, message: &str) {
     for key in key_parts(spec) {
         let in_version = spec
@@ -23,7 +54,7 @@ fn assert_no_echo(spec: &str, message: &str) {
             .filter_map(|entry| entry.split_once(':'))
             .any(|(version, _)| version.contains(key));
         assert!(
-            in_version || !message.contains(key),
+            in_version || is_fixed_wording(key) || !message.contains(key),
             "error repeats key text: {message}"
         );
     }
@@ -40,11 +71,9 @@ fuzz_target!(|data: &[u8]| {
         assert_no_echo(text, &e.to_string());
     }
     if let Err(e) = MasterKey::from_base64("v1", text) {
-        if text.trim().len() >= 6 {
-            assert!(
-                !e.to_string().contains(text.trim()),
-                "error repeats key text"
-            );
+        let key = text.trim();
+        if key.len() >= 6 && !is_fixed_wording(key) {
+            assert!(!e.to_string().contains(key), "error repeats key text");
         }
     }
     let _ = text.parse::<Normalizer>();

@@ -112,6 +112,19 @@ fn a_phc_string_without_salt_or_hash_is_refused() {
 }
 
 #[test]
+fn huge_lane_counts_are_refused_before_argon2_sees_them() {
+    // Found by the `phc` fuzz target: argon2's `Params` multiplied p unchecked (a panic in
+    // debug builds, a wrap in release).
+    for phc in [
+        "$argon2id$v=19$m=8,t=1,p=1177777777$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$argon2id$v=19$m=8,t=1,p=4294967295$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$argon2id$v=19$m=4294967295,t=4294967295,p=4294967295$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    ] {
+        refused(PasswordHash::from_phc(phc), phc);
+    }
+}
+
+#[test]
 fn only_argon2id_is_accepted() {
     for algorithm in ["argon2i", "argon2d"] {
         let phc = format!("${algorithm}$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
