@@ -14,47 +14,15 @@ use encx_integration_tests as harness;
 use encx_sqlx::{Repo, SqlKekStore};
 
 fn credentials() -> Credentials {
-    Credentials::new("testing", "testing", None, None, "encx-tests")
+    encx_test::test_credentials()
 }
 
-/// A KMS key (and an alias to it) made for one test.
-struct TestKey {
-    endpoint: String,
-    id: String,
-    arn: String,
-    alias: String,
-}
+/// A KMS key (and an alias to it) made for one test, by `encx-test`.
+type TestKey = encx_test::KmsKey;
 
 async fn test_key(test: &str) -> Option<TestKey> {
-    let endpoint = harness::kms_endpoint(test).await?;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(credentials())
-        .load()
-        .await;
-    let client = aws_sdk_kms::Client::new(&config);
-    let created = client
-        .create_key()
-        .description("encx test key")
-        .send()
-        .await
-        .unwrap();
-    let meta = created.key_metadata().unwrap();
-    let alias = format!("alias/encx-test-{}", uuid::Uuid::new_v4().simple());
-    client
-        .create_alias()
-        .alias_name(&alias)
-        .target_key_id(meta.key_id())
-        .send()
-        .await
-        .unwrap();
-    Some(TestKey {
-        endpoint,
-        id: meta.key_id().to_owned(),
-        arn: meta.arn().unwrap().to_owned(),
-        alias,
-    })
+    harness::kms_endpoint(test).await?;
+    Some(encx_test::KmsKey::create().await.unwrap())
 }
 
 async fn keyring(endpoint: &str, key: &str) -> AwsKmsKeyring {

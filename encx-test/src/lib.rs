@@ -12,7 +12,7 @@ mod containers;
 mod kms;
 
 pub use containers::{stop_containers, MARIADB_IMAGE, MOTO_IMAGE, PG_IMAGE};
-pub use kms::{kms_endpoint, kms_keyring, KmsKey};
+pub use kms::{kms_endpoint, kms_keyring, test_credentials, KmsKey};
 
 /// What went wrong while providing a test service.
 #[derive(Debug)]
@@ -176,10 +176,12 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// A fresh PostgreSQL database with encx's tables (`encx_sqlx::migrate`).
-pub async fn postgres() -> Result<TestDatabase<sqlx::Postgres>, Error> {
-    let (url, drop_sql) = fresh_database(Server::Postgres).await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
+/// A fresh database on `server`, pooled and migrated.
+async fn server_database<DB: encx_sqlx::Migrate>(
+    server: Server,
+) -> Result<TestDatabase<DB>, Error> {
+    let (url, drop_sql) = fresh_database(server).await?;
+    let pool = sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(8)
         .connect(&url)
         .await
@@ -193,21 +195,14 @@ pub async fn postgres() -> Result<TestDatabase<sqlx::Postgres>, Error> {
     })
 }
 
+/// A fresh PostgreSQL database with encx's tables (`encx_sqlx::migrate`).
+pub async fn postgres() -> Result<TestDatabase<sqlx::Postgres>, Error> {
+    server_database(Server::Postgres).await
+}
+
 /// A fresh MariaDB/MySQL database with encx's tables.
 pub async fn mariadb() -> Result<TestDatabase<sqlx::MySql>, Error> {
-    let (url, drop_sql) = fresh_database(Server::MariaDb).await?;
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(8)
-        .connect(&url)
-        .await
-        .map_err(Error::new)?;
-    encx_sqlx::migrate(&pool).await.map_err(Error::new)?;
-    Ok(TestDatabase {
-        pool,
-        url,
-        drop_sql: Some(drop_sql),
-        file: None,
-    })
+    server_database(Server::MariaDb).await
 }
 
 /// A fresh SQLite database in a temporary file, with encx's tables. Always available.

@@ -83,12 +83,28 @@ fn parse_checked(phc: &str) -> Result<(Phc<'_>, Costs)> {
         Some(v) => return Err(refused(format!("unknown Argon2 version {v}"))),
     }
     // The raw numbers first: argon2's own `Params` multiplies them unchecked (a lane count
-    // near u32::MAX overflowed: a panic in debug builds, found by the `phc` fuzz target).
-    for (name, cap) in [("m", MAX_M_COST_KIB), ("t", MAX_T_COST), ("p", MAX_P_COST)] {
-        if let Some(value) = parsed.params.get_decimal(name) {
-            if value > cap {
-                return Err(refused(format!("parameter {name}={value} exceeds {cap}")));
+    // near u32::MAX overflowed: a panic in debug builds, found by the `phc` fuzz target). Every
+    // occurrence counts: a name given twice is refused (argon2 reads the last, a lookup the
+    // first; the fuzzer found that too).
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in parsed.params.iter() {
+        let name = name.as_str();
+        if seen.contains(&name) {
+            return Err(refused(format!("parameter {name} is given twice")));
+        }
+        seen.push(name);
+        let cap = match name {
+            "m" => MAX_M_COST_KIB,
+            "t" => MAX_T_COST,
+            "p" => MAX_P_COST,
+            _ => continue,
+        };
+        match value.decimal() {
+            Ok(number) if number <= cap => {}
+            Ok(number) => {
+                return Err(refused(format!("parameter {name}={number} exceeds {cap}")));
             }
+            Err(_) => return Err(refused(format!("parameter {name} is not a number"))),
         }
     }
     let params =

@@ -119,6 +119,9 @@ fn huge_lane_counts_are_refused_before_argon2_sees_them() {
         "$argon2id$v=19$m=8,t=1,p=1177777777$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
         "$argon2id$v=19$m=8,t=1,p=4294967295$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
         "$argon2id$v=19$m=4294967295,t=4294967295,p=4294967295$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        // A name given twice: argon2 reads the last value, a lookup by name the first.
+        "$argon2id$v=19$m=8,t=2,p=1,t=2,p=747777771$Feic$r3eicDj7cyz8Hg",
+        "$argon2id$v=19$m=8,t=1,p=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
     ] {
         refused(PasswordHash::from_phc(phc), phc);
     }
