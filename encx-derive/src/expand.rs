@@ -232,7 +232,10 @@ pub fn derive(c: &Container) -> TokenStream {
         sqlx_impls(
             &record,
             &stored,
-            c.id.map(|i| column_ident(&c.fields[i].column)),
+            c.id.map(|i| {
+                let ty = &c.fields[i].ty;
+                (column_ident(&c.fields[i].column), quote!(#ty))
+            }),
         )
     } else {
         TokenStream::new()
@@ -300,12 +303,12 @@ pub fn derive(c: &Container) -> TokenStream {
     }
 }
 
-/// `sqlx::FromRow` for any row type, and `encx::sql::BindColumns` for any database, each
-/// bounded by what the stored field types need.
+/// `sqlx::FromRow` for any row type (bounded by what the stored field types need), and
+/// `encx::sql::StoredIn` for each database whose feature is on.
 fn sqlx_impls(
     record: &Ident,
     stored: &[(Ident, String, TokenStream)],
-    id: Option<Ident>,
+    id: Option<(Ident, TokenStream)>,
 ) -> TokenStream {
     let sqlx = quote!(::encx::__private::sqlx);
     let mut types: Vec<TokenStream> = Vec::new();
@@ -316,12 +319,26 @@ fn sqlx_impls(
     }
     let fields: Vec<&Ident> = stored.iter().map(|(f, _, _)| f).collect();
     let columns: Vec<&String> = stored.iter().map(|(_, c, _)| c).collect();
-    let bind_id = match id {
-        Some(id) => quote!(#sqlx::Arguments::add(args, &self.#id)),
-        None => quote!(::core::result::Result::Err(::std::boxed::Box::from(
-            "this type has no #[encx(id)] field"
-        ))),
+    let (id_type, key) = match &id {
+        Some((field, ty)) => (
+            ty.clone(),
+            quote!(::core::option::Option::Some(&self.#field)),
+        ),
+        None => (
+            quote!(::encx::sql::NoId),
+            quote!(::core::option::Option::None),
+        ),
     };
+    let mut per_database = Vec::new();
+    for (feature, database) in [
+        (cfg!(feature = "postgres"), quote!(#sqlx::Postgres)),
+        (cfg!(feature = "mysql"), quote!(#sqlx::MySql)),
+        (cfg!(feature = "sqlite"), quote!(#sqlx::Sqlite)),
+    ] {
+        if feature {
+            per_database.push(stored_in(record, stored, &id, &database));
+        }
+    }
     let pg_arrays = if cfg!(feature = "postgres") {
         pg_bind_arrays(record, stored)
     } else {
@@ -342,27 +359,75 @@ fn sqlx_impls(
         }
 
         #[automatically_derived]
-        impl<DB: #sqlx::Database> ::encx::sql::BindColumns<DB> for #record
-        where
-            #(for<'q> #types: #sqlx::Encode<'q, DB> + #sqlx::Type<DB>,)*
-        {
-            fn bind_columns<'q>(
-                &'q self,
-                args: &mut <DB as #sqlx::Database>::Arguments<'q>,
-            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
-                #(#sqlx::Arguments::add(args, &self.#fields)?;)*
-                ::core::result::Result::Ok(())
-            }
-
-            fn bind_id<'q>(
-                &'q self,
-                args: &mut <DB as #sqlx::Database>::Arguments<'q>,
-            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
-                #bind_id
+        impl ::encx::sql::RecordKey for #record {
+            type Id = #id_type;
+            fn key(&self) -> ::core::option::Option<&Self::Id> {
+                #key
             }
         }
 
+        #(#per_database)*
+
         #pg_arrays
+    }
+}
+
+/// `encx::sql::StoredIn<database>`: each column bound or read through sqlx when sqlx supports
+/// its type on that database, an `UnsupportedColumn` error otherwise (autoref specialization).
+fn stored_in(
+    record: &Ident,
+    stored: &[(Ident, String, TokenStream)],
+    id: &Option<(Ident, TokenStream)>,
+    database: &TokenStream,
+) -> TokenStream {
+    let sqlx = quote!(::encx::__private::sqlx);
+    let stored_mod = quote!(::encx::sql::stored);
+    let fields: Vec<&Ident> = stored.iter().map(|(f, _, _)| f).collect();
+    let columns: Vec<&String> = stored.iter().map(|(_, c, _)| c).collect();
+    let types: Vec<&TokenStream> = stored.iter().map(|(_, _, t)| t).collect();
+    let bind_key = match id {
+        Some((field, ty)) => {
+            let column = stored
+                .iter()
+                .find(|(f, _, _)| f == field)
+                .map(|(_, c, _)| c.as_str())
+                .unwrap_or_default();
+            quote!((&#stored_mod::Column::<'q, #database, #ty>::new(id, #column)).encx_bind(args))
+        }
+        None => quote!(match *id {}),
+    };
+    quote! {
+        #[automatically_derived]
+        impl ::encx::sql::StoredIn<#database> for #record {
+            fn bind_columns<'q>(
+                &'q self,
+                args: &mut <#database as #sqlx::Database>::Arguments<'q>,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #[allow(unused_imports)]
+                use #stored_mod::{DoesNotEncode as _, Encodes as _};
+                #((&#stored_mod::Column::<'q, #database, #types>::new(&self.#fields, #columns)).encx_bind(args)?;)*
+                ::core::result::Result::Ok(())
+            }
+
+            fn bind_key<'q>(
+                id: &'q Self::Id,
+                args: &mut <#database as #sqlx::Database>::Arguments<'q>,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #[allow(unused_imports)]
+                use #stored_mod::{DoesNotEncode as _, Encodes as _};
+                #bind_key
+            }
+
+            fn from_row(
+                row: &<#database as #sqlx::Database>::Row,
+            ) -> ::core::result::Result<Self, #sqlx::Error> {
+                #[allow(unused_imports)]
+                use #stored_mod::{DoesNotDecode as _, Decodes as _};
+                ::core::result::Result::Ok(#record {
+                    #(#fields: (&#stored_mod::Field::<#database, #types>::new(#columns)).encx_get(row)?,)*
+                })
+            }
+        }
     }
 }
 

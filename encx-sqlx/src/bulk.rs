@@ -1,9 +1,9 @@
-//! The multi-row `INSERT` statements for a batch of stored records, per database: `UNNEST`
-//! column arrays on PostgreSQL (falling back to `VALUES` when a column type has no array type),
-//! multi-row `VALUES` on MySQL/MariaDB and SQLite.
+//! The multi-row `INSERT` statements for a batch of stored records: `UNNEST` column arrays on
+//! PostgreSQL (falling back to `VALUES` when a column type has no array type), multi-row
+//! `VALUES` on MySQL/MariaDB and SQLite.
 
-use encx::sql::{BindColumns, PgBindArrays};
-use sqlx::{Database, MySql, Postgres, Sqlite};
+use encx::sql::StoredRecord;
+use sqlx::Database;
 
 use crate::dialect::{max_binds, EncxDatabase};
 use crate::error::{encode_error, Result};
@@ -12,20 +12,33 @@ use crate::statements::Statements;
 /// One statement with its arguments.
 pub(crate) type Statement<'q, DB> = (String, <DB as Database>::Arguments<'q>);
 
-/// Builds the statements that insert a batch of stored records.
-pub(crate) trait InsertBatch<DB: EncxDatabase>: BindColumns<DB> + Sized {
-    /// Statements inserting `records`, in order, each within the database's limits.
-    fn insert_statements<'q>(
-        sql: &Statements,
-        records: &'q [Self],
-    ) -> Result<Vec<Statement<'q, DB>>> {
-        values_statements(sql, records)
+/// Rows per `UNNEST` statement: its parameter count does not grow with the rows.
+const MAX_ARRAY_ROWS: usize = 5_000;
+
+/// Statements inserting `records`, in order, each within the database's limits.
+pub(crate) fn insert_statements<'q, DB: EncxDatabase, R: StoredRecord>(
+    sql: &Statements,
+    records: &'q [R],
+) -> Result<Vec<Statement<'q, DB>>> {
+    let mut statements = Vec::with_capacity(records.len().div_ceil(MAX_ARRAY_ROWS));
+    for chunk in records.chunks(MAX_ARRAY_ROWS) {
+        let mut args = <DB as Database>::Arguments::default();
+        match DB::bind_arrays(chunk, &mut args) {
+            Some(bound) => {
+                bound.map_err(encode_error)?;
+                statements.push((sql.insert_arrays.clone(), args));
+            }
+            // Whether a batch binds as arrays depends on the database and the column types,
+            // never on the rows.
+            None => return values_statements::<DB, R>(sql, records),
+        }
     }
+    Ok(statements)
 }
 
 /// `INSERT ... VALUES (...), (...)` statements: one placeholder per value, as many rows per
 /// statement as the database's placeholder limit allows (at most 1,000).
-fn values_statements<'q, DB: EncxDatabase, R: BindColumns<DB>>(
+fn values_statements<'q, DB: EncxDatabase, R: StoredRecord>(
     sql: &Statements,
     records: &'q [R],
 ) -> Result<Vec<Statement<'q, DB>>> {
@@ -35,37 +48,9 @@ fn values_statements<'q, DB: EncxDatabase, R: BindColumns<DB>>(
         .map(|chunk| {
             let mut args = <DB as Database>::Arguments::default();
             for record in chunk {
-                record.bind_columns(&mut args).map_err(encode_error)?;
+                DB::bind_record(record, &mut args).map_err(encode_error)?;
             }
             Ok((sql.insert(chunk.len()), args))
         })
         .collect()
-}
-
-impl<R: BindColumns<MySql>> InsertBatch<MySql> for R {}
-
-impl<R: BindColumns<Sqlite>> InsertBatch<Sqlite> for R {}
-
-/// Rows per `UNNEST` statement: its parameter count does not grow with the rows.
-const MAX_ARRAY_ROWS: usize = 5_000;
-
-impl<R: BindColumns<Postgres> + PgBindArrays> InsertBatch<Postgres> for R {
-    fn insert_statements<'q>(
-        sql: &Statements,
-        records: &'q [Self],
-    ) -> Result<Vec<Statement<'q, Postgres>>> {
-        let mut statements = Vec::with_capacity(records.len().div_ceil(MAX_ARRAY_ROWS));
-        for chunk in records.chunks(MAX_ARRAY_ROWS) {
-            let mut args = <Postgres as Database>::Arguments::default();
-            match R::pg_bind_arrays(chunk, &mut args) {
-                Some(bound) => {
-                    bound.map_err(encode_error)?;
-                    statements.push((sql.insert_arrays.clone(), args));
-                }
-                // Whether a type binds as arrays does not depend on the rows.
-                None => return values_statements(sql, records),
-            }
-        }
-        Ok(statements)
-    }
 }

@@ -2,8 +2,34 @@
 
 use encx::schema::Dialect;
 
+use crate::driver::Driver;
+use crate::migrate::Migrate;
+
 /// A sqlx database encx-sqlx knows how to talk to: PostgreSQL, MySQL/MariaDB or SQLite.
-pub trait EncxDatabase: sqlx::Database {
+///
+/// The one bound code generic over the database needs: [`Repo<T, DB>`](crate::Repo),
+/// [`migrate`](crate::migrate) and [`SqlKekStore::shared`](crate::SqlKekStore::shared) work for
+/// any `DB: EncxDatabase`. Sealed: implemented for `sqlx::Postgres`, `sqlx::MySql` and
+/// `sqlx::Sqlite` only.
+///
+/// ```no_run
+/// use encx::Encrypted;
+/// use encx_sqlx::{EncxDatabase, Repo};
+///
+/// #[derive(Encrypted)]
+/// struct User {
+///     #[encx(id)]
+///     id: uuid::Uuid,
+///     #[encx(encrypt, searchable(normalize = "email"))]
+///     email: String,
+/// }
+///
+/// async fn register<DB: EncxDatabase>(users: &Repo<User, DB>, user: &User) -> encx_sqlx::Result<bool> {
+///     users.insert(user).await?;
+///     Ok(!users.find_by(User::EMAIL, &user.email).await?.is_empty())
+/// }
+/// ```
+pub trait EncxDatabase: sqlx::Database + Driver + Migrate {
     /// Its SQL dialect.
     const DIALECT: Dialect;
 }

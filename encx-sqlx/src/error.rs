@@ -1,5 +1,7 @@
 //! The error type of `encx-sqlx`.
 
+use encx::sql::UnsupportedColumn;
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -26,8 +28,8 @@ pub enum Error {
         id: String,
     },
 
-    /// The repository cannot do this for this type (e.g. `get` on a type without
-    /// `#[encx(id)]`).
+    /// The repository cannot do this for this type: a column type the database cannot store
+    /// (`Vec<String>` on MySQL, say), a type without `#[encx(id)]`.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 }
@@ -76,13 +78,21 @@ impl From<sqlx::Error> for Error {
         match e {
             sqlx::Error::ColumnDecode { index, source } => match source.downcast::<encx::Error>() {
                 Ok(encx) => Error::Crypto(*encx),
-                Err(source) => Error::Database(sqlx::Error::ColumnDecode { index, source }),
+                Err(source) => match source.downcast::<UnsupportedColumn>() {
+                    Ok(unsupported) => Error::InvalidConfig(unsupported.to_string()),
+                    Err(source) => Error::Database(sqlx::Error::ColumnDecode { index, source }),
+                },
             },
             other => Error::Database(other),
         }
     }
 }
 
+/// A value that failed to bind: a column type the database cannot store is a configuration
+/// error, anything else the database's.
 pub(crate) fn encode_error(e: sqlx::error::BoxDynError) -> Error {
-    Error::Database(sqlx::Error::Encode(e))
+    match e.downcast::<UnsupportedColumn>() {
+        Ok(unsupported) => Error::InvalidConfig(unsupported.to_string()),
+        Err(e) => Error::Database(sqlx::Error::Encode(e)),
+    }
 }

@@ -12,6 +12,7 @@
 //! stored, inside the same transaction.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use encx::{KekState, KekStore, KeyPurpose, StoredKek};
 use sqlx::{Pool, Row};
 use uuid::Uuid;
 
+use crate::dialect::EncxDatabase;
 use crate::migrate::now_millis;
 
 /// The `encx_keks` table of one database pool.
@@ -30,6 +32,26 @@ impl<DB: sqlx::Database> SqlKekStore<DB> {
     /// A store over `pool` (whose database has had [`migrate`](crate::migrate) run).
     pub fn new(pool: Pool<DB>) -> Self {
         SqlKekStore { pool }
+    }
+}
+
+impl<DB: EncxDatabase> SqlKekStore<DB> {
+    /// The `encx_keks` table of `pool` as a shared [`KekStore`], in code generic over the
+    /// database (where `SqlKekStore<DB>: KekStore` cannot be named).
+    ///
+    /// ```no_run
+    /// # async fn run<DB: encx_sqlx::EncxDatabase>(pool: sqlx::Pool<DB>, root: std::sync::Arc<dyn encx::Keyring>) -> encx_sqlx::Result<()> {
+    /// encx_sqlx::migrate(&pool).await?;
+    /// let store = encx_sqlx::SqlKekStore::shared(pool.clone());
+    /// let crypto = encx::Crypto::builder()
+    ///     .keyring(encx::HierarchicalKeyring::new(root.clone(), store.clone()))
+    ///     .index_keys_in(store, root)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(pool: Pool<DB>) -> Arc<dyn KekStore> {
+        DB::kek_store(pool)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod dialect;
+mod driver;
 mod error;
 pub mod kek_store;
 mod lookup;
@@ -15,7 +16,7 @@ pub use dialect::EncxDatabase;
 pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
 pub use lookup::{Lookup, RejectedRow};
-pub use migrate::{migrate, Migrate};
+pub use migrate::migrate;
 pub use repo::Repo;
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.

@@ -91,9 +91,8 @@ macro_rules! impl_migrate {
     };
 }
 
-/// Runs encx's migrations on one kind of database. Implemented for PostgreSQL, MySQL and
-/// SQLite; call it through [`migrate`].
-pub trait Migrate: EncxDatabase {
+/// Runs encx's migrations on one kind of database (part of [`EncxDatabase`], which see).
+pub trait Migrate: sqlx::Database {
     /// Runs what has not run yet. Idempotent: every statement is `IF NOT EXISTS`, so two
     /// processes starting at once both succeed.
     fn run_migrations(pool: &Pool<Self>) -> impl std::future::Future<Output = Result<()>> + Send;
@@ -119,6 +118,6 @@ impl_migrate!(
 /// encx_sqlx::migrate(&pool).await?;
 /// # Ok(()) }
 /// ```
-pub async fn migrate<DB: Migrate>(pool: &Pool<DB>) -> Result<()> {
+pub async fn migrate<DB: EncxDatabase>(pool: &Pool<DB>) -> Result<()> {
     DB::run_migrations(pool).await
 }

@@ -4,16 +4,15 @@
 //! Every method has an `_on` twin that takes a connection (`&mut *tx` for a transaction, or a
 //! pooled connection), so repository calls compose with the application's own transactions.
 
-use std::fmt::Display;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use encx::schema::Schema;
-use encx::sql::BindColumns;
-use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
-use sqlx::{Arguments, Connection, Database, Encode, FromRow, Pool, Type};
+use encx::sql::{RecordKey, StoredRecord};
+use encx::{CompoundIndex, Crypto, Encrypted, HasRecordId, Indexable, RecordId, SearchField};
+use sqlx::{Connection, Database, Pool};
 
-use crate::bulk::InsertBatch;
+use crate::bulk;
 use crate::dialect::{max_binds, EncxDatabase};
 use crate::error::{encode_error, Error, Result};
 use crate::statements::Statements;
@@ -111,588 +110,544 @@ const FIRST_BATCH: usize = 128;
 /// Rows encrypted while the previous batch is being inserted, in `insert_many`.
 const PIPELINE_BATCH: usize = 1000;
 
-/// Binds `value` (any id type) as the only argument.
-fn one_arg<'q, DB: Database, I>(value: I) -> Result<<DB as Database>::Arguments<'q>>
-where
-    I: Encode<'q, DB> + Type<DB> + 'q,
-{
+/// The id type of `T`'s records (the `#[encx(id)]` field's type), what [`Repo::get`] and the
+/// other by-id methods take.
+pub type IdOf<T> = <<T as Encrypted>::Record as RecordKey>::Id;
+
+/// `id` as the only argument.
+fn key_arg<DB: EncxDatabase, R: StoredRecord>(
+    id: &R::Id,
+) -> Result<<DB as Database>::Arguments<'_>> {
     let mut args = <DB as Database>::Arguments::default();
-    args.add(value).map_err(encode_error)?;
+    DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
     Ok(args)
 }
 
-macro_rules! impl_repo {
-    ($db:ty $(, $extra:path)?) => {
-        impl<T> Repo<T, $db>
-        where
-            T: Encrypted + Schema,
-            T::Record:
-                BindColumns<$db> + for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin $(+ $extra)?,
-        {
-            /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
-            pub async fn create_table(&self) -> Result<()> {
-                for statement in self.schema()? {
-                    sqlx::query(&statement).execute(&self.pool).await?;
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema,
+    T::Record: StoredRecord,
+{
+    /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
+    pub async fn create_table(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        for statement in self.schema()? {
+            DB::execute(&mut *conn, &statement, Default::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// Encrypts and inserts one record.
+    pub async fn insert(&self, value: &T) -> Result<()> {
+        // Encrypt before taking a connection: a cold KEK load needs the pool too.
+        let record = value.encrypt(&self.crypto).await?;
+        let mut conn = self.pool.acquire().await?;
+        self.insert_records(&mut conn, std::slice::from_ref(&record))
+            .await
+    }
+
+    /// [`insert`](Self::insert) on a given connection or transaction.
+    pub async fn insert_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        value: &T,
+    ) -> Result<()> {
+        let record = value.encrypt(&self.crypto).await?;
+        self.insert_records(conn, std::slice::from_ref(&record))
+            .await
+    }
+
+    /// Encrypts and inserts many records in one transaction, in multi-row batches:
+    /// `INSERT ... SELECT * FROM UNNEST(..)` with one array per column on PostgreSQL
+    /// (multi-row `VALUES` when a column type has no PostgreSQL array type), multi-row
+    /// `VALUES` on MySQL/MariaDB and SQLite.
+    ///
+    /// Encryption of the next batch overlaps the database's work on the current one.
+    /// The first batch is encrypted before a connection is taken, so the KEK is cached
+    /// by the time the transaction holds its connection.
+    pub async fn insert_many(&self, values: &[T]) -> Result<()> {
+        let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+        let first = self.encrypt_all(head).await?;
+        let mut conn = self.pool.acquire().await?;
+        self.insert_pipelined(&mut conn, first, tail).await
+    }
+
+    /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
+    /// caller's transaction).
+    pub async fn insert_many_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        values: &[T],
+    ) -> Result<()> {
+        let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+        let first = self.encrypt_all(head).await?;
+        self.insert_pipelined(conn, first, tail).await
+    }
+
+    /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
+    /// k+1 while batch k is being inserted, all in one transaction. The first batch is
+    /// small so that the database starts working early.
+    async fn insert_pipelined(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        first: Vec<T::Record>,
+        rest: &[T],
+    ) -> Result<()> {
+        let mut tx = Connection::begin(conn).await?;
+        let mut current = first;
+        let mut rest = rest.chunks(PIPELINE_BATCH);
+        loop {
+            match rest.next() {
+                Some(next) => {
+                    let (inserted, encrypted) = futures_util::future::join(
+                        self.insert_records(&mut tx, &current),
+                        self.encrypt_all(next),
+                    )
+                    .await;
+                    inserted?;
+                    current = encrypted?;
                 }
-                Ok(())
-            }
-
-            /// Encrypts and inserts one record.
-            pub async fn insert(&self, value: &T) -> Result<()> {
-                // Encrypt before taking a connection: a cold KEK load needs the pool too.
-                let record = value.encrypt(&self.crypto).await?;
-                let mut conn = self.pool.acquire().await?;
-                self.insert_records(&mut conn, std::slice::from_ref(&record))
-                    .await
-            }
-
-            /// [`insert`](Self::insert) on a given connection or transaction.
-            pub async fn insert_on(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                value: &T,
-            ) -> Result<()> {
-                let record = value.encrypt(&self.crypto).await?;
-                self.insert_records(conn, std::slice::from_ref(&record))
-                    .await
-            }
-
-            /// Encrypts and inserts many records in one transaction, in multi-row batches:
-            /// `INSERT ... SELECT * FROM UNNEST(..)` with one array per column on PostgreSQL
-            /// (multi-row `VALUES` when a column type has no PostgreSQL array type), multi-row
-            /// `VALUES` on MySQL/MariaDB and SQLite.
-            ///
-            /// Encryption of the next batch overlaps the database's work on the current one.
-            /// The first batch is encrypted before a connection is taken, so the KEK is cached
-            /// by the time the transaction holds its connection.
-            pub async fn insert_many(&self, values: &[T]) -> Result<()> {
-                let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
-                let first = self.encrypt_all(head).await?;
-                let mut conn = self.pool.acquire().await?;
-                self.insert_pipelined(&mut conn, first, tail).await
-            }
-
-            /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
-            /// caller's transaction).
-            pub async fn insert_many_on(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                values: &[T],
-            ) -> Result<()> {
-                let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
-                let first = self.encrypt_all(head).await?;
-                self.insert_pipelined(conn, first, tail).await
-            }
-
-            /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
-            /// k+1 while batch k is being inserted, all in one transaction. The first batch is
-            /// small so that the database starts working early.
-            async fn insert_pipelined(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                first: Vec<T::Record>,
-                rest: &[T],
-            ) -> Result<()> {
-                let mut tx = conn.begin().await?;
-                let mut current = first;
-                let mut rest = rest.chunks(PIPELINE_BATCH);
-                loop {
-                    match rest.next() {
-                        Some(next) => {
-                            let (inserted, encrypted) = futures_util::future::join(
-                                self.insert_records(&mut tx, &current),
-                                self.encrypt_all(next),
-                            )
-                            .await;
-                            inserted?;
-                            current = encrypted?;
-                        }
-                        None => {
-                            self.insert_records(&mut tx, &current).await?;
-                            break;
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            /// Encrypts `values`, yielding now and then so that a database call running beside
-            /// it (see `insert_pipelined`) keeps being served.
-            async fn encrypt_all(&self, values: &[T]) -> Result<Vec<T::Record>> {
-                let mut records = Vec::with_capacity(values.len());
-                for (i, value) in values.iter().enumerate() {
-                    if i % 64 == 63 {
-                        tokio::task::yield_now().await;
-                    }
-                    records.push(value.encrypt(&self.crypto).await?);
-                }
-                Ok(records)
-            }
-
-            async fn decrypt_all(&self, records: &[T::Record]) -> Result<Vec<T>> {
-                let mut out = Vec::with_capacity(records.len());
-                for record in records {
-                    out.push(T::decrypt(record, &self.crypto).await?);
-                }
-                Ok(out)
-            }
-
-            async fn insert_records(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                records: &[T::Record],
-            ) -> Result<()> {
-                for (sql, args) in
-                    <T::Record as InsertBatch<$db>>::insert_statements(&self.sql, records)?
-                {
-                    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-
-            /// The record with this id, decrypted. [`Error::NotFound`] when there is none;
-            /// `Shredded` (see [`Error::is_shredded`]) when it was erased.
-            pub async fn get<I>(&self, id: I) -> Result<T>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
-            {
-                let shown = id.to_string();
-                self.get_optional(id)
-                    .await?
-                    .ok_or_else(|| self.not_found(shown))
-            }
-
-            /// [`get`](Self::get) on a given connection or transaction.
-            pub async fn get_on<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                id: I,
-            ) -> Result<T>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Display + Send + 'static,
-            {
-                let shown = id.to_string();
-                self.get_optional_on(conn, id)
-                    .await?
-                    .ok_or_else(|| self.not_found(shown))
-            }
-
-            /// Like [`get`](Self::get), with `None` for a missing record.
-            pub async fn get_optional<I>(&self, id: I) -> Result<Option<T>>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let record = {
-                    let mut conn = self.pool.acquire().await?;
-                    self.fetch_by_id(&mut conn, id).await?
-                };
-                self.decrypt_optional(record).await
-            }
-
-            /// [`get_optional`](Self::get_optional) on a given connection or transaction.
-            pub async fn get_optional_on<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                id: I,
-            ) -> Result<Option<T>>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let record = self.fetch_by_id(conn, id).await?;
-                self.decrypt_optional(record).await
-            }
-
-            async fn fetch_by_id<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                id: I,
-            ) -> Result<Option<T::Record>>
-            where
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let sql = self.sql.select_by_id()?;
-                Ok(sqlx::query_as_with(&sql, one_arg::<$db, _>(id)?)
-                    .fetch_optional(&mut *conn)
-                    .await?)
-            }
-
-            async fn decrypt_optional(&self, record: Option<T::Record>) -> Result<Option<T>> {
-                match record {
-                    Some(record) => Ok(Some(T::decrypt(&record, &self.crypto).await?)),
-                    None => Ok(None),
-                }
-            }
-
-            /// The records with these ids that exist and are not erased, decrypted.
-            pub async fn get_many<I>(&self, ids: &[I]) -> Result<Vec<T>>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
-            {
-                let records = {
-                    let mut conn = self.pool.acquire().await?;
-                    self.fetch_by_ids(&mut conn, ids).await?
-                };
-                self.decrypt_all(&records).await
-            }
-
-            /// [`get_many`](Self::get_many) on a given connection or transaction.
-            pub async fn get_many_on<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                ids: &[I],
-            ) -> Result<Vec<T>>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
-            {
-                let records = self.fetch_by_ids(conn, ids).await?;
-                self.decrypt_all(&records).await
-            }
-
-            async fn fetch_by_ids<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                ids: &[I],
-            ) -> Result<Vec<T::Record>>
-            where
-                I: for<'q> Encode<'q, $db> + Type<$db> + Sync,
-            {
-                self.sql.require_id()?;
-                let id_column = self.id_column.unwrap_or_default();
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(max_binds(<$db as EncxDatabase>::DIALECT).min(10_000)) {
-                    let sql = self.sql.select_where_in(id_column, chunk.len());
-                    let mut args = <$db as Database>::Arguments::default();
-                    for id in chunk {
-                        args.add(id).map_err(encode_error)?;
-                    }
-                    out.extend(
-                        sqlx::query_as_with::<_, T::Record, _>(&sql, args)
-                            .fetch_all(&mut *conn)
-                            .await?,
-                    );
-                }
-                Ok(out)
-            }
-
-            /// The records whose searchable `field` equals `value` (after the field's
-            /// normalizer). Uses the blind index, then re-checks each decrypted candidate, so
-            /// truncation false positives never reach the caller. Erased records are skipped.
-            ///
-            /// A candidate row whose stored bytes fail an integrity check is never returned and
-            /// does not hide the other matches: it is skipped and logged (`tracing`, `warn`,
-            /// target `encx_sqlx::integrity`, with table and record id). Use
-            /// [`find_by_report`](Self::find_by_report) to receive those rows as values.
-            pub async fn find_by<V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<T>>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                Ok(self.find_by_report(field, value).await?.found)
-            }
-
-            /// [`find_by`](Self::find_by) on a given connection or transaction.
-            pub async fn find_by_on<V>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                field: SearchField<T>,
-                value: &V,
-            ) -> Result<Vec<T>>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                Ok(self.find_by_report_on(conn, field, value).await?.found)
-            }
-
-            /// [`find_by`](Self::find_by), also returning the candidate rows refused for
-            /// failing an integrity check (see [`Lookup`](crate::Lookup)).
-            pub async fn find_by_report<V>(
-                &self,
-                field: SearchField<T>,
-                value: &V,
-            ) -> Result<crate::Lookup<T>>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                let mut conn = self.pool.acquire().await?;
-                self.find_by_report_on(&mut conn, field, value).await
-            }
-
-            /// [`find_by_report`](Self::find_by_report) on a given connection or transaction.
-            pub async fn find_by_report_on<V>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                field: SearchField<T>,
-                value: &V,
-            ) -> Result<crate::Lookup<T>>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                let indexes = field.lookup(&self.crypto, value)?;
-                let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
-                self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
-                    .await
-            }
-
-            /// The records whose compound index matches `values` (in the index's field order).
-            /// Rows failing an integrity check are skipped and logged, as in
-            /// [`find_by`](Self::find_by).
-            pub async fn find_by_index(
-                &self,
-                index: CompoundIndex<T>,
-                values: &[&(dyn Indexable + Sync)],
-            ) -> Result<Vec<T>> {
-                Ok(self.find_by_index_report(index, values).await?.found)
-            }
-
-            /// [`find_by_index`](Self::find_by_index) on a given connection or transaction.
-            pub async fn find_by_index_on(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                index: CompoundIndex<T>,
-                values: &[&(dyn Indexable + Sync)],
-            ) -> Result<Vec<T>> {
-                Ok(self.find_by_index_report_on(conn, index, values).await?.found)
-            }
-
-            /// [`find_by_index`](Self::find_by_index), also returning the refused rows.
-            pub async fn find_by_index_report(
-                &self,
-                index: CompoundIndex<T>,
-                values: &[&(dyn Indexable + Sync)],
-            ) -> Result<crate::Lookup<T>> {
-                let mut conn = self.pool.acquire().await?;
-                self.find_by_index_report_on(&mut conn, index, values).await
-            }
-
-            /// [`find_by_index_report`](Self::find_by_index_report) on a given connection or
-            /// transaction.
-            pub async fn find_by_index_report_on(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                index: CompoundIndex<T>,
-                values: &[&(dyn Indexable + Sync)],
-            ) -> Result<crate::Lookup<T>> {
-                // `&dyn Indexable` is not `Send`: never hold one across an await, so that this
-                // future can run on any executor thread (`tokio::spawn`, web handlers).
-                let as_parts = || -> Vec<&dyn Indexable> {
-                    values.iter().map(|v| *v as &dyn Indexable).collect()
-                };
-                let indexes = index.lookup(&self.crypto, &as_parts())?;
-                let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
-                self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
-                    .await
-            }
-
-            /// True when some record's `field` equals `value` (for uniqueness checks). A row
-            /// that fails an integrity check does not count (it is logged as by
-            /// [`find_by`](Self::find_by)); check [`find_by_report`](Self::find_by_report) where
-            /// that matters.
-            pub async fn exists_by<V>(&self, field: SearchField<T>, value: &V) -> Result<bool>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                Ok(!self.find_by(field, value).await?.is_empty())
-            }
-
-            /// [`exists_by`](Self::exists_by) on a given connection or transaction.
-            pub async fn exists_by_on<V>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                field: SearchField<T>,
-                value: &V,
-            ) -> Result<bool>
-            where
-                V: Indexable + ?Sized + Sync,
-            {
-                Ok(!self.find_by_on(conn, field, value).await?.is_empty())
-            }
-
-            async fn fetch_by_index(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                column: &str,
-                indexes: &[encx::BlindIndex],
-            ) -> Result<Vec<T::Record>> {
-                let sql = self.sql.select_where_in(column, indexes.len());
-                let mut args = <$db as Database>::Arguments::default();
-                for index in indexes {
-                    args.add(index).map_err(encode_error)?;
-                }
-                Ok(sqlx::query_as_with(&sql, args)
-                    .fetch_all(&mut *conn)
-                    .await?)
-            }
-
-            /// Decrypts candidates and keeps those that really match (the re-check). A row
-            /// failing an integrity check is set aside and logged; any other error ends the
-            /// search.
-            async fn keep_matches(
-                &self,
-                records: &[T::Record],
-                matches: impl Fn(&T) -> bool,
-            ) -> Result<crate::Lookup<T>> {
-                let mut lookup = crate::Lookup::default();
-                for record in records {
-                    match T::decrypt(record, &self.crypto).await {
-                        Ok(value) if matches(&value) => lookup.found.push(value),
-                        Ok(_) => {}
-                        Err(error) if error.is_tampered() => {
-                            let rejected = crate::RejectedRow {
-                                table: self.sql.table,
-                                record: T::record_id_display(record),
-                                error,
-                            };
-                            rejected.log();
-                            lookup.rejected.push(rejected);
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                Ok(lookup)
-            }
-
-            /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
-            /// record stays erased: updating it is `Shredded`; a missing one is `NotFound`.
-            pub async fn update(&self, value: &T) -> Result<()>
-            where
-                T: encx::HasRecordId,
-            {
-                let mut conn = self.pool.acquire().await?;
-                self.update_on(&mut conn, value).await
-            }
-
-            /// [`update`](Self::update) on a given connection or transaction.
-            pub async fn update_on(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                value: &T,
-            ) -> Result<()>
-            where
-                T: encx::HasRecordId,
-            {
-                let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
-                let record = value.encrypt(&self.crypto).await?;
-                let mut args = <$db as Database>::Arguments::default();
-                record.bind_columns(&mut args).map_err(encode_error)?;
-                record.bind_id(&mut args).map_err(encode_error)?;
-                let done = sqlx::query_with(sql, args).execute(&mut *conn).await?;
-                if done.rows_affected() > 0 {
-                    return Ok(());
-                }
-                let probe = self.sql.probe.as_deref().ok_or_else(|| self.no_id())?;
-                let mut args = <$db as Database>::Arguments::default();
-                record.bind_id(&mut args).map_err(encode_error)?;
-                let found: Option<Option<Vec<u8>>> = sqlx::query_scalar_with(probe, args)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                Err(match found {
-                    Some(None) => Error::Crypto(encx::Error::Shredded {
-                        table: self.sql.table.to_owned(),
-                        record: value.id_display(),
-                    }),
-                    _ => Error::NotFound {
-                        table: self.sql.table,
-                        id: value.id_display(),
-                    },
-                })
-            }
-
-            /// Deletes the row. Returns whether there was one.
-            pub async fn delete<I>(&self, id: I) -> Result<bool>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let mut conn = self.pool.acquire().await?;
-                self.delete_on(&mut conn, id).await
-            }
-
-            /// [`delete`](Self::delete) on a given connection or transaction.
-            pub async fn delete_on<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                id: I,
-            ) -> Result<bool>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                self.execute_by_id(conn, self.sql.delete.as_deref(), id)
-                    .await
-            }
-
-            /// Crypto-shreds the record: its wrapped DEK and every blind index become NULL in one
-            /// statement. Plain columns stay; the ciphertexts stay too, unreadable by anyone in
-            /// this database. Returns whether the row exists.
-            ///
-            /// Backups are another matter: a backup taken before the erase still holds the
-            /// record's wrapped DEK, and the root key still unwraps the KEK row in that backup.
-            /// Such a copy turns to noise only once the KEK that wrapped the DEK is destroyed
-            /// and the root that wrapped that KEK can no longer unwrap it (see
-            /// `docs/operations.md`, erasure).
-            pub async fn erase<I>(&self, id: I) -> Result<bool>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let mut conn = self.pool.acquire().await?;
-                self.erase_on(&mut conn, id).await
-            }
-
-            /// [`erase`](Self::erase) on a given connection or transaction.
-            pub async fn erase_on<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                id: I,
-            ) -> Result<bool>
-            where
-                T: encx::HasRecordId,
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                self.execute_by_id(conn, self.sql.erase.as_deref(), id)
-                    .await
-            }
-
-            /// Runs a statement whose one argument is the id; true when it touched a row.
-            async fn execute_by_id<I>(
-                &self,
-                conn: &mut <$db as Database>::Connection,
-                sql: Option<&str>,
-                id: I,
-            ) -> Result<bool>
-            where
-                I: for<'q> Encode<'q, $db> + Type<$db> + Send + 'static,
-            {
-                let sql = sql.ok_or_else(|| self.no_id())?;
-                let done = sqlx::query_with(sql, one_arg::<$db, _>(id)?)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            fn not_found(&self, id: String) -> Error {
-                Error::NotFound {
-                    table: self.sql.table,
-                    id,
-                }
-            }
-
-            fn no_id(&self) -> Error {
-                match self.sql.require_id() {
-                    Err(e) => e,
-                    Ok(_) => Error::InvalidConfig("statement missing".into()),
+                None => {
+                    self.insert_records(&mut tx, &current).await?;
+                    break;
                 }
             }
         }
-    };
-}
+        tx.commit().await?;
+        Ok(())
+    }
 
-impl_repo!(sqlx::Postgres, encx::sql::PgBindArrays);
-impl_repo!(sqlx::MySql);
-impl_repo!(sqlx::Sqlite);
+    /// Encrypts `values`, yielding now and then so that a database call running beside
+    /// it (see `insert_pipelined`) keeps being served.
+    async fn encrypt_all(&self, values: &[T]) -> Result<Vec<T::Record>> {
+        let mut records = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            if i % 64 == 63 {
+                tokio::task::yield_now().await;
+            }
+            records.push(value.encrypt(&self.crypto).await?);
+        }
+        Ok(records)
+    }
+
+    async fn decrypt_all(&self, records: &[T::Record]) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            out.push(T::decrypt(record, &self.crypto).await?);
+        }
+        Ok(out)
+    }
+
+    async fn insert_records(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        records: &[T::Record],
+    ) -> Result<()> {
+        for (sql, args) in bulk::insert_statements::<DB, _>(&self.sql, records)? {
+            DB::execute(&mut *conn, &sql, args).await?;
+        }
+        Ok(())
+    }
+
+    /// The record with this id, decrypted. [`Error::NotFound`] when there is none;
+    /// `Shredded` (see [`Error::is_shredded`]) when it was erased.
+    pub async fn get(&self, id: IdOf<T>) -> Result<T>
+    where
+        T: HasRecordId,
+    {
+        let shown = id.record_id_display();
+        self.get_optional(id)
+            .await?
+            .ok_or_else(|| self.not_found(shown))
+    }
+
+    /// [`get`](Self::get) on a given connection or transaction.
+    pub async fn get_on(&self, conn: &mut <DB as Database>::Connection, id: IdOf<T>) -> Result<T>
+    where
+        T: HasRecordId,
+    {
+        let shown = id.record_id_display();
+        self.get_optional_on(conn, id)
+            .await?
+            .ok_or_else(|| self.not_found(shown))
+    }
+
+    /// Like [`get`](Self::get), with `None` for a missing record.
+    pub async fn get_optional(&self, id: IdOf<T>) -> Result<Option<T>>
+    where
+        T: HasRecordId,
+    {
+        let record = {
+            let mut conn = self.pool.acquire().await?;
+            self.fetch_by_id(&mut conn, &id).await?
+        };
+        self.decrypt_optional(record).await
+    }
+
+    /// [`get_optional`](Self::get_optional) on a given connection or transaction.
+    pub async fn get_optional_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        id: IdOf<T>,
+    ) -> Result<Option<T>>
+    where
+        T: HasRecordId,
+    {
+        let record = self.fetch_by_id(conn, &id).await?;
+        self.decrypt_optional(record).await
+    }
+
+    async fn fetch_by_id(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        id: &IdOf<T>,
+    ) -> Result<Option<T::Record>> {
+        let sql = self.sql.select_by_id()?;
+        let args = key_arg::<DB, T::Record>(id)?;
+        Ok(DB::fetch_record(conn, &sql, args).await?)
+    }
+
+    async fn decrypt_optional(&self, record: Option<T::Record>) -> Result<Option<T>> {
+        match record {
+            Some(record) => Ok(Some(T::decrypt(&record, &self.crypto).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The records with these ids that exist and are not erased, decrypted.
+    pub async fn get_many(&self, ids: &[IdOf<T>]) -> Result<Vec<T>>
+    where
+        T: HasRecordId,
+    {
+        let records = {
+            let mut conn = self.pool.acquire().await?;
+            self.fetch_by_ids(&mut conn, ids).await?
+        };
+        self.decrypt_all(&records).await
+    }
+
+    /// [`get_many`](Self::get_many) on a given connection or transaction.
+    pub async fn get_many_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        ids: &[IdOf<T>],
+    ) -> Result<Vec<T>>
+    where
+        T: HasRecordId,
+    {
+        let records = self.fetch_by_ids(conn, ids).await?;
+        self.decrypt_all(&records).await
+    }
+
+    async fn fetch_by_ids(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        ids: &[IdOf<T>],
+    ) -> Result<Vec<T::Record>> {
+        self.sql.require_id()?;
+        let id_column = self.id_column.unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(max_binds(DB::DIALECT).min(10_000)) {
+            let sql = self.sql.select_where_in(id_column, chunk.len());
+            let mut args = <DB as Database>::Arguments::default();
+            for id in chunk {
+                DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
+            }
+            out.extend(DB::fetch_records::<T::Record>(&mut *conn, &sql, args).await?);
+        }
+        Ok(out)
+    }
+
+    /// The records whose searchable `field` equals `value` (after the field's
+    /// normalizer). Uses the blind index, then re-checks each decrypted candidate, so
+    /// truncation false positives never reach the caller. Erased records are skipped.
+    ///
+    /// A candidate row whose stored bytes fail an integrity check is never returned and
+    /// does not hide the other matches: it is skipped and logged (`tracing`, `warn`,
+    /// target `encx_sqlx::integrity`, with table and record id). Use
+    /// [`find_by_report`](Self::find_by_report) to receive those rows as values.
+    pub async fn find_by<V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(self.find_by_report(field, value).await?.found)
+    }
+
+    /// [`find_by`](Self::find_by) on a given connection or transaction.
+    pub async fn find_by_on<V>(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        field: SearchField<T>,
+        value: &V,
+    ) -> Result<Vec<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(self.find_by_report_on(conn, field, value).await?.found)
+    }
+
+    /// [`find_by`](Self::find_by), also returning the candidate rows refused for
+    /// failing an integrity check (see [`Lookup`](crate::Lookup)).
+    pub async fn find_by_report<V>(
+        &self,
+        field: SearchField<T>,
+        value: &V,
+    ) -> Result<crate::Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        let mut conn = self.pool.acquire().await?;
+        self.find_by_report_on(&mut conn, field, value).await
+    }
+
+    /// [`find_by_report`](Self::find_by_report) on a given connection or transaction.
+    pub async fn find_by_report_on<V>(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        field: SearchField<T>,
+        value: &V,
+    ) -> Result<crate::Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        let indexes = field.lookup(&self.crypto, value)?;
+        let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
+        self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+            .await
+    }
+
+    /// The records whose compound index matches `values` (in the index's field order).
+    /// Rows failing an integrity check are skipped and logged, as in
+    /// [`find_by`](Self::find_by).
+    pub async fn find_by_index(
+        &self,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<Vec<T>> {
+        Ok(self.find_by_index_report(index, values).await?.found)
+    }
+
+    /// [`find_by_index`](Self::find_by_index) on a given connection or transaction.
+    pub async fn find_by_index_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<Vec<T>> {
+        Ok(self
+            .find_by_index_report_on(conn, index, values)
+            .await?
+            .found)
+    }
+
+    /// [`find_by_index`](Self::find_by_index), also returning the refused rows.
+    pub async fn find_by_index_report(
+        &self,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<crate::Lookup<T>> {
+        let mut conn = self.pool.acquire().await?;
+        self.find_by_index_report_on(&mut conn, index, values).await
+    }
+
+    /// [`find_by_index_report`](Self::find_by_index_report) on a given connection or
+    /// transaction.
+    pub async fn find_by_index_report_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<crate::Lookup<T>> {
+        // `&dyn Indexable` is not `Send`: never hold one across an await, so that this
+        // future can run on any executor thread (`tokio::spawn`, web handlers).
+        let as_parts =
+            || -> Vec<&dyn Indexable> { values.iter().map(|v| *v as &dyn Indexable).collect() };
+        let indexes = index.lookup(&self.crypto, &as_parts())?;
+        let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
+        self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
+            .await
+    }
+
+    /// True when some record's `field` equals `value` (for uniqueness checks). A row
+    /// that fails an integrity check does not count (it is logged as by
+    /// [`find_by`](Self::find_by)); check [`find_by_report`](Self::find_by_report) where
+    /// that matters.
+    pub async fn exists_by<V>(&self, field: SearchField<T>, value: &V) -> Result<bool>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(!self.find_by(field, value).await?.is_empty())
+    }
+
+    /// [`exists_by`](Self::exists_by) on a given connection or transaction.
+    pub async fn exists_by_on<V>(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        field: SearchField<T>,
+        value: &V,
+    ) -> Result<bool>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(!self.find_by_on(conn, field, value).await?.is_empty())
+    }
+
+    async fn fetch_by_index(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        column: &str,
+        indexes: &[encx::BlindIndex],
+    ) -> Result<Vec<T::Record>> {
+        let sql = self.sql.select_where_in(column, indexes.len());
+        let mut args = <DB as Database>::Arguments::default();
+        for index in indexes {
+            DB::bind_blind_index(index, &mut args).map_err(encode_error)?;
+        }
+        Ok(DB::fetch_records(conn, &sql, args).await?)
+    }
+
+    /// Decrypts candidates and keeps those that really match (the re-check). A row
+    /// failing an integrity check is set aside and logged; any other error ends the
+    /// search.
+    async fn keep_matches(
+        &self,
+        records: &[T::Record],
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<crate::Lookup<T>> {
+        let mut lookup = crate::Lookup::default();
+        for record in records {
+            match T::decrypt(record, &self.crypto).await {
+                Ok(value) if matches(&value) => lookup.found.push(value),
+                Ok(_) => {}
+                Err(error) if error.is_tampered() => {
+                    let rejected = crate::RejectedRow {
+                        table: self.sql.table,
+                        record: T::record_id_display(record),
+                        error,
+                    };
+                    rejected.log();
+                    lookup.rejected.push(rejected);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(lookup)
+    }
+
+    /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
+    /// record stays erased: updating it is `Shredded`; a missing one is `NotFound`.
+    pub async fn update(&self, value: &T) -> Result<()>
+    where
+        T: HasRecordId,
+    {
+        let mut conn = self.pool.acquire().await?;
+        self.update_on(&mut conn, value).await
+    }
+
+    /// [`update`](Self::update) on a given connection or transaction.
+    pub async fn update_on(&self, conn: &mut <DB as Database>::Connection, value: &T) -> Result<()>
+    where
+        T: HasRecordId,
+    {
+        let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
+        let record = value.encrypt(&self.crypto).await?;
+        let id = record.key().ok_or_else(|| self.no_id())?;
+        let mut args = <DB as Database>::Arguments::default();
+        DB::bind_record(&record, &mut args).map_err(encode_error)?;
+        DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
+        if DB::execute(&mut *conn, sql, args).await? > 0 {
+            return Ok(());
+        }
+        let probe = self.sql.probe.as_deref().ok_or_else(|| self.no_id())?;
+        let erased = DB::fetch_first_is_null(conn, probe, key_arg::<DB, T::Record>(id)?).await?;
+        Err(match erased {
+            Some(true) => Error::Crypto(encx::Error::Shredded {
+                table: self.sql.table.to_owned(),
+                record: value.id_display(),
+            }),
+            _ => Error::NotFound {
+                table: self.sql.table,
+                id: value.id_display(),
+            },
+        })
+    }
+
+    /// Deletes the row. Returns whether there was one.
+    pub async fn delete(&self, id: IdOf<T>) -> Result<bool>
+    where
+        T: HasRecordId,
+    {
+        let mut conn = self.pool.acquire().await?;
+        self.delete_on(&mut conn, id).await
+    }
+
+    /// [`delete`](Self::delete) on a given connection or transaction.
+    pub async fn delete_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        id: IdOf<T>,
+    ) -> Result<bool>
+    where
+        T: HasRecordId,
+    {
+        self.execute_by_id(conn, self.sql.delete.as_deref(), &id)
+            .await
+    }
+
+    /// Crypto-shreds the record: its wrapped DEK and every blind index become NULL in one
+    /// statement. Plain columns stay; the ciphertexts stay too, unreadable by anyone in
+    /// this database. Returns whether the row exists.
+    ///
+    /// Backups are another matter: a backup taken before the erase still holds the
+    /// record's wrapped DEK, and the root key still unwraps the KEK row in that backup.
+    /// Such a copy turns to noise only once the KEK that wrapped the DEK is destroyed
+    /// and the root that wrapped that KEK can no longer unwrap it (see
+    /// `docs/operations.md`, erasure).
+    pub async fn erase(&self, id: IdOf<T>) -> Result<bool>
+    where
+        T: HasRecordId,
+    {
+        let mut conn = self.pool.acquire().await?;
+        self.erase_on(&mut conn, id).await
+    }
+
+    /// [`erase`](Self::erase) on a given connection or transaction.
+    pub async fn erase_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        id: IdOf<T>,
+    ) -> Result<bool>
+    where
+        T: HasRecordId,
+    {
+        self.execute_by_id(conn, self.sql.erase.as_deref(), &id)
+            .await
+    }
+
+    /// Runs a statement whose one argument is the id; true when it touched a row.
+    async fn execute_by_id(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        sql: Option<&str>,
+        id: &IdOf<T>,
+    ) -> Result<bool> {
+        let sql = sql.ok_or_else(|| self.no_id())?;
+        let args = key_arg::<DB, T::Record>(id)?;
+        Ok(DB::execute(conn, sql, args).await? > 0)
+    }
+
+    fn not_found(&self, id: String) -> Error {
+        Error::NotFound {
+            table: self.sql.table,
+            id,
+        }
+    }
+
+    fn no_id(&self) -> Error {
+        match self.sql.require_id() {
+            Err(e) => e,
+            Ok(_) => Error::InvalidConfig("statement missing".into()),
+        }
+    }
+}

@@ -177,7 +177,7 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 /// A fresh database on `server`, pooled and migrated.
-async fn server_database<DB: encx_sqlx::Migrate>(
+async fn server_database<DB: encx_sqlx::EncxDatabase>(
     server: Server,
 ) -> Result<TestDatabase<DB>, Error> {
     let (url, drop_sql) = fresh_database(server).await?;

@@ -38,8 +38,9 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 ///
 /// - `<Type>Record`, the stored row: plain columns as they are, a [`Ciphertext`] per encrypted
 ///   field, an `Option<BlindIndex>` per blind index (`<name>_bidx`), and `encx_dek`. With the
-///   `sqlx` feature it also implements `sqlx::FromRow` (any row type) and [`sql::BindColumns`];
-///   with the `postgres` feature, `sql::PgBindArrays` (PostgreSQL bulk inserts).
+///   `sqlx` feature it also implements `sqlx::FromRow` (any row type); with the `postgres`,
+///   `mysql` and `sqlite` features, `sql::StoredIn` for that database (what `encx_sqlx::Repo`
+///   uses), and with `postgres`, `sql::PgBindArrays` (PostgreSQL bulk inserts).
 /// - An associated constant per index: a [`SearchField`] (`User::EMAIL`) or a
 ///   [`CompoundIndex`] (`User::NAME_CITY`), used for lookups.
 ///

@@ -1042,10 +1042,168 @@ mod postgres_bulk {
     }
 }
 
+/// Code generic over the database: one function, `DB: EncxDatabase` its only bound, run on all
+/// three databases; and a column type one database cannot store.
+mod generic {
+    use super::*;
+    use encx_integration_tests::{test_case, Service, Test};
+    use encx_sqlx::EncxDatabase;
+
+    pub fn tests() -> Vec<Test> {
+        vec![
+            test_case!(
+                Service::Postgres,
+                "generic::one_function_serves_postgres",
+                one_function_serves_postgres
+            ),
+            test_case!(
+                Service::MySql,
+                "generic::one_function_serves_mariadb",
+                one_function_serves_mariadb
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::one_function_serves_sqlite",
+                one_function_serves_sqlite
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::a_column_type_sqlite_cannot_store_is_a_configuration_error",
+                a_column_type_sqlite_cannot_store_is_a_configuration_error
+            ),
+        ]
+    }
+
+    /// The function of the issue, as a user writes it: no bound beyond `EncxDatabase`.
+    async fn register<DB: EncxDatabase>(
+        users: &encx_sqlx::Repo<Person, DB>,
+        user: &Person,
+    ) -> encx_sqlx::Result<bool> {
+        users.insert(user).await?;
+        Ok(!users.find_by(Person::EMAIL, &user.email).await?.is_empty())
+    }
+
+    /// Every by-id method, the key store and the migrations, generic too.
+    async fn lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+        encx_sqlx::migrate(&pool).await.unwrap();
+        let store = SqlKekStore::shared(pool.clone());
+        let root: Arc<dyn Keyring> =
+            Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+        let crypto = Crypto::builder()
+            .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
+            .index_keys_in(store, root)
+            .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap())
+            .build()
+            .await
+            .unwrap();
+        let users = encx_sqlx::Repo::<Person, DB>::new(pool, crypto);
+        users.create_table().await.unwrap();
+
+        let mut ada = person(1);
+        assert!(register(&users, &ada).await.unwrap());
+        assert_eq!(users.get(ada.id).await.unwrap(), ada);
+        ada.city = "Paris".into();
+        users.update(&ada).await.unwrap();
+        assert_eq!(users.get_many(&[ada.id]).await.unwrap(), vec![ada.clone()]);
+        assert!(users.erase(ada.id).await.unwrap());
+        assert!(users.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(users.update(&ada).await.unwrap_err().is_shredded());
+        assert!(users.delete(ada.id).await.unwrap());
+        assert!(users.get_optional(ada.id).await.unwrap().is_none());
+        assert!(matches!(
+            users.update(&ada).await,
+            Err(encx_sqlx::Error::NotFound { .. })
+        ));
+    }
+
+    async fn one_function_serves_postgres() {
+        let Some(db) =
+            encx_integration_tests::postgres("generic::one_function_serves_postgres").await
+        else {
+            return;
+        };
+        lifecycle(db.pool.clone()).await;
+        db.cleanup().await;
+    }
+
+    async fn one_function_serves_mariadb() {
+        let Some(db) = encx_integration_tests::mysql("generic::one_function_serves_mariadb").await
+        else {
+            return;
+        };
+        lifecycle(db.pool.clone()).await;
+        db.cleanup().await;
+    }
+
+    async fn one_function_serves_sqlite() {
+        let db = encx_integration_tests::sqlite("generic::one_function_serves_sqlite")
+            .await
+            .unwrap();
+        lifecycle(db.pool.clone()).await;
+        db.cleanup().await;
+    }
+
+    /// `Vec<String>` binds on PostgreSQL (`TEXT[]`) but sqlx has no SQLite encoding for it: the
+    /// struct still compiles, and the repository says which column cannot be stored where.
+    async fn a_column_type_sqlite_cannot_store_is_a_configuration_error() {
+        let db = encx_integration_tests::sqlite("generic::unsupported_column")
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE tagged_notes (id INTEGER PRIMARY KEY, tags BLOB, body BLOB, encx_dek BLOB)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let crypto = crypto_for(encx::MemoryKekStore::new()).await;
+        let notes = encx_sqlx::Repo::<postgres_bulk::TaggedNote, sqlx::Sqlite>::new(
+            db.pool.clone(),
+            crypto,
+        );
+        let note = postgres_bulk::TaggedNote {
+            id: 1,
+            tags: vec!["a".into()],
+            body: "secret body".into(),
+        };
+        for error in [
+            notes.insert(&note).await.unwrap_err(),
+            notes
+                .insert_many(std::slice::from_ref(&note))
+                .await
+                .unwrap_err(),
+        ] {
+            let encx_sqlx::Error::InvalidConfig(text) = &error else {
+                panic!("expected InvalidConfig, got {error:?}");
+            };
+            assert!(text.contains("`tags`") && text.contains("SQLite"), "{text}");
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tagged_notes")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0);
+
+        // A row written by other means cannot be read back through the repository either.
+        sqlx::query(
+            "INSERT INTO tagged_notes (id, tags, body, encx_dek) VALUES (2, x'00', x'00', x'00')",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let error = notes.get(2).await.unwrap_err();
+        assert!(
+            matches!(&error, encx_sqlx::Error::InvalidConfig(t) if t.contains("`tags`")),
+            "{error:?}"
+        );
+        db.cleanup().await;
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let mut tests = postgres::tests();
     tests.extend(mariadb::tests());
     tests.extend(sqlite::tests());
     tests.extend(postgres_bulk::tests());
+    tests.extend(generic::tests());
     encx_integration_tests::run(tests)
 }

@@ -1,5 +1,5 @@
 //! sqlx support (feature `sqlx`): column types for the stored byte strings, and the trait the
-//! derive implements to bind a stored record's columns. No I/O and no key lookups happen here:
+//! derive implements to bind a stored record's columns and read it from a row, per database. No I/O and no key lookups happen here:
 //! a row decodes to ciphertexts, and decryption is an explicit async step afterwards.
 //!
 //! `Ciphertext`, `WrappedDek` and `BlindIndex` forward to `Vec<u8>` (PostgreSQL `BYTEA`,
@@ -87,20 +87,10 @@ where
     }
 }
 
-/// Binds the columns of a stored record to a query, in [`Schema::columns`](crate::schema::Schema::columns)
-/// order. Implemented by `#[derive(Encrypted)]` (with the `sqlx` feature) for every database
-/// whose types fit.
-pub trait BindColumns<DB: Database> {
-    /// Adds every stored column.
-    fn bind_columns<'q>(
-        &'q self,
-        args: &mut <DB as Database>::Arguments<'q>,
-    ) -> Result<(), BoxDynError>;
-
-    /// Adds the value of the `#[encx(id)]` column (an error for a type without one).
-    fn bind_id<'q>(&'q self, args: &mut <DB as Database>::Arguments<'q>)
-        -> Result<(), BoxDynError>;
-}
+pub mod stored;
+#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use stored::StoredRecord;
+pub use stored::{NoId, RecordKey, StoredIn, UnsupportedColumn};
 
 #[cfg(feature = "postgres")]
 pub mod pg_arrays;

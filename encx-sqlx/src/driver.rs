@@ -1,0 +1,168 @@
+//! What encx-sqlx does the same way on every database but must spell per database, because
+//! sqlx's executors, arguments and rows are concrete types: binding and reading stored records,
+//! running statements, the key store. [`EncxDatabase`](crate::EncxDatabase) requires it, so
+//! code generic over `DB: EncxDatabase` needs no other bound; it lives in a private module, so
+//! no other crate can implement or call it.
+
+use std::sync::Arc;
+
+use encx::sql::{RecordKey, StoredIn, StoredRecord};
+use encx::{BlindIndex, KekStore};
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Pool};
+
+use crate::kek_store::SqlKekStore;
+
+/// The per-database half of [`EncxDatabase`](crate::EncxDatabase).
+pub trait Driver: Database {
+    /// Adds every stored column of `record`.
+    fn bind_record<'q, R: StoredRecord>(
+        record: &'q R,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds `id` as the value of `R`'s id column.
+    fn bind_key<'q, R: StoredRecord>(
+        id: &'q <R as RecordKey>::Id,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds each column of `records` as one array (PostgreSQL `UNNEST`), or `None` when the
+    /// database or a column type has no arrays.
+    fn bind_arrays<R: StoredRecord>(
+        records: &[R],
+        args: &mut <Self as Database>::Arguments<'_>,
+    ) -> Option<Result<(), BoxDynError>>;
+
+    /// Adds a blind index.
+    fn bind_blind_index<'q>(
+        index: &'q BlindIndex,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Runs `sql`; the number of rows it touched.
+    fn execute<'c, 's: 'c, 'q: 'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>>;
+
+    /// Runs `sql` and reads every row as a stored record.
+    fn fetch_records<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<Vec<R>, sqlx::Error>>;
+
+    /// Runs `sql` and reads the first row, if any, as a stored record.
+    fn fetch_record<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<Option<R>, sqlx::Error>>;
+
+    /// Runs `sql` and tells, for its first row, whether its first column is NULL (`None`: no
+    /// row).
+    fn fetch_first_is_null<'c, 's: 'c, 'q: 'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<Option<bool>, sqlx::Error>>;
+
+    /// The `encx_keks` table of `pool` as a key store.
+    fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore>;
+}
+
+macro_rules! impl_driver {
+    ($db:ty, $arrays:expr) => {
+        impl Driver for $db {
+            fn bind_record<'q, R: StoredRecord>(
+                record: &'q R,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                <R as StoredIn<$db>>::bind_columns(record, args)
+            }
+
+            fn bind_key<'q, R: StoredRecord>(
+                id: &'q <R as RecordKey>::Id,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                <R as StoredIn<$db>>::bind_key(id, args)
+            }
+
+            fn bind_arrays<R: StoredRecord>(
+                records: &[R],
+                args: &mut <Self as Database>::Arguments<'_>,
+            ) -> Option<Result<(), BoxDynError>> {
+                #[allow(clippy::redundant_closure_call)]
+                ($arrays)(records, args)
+            }
+
+            fn bind_blind_index<'q>(
+                index: &'q BlindIndex,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, index)
+            }
+
+            fn execute<'c, 's: 'c, 'q: 'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+                Box::pin(async move {
+                    let done = sqlx::query_with(sql, args).execute(conn).await?;
+                    Ok(done.rows_affected())
+                })
+            }
+
+            fn fetch_records<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<Vec<R>, sqlx::Error>> {
+                Box::pin(
+                    sqlx::query_with(sql, args)
+                        .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
+                        .fetch_all(conn),
+                )
+            }
+
+            fn fetch_record<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<Option<R>, sqlx::Error>> {
+                Box::pin(
+                    sqlx::query_with(sql, args)
+                        .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
+                        .fetch_optional(conn),
+                )
+            }
+
+            fn fetch_first_is_null<'c, 's: 'c, 'q: 'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<Option<bool>, sqlx::Error>> {
+                use sqlx::{Row, ValueRef};
+                Box::pin(
+                    sqlx::query_with(sql, args)
+                        .try_map(|row: <$db as Database>::Row| Ok(row.try_get_raw(0)?.is_null()))
+                        .fetch_optional(conn),
+                )
+            }
+
+            fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore> {
+                Arc::new(SqlKekStore::<$db>::new(pool))
+            }
+        }
+    };
+}
+
+impl_driver!(sqlx::Postgres, |records: &[R], args| R::pg_bind_arrays(
+    records, args
+));
+impl_driver!(sqlx::MySql, |_: &[R], _| None);
+impl_driver!(sqlx::Sqlite, |_: &[R], _| None);
