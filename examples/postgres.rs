@@ -5,10 +5,9 @@
 //! Uses (and creates) the tables `users`, `encx_keks` and `encx_schema_migrations`, and the
 //! master key in `quickstart.key` (generated on first run).
 
-#[macro_use]
 mod tour;
 
-const KEY_FILE: &str = "quickstart.key";
+use std::path::Path;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,5 +17,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_connections(4)
         .connect(&url)
         .await?;
-    tour!(sqlx::Postgres, pool, "$1")
+    sqlx::query("DROP TABLE IF EXISTS users")
+        .execute(&pool)
+        .await?; // start the tour afresh
+
+    let ids = tour::run(pool.clone(), Path::new("quickstart.key")).await?;
+
+    tour::show_stored_rows(&pool, "SELECT * FROM users WHERE id = $1", ids).await?;
+    Ok(())
 }

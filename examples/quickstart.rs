@@ -6,20 +6,24 @@
 //! gone), creates `quickstart.db`, inserts three users with encrypted fields, finds one by email
 //! through the blind index, erases another (crypto-shredding), and prints the stored rows.
 
-#[macro_use]
 mod tour;
 
+use std::path::Path;
 use std::str::FromStr;
-
-const KEY_FILE: &str = "quickstart.key";
-const DB_FILE: &str = "quickstart.db";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{DB_FILE}"))?
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://quickstart.db")?
         .create_if_missing(true);
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .connect_with(options)
         .await?;
-    tour!(sqlx::Sqlite, pool, "?")
+    sqlx::query("DROP TABLE IF EXISTS users")
+        .execute(&pool)
+        .await?; // start the tour afresh
+
+    let ids = tour::run(pool.clone(), Path::new("quickstart.key")).await?;
+
+    tour::show_stored_rows(&pool, "SELECT * FROM users WHERE id = ?", ids).await?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
 pub use lookup::{Lookup, RejectedRow};
 pub use migrate::migrate;
-pub use repo::Repo;
+pub use repo::{IdOf, Repo};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///
