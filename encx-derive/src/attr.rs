@@ -222,6 +222,7 @@ impl ContainerAttrs {
 #[derive(Default)]
 pub struct FieldAttrs {
     pub id: Option<Spanned<()>>,
+    pub subject: Option<Spanned<()>>,
     pub encrypt: Option<Spanned<()>>,
     pub encrypt_none: Option<Spanned<()>>,
     pub searchable: Option<Spanned<IndexOptions>>,
@@ -237,6 +238,7 @@ impl FieldAttrs {
             let key = key_of(&m);
             match key.as_str() {
                 "id" => flag(errors, &mut out.id, &m, "id"),
+                "subject" => flag(errors, &mut out.subject, &m, "subject"),
                 "encrypt" => flag(errors, &mut out.encrypt, &m, "encrypt"),
                 "encrypt_none" => flag(errors, &mut out.encrypt_none, &m, "encrypt_none"),
                 "hash_secure" => flag(errors, &mut out.hash_secure, &m, "hash_secure"),
@@ -255,8 +257,8 @@ impl FieldAttrs {
                 }
                 _ => {
                     errors.push(m.error(format!(
-                        "unknown encx field attribute `{key}`; expected one of: id, encrypt, \
-                         searchable, encrypt_none, hash_secure, column, skip"
+                        "unknown encx field attribute `{key}`; expected one of: id, subject, \
+                         encrypt, searchable, encrypt_none, hash_secure, column, skip"
                     )));
                     skip_value(&m)?;
                 }

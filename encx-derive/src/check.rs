@@ -68,6 +68,7 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
 
     let mut fields = Vec::new();
     let mut id = None;
+    let mut subject = None;
     for f in named.map(|n| n.named.iter()).into_iter().flatten() {
         let Some(ident) = f.ident.clone() else {
             continue;
@@ -99,6 +100,23 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
                 id = Some(fields.len());
             }
         }
+        if let Some(span) = fa.subject.as_ref().map(|s| s.span) {
+            if !matches!(kind, FieldKind::Id | FieldKind::Plain) {
+                errors.at(
+                    span,
+                    "`subject` marks a plain column (or the id) that names the record's data subject: it cannot be encrypted, hashed or skipped",
+                );
+            } else if option_inner.is_some() {
+                errors.at(
+                    span,
+                    "the `subject` field cannot be an `Option`: every record needs its data subject",
+                );
+            } else if subject.is_some() {
+                errors.at(span, "only one field can be #[encx(subject)]");
+            } else {
+                subject = Some(fields.len());
+            }
+        }
         fields.push(Field {
             span: ident.span(),
             ident,
@@ -123,6 +141,7 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
         fields,
         indexes,
         id,
+        subject,
     })
 }
 

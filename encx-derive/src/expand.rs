@@ -221,6 +221,33 @@ pub fn derive(c: &Container) -> TokenStream {
             quote!(::std::string::String::from("(record without #[encx(id)])")),
         ),
     };
+    let (seal, open) = match c.subject {
+        Some(i) => {
+            let fid = &c.fields[i].ident;
+            let rid = column_ident(&c.fields[i].column);
+            (
+                quote!(crypto.seal_subject_record(
+                    #table,
+                    &__encx_id,
+                    &::encx::RecordId::record_id_bytes(&self.#fid),
+                    &::encx::RecordId::record_id_display(&self.#fid),
+                ).await?),
+                quote!(crypto.open_subject_record(
+                    #table,
+                    &__encx_id,
+                    &::encx::RecordId::record_id_bytes(&record.#rid),
+                    record.encx_dek.as_ref(),
+                    &__encx_display,
+                ).await?),
+            )
+        }
+        None => (
+            quote!(crypto.seal_record(#table, &__encx_id).await?),
+            quote!(crypto
+                .open_record(#table, &__encx_id, record.encx_dek.as_ref(), &__encx_display)
+                .await?),
+        ),
+    };
     let has_record_id = c.id.map(|_| {
         quote! {
             #[automatically_derived]
@@ -259,7 +286,7 @@ pub fn derive(c: &Container) -> TokenStream {
 
             async fn encrypt(&self, crypto: &::encx::Crypto) -> ::encx::Result<#record> {
                 let __encx_id = #id_bytes_enc;
-                let __encx_sealer = crypto.seal_record(#table, &__encx_id).await?;
+                let __encx_sealer = #seal;
                 ::core::result::Result::Ok(#record {
                     #(#encrypt_fields,)*
                 })
@@ -268,9 +295,7 @@ pub fn derive(c: &Container) -> TokenStream {
             async fn decrypt(record: &#record, crypto: &::encx::Crypto) -> ::encx::Result<Self> {
                 let __encx_id = #id_bytes_dec;
                 let __encx_display = #id_display;
-                let __encx_opener = crypto
-                    .open_record(#table, &__encx_id, record.encx_dek.as_ref(), &__encx_display)
-                    .await?;
+                let __encx_opener = #open;
                 ::core::result::Result::Ok(#ident {
                     #(#decrypt_fields,)*
                 })

@@ -11,6 +11,8 @@ pub struct Container {
     pub indexes: Vec<Compound>,
     /// Index into `fields` of the `#[encx(id)]` field.
     pub id: Option<usize>,
+    /// Index into `fields` of the `#[encx(subject)]` field.
+    pub subject: Option<usize>,
 }
 
 pub struct Field {

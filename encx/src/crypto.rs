@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
@@ -9,7 +10,10 @@ use crate::cipher::FieldCipher;
 use crate::error::{Error, Result};
 use crate::index::normalize::Wiped;
 use crate::index::{IndexKey, IndexKeys, IndexSpec, Indexable};
-use crate::keys::{KekStore, KeyContext, Keyring};
+use crate::keys::subject::{
+    self, SubjectKeyStore, SubjectKeys, DEFAULT_SUBJECT_CACHE_ENTRIES, DEFAULT_SUBJECT_CACHE_TTL,
+};
+use crate::keys::{wrapped, Dek, KekStore, KeyContext, Keyring, KeyringKind};
 use crate::password::PasswordPolicy;
 use crate::record::{RecordContext, RecordOpener, RecordSealer};
 use crate::types::{BlindIndex, WrappedDek};
@@ -43,6 +47,7 @@ struct Inner {
     /// Derived keys by (domain, version). A handful of entries: a scan beats hashing.
     index_cache: RwLock<Vec<(String, u32, IndexKey)>>,
     password: PasswordPolicy,
+    subjects: Option<SubjectKeys>,
 }
 
 impl fmt::Debug for Crypto {
@@ -51,6 +56,7 @@ impl fmt::Debug for Crypto {
             .field("keyring", &self.inner.keyring)
             .field("index_keys", &self.inner.index_keys)
             .field("password", &self.inner.password)
+            .field("subjects", &self.inner.subjects)
             .finish()
     }
 }
@@ -63,6 +69,8 @@ pub struct CryptoBuilder {
     index_keys: Option<IndexKeys>,
     index_store: Option<(Arc<dyn KekStore>, Arc<dyn Keyring>)>,
     password: Option<PasswordPolicy>,
+    subject_store: Option<Arc<dyn SubjectKeyStore>>,
+    subject_cache: Option<(Duration, usize)>,
 }
 
 impl fmt::Debug for CryptoBuilder {
@@ -106,6 +114,41 @@ impl CryptoBuilder {
         self
     }
 
+    /// Keeps a key per data subject in `store` (the `encx_subject_keys` table, possibly in a
+    /// database of its own): the DEKs of records with an `#[encx(subject)]` field are wrapped
+    /// under their subject's key, so that [`erase_subject`](Crypto::erase_subject) shreds all of
+    /// them at once. The subject keys themselves are wrapped by this `Crypto`'s keyring.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use encx::{Crypto, LocalKeyring, MasterKey, MemorySubjectKeyStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+    /// let crypto = Crypto::builder()
+    ///     .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
+    ///     .subject_keys_in(Arc::new(MemorySubjectKeyStore::new()))
+    ///     .build()
+    ///     .await?;
+    /// let sealer = crypto.seal_subject_record("orders", b"order-1", b"user-7", "user-7").await?;
+    /// let wrapped = sealer.into_wrapped_dek();
+    /// crypto.erase_subject(b"user-7").await?;
+    /// let opened = crypto.open_record("orders", b"order-1", Some(&wrapped), &"order-1").await;
+    /// assert!(opened.unwrap_err().is_shredded());
+    /// # Ok(()) }
+    /// ```
+    pub fn subject_keys_in(mut self, store: Arc<dyn SubjectKeyStore>) -> Self {
+        self.subject_store = Some(store);
+        self
+    }
+
+    /// How long a subject key (or the knowledge that a subject is erased) stays cached, and
+    /// for how many subjects at most. Defaults: [`DEFAULT_SUBJECT_CACHE_TTL`] (60 s) and
+    /// [`DEFAULT_SUBJECT_CACHE_ENTRIES`]. The TTL is the longest another process keeps
+    /// serving a subject after [`Crypto::erase_subject`]; shorter means more key-store reads.
+    pub fn subject_cache(mut self, ttl: Duration, entries: usize) -> Self {
+        self.subject_cache = Some((ttl, entries));
+        self
+    }
+
     /// Builds it, loading index keys from their store if one was given.
     pub async fn build(self) -> Result<Crypto> {
         let keyring = self
@@ -127,6 +170,12 @@ impl CryptoBuilder {
                 index_keys,
                 index_cache: RwLock::new(Vec::new()),
                 password: self.password.unwrap_or_default(),
+                subjects: self.subject_store.map(|store| {
+                    let (ttl, entries) = self
+                        .subject_cache
+                        .unwrap_or((DEFAULT_SUBJECT_CACHE_TTL, DEFAULT_SUBJECT_CACHE_ENTRIES));
+                    SubjectKeys::new(store, ttl, entries)
+                }),
             }),
         })
     }
@@ -166,6 +215,59 @@ impl Crypto {
         ))
     }
 
+    /// [`seal_record`](Self::seal_record) for a record of data subject `subject` (the bytes of
+    /// its `#[encx(subject)]` field; `shown` is their printable form, for errors): the fresh DEK
+    /// is wrapped under the subject's key, created on first use. [`Error::SubjectErased`] when
+    /// the subject was erased and not re-enabled.
+    pub async fn seal_subject_record<'a>(
+        &self,
+        table: &'a str,
+        record_id: &'a [u8],
+        subject: &[u8],
+        shown: &str,
+    ) -> Result<RecordSealer<'a>> {
+        let key = self
+            .subject_keys()?
+            .active(&*self.inner.keyring, subject, shown)
+            .await?;
+        let dek = Dek::generate()?;
+        let wrapped = subject::wrap_dek(&key, &dek, &KeyContext::new(table, record_id))?;
+        Ok(RecordSealer::new(
+            RecordContext::new(table, record_id),
+            FieldCipher::for_new_record_key(&dek),
+            wrapped,
+        ))
+    }
+
+    /// Erases a data subject: destroys every key of `subject` in the subject key store, so
+    /// that every record wrapped under them, in every table and in every copy of the data that
+    /// does not also hold the subject key store, turns to noise. New data for the subject is
+    /// refused ([`Error::SubjectErased`]) until [`reenable_subject`](Self::reenable_subject).
+    /// Returns the ids of the keys destroyed (empty when there was nothing left to destroy).
+    ///
+    /// This process forgets the keys at once; others stop using them within their subject
+    /// cache TTL ([`CryptoBuilder::subject_cache`]). Blind indexes of the subject's records
+    /// stay in the tables until cleared there.
+    pub async fn erase_subject(&self, subject: &[u8]) -> Result<Vec<uuid::Uuid>> {
+        self.subject_keys()?.erase(subject).await
+    }
+
+    /// Lets new data of an erased subject be stored again, under a new key. Records written
+    /// before the erasure stay shredded. Does nothing for a subject that is not erased.
+    pub async fn reenable_subject(&self, subject: &[u8]) -> Result<()> {
+        self.subject_keys()?
+            .reenable(&*self.inner.keyring, subject)
+            .await
+    }
+
+    fn subject_keys(&self) -> Result<&SubjectKeys> {
+        self.inner.subjects.as_ref().ok_or_else(|| {
+            Error::config(
+                "records with a data subject need subject keys: use CryptoBuilder::subject_keys_in",
+            )
+        })
+    }
+
     /// Unwraps a record's DEK, ready to open its fields. `wrapped` is `None` for an erased
     /// record, which gives [`Error::Shredded`] naming `display_id`.
     pub async fn open_record<'a>(
@@ -175,15 +277,46 @@ impl Crypto {
         wrapped: Option<&WrappedDek>,
         display_id: &(dyn fmt::Display + Sync),
     ) -> Result<RecordOpener<'a>> {
+        self.open_any_record(table, record_id, None, wrapped, display_id)
+            .await
+    }
+
+    /// [`open_record`](Self::open_record) for a record of data subject `subject`: its DEK must
+    /// be wrapped under that subject's key ([`Error::Tampered`] otherwise). An erased subject's
+    /// record gives [`Error::Shredded`].
+    pub async fn open_subject_record<'a>(
+        &self,
+        table: &'a str,
+        record_id: &'a [u8],
+        subject: &[u8],
+        wrapped: Option<&WrappedDek>,
+        display_id: &(dyn fmt::Display + Sync),
+    ) -> Result<RecordOpener<'a>> {
+        self.open_any_record(table, record_id, Some(subject), wrapped, display_id)
+            .await
+    }
+
+    async fn open_any_record<'a>(
+        &self,
+        table: &'a str,
+        record_id: &'a [u8],
+        subject: Option<&[u8]>,
+        wrapped: Option<&WrappedDek>,
+        display_id: &(dyn fmt::Display + Sync),
+    ) -> Result<RecordOpener<'a>> {
         let wrapped = wrapped.ok_or_else(|| Error::Shredded {
             table: table.to_owned(),
             record: display_id.to_string(),
         })?;
-        let dek = self
-            .inner
-            .keyring
-            .unwrap_dek(wrapped, &KeyContext::new(table, record_id))
-            .await?;
+        let ctx = KeyContext::new(table, record_id);
+        let dek = if wrapped::read_kind(wrapped.as_bytes())? == KeyringKind::Subject {
+            let shown = display_id.to_string();
+            self.subject_keys()?
+                .unwrap_dek(&*self.inner.keyring, wrapped, &ctx, subject, &shown)
+                .await?
+        } else {
+            self.inner.keyring.unwrap_dek(wrapped, &ctx).await?
+        };
         Ok(RecordOpener::new(
             RecordContext::new(table, record_id),
             FieldCipher::new(&dek),

@@ -18,7 +18,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | kind | variants | what happened | what to do |
 /// |---|---|---|---|
 /// | [`ErrorKind::Integrity`] ([`is_tampered`](Error::is_tampered)) | `Tampered`, `UnsupportedFormat`, `UnknownKeyId`, `PasswordHashRefused` | stored bytes failed authentication, are malformed, carry an unknown format or keyring byte, name a key the key store never held, or hold a password hash outside the limits | alarm: someone with write access to the database altered it (or the data was written by a newer encx, or this process reads another key store than the writer) |
-/// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded` | the record's wrapped DEK was destroyed on purpose | expected after erasure: treat as gone |
+/// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded`, `SubjectErased` | the record's wrapped DEK, or its data subject's key, was destroyed on purpose; new data for an erased subject is refused | expected after erasure: treat as gone |
 /// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring | operator: restore the configuration |
 /// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng` | KMS or key store unreachable or throttled; the OS random generator failed | retry later |
 /// | [`ErrorKind::Configuration`] ([`is_config`](Error::is_config)) | `InvalidConfig`, `AccessDenied`, `Codec` | bad setup, missing KMS permission, a value whose type cannot be encoded or differs from the stored type | fix the code or setup |
@@ -53,6 +53,15 @@ pub enum Error {
         table: String,
         /// Printable form of the record id.
         record: String,
+    },
+
+    /// The data subject was erased: its key is destroyed, so nothing of it can be read, and
+    /// new data for it is refused until it is explicitly re-enabled
+    /// ([`Crypto::reenable_subject`](crate::Crypto::reenable_subject)).
+    #[error("data subject {subject} was erased: its key is destroyed")]
+    SubjectErased {
+        /// Printable form of the subject id.
+        subject: String,
     },
 
     /// The key needed to unwrap a data key is not available to this keyring, although the
@@ -158,7 +167,7 @@ impl Error {
             | Error::UnsupportedFormat { .. }
             | Error::UnknownKeyId { .. }
             | Error::PasswordHashRefused(_) => ErrorKind::Integrity,
-            Error::Shredded { .. } => ErrorKind::Erased,
+            Error::Shredded { .. } | Error::SubjectErased { .. } => ErrorKind::Erased,
             Error::KeyNotFound { .. } => ErrorKind::MissingKey,
             Error::KeyringUnavailable { .. } | Error::Rng => ErrorKind::Unavailable,
             Error::AccessDenied { .. } | Error::InvalidConfig(_) | Error::Codec(_) => {

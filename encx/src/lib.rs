@@ -27,7 +27,8 @@ pub use index::{IndexSpec, Indexable, Normalizer};
 pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use keys::{
     Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
-    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, NewKek, StoredKek,
+    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, MemorySubjectKeyStore, NewKek,
+    NewSubjectKey, StoredKek, StoredSubjectKey, SubjectKeyStore,
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{Encrypted, HasRecordId, RecordContext, RecordId, RecordOpener, RecordSealer};
@@ -58,6 +59,7 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// |---|---|
 /// | *(none)* | a plain column, stored as it is (the type must be `Clone`) |
 /// | `id` | the record id (plain, primary key), bound into every ciphertext of the record: `Uuid`, `String`, integers |
+/// | `subject` | on the id or a plain column (not `Option`): the record's data subject (a person, a tenant). The record's DEK is wrapped under the subject's key ([`CryptoBuilder::subject_keys_in`]), so [`Crypto::erase_subject`] shreds every record of the subject in every table at once |
 /// | `encrypt` | AES-256-GCM under the record's DEK; any `Serialize + DeserializeOwned` type; `Option<T>` stores SQL NULL for `None` |
 /// | `encrypt_none` | on an `Option<T>`: encrypt `None` too, so the column does not reveal presence (implies `encrypt`) |
 /// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to [`index::default_domain`]`(table, field)`, `"5:users,5:email,"` |

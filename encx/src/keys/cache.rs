@@ -73,6 +73,24 @@ impl<T: Clone> TtlCell<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.load(ttl, load, true).await
+    }
+
+    /// Like [`get_or_load`](Self::get_or_load), but a stale value is never served: where
+    /// the TTL bounds how long a revoked value (an erased subject's key) stays in use.
+    pub(crate) async fn get_or_load_strict<F, Fut>(&self, ttl: Duration, load: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.load(ttl, load, false).await
+    }
+
+    async fn load<F, Fut>(&self, ttl: Duration, load: F, serve_stale: bool) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         if let (Some(fresh), _) = self.read(ttl) {
             return Ok(fresh);
         }
@@ -86,7 +104,7 @@ impl<T: Clone> TtlCell<T> {
                 self.store(value.clone());
                 Ok(value)
             }
-            Err(err) if err.is_retryable() => match stale {
+            Err(err) if serve_stale && err.is_retryable() => match stale {
                 // Serve the stale value for another TTL rather than retrying on every call.
                 Some(stale) => {
                     self.store(stale.clone());

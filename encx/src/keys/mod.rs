@@ -23,6 +23,7 @@ pub mod hierarchical;
 pub mod local;
 pub(crate) mod material;
 pub mod store;
+pub mod subject;
 pub(crate) mod wrapped;
 
 #[cfg(feature = "aws-kms")]
@@ -31,6 +32,7 @@ pub use hierarchical::HierarchicalKeyring;
 pub use local::{LocalKeyring, MasterKey};
 pub use material::{Dek, Kek, KEY_LEN};
 pub use store::{KekState, KekStore, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
+pub use subject::{MemorySubjectKeyStore, NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
 
 /// What a wrapped data key is bound to: the table and record it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub enum KeyringKind {
     AwsKms,
     /// [`HierarchicalKeyring`]: AES-256-GCM under a KEK.
     Hierarchical,
+    /// A data subject's key ([`subject`]): AES-256-GCM under the subject key, whose own row
+    /// is wrapped by the configured keyring.
+    Subject,
 }
 
 impl KeyringKind {
@@ -67,6 +72,7 @@ impl KeyringKind {
             KeyringKind::Local => 0x01,
             KeyringKind::AwsKms => 0x02,
             KeyringKind::Hierarchical => 0x03,
+            KeyringKind::Subject => 0x04,
         }
     }
 
@@ -76,6 +82,7 @@ impl KeyringKind {
             0x01 => Some(KeyringKind::Local),
             0x02 => Some(KeyringKind::AwsKms),
             0x03 => Some(KeyringKind::Hierarchical),
+            0x04 => Some(KeyringKind::Subject),
             _ => None,
         }
     }
@@ -87,6 +94,7 @@ impl fmt::Display for KeyringKind {
             KeyringKind::Local => "local",
             KeyringKind::AwsKms => "aws-kms",
             KeyringKind::Hierarchical => "hierarchical",
+            KeyringKind::Subject => "subject",
         })
     }
 }

@@ -74,7 +74,9 @@ pub(crate) fn read_kind(blob: &[u8]) -> Result<KeyringKind> {
     let kind = KeyringKind::from_byte(kind).ok_or(Error::Tampered)?;
     match (format, kind) {
         (FORMAT_V1, KeyringKind::AwsKms) => Ok(kind),
-        (FORMAT_V2, KeyringKind::Local | KeyringKind::Hierarchical) => Ok(kind),
+        (FORMAT_V2, KeyringKind::Local | KeyringKind::Hierarchical | KeyringKind::Subject) => {
+            Ok(kind)
+        }
         (FORMAT_V1, _) => Err(Error::UnsupportedFormat {
             what:
                 "wrapped data key (format 1 of the local/hierarchical keyrings is no longer read)",

@@ -12,4 +12,5 @@ mod keyrings;
 mod manual_impl;
 mod password;
 mod properties;
+mod subjects;
 mod tamper;

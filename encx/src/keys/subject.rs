@@ -1,0 +1,431 @@
+//! Data-subject keys: one random 256-bit key per data subject (a person, or a tenant), under
+//! which the per-record DEKs of that subject's records are wrapped. Destroying the subject key
+//! shreds every record of the subject at once, in every copy of the data: the keys live in a
+//! [`SubjectKeyStore`] (table `encx_subject_keys`), which may be a database of its own, so
+//! that backups of the data hold no subject key.
+//!
+//! ```text
+//! keyring (root, or a KEK of the hierarchical keyring)
+//!   └─ subject key      one per subject and version, row wrapped by the keyring, bound to
+//!      │                 its id, subject and version
+//!      └─ DEK           still one per record, wrapped under the subject key (kind 0x04),
+//!                        bound to table and record id
+//! ```
+//!
+//! Records keep a fresh DEK each and the same field format; only the wrapping of the DEK
+//! changes. Subject keys are cached per process (TTL, bounded, single-flight): another process
+//! stops serving an erased subject within its cache TTL ([`DEFAULT_SUBJECT_CACHE_TTL`]), and an
+//! unreachable store never extends that window with a stale key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::cache::TtlCell;
+use super::material::{Dek, Kek};
+use super::{wrapped, KeyContext, Keyring, KeyringKind};
+use crate::cipher::push_len_prefixed;
+use crate::error::{Error, Result};
+use crate::types::WrappedDek;
+
+/// Table name bound into the keyring's wrapping of every subject key row.
+pub const SUBJECT_KEY_TABLE: &str = "encx_subject_keys";
+
+/// Default time a subject key (or the knowledge that a subject is erased) stays cached: the
+/// longest another process keeps serving a subject after it was erased.
+pub const DEFAULT_SUBJECT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Default number of subjects whose keys a process caches at once.
+pub const DEFAULT_SUBJECT_CACHE_ENTRIES: usize = 10_000;
+
+/// The record id bytes under which the keyring wraps a subject key row: everything that gives
+/// the key its meaning, so that an edited or copied row fails with [`Error::Tampered`]:
+///
+/// ```text
+/// id (16 UUID bytes) | u32be(len) subject | subject bytes | i64be(version)
+/// ```
+///
+/// The table bound beside it is [`SUBJECT_KEY_TABLE`].
+pub fn subject_key_record_id(id: &Uuid, subject: &[u8], version: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + 4 + subject.len() + 8);
+    out.extend_from_slice(id.as_bytes());
+    push_len_prefixed(&mut out, subject);
+    out.extend_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// One row of `encx_subject_keys`: a subject key, or the tombstone of an erased one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSubjectKey {
+    /// Key id, named in every DEK wrapped under it.
+    pub id: Uuid,
+    /// The subject's id bytes ([`RecordId`](crate::RecordId) of the `#[encx(subject)]` field).
+    pub subject: Vec<u8>,
+    /// 1 for the subject's first key; one more for each key made after an erasure
+    /// ([`Crypto::reenable_subject`](crate::Crypto::reenable_subject)).
+    pub version: i64,
+    /// The key, wrapped by the keyring; `None` once erased.
+    pub wrapped: Option<Vec<u8>>,
+    /// When the row was written.
+    pub created_at: SystemTime,
+    /// When the key was destroyed.
+    pub erased_at: Option<SystemTime>,
+}
+
+impl fmt::Debug for StoredSubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSubjectKey")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("erased", &self.wrapped.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A subject key to store.
+#[derive(Clone)]
+pub struct NewSubjectKey {
+    /// Key id.
+    pub id: Uuid,
+    /// Subject id bytes.
+    pub subject: Vec<u8>,
+    /// One above the subject's highest stored version (1 for a new subject).
+    pub version: i64,
+    /// The key, wrapped by the keyring under [`subject_key_record_id`].
+    pub wrapped: Vec<u8>,
+}
+
+impl fmt::Debug for NewSubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSubjectKey")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where subject keys live: `encx_sqlx::SqlSubjectKeyStore` (any of the three databases, the
+/// data's or one of its own) or [`MemorySubjectKeyStore`] (tests).
+#[async_trait]
+pub trait SubjectKeyStore: Send + Sync + fmt::Debug {
+    /// The subject's row of highest version, if it ever had a key.
+    async fn latest(&self, subject: &[u8]) -> Result<Option<StoredSubjectKey>>;
+
+    /// The row with this key id.
+    async fn get(&self, id: Uuid) -> Result<Option<StoredSubjectKey>>;
+
+    /// Stores `new` if its version is one above the subject's highest (1 for a new subject);
+    /// otherwise stores nothing. Returns the subject's latest row afterwards: `new`, or the row
+    /// another process stored first.
+    async fn insert(&self, new: NewSubjectKey) -> Result<StoredSubjectKey>;
+
+    /// Destroys every key of the subject: the wrapped bytes are deleted, the rows stay as
+    /// tombstones (id, version, `erased_at`). Idempotent. Returns the ids of the keys this call
+    /// destroyed.
+    async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>>;
+}
+
+/// Subject keys in memory, for tests.
+#[derive(Default)]
+pub struct MemorySubjectKeyStore {
+    rows: Mutex<Vec<StoredSubjectKey>>,
+}
+
+impl MemorySubjectKeyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every row, for tests that edit rows as a database writer could.
+    pub fn with_rows<R>(&self, f: impl FnOnce(&mut Vec<StoredSubjectKey>) -> R) -> R {
+        f(&mut self.rows.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl fmt::Debug for MemorySubjectKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemorySubjectKeyStore")
+            .finish_non_exhaustive()
+    }
+}
+
+fn latest_of<'a>(rows: &'a [StoredSubjectKey], subject: &[u8]) -> Option<&'a StoredSubjectKey> {
+    rows.iter()
+        .filter(|r| r.subject == subject)
+        .max_by_key(|r| r.version)
+}
+
+#[async_trait]
+impl SubjectKeyStore for MemorySubjectKeyStore {
+    async fn latest(&self, subject: &[u8]) -> Result<Option<StoredSubjectKey>> {
+        Ok(self.with_rows(|rows| latest_of(rows, subject).cloned()))
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<StoredSubjectKey>> {
+        Ok(self.with_rows(|rows| rows.iter().find(|r| r.id == id).cloned()))
+    }
+
+    async fn insert(&self, new: NewSubjectKey) -> Result<StoredSubjectKey> {
+        self.with_rows(|rows| {
+            let highest = latest_of(rows, &new.subject).map_or(0, |r| r.version);
+            if highest.checked_add(1) == Some(new.version) {
+                rows.push(StoredSubjectKey {
+                    id: new.id,
+                    subject: new.subject.clone(),
+                    version: new.version,
+                    wrapped: Some(new.wrapped),
+                    created_at: SystemTime::now(),
+                    erased_at: None,
+                });
+            }
+            latest_of(rows, &new.subject)
+                .cloned()
+                .ok_or_else(|| Error::unavailable("subject key insert lost"))
+        })
+    }
+
+    async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>> {
+        Ok(self.with_rows(|rows| {
+            let now = SystemTime::now();
+            rows.iter_mut()
+                .filter(|r| r.subject == subject && r.wrapped.is_some())
+                .map(|r| {
+                    r.wrapped = None;
+                    r.erased_at = Some(now);
+                    r.id
+                })
+                .collect()
+        }))
+    }
+}
+
+/// What a process knows of one subject: its live key, or that it is erased.
+#[derive(Clone)]
+enum SubjectState {
+    Live(Arc<Kek>),
+    Erased,
+}
+
+/// The subject keys one [`Crypto`](crate::Crypto) uses: store, keyring and cache.
+pub(crate) struct SubjectKeys {
+    store: Arc<dyn SubjectKeyStore>,
+    ttl: Duration,
+    capacity: usize,
+    by_subject: RwLock<HashMap<Vec<u8>, Arc<TtlCell<SubjectState>>>>,
+    by_id: RwLock<HashMap<Uuid, Arc<TtlCell<SubjectState>>>>,
+}
+
+impl fmt::Debug for SubjectKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubjectKeys")
+            .field("store", &self.store)
+            .field("cache_ttl", &self.ttl)
+            .field("cache_entries", &self.capacity)
+            .finish()
+    }
+}
+
+/// The cell for `key` in `map`, created if missing; a full map is emptied first (bounded).
+fn cell_in<K: std::hash::Hash + Eq + Clone>(
+    map: &RwLock<HashMap<K, Arc<TtlCell<SubjectState>>>>,
+    key: &K,
+    capacity: usize,
+) -> Arc<TtlCell<SubjectState>> {
+    if let Some(cell) = map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return cell.clone();
+    }
+    let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= capacity && !map.contains_key(key) {
+        map.clear();
+    }
+    map.entry(key.clone())
+        .or_insert_with(|| Arc::new(TtlCell::new()))
+        .clone()
+}
+
+impl SubjectKeys {
+    pub(crate) fn new(store: Arc<dyn SubjectKeyStore>, ttl: Duration, capacity: usize) -> Self {
+        SubjectKeys {
+            store,
+            ttl,
+            capacity: capacity.max(1),
+            by_subject: RwLock::new(HashMap::new()),
+            by_id: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The key that wraps new DEKs of `subject`, creating the subject's first key if it has
+    /// none. [`Error::SubjectErased`] for an erased subject.
+    pub(crate) async fn active(
+        &self,
+        keyring: &dyn Keyring,
+        subject: &[u8],
+        shown: &str,
+    ) -> Result<Arc<Kek>> {
+        let cell = cell_in(&self.by_subject, &subject.to_vec(), self.capacity);
+        let state = cell
+            .get_or_load_strict(self.ttl, || async {
+                match self.store.latest(subject).await? {
+                    Some(row) => self.open_row(keyring, &row, Some(subject)).await,
+                    None => self.create(keyring, subject, 1).await,
+                }
+            })
+            .await?;
+        match state {
+            SubjectState::Live(key) => Ok(key),
+            SubjectState::Erased => Err(Error::SubjectErased {
+                subject: shown.to_owned(),
+            }),
+        }
+    }
+
+    /// Gives an erased subject a new key (one version above its last), so that new data for it
+    /// is accepted again. Records written before the erasure stay shredded. Does nothing for a
+    /// subject whose latest key is live.
+    pub(crate) async fn reenable(&self, keyring: &dyn Keyring, subject: &[u8]) -> Result<()> {
+        if let Some(row) = self.store.latest(subject).await? {
+            if row.wrapped.is_none() {
+                let version = row
+                    .version
+                    .checked_add(1)
+                    .ok_or_else(|| Error::config("the subject key version counter is exhausted"))?;
+                self.create(keyring, subject, version).await?;
+            }
+        }
+        self.forget(subject, &[]);
+        Ok(())
+    }
+
+    /// Unwraps a DEK wrapped under a subject key. `subject`, when given, must be the key's.
+    pub(crate) async fn unwrap_dek(
+        &self,
+        keyring: &dyn Keyring,
+        blob: &WrappedDek,
+        ctx: &KeyContext<'_>,
+        subject: Option<&[u8]>,
+        shown_record: &str,
+    ) -> Result<Dek> {
+        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Subject)?;
+        let id = Uuid::from_bytes(header.key_id);
+        let cell = cell_in(&self.by_id, &id, self.capacity);
+        let state = cell
+            .get_or_load_strict(self.ttl, || async {
+                let row = self.store.get(id).await?.ok_or_else(|| {
+                    Error::unknown_key_id(format!(
+                        "subject key {id} is not in the subject key store"
+                    ))
+                })?;
+                self.open_row(keyring, &row, subject).await
+            })
+            .await;
+        if state.is_err() && cell.is_empty() {
+            // Do not let unknown ids from tampered blobs grow the map.
+            self.by_id
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+        match state? {
+            SubjectState::Live(key) => wrapped::unwrap(key.wrap_key(), blob.as_bytes(), ctx),
+            SubjectState::Erased => Err(Error::Shredded {
+                table: ctx.table.to_owned(),
+                record: shown_record.to_owned(),
+            }),
+        }
+    }
+
+    /// Destroys every key of `subject` in the store and forgets them here.
+    pub(crate) async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>> {
+        let ids = self.store.erase(subject).await?;
+        self.forget(subject, &ids);
+        Ok(ids)
+    }
+
+    fn forget(&self, subject: &[u8], ids: &[Uuid]) {
+        self.by_subject
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(subject);
+        let mut by_id = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            by_id.remove(id);
+        }
+    }
+
+    /// A stored row as a live key or an erasure. The unwrap binds id, subject and version.
+    async fn open_row(
+        &self,
+        keyring: &dyn Keyring,
+        row: &StoredSubjectKey,
+        subject: Option<&[u8]>,
+    ) -> Result<SubjectState> {
+        if subject.is_some_and(|s| s != row.subject.as_slice()) {
+            // The record names a subject whose key did not wrap its DEK.
+            return Err(Error::Tampered);
+        }
+        let Some(wrapped) = &row.wrapped else {
+            return Ok(SubjectState::Erased);
+        };
+        let record_id = subject_key_record_id(&row.id, &row.subject, row.version);
+        let key = keyring
+            .unwrap_dek(
+                &WrappedDek::from_bytes(wrapped.clone()),
+                &KeyContext::new(SUBJECT_KEY_TABLE, &record_id),
+            )
+            .await?;
+        Ok(SubjectState::Live(Arc::new(Kek::new(
+            row.id,
+            row.version,
+            &key.into_key_bytes(),
+        ))))
+    }
+
+    /// Has the keyring generate a key for `subject` at `version` and offers it to the store;
+    /// adopts the row of a process that stored one first.
+    async fn create(
+        &self,
+        keyring: &dyn Keyring,
+        subject: &[u8],
+        version: i64,
+    ) -> Result<SubjectState> {
+        let id = Uuid::new_v4();
+        let record_id = subject_key_record_id(&id, subject, version);
+        let (key, wrapped) = keyring
+            .generate_dek(&KeyContext::new(SUBJECT_KEY_TABLE, &record_id))
+            .await?;
+        let stored = self
+            .store
+            .insert(NewSubjectKey {
+                id,
+                subject: subject.to_vec(),
+                version,
+                wrapped: wrapped.into_bytes(),
+            })
+            .await?;
+        if stored.id == id {
+            Ok(SubjectState::Live(Arc::new(Kek::new(
+                id,
+                version,
+                &key.into_key_bytes(),
+            ))))
+        } else {
+            self.open_row(keyring, &stored, Some(subject)).await
+        }
+    }
+}
+
+/// Wraps `dek` under a subject key for `ctx`.
+pub(crate) fn wrap_dek(key: &Kek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
+    wrapped::wrap(
+        key.wrap_key(),
+        KeyringKind::Subject,
+        key.id().as_bytes(),
+        dek,
+        ctx,
+    )
+}

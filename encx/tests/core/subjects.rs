@@ -1,0 +1,302 @@
+//! Data-subject keys: records of a subject share its key, erasing it shreds all of them, the
+//! key rows are bound, and the cache is single-flight and bounded in time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use encx::{
+    Crypto, Encrypted, MemorySubjectKeyStore, NewSubjectKey, StoredSubjectKey, SubjectKeyStore,
+};
+use uuid::Uuid;
+
+use crate::support::local;
+
+#[derive(Debug, Clone, PartialEq, Encrypted)]
+#[encx(table = "users")]
+pub struct User {
+    #[encx(id, subject)]
+    pub id: Uuid,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Encrypted)]
+#[encx(table = "orders")]
+pub struct Order {
+    #[encx(id)]
+    pub id: i64,
+    #[encx(subject)]
+    pub user_id: Uuid,
+    #[encx(encrypt)]
+    pub address: String,
+}
+
+/// A store that counts reads, to prove single-flight loading.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemorySubjectKeyStore,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl SubjectKeyStore for CountingStore {
+    async fn latest(&self, subject: &[u8]) -> encx::Result<Option<StoredSubjectKey>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inner.latest(subject).await
+    }
+    async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inner.get(id).await
+    }
+    async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
+        self.inner.insert(new).await
+    }
+    async fn erase(&self, subject: &[u8]) -> encx::Result<Vec<Uuid>> {
+        self.inner.erase(subject).await
+    }
+}
+
+async fn crypto_with(store: Arc<dyn SubjectKeyStore>, ttl: Duration) -> Crypto {
+    Crypto::builder()
+        .keyring(local("root", 3))
+        .index_keys(encx::index::IndexKeys::generate().unwrap())
+        .subject_keys_in(store)
+        .subject_cache(ttl, 100)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn ada() -> (User, Order, Order) {
+    let id = Uuid::new_v4();
+    (
+        User {
+            id,
+            email: "ada@example.com".into(),
+        },
+        Order {
+            id: 1,
+            user_id: id,
+            address: "12 Analytical Row".into(),
+        },
+        Order {
+            id: 2,
+            user_id: id,
+            address: "1 Engine Lane".into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn erasing_a_subject_shreds_its_records_in_every_table_and_only_its_own() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    let (user, o1, o2) = ada();
+    let mut grace = ada();
+    grace.1.id = 3;
+    let stored = (
+        user.encrypt(&crypto).await.unwrap(),
+        o1.encrypt(&crypto).await.unwrap(),
+        o2.encrypt(&crypto).await.unwrap(),
+        grace.1.encrypt(&crypto).await.unwrap(),
+    );
+    assert_eq!(User::decrypt(&stored.0, &crypto).await.unwrap(), user);
+    assert_eq!(Order::decrypt(&stored.1, &crypto).await.unwrap(), o1);
+    // One key for the subject, however many records and tables: two subjects, two rows.
+    assert_eq!(store.with_rows(|rows| rows.len()), 2);
+    let dek = stored.1.encx_dek.as_ref().unwrap().as_bytes();
+    assert_eq!(dek[1], encx::KeyringKind::Subject.byte());
+
+    let destroyed = crypto.erase_subject(user.id.as_bytes()).await.unwrap();
+    assert_eq!(destroyed.len(), 1);
+    assert!(crypto
+        .erase_subject(user.id.as_bytes())
+        .await
+        .unwrap()
+        .is_empty());
+    // The wrapped DEKs are still in the rows: only the subject key is gone.
+    assert!(stored.1.encx_dek.is_some());
+    for err in [
+        User::decrypt(&stored.0, &crypto).await.unwrap_err(),
+        Order::decrypt(&stored.1, &crypto).await.unwrap_err(),
+        Order::decrypt(&stored.2, &crypto).await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, encx::Error::Shredded { .. }) && err.is_shredded(),
+            "{err:?}"
+        );
+    }
+    assert_eq!(
+        Order::decrypt(&stored.3, &crypto).await.unwrap(),
+        grace.1,
+        "another subject's records are untouched"
+    );
+    // A fresh process (cold cache) sees the same.
+    let cold = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    assert!(Order::decrypt(&stored.2, &cold)
+        .await
+        .unwrap_err()
+        .is_shredded());
+}
+
+#[tokio::test]
+async fn an_erased_subject_takes_no_new_data_until_reenabled() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    let (user, old, mut new) = ada();
+    let old_row = old.encrypt(&crypto).await.unwrap();
+    crypto.erase_subject(user.id.as_bytes()).await.unwrap();
+
+    let Err(refused) = new.encrypt(&crypto).await else {
+        panic!("an erased subject took new data")
+    };
+    assert!(
+        matches!(&refused, encx::Error::SubjectErased { subject } if *subject == user.id.to_string()),
+        "{refused:?}"
+    );
+    assert!(refused.is_shredded());
+
+    crypto.reenable_subject(user.id.as_bytes()).await.unwrap();
+    crypto.reenable_subject(user.id.as_bytes()).await.unwrap(); // no-op: live again
+    new.address = "2 New Street".into();
+    let new_row = new.encrypt(&crypto).await.unwrap();
+    assert_eq!(Order::decrypt(&new_row, &crypto).await.unwrap(), new);
+    assert!(
+        Order::decrypt(&old_row, &crypto)
+            .await
+            .unwrap_err()
+            .is_shredded(),
+        "re-enabling never brings erased data back"
+    );
+    let versions: Vec<i64> = store.with_rows(|rows| rows.iter().map(|r| r.version).collect());
+    assert_eq!(versions, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn edited_subject_key_rows_and_moved_records_are_tampered() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let (user, order, _) = ada();
+    let other = Uuid::new_v4();
+    let stored = {
+        let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+        let mut theirs = order.clone();
+        theirs.user_id = other;
+        theirs.id = 9;
+        theirs.encrypt(&crypto).await.unwrap();
+        order.encrypt(&crypto).await.unwrap()
+    };
+    type Edit = fn(&mut Vec<StoredSubjectKey>, &[u8]);
+    let edits: [(&str, Edit); 2] = [
+        ("version", |rows, s| {
+            rows.iter_mut()
+                .filter(|r| r.subject == s)
+                .for_each(|r| r.version = 7)
+        }),
+        ("subject", |rows, s| {
+            rows.iter_mut()
+                .filter(|r| r.subject == s)
+                .for_each(|r| r.subject = b"someone else".to_vec())
+        }),
+    ];
+    for (what, edit) in edits {
+        let snapshot = store.with_rows(|rows| rows.clone());
+        store.with_rows(|rows| edit(rows, user.id.as_bytes()));
+        let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+        let err = Order::decrypt(&stored, &crypto).await.unwrap_err();
+        assert!(err.is_tampered(), "edited {what}: {err:?}");
+        store.with_rows(|rows| *rows = snapshot);
+    }
+
+    // The record claims another subject than the one whose key wrapped its DEK.
+    let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    let mut moved = stored.clone();
+    moved.user_id = other;
+    let err = Order::decrypt(&moved, &crypto).await.unwrap_err();
+    assert!(err.is_tampered(), "{err:?}");
+    assert_eq!(Order::decrypt(&stored, &crypto).await.unwrap(), order);
+
+    // A DEK naming a subject key the store never held.
+    let mut unknown = stored.clone();
+    let mut bytes = unknown.encx_dek.take().unwrap().into_bytes();
+    bytes[2] ^= 0xff;
+    unknown.encx_dek = Some(encx::WrappedDek::from_bytes(bytes));
+    let err = Order::decrypt(&unknown, &crypto).await.unwrap_err();
+    assert!(
+        matches!(err, encx::Error::UnknownKeyId { .. }) && err.is_tampered(),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_cold_reads_of_one_subject_read_the_store_once() {
+    let counting = Arc::new(CountingStore::default());
+    let writer = crypto_with(counting.clone(), Duration::from_secs(60)).await;
+    let (_, order, _) = ada();
+    let stored = order.encrypt(&writer).await.unwrap();
+
+    let reader = crypto_with(counting.clone(), Duration::from_secs(60)).await;
+    let before = counting.reads.load(Ordering::SeqCst);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let reader = reader.clone();
+            let stored = stored.clone();
+            tokio::spawn(async move { Order::decrypt(&stored, &reader).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), order);
+    }
+    assert_eq!(counting.reads.load(Ordering::SeqCst) - before, 1);
+}
+
+#[tokio::test]
+async fn another_process_stops_serving_an_erased_subject_within_its_cache_ttl() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let ttl = Duration::from_millis(300);
+    let eraser = crypto_with(store.clone(), ttl).await;
+    let other = crypto_with(store.clone(), ttl).await;
+    let (user, order, _) = ada();
+    let stored = order.encrypt(&eraser).await.unwrap();
+    assert_eq!(Order::decrypt(&stored, &other).await.unwrap(), order); // cached in `other`
+
+    eraser.erase_subject(user.id.as_bytes()).await.unwrap();
+    let erased_at = std::time::Instant::now();
+    assert!(Order::decrypt(&stored, &eraser)
+        .await
+        .unwrap_err()
+        .is_shredded());
+    // `other` may serve from its cache until the TTL runs out, never after.
+    loop {
+        match Order::decrypt(&stored, &other).await {
+            Ok(_) => assert!(
+                erased_at.elapsed() < ttl,
+                "served {:?} after the erase, TTL {ttl:?}",
+                erased_at.elapsed()
+            ),
+            Err(e) => {
+                assert!(e.is_shredded(), "{e:?}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(erased_at.elapsed() <= ttl + Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn subject_records_need_a_subject_key_store() {
+    let crypto = Crypto::builder()
+        .keyring(local("root", 3))
+        .build()
+        .await
+        .unwrap();
+    let (_, order, _) = ada();
+    let Err(err) = order.encrypt(&crypto).await else {
+        panic!("encrypted without a subject key store")
+    };
+    assert!(err.is_config(), "{err:?}");
+}
