@@ -61,3 +61,13 @@ pub(crate) fn max_binds(dialect: Dialect) -> usize {
         _ => 30_000,
     }
 }
+
+/// `$n`: PostgreSQL's placeholders, for statements written once per database.
+pub(crate) fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+
+/// `?`: MySQL's and SQLite's placeholders.
+pub(crate) fn question(_: usize) -> String {
+    "?".to_owned()
+}

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
-use encx::{BlindIndex, KekStore};
+use encx::{BlindIndex, KekStore, SubjectKeyStore};
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 
 use crate::kek_store::SqlKekStore;
+use crate::subject_store::SqlSubjectKeyStore;
 
 /// The per-database half of [`EncxDatabase`](crate::EncxDatabase).
 pub trait Driver: Database {
@@ -72,6 +73,9 @@ pub trait Driver: Database {
 
     /// The `encx_keks` table of `pool` as a key store.
     fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore>;
+
+    /// The `encx_subject_keys` table of `pool` as a subject key store.
+    fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore>;
 }
 
 macro_rules! impl_driver {
@@ -156,6 +160,10 @@ macro_rules! impl_driver {
 
             fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore> {
                 Arc::new(SqlKekStore::<$db>::new(pool))
+            }
+
+            fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore> {
+                Arc::new(SqlSubjectKeyStore::<$db>::new(pool))
             }
         }
     };

@@ -63,15 +63,15 @@ impl<DB: sqlx::Database> fmt::Debug for SqlKekStore<DB> {
     }
 }
 
-fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
+pub(crate) fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
     encx::Error::unavailable_from(format!("key store: {what}"), e)
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-fn time(ms: i64) -> SystemTime {
+pub(crate) fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
@@ -275,12 +275,7 @@ macro_rules! impl_store {
     };
 }
 
-fn dollar(n: usize) -> String {
-    format!("${n}")
-}
-fn question(_: usize) -> String {
-    "?".to_owned()
-}
+use crate::dialect::{dollar, question};
 
 impl_store!(sqlx::Postgres, dollar, None::<&'static str>);
 impl_store!(sqlx::MySql, question, None::<&'static str>);

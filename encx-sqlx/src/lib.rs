@@ -11,6 +11,7 @@ mod lookup;
 mod migrate;
 pub mod repo;
 mod statements;
+pub mod subject_store;
 
 pub use dialect::EncxDatabase;
 pub use error::{Error, Result};
@@ -18,6 +19,7 @@ pub use kek_store::SqlKekStore;
 pub use lookup::{Lookup, RejectedRow};
 pub use migrate::migrate;
 pub use repo::{IdOf, Repo};
+pub use subject_store::SqlSubjectKeyStore;
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///

@@ -1,4 +1,5 @@
-//! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys) and
+//! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys),
+//! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones) and
 //! `encx_schema_migrations` (which of these migrations ran). encx keeps its own migration table
 //! so it never collides with the application's `_sqlx_migrations`.
 
@@ -15,11 +16,18 @@ struct Migration {
     statements: fn(Dialect) -> Vec<String>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "encx_keks: wrapped key-encryption keys and index root keys",
-    statements: keks_v1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "encx_keks: wrapped key-encryption keys and index root keys",
+        statements: keks_v1,
+    },
+    Migration {
+        version: 2,
+        description: "encx_subject_keys: wrapped data-subject keys and erasure tombstones",
+        statements: subject_keys_v2,
+    },
+];
 
 fn keks_v1(d: Dialect) -> Vec<String> {
     let (id, text, bytes) = match d {
@@ -38,6 +46,25 @@ fn keks_v1(d: Dialect) -> Vec<String> {
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL,
             CONSTRAINT encx_keks_purpose_version UNIQUE (purpose, version)
+        )"
+    )]
+}
+
+fn subject_keys_v2(d: Dialect) -> Vec<String> {
+    let (id, subject, bytes) = match d {
+        Dialect::Postgres => ("UUID", "BYTEA", "BYTEA"),
+        Dialect::MySql => ("BINARY(16)", "VARBINARY(255)", "VARBINARY(4096)"),
+        _ => ("BLOB", "BLOB", "BLOB"),
+    };
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_subject_keys (
+            id {id} NOT NULL PRIMARY KEY,
+            subject {subject} NOT NULL,
+            version BIGINT NOT NULL,
+            wrapped {bytes} NULL,
+            created_at BIGINT NOT NULL,
+            erased_at BIGINT NULL,
+            CONSTRAINT encx_subject_keys_subject_version UNIQUE (subject, version)
         )"
     )]
 }
@@ -111,7 +138,8 @@ impl_migrate!(
     "INSERT OR IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
 );
 
-/// Creates or updates encx's own tables (`encx_keks`, `encx_schema_migrations`).
+/// Creates or updates encx's own tables (`encx_keks`, `encx_subject_keys`,
+/// `encx_schema_migrations`).
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {

@@ -1071,7 +1071,221 @@ mod generic {
                 "generic::a_column_type_sqlite_cannot_store_is_a_configuration_error",
                 a_column_type_sqlite_cannot_store_is_a_configuration_error
             ),
+            test_case!(
+                Service::Postgres,
+                "generic::subject_keys_in_their_own_postgres_database",
+                subject_keys_in_their_own_postgres_database
+            ),
+            test_case!(
+                Service::MySql,
+                "generic::subject_keys_in_their_own_mariadb_database",
+                subject_keys_in_their_own_mariadb_database
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::subject_keys_in_their_own_sqlite_database",
+                subject_keys_in_their_own_sqlite_database
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::erasing_a_subject_reaches_a_backup_copy_of_the_data",
+                erasing_a_subject_reaches_a_backup_copy_of_the_data
+            ),
         ]
+    }
+
+    /// A person: the record is its own data subject.
+    #[derive(Debug, Clone, PartialEq, Encrypted)]
+    #[encx(table = "subject_users")]
+    pub struct Member {
+        #[encx(id, subject)]
+        pub id: Uuid,
+        #[encx(encrypt, searchable(normalize = "email"))]
+        pub email: String,
+    }
+
+    /// A person's order: its data subject is the member who placed it.
+    #[derive(Debug, Clone, PartialEq, Encrypted)]
+    #[encx(table = "subject_orders")]
+    pub struct Purchase {
+        #[encx(id)]
+        pub id: i64,
+        #[encx(subject)]
+        pub member_id: Uuid,
+        #[encx(encrypt)]
+        pub address: String,
+    }
+
+    fn member(n: i64) -> (Member, Purchase) {
+        let id = Uuid::new_v4();
+        (
+            Member {
+                id,
+                email: format!("member.{n}@example.com"),
+            },
+            Purchase {
+                id: n,
+                member_id: id,
+                address: format!("{n} Secret Street"),
+            },
+        )
+    }
+
+    /// A process's crypto, with KEKs, index key and subject keys in `keys`.
+    async fn subject_crypto<DB: EncxDatabase>(keys: sqlx::Pool<DB>) -> Crypto {
+        encx_sqlx::migrate(&keys).await.unwrap();
+        let root: Arc<dyn Keyring> =
+            Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+        let kek_store = SqlKekStore::shared(keys.clone());
+        Crypto::builder()
+            .keyring(HierarchicalKeyring::new(root.clone(), kek_store.clone()))
+            .index_keys_in(kek_store, root)
+            .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
+            .build()
+            .await
+            .unwrap()
+    }
+
+    /// Data in `data`, subject keys in `keys` (another database); returns the crypto and both
+    /// repositories, with two members and their purchases stored.
+    async fn subjects_setup<DB: EncxDatabase>(
+        data: sqlx::Pool<DB>,
+        keys: sqlx::Pool<DB>,
+    ) -> (
+        Crypto,
+        encx_sqlx::Repo<Member, DB>,
+        encx_sqlx::Repo<Purchase, DB>,
+        [(Member, Purchase); 2],
+    ) {
+        let crypto = subject_crypto(keys).await;
+        let members = encx_sqlx::Repo::<Member, DB>::new(data.clone(), crypto.clone());
+        let purchases = encx_sqlx::Repo::<Purchase, DB>::new(data, crypto.clone());
+        members.create_table().await.unwrap();
+        purchases.create_table().await.unwrap();
+        let people = [member(1), member(2)];
+        for (m, p) in &people {
+            members.insert(m).await.unwrap();
+            purchases.insert(p).await.unwrap();
+        }
+        (crypto, members, purchases, people)
+    }
+
+    /// Erasing one subject shreds its records in both tables, leaves the other's, refuses new
+    /// data for it; the data database holds no subject key at all.
+    async fn subject_erasure<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sqlx::Pool<DB>) {
+        let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(data.clone(), keys.clone()).await;
+        assert_eq!(members.get(ada.id).await.unwrap(), ada);
+        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+
+        let destroyed = crypto.erase_subject(ada.id.as_bytes()).await.unwrap();
+        assert_eq!(
+            destroyed.len(),
+            1,
+            "one key for the subject across both tables"
+        );
+        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        let refused = purchases.insert(&ada_order).await.unwrap_err();
+        assert!(refused.is_shredded(), "{refused:?}");
+
+        // A second process with a cold cache agrees.
+        let cold_orders = encx_sqlx::Repo::<Purchase, DB>::new(data, subject_crypto(keys).await);
+        assert!(cold_orders
+            .get(ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+    }
+
+    async fn subject_keys_in_their_own_postgres_database() {
+        let name = "generic::subject_keys_in_their_own_postgres_database";
+        let (Some(data), Some(keys)) = (
+            encx_integration_tests::postgres(name).await,
+            encx_integration_tests::postgres(name).await,
+        ) else {
+            return;
+        };
+        subject_erasure(data.pool.clone(), keys.pool.clone()).await;
+        for (pool, expected) in [(&data.pool, 0), (&keys.pool, 2)] {
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM encx_subject_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(rows, expected, "subject keys live in the key database only");
+        }
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    async fn subject_keys_in_their_own_mariadb_database() {
+        let name = "generic::subject_keys_in_their_own_mariadb_database";
+        let (Some(data), Some(keys)) = (
+            encx_integration_tests::mysql(name).await,
+            encx_integration_tests::mysql(name).await,
+        ) else {
+            return;
+        };
+        subject_erasure(data.pool.clone(), keys.pool.clone()).await;
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    async fn subject_keys_in_their_own_sqlite_database() {
+        let name = "generic::subject_keys_in_their_own_sqlite_database";
+        let data = encx_integration_tests::sqlite(name).await.unwrap();
+        let keys = encx_integration_tests::sqlite(name).await.unwrap();
+        subject_erasure(data.pool.clone(), keys.pool.clone()).await;
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    /// A copy of the data database taken before the erase (SQLite's `VACUUM INTO`, a consistent
+    /// file copy) is restored after it: the erased subject's records in the copy stay noise,
+    /// the other subject's read as before, because the copy holds no subject key.
+    async fn erasing_a_subject_reaches_a_backup_copy_of_the_data() {
+        let name = "generic::erasing_a_subject_reaches_a_backup_copy_of_the_data";
+        let data = encx_integration_tests::sqlite(name).await.unwrap();
+        let keys = encx_integration_tests::sqlite(name).await.unwrap();
+        let (crypto, _, _, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(data.pool.clone(), keys.pool.clone()).await;
+
+        let backup =
+            std::env::temp_dir().join(format!("encx_backup_{}.db", Uuid::new_v4().simple()));
+        sqlx::query("VACUUM INTO ?")
+            .bind(backup.display().to_string())
+            .execute(&data.pool)
+            .await
+            .unwrap();
+        crypto.erase_subject(ada.id.as_bytes()).await.unwrap();
+
+        // Restore: the copy becomes the live data database again.
+        let restored = sqlx::SqlitePool::connect(&format!("sqlite://{}", backup.display()))
+            .await
+            .unwrap();
+        let members =
+            encx_sqlx::Repo::<Member, sqlx::Sqlite>::new(restored.clone(), crypto.clone());
+        let purchases = encx_sqlx::Repo::<Purchase, sqlx::Sqlite>::new(restored.clone(), crypto);
+        let dek: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT encx_dek FROM subject_orders WHERE id = ?")
+                .bind(ada_order.id)
+                .fetch_one(&restored)
+                .await
+                .unwrap();
+        assert!(
+            dek.is_some(),
+            "the copy still holds the erased subject's wrapped DEK"
+        );
+        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        restored.close().await;
+        let _ = std::fs::remove_file(&backup);
+        data.cleanup().await;
+        keys.cleanup().await;
     }
 
     /// The function of the issue, as a user writes it: no bound beyond `EncxDatabase`.

@@ -1,0 +1,166 @@
+//! [`SqlSubjectKeyStore`]: the `encx_subject_keys` table as an [`encx::SubjectKeyStore`], on
+//! PostgreSQL, MySQL and SQLite (run [`migrate`](crate::migrate) on its pool first).
+//!
+//! Give it a pool of its own database to keep subject keys out of the data's backups: erasing
+//! a subject then reaches every copy of the data, provided the key database's own backups are
+//! short-lived (see `docs/gdpr.md`). Several processes can share it: `UNIQUE (subject,
+//! version)` lets one of two processes creating the same subject key win, and the other adopts
+//! the winner's key.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use encx::{NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
+use sqlx::{Pool, Row};
+use uuid::Uuid;
+
+use crate::dialect::EncxDatabase;
+use crate::kek_store::{is_unique_violation, time, unavailable};
+use crate::migrate::now_millis;
+
+/// The `encx_subject_keys` table of one database pool.
+pub struct SqlSubjectKeyStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlSubjectKeyStore<DB> {
+    /// A store over `pool` (whose database has had [`migrate`](crate::migrate) run).
+    pub fn new(pool: Pool<DB>) -> Self {
+        SqlSubjectKeyStore { pool }
+    }
+}
+
+impl<DB: EncxDatabase> SqlSubjectKeyStore<DB> {
+    /// The `encx_subject_keys` table of `pool` as a shared [`SubjectKeyStore`], in code
+    /// generic over the database.
+    ///
+    /// ```no_run
+    /// # async fn run(data: sqlx::SqlitePool, keys: sqlx::PgPool, root: encx::LocalKeyring) -> encx_sqlx::Result<()> {
+    /// encx_sqlx::migrate(&keys).await?; // the subject keys live in a database of their own
+    /// let crypto = encx::Crypto::builder()
+    ///     .keyring(root)
+    ///     .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(pool: Pool<DB>) -> Arc<dyn SubjectKeyStore> {
+        DB::subject_key_store(pool)
+    }
+}
+
+impl<DB: sqlx::Database> fmt::Debug for SqlSubjectKeyStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlSubjectKeyStore")
+            .field("database", &DB::NAME)
+            .finish()
+    }
+}
+
+fn from_row<R: Row>(row: &R) -> encx::Result<StoredSubjectKey>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let get_err = |e| unavailable("reading encx_subject_keys", e);
+    let erased_at: Option<i64> = row.try_get("erased_at").map_err(get_err)?;
+    Ok(StoredSubjectKey {
+        id: row.try_get("id").map_err(get_err)?,
+        subject: row.try_get("subject").map_err(get_err)?,
+        version: row.try_get("version").map_err(get_err)?,
+        wrapped: row.try_get("wrapped").map_err(get_err)?,
+        created_at: time(row.try_get("created_at").map_err(get_err)?),
+        erased_at: erased_at.map(time),
+    })
+}
+
+const COLUMNS: &str = "id, subject, version, wrapped, created_at, erased_at";
+
+macro_rules! impl_store {
+    ($db:ty, $p:expr) => {
+        #[async_trait]
+        impl SubjectKeyStore for SqlSubjectKeyStore<$db> {
+            async fn latest(&self, subject: &[u8]) -> encx::Result<Option<StoredSubjectKey>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM encx_subject_keys WHERE subject = {} \
+                     ORDER BY version DESC LIMIT 1",
+                    $p(1)
+                );
+                let row = sqlx::query(&sql)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("subject key", e))?;
+                row.as_ref().map(from_row).transpose()
+            }
+
+            async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
+                let sql = format!("SELECT {COLUMNS} FROM encx_subject_keys WHERE id = {}", $p(1));
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("subject key by id", e))?;
+                row.as_ref().map(from_row).transpose()
+            }
+
+            async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
+                let sql = format!(
+                    "INSERT INTO encx_subject_keys ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, NULL)",
+                    $p(1), $p(2), $p(3), $p(4), $p(5)
+                );
+                let inserted = sqlx::query(&sql)
+                    .bind(new.id)
+                    .bind(&new.subject)
+                    .bind(new.version)
+                    .bind(&new.wrapped)
+                    .bind(now_millis())
+                    .execute(&self.pool)
+                    .await;
+                match inserted {
+                    // Lost the race for this version: adopt the winner's key.
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {}
+                    Err(e) => return Err(unavailable("subject key insert", e)),
+                }
+                self.latest(&new.subject)
+                    .await?
+                    .ok_or_else(|| encx::Error::unavailable("subject key creation raced; try again"))
+            }
+
+            async fn erase(&self, subject: &[u8]) -> encx::Result<Vec<Uuid>> {
+                let fail = |e| unavailable("subject erasure", e);
+                let mut tx = self.pool.begin().await.map_err(fail)?;
+                let select = format!(
+                    "SELECT id FROM encx_subject_keys WHERE subject = {} AND wrapped IS NOT NULL",
+                    $p(1)
+                );
+                let ids: Vec<Uuid> = sqlx::query_scalar(&select)
+                    .bind(subject)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let update = format!(
+                    "UPDATE encx_subject_keys SET wrapped = NULL, erased_at = {} \
+                     WHERE subject = {} AND wrapped IS NOT NULL",
+                    $p(1), $p(2)
+                );
+                sqlx::query(&update)
+                    .bind(now_millis())
+                    .bind(subject)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                tx.commit().await.map_err(fail)?;
+                Ok(ids)
+            }
+        }
+    };
+}
+
+impl_store!(sqlx::Postgres, crate::dialect::dollar);
+impl_store!(sqlx::MySql, crate::dialect::question);
+impl_store!(sqlx::Sqlite, crate::dialect::question);
