@@ -248,6 +248,20 @@ pub fn derive(c: &Container) -> TokenStream {
                 .await?),
         ),
     };
+    let subject_column_fn = c.subject.map(|i| {
+        let col = &c.fields[i].column;
+        quote! {
+            fn subject_column() -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#col)
+            }
+        }
+    });
+    let has_subject = c.subject.map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::encx::HasSubject for #ident {}
+        }
+    });
     let has_record_id = c.id.map(|_| {
         quote! {
             #[automatically_derived]
@@ -260,6 +274,10 @@ pub fn derive(c: &Container) -> TokenStream {
             &record,
             &stored,
             c.id.map(|i| {
+                let ty = &c.fields[i].ty;
+                (column_ident(&c.fields[i].column), quote!(#ty))
+            }),
+            c.subject.map(|i| {
                 let ty = &c.fields[i].ty;
                 (column_ident(&c.fields[i].column), quote!(#ty))
             }),
@@ -310,6 +328,8 @@ pub fn derive(c: &Container) -> TokenStream {
 
         #has_record_id
 
+        #has_subject
+
         #[automatically_derived]
         impl ::encx::schema::Schema for #ident {
             const TABLE: &'static str = #table;
@@ -317,6 +337,8 @@ pub fn derive(c: &Container) -> TokenStream {
                 static COLUMNS: ::std::sync::OnceLock<::std::vec::Vec<::encx::schema::Column>> = ::std::sync::OnceLock::new();
                 COLUMNS.get_or_init(|| ::std::vec![#(#columns),*])
             }
+
+            #subject_column_fn
         }
 
         #[automatically_derived]
@@ -334,6 +356,7 @@ fn sqlx_impls(
     record: &Ident,
     stored: &[(Ident, String, TokenStream)],
     id: Option<(Ident, TokenStream)>,
+    subject: Option<(Ident, TokenStream)>,
 ) -> TokenStream {
     let sqlx = quote!(::encx::__private::sqlx);
     let mut types: Vec<TokenStream> = Vec::new();
@@ -354,6 +377,10 @@ fn sqlx_impls(
             quote!(::core::option::Option::None),
         ),
     };
+    let subject_type = match &subject {
+        Some((_, ty)) => ty.clone(),
+        None => quote!(::encx::sql::NoId),
+    };
     let mut per_database = Vec::new();
     for (feature, database) in [
         (cfg!(feature = "postgres"), quote!(#sqlx::Postgres)),
@@ -361,7 +388,7 @@ fn sqlx_impls(
         (cfg!(feature = "sqlite"), quote!(#sqlx::Sqlite)),
     ] {
         if feature {
-            per_database.push(stored_in(record, stored, &id, &database));
+            per_database.push(stored_in(record, stored, &id, &subject, &database));
         }
     }
     let pg_arrays = if cfg!(feature = "postgres") {
@@ -386,6 +413,7 @@ fn sqlx_impls(
         #[automatically_derived]
         impl ::encx::sql::RecordKey for #record {
             type Id = #id_type;
+            type Subject = #subject_type;
             fn key(&self) -> ::core::option::Option<&Self::Id> {
                 #key
             }
@@ -403,6 +431,7 @@ fn stored_in(
     record: &Ident,
     stored: &[(Ident, String, TokenStream)],
     id: &Option<(Ident, TokenStream)>,
+    subject: &Option<(Ident, TokenStream)>,
     database: &TokenStream,
 ) -> TokenStream {
     let sqlx = quote!(::encx::__private::sqlx);
@@ -410,17 +439,19 @@ fn stored_in(
     let fields: Vec<&Ident> = stored.iter().map(|(f, _, _)| f).collect();
     let columns: Vec<&String> = stored.iter().map(|(_, c, _)| c).collect();
     let types: Vec<&TokenStream> = stored.iter().map(|(_, _, t)| t).collect();
-    let bind_key = match id {
+    let bind_one = |named: &Option<(Ident, TokenStream)>, value: TokenStream| match named {
         Some((field, ty)) => {
             let column = stored
                 .iter()
                 .find(|(f, _, _)| f == field)
                 .map(|(_, c, _)| c.as_str())
                 .unwrap_or_default();
-            quote!((&#stored_mod::Column::<'q, #database, #ty>::new(id, #column)).encx_bind(args))
+            quote!((&#stored_mod::Column::<'q, #database, #ty>::new(#value, #column)).encx_bind(args))
         }
-        None => quote!(match *id {}),
+        None => quote!(match *#value {}),
     };
+    let bind_key = bind_one(id, quote!(id));
+    let bind_subject = bind_one(subject, quote!(subject));
     quote! {
         #[automatically_derived]
         impl ::encx::sql::StoredIn<#database> for #record {
@@ -441,6 +472,15 @@ fn stored_in(
                 #[allow(unused_imports)]
                 use #stored_mod::{DoesNotEncode as _, Encodes as _};
                 #bind_key
+            }
+
+            fn bind_subject<'q>(
+                subject: &'q Self::Subject,
+                args: &mut <#database as #sqlx::Database>::Arguments<'q>,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #[allow(unused_imports)]
+                use #stored_mod::{DoesNotEncode as _, Encodes as _};
+                #bind_subject
             }
 
             fn from_row(

@@ -29,6 +29,12 @@ pub trait Driver: Database {
         args: &mut <Self as Database>::Arguments<'q>,
     ) -> Result<(), BoxDynError>;
 
+    /// Adds `subject` as the value of `R`'s subject column.
+    fn bind_subject<'q, R: StoredRecord>(
+        subject: &'q <R as RecordKey>::Subject,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
     /// Adds each column of `records` as one array (PostgreSQL `UNNEST`), or `None` when the
     /// database or a column type has no arrays.
     fn bind_arrays<R: StoredRecord>(
@@ -93,6 +99,13 @@ macro_rules! impl_driver {
                 args: &mut <Self as Database>::Arguments<'q>,
             ) -> Result<(), BoxDynError> {
                 <R as StoredIn<$db>>::bind_key(id, args)
+            }
+
+            fn bind_subject<'q, R: StoredRecord>(
+                subject: &'q <R as RecordKey>::Subject,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                <R as StoredIn<$db>>::bind_subject(subject, args)
             }
 
             fn bind_arrays<R: StoredRecord>(

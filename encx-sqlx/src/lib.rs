@@ -11,6 +11,7 @@ mod lookup;
 mod migrate;
 pub mod repo;
 mod statements;
+mod subject_eraser;
 pub mod subject_store;
 
 pub use dialect::EncxDatabase;
@@ -18,7 +19,8 @@ pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
 pub use lookup::{Lookup, RejectedRow};
 pub use migrate::migrate;
-pub use repo::{IdOf, Repo};
+pub use repo::{IdOf, Repo, SubjectOf};
+pub use subject_eraser::{SubjectEraser, SubjectErasure};
 pub use subject_store::SqlSubjectKeyStore;
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.

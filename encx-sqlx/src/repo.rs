@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
-use encx::{CompoundIndex, Crypto, Encrypted, HasRecordId, Indexable, RecordId, SearchField};
+use encx::{
+    CompoundIndex, Crypto, Encrypted, HasRecordId, HasSubject, Indexable, RecordId, SearchField,
+};
 use sqlx::{Connection, Database, Pool};
 
 use crate::bulk;
@@ -113,6 +115,9 @@ const PIPELINE_BATCH: usize = 1000;
 /// The id type of `T`'s records (the `#[encx(id)]` field's type), what [`Repo::get`] and the
 /// other by-id methods take.
 pub type IdOf<T> = <<T as Encrypted>::Record as RecordKey>::Id;
+
+/// The subject type of `T`'s records (the `#[encx(subject)]` field's type).
+pub type SubjectOf<T> = <<T as Encrypted>::Record as RecordKey>::Subject;
 
 /// `id` as the only argument.
 fn key_arg<DB: EncxDatabase, R: StoredRecord>(
@@ -231,10 +236,16 @@ where
         Ok(records)
     }
 
+    /// Decrypts `records`, leaving out erased ones (a record whose data subject was erased
+    /// still has its wrapped DEK, but reads as `Shredded`).
     async fn decrypt_all(&self, records: &[T::Record]) -> Result<Vec<T>> {
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            out.push(T::decrypt(record, &self.crypto).await?);
+            match T::decrypt(record, &self.crypto).await {
+                Ok(value) => out.push(value),
+                Err(error) if error.is_shredded() => {}
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(out)
     }
@@ -520,6 +531,8 @@ where
             match T::decrypt(record, &self.crypto).await {
                 Ok(value) if matches(&value) => lookup.found.push(value),
                 Ok(_) => {}
+                // Erased with its data subject: never returned, like an erased record.
+                Err(error) if error.is_shredded() => {}
                 Err(error) if error.is_tampered() => {
                     let rejected = crate::RejectedRow {
                         table: self.sql.table,
@@ -623,6 +636,39 @@ where
     {
         self.execute_by_id(conn, self.sql.erase.as_deref(), &id)
             .await
+    }
+
+    /// Crypto-shreds every row of data subject `subject` in this table, as
+    /// [`erase`](Self::erase) does one record: `encx_dek` and every blind index become NULL,
+    /// so the rows leave every lookup at once. Returns how many rows it cleared (0 when they
+    /// were cleared before). Usually called through a
+    /// [`SubjectEraser`](crate::SubjectEraser), after the subject's key is destroyed.
+    pub async fn erase_subject_rows(&self, subject: &SubjectOf<T>) -> Result<u64>
+    where
+        T: HasSubject,
+    {
+        let mut conn = self.pool.acquire().await?;
+        self.erase_subject_rows_on(&mut conn, subject).await
+    }
+
+    /// [`erase_subject_rows`](Self::erase_subject_rows) on a given connection or transaction.
+    pub async fn erase_subject_rows_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        subject: &SubjectOf<T>,
+    ) -> Result<u64>
+    where
+        T: HasSubject,
+    {
+        let sql = self.sql.erase_subject.as_deref().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "table `{}` has no #[encx(subject)] field",
+                self.sql.table
+            ))
+        })?;
+        let mut args = <DB as Database>::Arguments::default();
+        DB::bind_subject::<T::Record>(subject, &mut args).map_err(encode_error)?;
+        Ok(DB::execute(conn, sql, args).await?)
     }
 
     /// Runs a statement whose one argument is the id; true when it touched a row.

@@ -27,6 +27,9 @@ pub(crate) struct Statements {
     pub delete: Option<String>,
     /// `SELECT encx_dek IS NULL FROM t WHERE id = ?`: tells erased from missing.
     pub probe: Option<String>,
+    /// `UPDATE t SET encx_dek = NULL, b1 = NULL, ... WHERE subject = ? AND encx_dek IS NOT
+    /// NULL`, for a type with a subject column.
+    pub erase_subject: Option<String>,
 }
 
 impl Statements {
@@ -52,16 +55,23 @@ impl Statements {
                 placeholder(dialect, names.len() + 1)
             )
         });
+        let mut nulls = vec![format!("{dek} = NULL")];
+        nulls.extend(
+            cols.iter()
+                .filter(|c| matches!(c.kind, ColumnKind::BlindIndex { .. }))
+                .map(|c| format!("{} = NULL", q(c.name))),
+        );
+        let nulls = nulls.join(", ");
         let erase = id.as_ref().map(|id| {
-            let mut nulls = vec![format!("{dek} = NULL")];
-            nulls.extend(
-                cols.iter()
-                    .filter(|c| matches!(c.kind, ColumnKind::BlindIndex { .. }))
-                    .map(|c| format!("{} = NULL", q(c.name))),
-            );
             format!(
-                "UPDATE {table} SET {} WHERE {id} = {}",
-                nulls.join(", "),
+                "UPDATE {table} SET {nulls} WHERE {id} = {}",
+                placeholder(dialect, 1)
+            )
+        });
+        let erase_subject = T::subject_column().map(|subject| {
+            format!(
+                "UPDATE {table} SET {nulls} WHERE {} = {} AND {dek} IS NOT NULL",
+                q(subject),
                 placeholder(dialect, 1)
             )
         });
@@ -81,6 +91,7 @@ impl Statements {
             select: format!("SELECT {} FROM {table}", names.join(", ")),
             update,
             erase,
+            erase_subject,
             delete: id.as_ref().map(|id| {
                 format!(
                     "DELETE FROM {table} WHERE {id} = {}",

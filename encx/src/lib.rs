@@ -31,7 +31,9 @@ pub use keys::{
     NewSubjectKey, StoredKek, StoredSubjectKey, SubjectKeyStore,
 };
 pub use password::{PasswordHash, PasswordPolicy};
-pub use record::{Encrypted, HasRecordId, RecordContext, RecordId, RecordOpener, RecordSealer};
+pub use record::{
+    Encrypted, HasRecordId, HasSubject, RecordContext, RecordId, RecordOpener, RecordSealer,
+};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 
 /// Derives [`Encrypted`](trait@Encrypted) and [`schema::Schema`] for a struct with named

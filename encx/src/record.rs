@@ -61,6 +61,16 @@ pub trait Encrypted: Sized + Send + Sync {
 )]
 pub trait HasRecordId: Encrypted {}
 
+/// Implemented by `#[derive(Encrypted)]` for types with an `#[encx(subject)]` field: what
+/// erasing a data subject's rows (`encx_sqlx::Repo::erase_subject_rows`, `SubjectEraser`)
+/// requires.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[encx(subject)]` field, so its rows cannot be erased by data subject",
+    label = "this type has no `#[encx(subject)]` field",
+    note = "mark the plain field (or the id) that names the record's data subject with `#[encx(subject)]`"
+)]
+pub trait HasSubject: Encrypted {}
+
 /// A record id: its bytes are bound into every ciphertext and wrapped DEK of the record.
 ///
 /// `Uuid` binds its 16 bytes, strings their UTF-8, integers their big-endian bytes at their own

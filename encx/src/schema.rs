@@ -90,6 +90,10 @@ pub trait Schema {
     const TABLE: &'static str;
     /// Stored columns in order.
     fn columns() -> &'static [Column];
+    /// The column of the `#[encx(subject)]` field, if the type has one.
+    fn subject_column() -> Option<&'static str> {
+        None
+    }
 }
 
 /// SQL type of a plain column, per dialect. Implemented for common types; implement it for your

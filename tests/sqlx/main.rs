@@ -1171,13 +1171,16 @@ mod generic {
     }
 
     /// Erasing one subject shreds its records in both tables, leaves the other's, refuses new
-    /// data for it; the data database holds no subject key at all.
+    /// data for it, and a cold process agrees. The erasure is interrupted after its first step
+    /// (keys destroyed, rows not yet cleared): lookups already skip the subject's rows, and
+    /// the next call finishes the job.
     async fn subject_erasure<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sqlx::Pool<DB>) {
         let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
             subjects_setup(data.clone(), keys.clone()).await;
         assert_eq!(members.get(ada.id).await.unwrap(), ada);
         assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
 
+        // Step 1 alone, as if the process died right after it.
         let destroyed = crypto.erase_subject(ada.id.as_bytes()).await.unwrap();
         assert_eq!(
             destroyed.len(),
@@ -1186,10 +1189,54 @@ mod generic {
         );
         assert!(members.get(ada.id).await.unwrap_err().is_shredded());
         assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert!(members
+            .find_by(Member::EMAIL, &ada.email)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!members.exists_by(Member::EMAIL, &ada.email).await.unwrap());
+        assert_eq!(
+            members.get_many(&[ada.id, bob.id]).await.unwrap(),
+            vec![bob.clone()]
+        );
         assert_eq!(members.get(bob.id).await.unwrap(), bob);
         assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
         let refused = purchases.insert(&ada_order).await.unwrap_err();
         assert!(refused.is_shredded(), "{refused:?}");
+
+        // The next call finds no key left to destroy and clears the rows.
+        let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+            .table(members.clone())
+            .table(purchases.clone());
+        let receipt = eraser.erase(&ada.id).await.unwrap();
+        assert!(receipt.keys_destroyed.is_empty());
+        assert_eq!(
+            receipt.tables,
+            vec![("subject_users", 1), ("subject_orders", 1)]
+        );
+        let again = eraser.erase(&ada.id).await.unwrap();
+        assert_eq!(
+            again.tables,
+            vec![("subject_users", 0), ("subject_orders", 0)]
+        );
+        let shown = format!("{receipt} {receipt:?}");
+        assert!(shown.contains(&ada.id.to_string()), "{shown}");
+        for secret in [&ada.email, &ada_order.address, "member.1", "Secret"] {
+            assert!(!shown.contains(secret), "receipt shows {secret:?}: {shown}");
+        }
+
+        // A whole erasure in one call, for the other subject.
+        let receipt = eraser.erase(&bob.id).await.unwrap();
+        assert_eq!(receipt.keys_destroyed.len(), 1);
+        assert_eq!(
+            receipt.tables,
+            vec![("subject_users", 1), ("subject_orders", 1)]
+        );
+        assert!(members
+            .get_many(&[ada.id, bob.id])
+            .await
+            .unwrap()
+            .is_empty());
 
         // A second process with a cold cache agrees.
         let cold_orders = encx_sqlx::Repo::<Purchase, DB>::new(data, subject_crypto(keys).await);

@@ -21,6 +21,9 @@ pub trait RecordKey: Sized + Send + Sync + Unpin + 'static {
 
     /// This record's id (`None` for a type without one).
     fn key(&self) -> Option<&Self::Id>;
+
+    /// The `#[encx(subject)]` field's type; [`NoId`] for a type without one.
+    type Subject: crate::RecordId + Send + Sync + 'static;
 }
 
 /// The id type of a record without an `#[encx(id)]` field: it has no values.
@@ -49,6 +52,12 @@ pub trait StoredIn<DB: Database>: RecordKey {
     /// Adds `id` as the value of the id column.
     fn bind_key<'q>(
         id: &'q Self::Id,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds `subject` as the value of the subject column.
+    fn bind_subject<'q>(
+        subject: &'q Self::Subject,
         args: &mut <DB as Database>::Arguments<'q>,
     ) -> Result<(), BoxDynError>;
 

@@ -1,0 +1,154 @@
+//! [`SubjectEraser`]: erase a data subject across every table that carries subjects, with a
+//! receipt.
+//!
+//! The order is what makes an interrupted erasure safe to retry, whether or not the subject
+//! keys share a database with the data:
+//! 1. the subject's keys are destroyed in the subject key store: from this moment every record
+//!    of the subject, in every table and every copy of the data, is unreadable;
+//! 2. each registered table's rows of the subject get `encx_dek` and every blind index set to
+//!    NULL, so lookups stop finding them (they were already unreadable).
+//!
+//! A crash between or during the steps leaves the subject erased (step 1 is one statement) and
+//! some rows still indexed; calling [`SubjectEraser::erase`] again finds no key left to
+//! destroy and finishes step 2.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use encx::schema::Schema;
+use encx::sql::{RecordKey, StoredRecord};
+use encx::{Crypto, Encrypted, HasSubject, RecordId};
+use futures_util::future::BoxFuture;
+
+use crate::dialect::EncxDatabase;
+use crate::error::Result;
+use crate::repo::Repo;
+
+/// A table whose rows name their data subject with a value of type `S`.
+trait SubjectTable<S>: Send + Sync {
+    fn table(&self) -> &'static str;
+    fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>>;
+}
+
+impl<T, DB, S> SubjectTable<S> for Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + HasSubject + Send + Sync,
+    T::Record: StoredRecord + RecordKey<Subject = S>,
+    S: Sync,
+{
+    fn table(&self) -> &'static str {
+        <T as Schema>::TABLE
+    }
+
+    fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.erase_subject_rows(subject))
+    }
+}
+
+/// The tables that carry data subjects of type `S` (a user's `Uuid`, a tenant's `i64`), and
+/// the [`Crypto`] whose subject keys wrap their records.
+///
+/// ```no_run
+/// # use encx::Encrypted;
+/// # #[derive(Encrypted)] struct User { #[encx(id, subject)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+/// # #[derive(Encrypted)] struct Order { #[encx(id)] id: i64, #[encx(subject)] user_id: uuid::Uuid, #[encx(encrypt)] address: String }
+/// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto, ada: uuid::Uuid) -> encx_sqlx::Result<()> {
+/// use encx_sqlx::{Repo, SubjectEraser};
+/// let users = Repo::<User, sqlx::Postgres>::new(pool.clone(), crypto.clone());
+/// let orders = Repo::<Order, sqlx::Postgres>::new(pool, crypto.clone());
+/// let eraser = SubjectEraser::new(crypto).table(users).table(orders);
+/// let receipt = eraser.erase(&ada).await?;
+/// println!("{receipt}"); // subject, keys destroyed, rows cleared per table, time
+/// # Ok(()) }
+/// ```
+pub struct SubjectEraser<S> {
+    crypto: Crypto,
+    tables: Vec<Box<dyn SubjectTable<S>>>,
+}
+
+impl<S> fmt::Debug for SubjectEraser<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tables: Vec<&str> = self.tables.iter().map(|t| t.table()).collect();
+        f.debug_struct("SubjectEraser")
+            .field("tables", &tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
+    /// An eraser with no table yet.
+    pub fn new(crypto: Crypto) -> Self {
+        SubjectEraser {
+            crypto,
+            tables: Vec::new(),
+        }
+    }
+
+    /// Adds a table whose rows name their subject with an `#[encx(subject)]` field of type `S`.
+    pub fn table<T, DB>(mut self, repo: Repo<T, DB>) -> Self
+    where
+        DB: EncxDatabase,
+        T: Encrypted + Schema + HasSubject + Send + Sync + 'static,
+        T::Record: StoredRecord + RecordKey<Subject = S>,
+    {
+        self.tables.push(Box::new(repo));
+        self
+    }
+
+    /// Erases data subject `subject`: destroys its keys, then clears its rows in every
+    /// registered table (see the [module docs](self) for the order and why it is safe to
+    /// retry). Afterwards reading any of its records gives `Shredded`, lookups never return
+    /// them, and new data for it is refused until
+    /// [`Crypto::reenable_subject`](encx::Crypto::reenable_subject).
+    pub async fn erase(&self, subject: &S) -> Result<SubjectErasure> {
+        let keys_destroyed = self
+            .crypto
+            .erase_subject(&subject.record_id_bytes())
+            .await?;
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            tables.push((table.table(), table.erase_rows(subject).await?));
+        }
+        Ok(SubjectErasure {
+            subject: subject.record_id_display(),
+            keys_destroyed,
+            tables,
+            at: SystemTime::now(),
+        })
+    }
+}
+
+/// What [`SubjectEraser::erase`] did: no plaintext, no key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubjectErasure {
+    /// The subject's id, printable.
+    pub subject: String,
+    /// Ids of the subject keys this call destroyed (empty when an earlier call had).
+    pub keys_destroyed: Vec<uuid::Uuid>,
+    /// Each registered table with the number of rows this call cleared.
+    pub tables: Vec<(&'static str, u64)>,
+    /// When the erasure finished.
+    pub at: SystemTime,
+}
+
+impl fmt::Display for SubjectErasure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        write!(
+            f,
+            "erased subject {} at {at} (unix seconds): {} key(s) destroyed",
+            self.subject,
+            self.keys_destroyed.len()
+        )?;
+        for (table, rows) in &self.tables {
+            write!(f, "; {table}: {rows} row(s) cleared")?;
+        }
+        Ok(())
+    }
+}
