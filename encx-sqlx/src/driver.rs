@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
-use encx::{BlindIndex, KekStore, SubjectKeyStore};
+use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore};
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 
 use crate::kek_store::SqlKekStore;
-use crate::subject_store::SqlSubjectKeyStore;
+use crate::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 
 /// The per-database half of [`EncxDatabase`](crate::EncxDatabase).
 pub trait Driver: Database {
@@ -82,6 +82,9 @@ pub trait Driver: Database {
 
     /// The `encx_subject_keys` table of `pool` as a subject key store.
     fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore>;
+
+    /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
+    fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
 }
 
 macro_rules! impl_driver {
@@ -177,6 +180,10 @@ macro_rules! impl_driver {
 
             fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore> {
                 Arc::new(SqlSubjectKeyStore::<$db>::new(pool))
+            }
+
+            fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger> {
+                Arc::new(SqlErasureLedger::<$db>::new(pool))
             }
         }
     };

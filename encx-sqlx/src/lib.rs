@@ -21,7 +21,7 @@ pub use lookup::{Lookup, RejectedRow};
 pub use migrate::migrate;
 pub use repo::{IdOf, Repo, SubjectOf};
 pub use subject_eraser::{SubjectEraser, SubjectErasure};
-pub use subject_store::SqlSubjectKeyStore;
+pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///

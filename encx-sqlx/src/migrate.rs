@@ -1,5 +1,6 @@
 //! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys),
-//! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones) and
+//! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones),
+//! `encx_erasure_ledger` (which subjects were erased, when) and
 //! `encx_schema_migrations` (which of these migrations ran). encx keeps its own migration table
 //! so it never collides with the application's `_sqlx_migrations`.
 
@@ -26,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         description: "encx_subject_keys: wrapped data-subject keys and erasure tombstones",
         statements: subject_keys_v2,
+    },
+    Migration {
+        version: 3,
+        description: "encx_erasure_ledger: which subjects were erased, when",
+        statements: erasure_ledger_v3,
     },
 ];
 
@@ -69,6 +75,20 @@ fn subject_keys_v2(d: Dialect) -> Vec<String> {
     )]
 }
 
+fn erasure_ledger_v3(d: Dialect) -> Vec<String> {
+    let subject = match d {
+        Dialect::Postgres => "BYTEA",
+        Dialect::MySql => "VARBINARY(255)",
+        _ => "BLOB",
+    };
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_erasure_ledger (
+            subject {subject} NOT NULL,
+            erased_at BIGINT NOT NULL
+        )"
+    )]
+}
+
 fn ledger(d: Dialect) -> String {
     let text = if d == Dialect::MySql {
         "VARCHAR(255)"
@@ -85,9 +105,13 @@ fn ledger(d: Dialect) -> String {
 }
 
 pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+    millis(std::time::SystemTime::now())
+}
+
+/// Milliseconds since 1970, as encx's tables store times.
+pub(crate) fn millis(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -139,7 +163,7 @@ impl_migrate!(
 );
 
 /// Creates or updates encx's own tables (`encx_keks`, `encx_subject_keys`,
-/// `encx_schema_migrations`).
+/// `encx_erasure_ledger`, `encx_schema_migrations`).
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {

@@ -3,22 +3,27 @@
 //!
 //! The order is what makes an interrupted erasure safe to retry, whether or not the subject
 //! keys share a database with the data:
-//! 1. the subject's keys are destroyed in the subject key store: from this moment every record
-//!    of the subject, in every table and every copy of the data, is unreadable;
+//! 0. with an [`ErasureLedger`], the erasure is recorded there first (subject id and time);
+//! 1. the subject's keys are destroyed in the subject key store (one transaction): from this
+//!    moment every record of the subject, in every table and every copy of the data that does
+//!    not hold the subject key store, is unreadable;
 //! 2. each registered table's rows of the subject get `encx_dek` and every blind index set to
 //!    NULL, so lookups stop finding them (they were already unreadable).
 //!
-//! A crash between or during the steps leaves the subject erased (step 1 is one statement) and
-//! some rows still indexed; calling [`SubjectEraser::erase`] again finds no key left to
-//! destroy and finishes step 2.
+//! A crash after step 0 or 1 leaves some work undone; calling [`SubjectEraser::erase`] again
+//! records the erasure once more (harmless), finds no key left to destroy, and finishes step 2.
+//! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
+//! destroys again every key the ledger says was erased.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
-use encx::{Crypto, Encrypted, HasSubject, RecordId};
+use encx::{Crypto, Encrypted, ErasureEntry, ErasureLedger, HasSubject, RecordId, SubjectId};
 use futures_util::future::BoxFuture;
+use uuid::Uuid;
 
 use crate::dialect::EncxDatabase;
 use crate::error::Result;
@@ -65,6 +70,7 @@ where
 pub struct SubjectEraser<S> {
     crypto: Crypto,
     tables: Vec<Box<dyn SubjectTable<S>>>,
+    ledger: Option<Arc<dyn ErasureLedger>>,
 }
 
 impl<S> fmt::Debug for SubjectEraser<S> {
@@ -82,7 +88,14 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         SubjectEraser {
             crypto,
             tables: Vec::new(),
+            ledger: None,
         }
+    }
+
+    /// Records every erasure in `ledger` before it happens (see the [module docs](self)).
+    pub fn ledger(mut self, ledger: Arc<dyn ErasureLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// Adds a table whose rows name their subject with an `#[encx(subject)]` field of type `S`.
@@ -102,10 +115,49 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     /// them, and new data for it is refused until
     /// [`Crypto::reenable_subject`](encx::Crypto::reenable_subject).
     pub async fn erase(&self, subject: &S) -> Result<SubjectErasure> {
-        let keys_destroyed = self
-            .crypto
-            .erase_subject(&subject.record_id_bytes())
-            .await?;
+        let bytes = subject.record_id_bytes();
+        if let Some(ledger) = &self.ledger {
+            ledger
+                .record(&ErasureEntry {
+                    subject: bytes.to_vec(),
+                    erased_at: SystemTime::now(),
+                })
+                .await?;
+        }
+        let keys_destroyed = self.crypto.erase_subject(&bytes).await?;
+        self.clear_rows(subject, keys_destroyed).await
+    }
+
+    /// Applies every erasure of the ledger again: destroys each erased subject's keys that
+    /// were created up to its erasure (keys restored with a backup of the subject key
+    /// database), never a key made when the subject was re-enabled afterwards, and clears
+    /// the rows in the registered tables. Run it after any restore of the subject key
+    /// database. Returns one receipt per ledger entry; a receipt with no key destroyed means
+    /// nothing had come back.
+    pub async fn reapply_ledger(&self) -> Result<Vec<SubjectErasure>>
+    where
+        S: SubjectId,
+    {
+        let ledger = self.ledger.as_ref().ok_or_else(|| {
+            crate::Error::InvalidConfig("reapply_ledger needs SubjectEraser::ledger".into())
+        })?;
+        let mut receipts = Vec::new();
+        for entry in ledger.entries().await? {
+            let keys_destroyed = self
+                .crypto
+                .erase_subject_as_of(&entry.subject, entry.erased_at)
+                .await?;
+            let subject = S::from_record_id_bytes(&entry.subject).ok_or_else(|| {
+                crate::Error::InvalidConfig(
+                    "an erasure ledger entry does not hold a subject id of this type".into(),
+                )
+            })?;
+            receipts.push(self.clear_rows(&subject, keys_destroyed).await?);
+        }
+        Ok(receipts)
+    }
+
+    async fn clear_rows(&self, subject: &S, keys_destroyed: Vec<Uuid>) -> Result<SubjectErasure> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
             tables.push((table.table(), table.erase_rows(subject).await?));
@@ -126,7 +178,7 @@ pub struct SubjectErasure {
     /// The subject's id, printable.
     pub subject: String,
     /// Ids of the subject keys this call destroyed (empty when an earlier call had).
-    pub keys_destroyed: Vec<uuid::Uuid>,
+    pub keys_destroyed: Vec<Uuid>,
     /// Each registered table with the number of rows this call cleared.
     pub tables: Vec<(&'static str, u64)>,
     /// When the erasure finished.

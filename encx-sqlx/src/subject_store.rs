@@ -9,15 +9,16 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
-use encx::{NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
+use encx::{ErasureEntry, ErasureLedger, NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
 use sqlx::{Pool, Row};
 use uuid::Uuid;
 
 use crate::dialect::EncxDatabase;
 use crate::kek_store::{is_unique_violation, time, unavailable};
-use crate::migrate::now_millis;
+use crate::migrate::{millis, now_millis};
 
 /// The `encx_subject_keys` table of one database pool.
 pub struct SqlSubjectKeyStore<DB: sqlx::Database> {
@@ -131,26 +132,34 @@ macro_rules! impl_store {
                     .ok_or_else(|| encx::Error::unavailable("subject key creation raced; try again"))
             }
 
-            async fn erase(&self, subject: &[u8]) -> encx::Result<Vec<Uuid>> {
+            async fn erase(
+                &self,
+                subject: &[u8],
+                created_up_to: Option<SystemTime>,
+            ) -> encx::Result<Vec<Uuid>> {
                 let fail = |e| unavailable("subject erasure", e);
+                let up_to = created_up_to.map_or(i64::MAX, millis);
                 let mut tx = self.pool.begin().await.map_err(fail)?;
                 let select = format!(
-                    "SELECT id FROM encx_subject_keys WHERE subject = {} AND wrapped IS NOT NULL",
-                    $p(1)
+                    "SELECT id FROM encx_subject_keys \
+                     WHERE subject = {} AND wrapped IS NOT NULL AND created_at <= {}",
+                    $p(1), $p(2)
                 );
                 let ids: Vec<Uuid> = sqlx::query_scalar(&select)
                     .bind(subject)
+                    .bind(up_to)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(fail)?;
                 let update = format!(
                     "UPDATE encx_subject_keys SET wrapped = NULL, erased_at = {} \
-                     WHERE subject = {} AND wrapped IS NOT NULL",
-                    $p(1), $p(2)
+                     WHERE subject = {} AND wrapped IS NOT NULL AND created_at <= {}",
+                    $p(1), $p(2), $p(3)
                 );
                 sqlx::query(&update)
                     .bind(now_millis())
                     .bind(subject)
+                    .bind(up_to)
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
@@ -164,3 +173,75 @@ macro_rules! impl_store {
 impl_store!(sqlx::Postgres, crate::dialect::dollar);
 impl_store!(sqlx::MySql, crate::dialect::question);
 impl_store!(sqlx::Sqlite, crate::dialect::question);
+
+/// The `encx_erasure_ledger` table of one database pool, as an [`ErasureLedger`]. Keep it
+/// where a restore of the subject key database does not roll it back (the data database, say),
+/// and after any such restore run
+/// [`SubjectEraser::reapply_ledger`](crate::SubjectEraser::reapply_ledger).
+pub struct SqlErasureLedger<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: EncxDatabase> SqlErasureLedger<DB> {
+    /// The ledger of `pool` (whose database has had [`migrate`](crate::migrate) run), shared.
+    pub fn shared(pool: Pool<DB>) -> Arc<dyn ErasureLedger> {
+        DB::erasure_ledger(pool)
+    }
+}
+
+impl<DB: sqlx::Database> SqlErasureLedger<DB> {
+    /// A ledger over `pool`.
+    pub fn new(pool: Pool<DB>) -> Self {
+        SqlErasureLedger { pool }
+    }
+}
+
+impl<DB: sqlx::Database> fmt::Debug for SqlErasureLedger<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlErasureLedger")
+            .field("database", &DB::NAME)
+            .finish()
+    }
+}
+
+macro_rules! impl_ledger {
+    ($db:ty, $p:expr) => {
+        #[async_trait]
+        impl ErasureLedger for SqlErasureLedger<$db> {
+            async fn record(&self, entry: &ErasureEntry) -> encx::Result<()> {
+                let sql = format!(
+                    "INSERT INTO encx_erasure_ledger (subject, erased_at) VALUES ({}, {})",
+                    $p(1),
+                    $p(2)
+                );
+                sqlx::query(&sql)
+                    .bind(&entry.subject)
+                    .bind(millis(entry.erased_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("erasure ledger", e))?;
+                Ok(())
+            }
+
+            async fn entries(&self) -> encx::Result<Vec<ErasureEntry>> {
+                let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+                    "SELECT subject, erased_at FROM encx_erasure_ledger ORDER BY erased_at",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| unavailable("erasure ledger", e))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(subject, at)| ErasureEntry {
+                        subject,
+                        erased_at: time(at),
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+impl_ledger!(sqlx::Postgres, crate::dialect::dollar);
+impl_ledger!(sqlx::MySql, crate::dialect::question);
+impl_ledger!(sqlx::Sqlite, crate::dialect::question);

@@ -249,7 +249,18 @@ impl Crypto {
     /// cache TTL ([`CryptoBuilder::subject_cache`]). Blind indexes of the subject's records
     /// stay in the tables until cleared there.
     pub async fn erase_subject(&self, subject: &[u8]) -> Result<Vec<uuid::Uuid>> {
-        self.subject_keys()?.erase(subject).await
+        self.subject_keys()?.erase(subject, None).await
+    }
+
+    /// [`erase_subject`](Self::erase_subject) limited to the keys created at or before `at`:
+    /// applies a past erasure again (after the subject key store was restored from a backup)
+    /// without touching a key made when the subject was re-enabled later.
+    pub async fn erase_subject_as_of(
+        &self,
+        subject: &[u8],
+        at: std::time::SystemTime,
+    ) -> Result<Vec<uuid::Uuid>> {
+        self.subject_keys()?.erase(subject, Some(at)).await
     }
 
     /// Lets new data of an erased subject be stored again, under a new key. Records written

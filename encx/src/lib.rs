@@ -26,13 +26,14 @@ pub use index::{IndexSpec, Indexable, Normalizer};
 #[cfg(feature = "aws-kms")]
 pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use keys::{
-    Dek, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext, KeyPurpose, Keyring,
-    KeyringKind, LocalKeyring, MasterKey, MemoryKekStore, MemorySubjectKeyStore, NewKek,
-    NewSubjectKey, StoredKek, StoredSubjectKey, SubjectKeyStore,
+    Dek, ErasureEntry, ErasureLedger, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext,
+    KeyPurpose, Keyring, KeyringKind, LocalKeyring, MasterKey, MemoryErasureLedger, MemoryKekStore,
+    MemorySubjectKeyStore, NewKek, NewSubjectKey, StoredKek, StoredSubjectKey, SubjectKeyStore,
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{
     Encrypted, HasRecordId, HasSubject, RecordContext, RecordId, RecordOpener, RecordSealer,
+    SubjectId,
 };
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 

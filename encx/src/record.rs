@@ -133,6 +133,44 @@ macro_rules! record_id_int {
 }
 record_id_int!(i16, i32, i64, u16, u32, u64, i128, u128);
 
+/// A record id that can be read back from its bytes: what a data subject's id must be for an
+/// erasure ledger to name it (`encx_sqlx::SubjectEraser::reapply_ledger`).
+///
+/// ```
+/// use encx::{RecordId, SubjectId};
+/// let id = uuid::Uuid::new_v4();
+/// assert_eq!(uuid::Uuid::from_record_id_bytes(&id.record_id_bytes()), Some(id));
+/// assert_eq!(i64::from_record_id_bytes(&7i64.record_id_bytes()), Some(7));
+/// assert_eq!(i64::from_record_id_bytes(b"short"), None);
+/// ```
+pub trait SubjectId: RecordId + Sized {
+    /// The id whose [`RecordId::record_id_bytes`] are `bytes`, if any.
+    fn from_record_id_bytes(bytes: &[u8]) -> Option<Self>;
+}
+
+impl SubjectId for uuid::Uuid {
+    fn from_record_id_bytes(bytes: &[u8]) -> Option<Self> {
+        uuid::Uuid::from_slice(bytes).ok()
+    }
+}
+
+impl SubjectId for String {
+    fn from_record_id_bytes(bytes: &[u8]) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+macro_rules! subject_id_int {
+    ($($t:ty),*) => {$(
+        impl SubjectId for $t {
+            fn from_record_id_bytes(bytes: &[u8]) -> Option<Self> {
+                bytes.try_into().ok().map(<$t>::from_be_bytes)
+            }
+        }
+    )*};
+}
+subject_id_int!(i16, i32, i64, u16, u32, u64, i128, u128);
+
 /// Where a record lives: its table and id bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordContext<'a> {

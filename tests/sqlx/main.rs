@@ -1091,6 +1091,11 @@ mod generic {
                 "generic::erasing_a_subject_reaches_a_backup_copy_of_the_data",
                 erasing_a_subject_reaches_a_backup_copy_of_the_data
             ),
+            test_case!(
+                Service::Sqlite,
+                "generic::the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject",
+                the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject
+            ),
         ]
     }
 
@@ -1245,6 +1250,106 @@ mod generic {
             .await
             .unwrap_err()
             .is_shredded());
+    }
+
+    /// `VACUUM INTO` a fresh file: a consistent copy of a SQLite database, as a backup.
+    async fn sqlite_backup(pool: &sqlx::SqlitePool) -> std::path::PathBuf {
+        let file = std::env::temp_dir().join(format!("encx_backup_{}.db", Uuid::new_v4().simple()));
+        sqlx::query("VACUUM INTO ?")
+            .bind(file.display().to_string())
+            .execute(pool)
+            .await
+            .unwrap();
+        file
+    }
+
+    async fn sqlite_open(file: &std::path::Path) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap()
+    }
+
+    /// The worst case the ledger exists for: the subject key database is restored from a
+    /// backup taken before an erasure, and a data backup of the same age is read. The restored
+    /// key brings the subject back, until the ledger (kept in the live data database, which
+    /// the restore did not touch) is applied again.
+    async fn the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject() {
+        let name = "generic::ledger";
+        let data = encx_integration_tests::sqlite(name).await.unwrap();
+        let keys = encx_integration_tests::sqlite(name).await.unwrap();
+        let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(data.pool.clone(), keys.pool.clone()).await;
+        let keys_backup = sqlite_backup(&keys.pool).await;
+        let data_backup = sqlite_backup(&data.pool).await;
+
+        let ledger = encx_sqlx::SqlErasureLedger::shared(data.pool.clone());
+        let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto)
+            .ledger(ledger.clone())
+            .table(members)
+            .table(purchases);
+        eraser.erase(&ada.id).await.unwrap();
+        let entries = ledger.entries().await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].subject, ada.id.as_bytes().to_vec());
+
+        // The key database is restored from its backup; the old data copy is read with it.
+        let restored_keys = sqlite_open(&keys_backup).await;
+        let restored = subject_crypto(restored_keys.clone()).await;
+        let old_data = sqlite_open(&data_backup).await;
+        let old_orders =
+            encx_sqlx::Repo::<Purchase, sqlx::Sqlite>::new(old_data.clone(), restored.clone());
+        assert_eq!(
+            old_orders.get(ada_order.id).await.unwrap(),
+            ada_order,
+            "without the ledger, the restore resurrects the erased subject"
+        );
+
+        let live_members =
+            encx_sqlx::Repo::<Member, sqlx::Sqlite>::new(data.pool.clone(), restored.clone());
+        let live_orders =
+            encx_sqlx::Repo::<Purchase, sqlx::Sqlite>::new(data.pool.clone(), restored.clone());
+        let after_restore = encx_sqlx::SubjectEraser::<Uuid>::new(restored)
+            .ledger(ledger)
+            .table(live_members)
+            .table(live_orders);
+        let receipts = after_restore.reapply_ledger().await.unwrap();
+        assert_eq!(receipts.len(), 1);
+        assert_eq!(
+            receipts[0].keys_destroyed.len(),
+            1,
+            "the restored key is destroyed again"
+        );
+        assert!(old_orders
+            .get(ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert_eq!(old_orders.get(bob_order.id).await.unwrap(), bob_order);
+        let again = after_restore.reapply_ledger().await.unwrap();
+        assert!(
+            again[0].keys_destroyed.is_empty(),
+            "reapplying is idempotent"
+        );
+        let _ = bob;
+
+        // The ledger holds the subject id and a time, nothing else.
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('encx_erasure_ledger')")
+                .fetch_all(&data.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            columns,
+            vec!["subject".to_string(), "erased_at".to_string()]
+        );
+
+        for pool in [restored_keys, old_data] {
+            pool.close().await;
+        }
+        let _ = std::fs::remove_file(&keys_backup);
+        let _ = std::fs::remove_file(&data_backup);
+        data.cleanup().await;
+        keys.cleanup().await;
     }
 
     async fn subject_keys_in_their_own_postgres_database() {

@@ -32,7 +32,10 @@ pub use hierarchical::HierarchicalKeyring;
 pub use local::{LocalKeyring, MasterKey};
 pub use material::{Dek, Kek, KEY_LEN};
 pub use store::{KekState, KekStore, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
-pub use subject::{MemorySubjectKeyStore, NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
+pub use subject::{
+    ErasureEntry, ErasureLedger, MemoryErasureLedger, MemorySubjectKeyStore, NewSubjectKey,
+    StoredSubjectKey, SubjectKeyStore,
+};
 
 /// What a wrapped data key is bound to: the table and record it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

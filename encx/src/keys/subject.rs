@@ -123,10 +123,65 @@ pub trait SubjectKeyStore: Send + Sync + fmt::Debug {
     /// another process stored first.
     async fn insert(&self, new: NewSubjectKey) -> Result<StoredSubjectKey>;
 
-    /// Destroys every key of the subject: the wrapped bytes are deleted, the rows stay as
-    /// tombstones (id, version, `erased_at`). Idempotent. Returns the ids of the keys this call
-    /// destroyed.
-    async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>>;
+    /// Destroys the subject's keys created at or before `created_up_to` (every key when
+    /// `None`): the wrapped bytes are deleted, the rows stay as tombstones (id, version,
+    /// `erased_at`). Idempotent. Returns the ids of the keys this call destroyed.
+    async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>>;
+}
+
+/// One erasure as the ledger keeps it: which subject, when. No personal data beyond the
+/// subject's id (use a surrogate id, such as a UUID, as the subject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureEntry {
+    /// The subject's id bytes.
+    pub subject: Vec<u8>,
+    /// When it was erased.
+    pub erased_at: SystemTime,
+}
+
+/// A record of every subject erasure, kept apart from the subject keys, so that after the
+/// subject key database is restored from a backup the erasures made since can be applied
+/// again (`encx_sqlx::SubjectEraser::reapply_ledger`): `encx_sqlx::SqlErasureLedger` (table
+/// `encx_erasure_ledger`) or [`MemoryErasureLedger`].
+#[async_trait]
+pub trait ErasureLedger: Send + Sync + fmt::Debug {
+    /// Appends an erasure.
+    async fn record(&self, entry: &ErasureEntry) -> Result<()>;
+
+    /// Every erasure recorded, oldest first.
+    async fn entries(&self) -> Result<Vec<ErasureEntry>>;
+}
+
+/// An erasure ledger in memory, for tests.
+#[derive(Debug, Default)]
+pub struct MemoryErasureLedger {
+    entries: Mutex<Vec<ErasureEntry>>,
+}
+
+impl MemoryErasureLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ErasureLedger for MemoryErasureLedger {
+    async fn record(&self, entry: &ErasureEntry) -> Result<()> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry.clone());
+        Ok(())
+    }
+
+    async fn entries(&self) -> Result<Vec<ErasureEntry>> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
 }
 
 /// Subject keys in memory, for tests.
@@ -189,11 +244,12 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
         })
     }
 
-    async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>> {
+    async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>> {
         Ok(self.with_rows(|rows| {
             let now = SystemTime::now();
             rows.iter_mut()
                 .filter(|r| r.subject == subject && r.wrapped.is_some())
+                .filter(|r| created_up_to.is_none_or(|up_to| r.created_at <= up_to))
                 .map(|r| {
                     r.wrapped = None;
                     r.erased_at = Some(now);
@@ -339,9 +395,14 @@ impl SubjectKeys {
         }
     }
 
-    /// Destroys every key of `subject` in the store and forgets them here.
-    pub(crate) async fn erase(&self, subject: &[u8]) -> Result<Vec<Uuid>> {
-        let ids = self.store.erase(subject).await?;
+    /// Destroys the keys of `subject` (those created up to a time, or all) in the store and
+    /// forgets them here.
+    pub(crate) async fn erase(
+        &self,
+        subject: &[u8],
+        created_up_to: Option<SystemTime>,
+    ) -> Result<Vec<Uuid>> {
+        let ids = self.store.erase(subject, created_up_to).await?;
         self.forget(subject, &ids);
         Ok(ids)
     }

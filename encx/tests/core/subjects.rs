@@ -55,8 +55,12 @@ impl SubjectKeyStore for CountingStore {
     async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
         self.inner.insert(new).await
     }
-    async fn erase(&self, subject: &[u8]) -> encx::Result<Vec<Uuid>> {
-        self.inner.erase(subject).await
+    async fn erase(
+        &self,
+        subject: &[u8],
+        up_to: Option<std::time::SystemTime>,
+    ) -> encx::Result<Vec<Uuid>> {
+        self.inner.erase(subject, up_to).await
     }
 }
 
@@ -299,4 +303,40 @@ async fn subject_records_need_a_subject_key_store() {
         panic!("encrypted without a subject key store")
     };
     assert!(err.is_config(), "{err:?}");
+}
+
+#[tokio::test]
+async fn applying_an_erasure_again_spares_a_key_made_after_reenabling() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let crypto = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    let (user, old, mut new) = ada();
+    let old_row = old.encrypt(&crypto).await.unwrap();
+    let snapshot = store.with_rows(|rows| rows.clone()); // a backup of the key store
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    crypto.erase_subject(user.id.as_bytes()).await.unwrap();
+    let erased_at = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    crypto.reenable_subject(user.id.as_bytes()).await.unwrap();
+    new.address = "after".into();
+    let new_row = new.encrypt(&crypto).await.unwrap();
+
+    // The key store is restored: the old key is back, beside the new one.
+    store.with_rows(|rows| {
+        let new_key = rows.iter().find(|r| r.version == 2).cloned().unwrap();
+        *rows = snapshot;
+        rows.push(new_key);
+    });
+    let restored = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    assert_eq!(Order::decrypt(&old_row, &restored).await.unwrap(), old);
+
+    let destroyed = restored
+        .erase_subject_as_of(user.id.as_bytes(), erased_at)
+        .await
+        .unwrap();
+    assert_eq!(destroyed.len(), 1);
+    assert!(Order::decrypt(&old_row, &restored)
+        .await
+        .unwrap_err()
+        .is_shredded());
+    assert_eq!(Order::decrypt(&new_row, &restored).await.unwrap(), new);
 }
