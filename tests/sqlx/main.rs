@@ -1092,6 +1092,11 @@ mod generic {
                 erasing_a_subject_reaches_a_backup_copy_of_the_data
             ),
             test_case!(
+                Service::Postgres,
+                "generic::erasing_a_subject_reaches_a_pg_dump_restored_after_it",
+                erasing_a_subject_reaches_a_pg_dump_restored_after_it
+            ),
+            test_case!(
                 Service::Sqlite,
                 "generic::the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject",
                 the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject
@@ -1350,6 +1355,135 @@ mod generic {
         let _ = std::fs::remove_file(&data_backup);
         data.cleanup().await;
         keys.cleanup().await;
+    }
+
+    /// Runs PostgreSQL client tool `tool` (`pg_dump`, `psql`) against `url` with `args`,
+    /// feeding `input`: the machine's own when it is at least as new as the server, else the
+    /// one in the server's image through Docker (pg_dump refuses newer servers).
+    fn pg_tool(tool: &str, url: &str, server_major: u32, args: &[&str], input: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let local_major = Command::new(tool)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                text.split_whitespace()
+                    .find_map(|w| w.split('.').next()?.parse::<u32>().ok())
+            });
+        let mut command = match local_major {
+            Some(major) if major >= server_major => Command::new(tool),
+            _ => {
+                let image = format!("{}:{}", encx_test::PG_IMAGE.0, encx_test::PG_IMAGE.1);
+                let mut docker = Command::new("docker");
+                docker.args(["run", "--rm", "-i", "--network", "host", &image, tool]);
+                docker
+            }
+        };
+        let mut child = command
+            .args(args)
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{tool}: neither a local {tool} >= {server_major} nor docker: {e}")
+            });
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// DESIGN.md's promise, with PostgreSQL's own backup tool: `pg_dump` the data database,
+    /// erase a subject, restore the dump into a fresh database: the erased subject's records
+    /// in the restored copy stay noise, the other subject's read as before. The subject keys
+    /// live in a second database, which the dump does not contain.
+    async fn erasing_a_subject_reaches_a_pg_dump_restored_after_it() {
+        let name = "generic::erasing_a_subject_reaches_a_pg_dump_restored_after_it";
+        let (Some(data), Some(keys), Some(restored)) = (
+            encx_integration_tests::postgres(name).await,
+            encx_integration_tests::postgres(name).await,
+            encx_integration_tests::postgres(name).await,
+        ) else {
+            return;
+        };
+        let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(data.pool.clone(), keys.pool.clone()).await;
+        let server_major: i32 =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+                .fetch_one(&data.pool)
+                .await
+                .unwrap();
+        let server_major = u32::try_from(server_major).unwrap();
+        let dump = pg_tool(
+            "pg_dump",
+            &data.url,
+            server_major,
+            &["--no-owner", "--no-privileges"],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&dump);
+        assert!(text.contains("subject_orders"), "the dump holds the data");
+        assert!(!text.contains(&ada_order.address), "and no plaintext");
+
+        let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+            .table(members)
+            .table(purchases);
+        eraser.erase(&ada.id).await.unwrap();
+
+        // The restored database is a fresh one, emptied of encx's own tables first, so that
+        // the dump restores into it unchanged.
+        for table in [
+            "encx_keks",
+            "encx_subject_keys",
+            "encx_erasure_ledger",
+            "encx_schema_migrations",
+        ] {
+            sqlx::query(&format!("DROP TABLE {table}"))
+                .execute(&restored.pool)
+                .await
+                .unwrap();
+        }
+        pg_tool(
+            "psql",
+            &restored.url,
+            server_major,
+            &["-q", "-v", "ON_ERROR_STOP=1"],
+            &dump,
+        );
+        let members =
+            encx_sqlx::Repo::<Member, sqlx::Postgres>::new(restored.pool.clone(), crypto.clone());
+        let purchases =
+            encx_sqlx::Repo::<Purchase, sqlx::Postgres>::new(restored.pool.clone(), crypto);
+        let dek: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT encx_dek FROM subject_orders WHERE id = $1")
+                .bind(ada_order.id)
+                .fetch_one(&restored.pool)
+                .await
+                .unwrap();
+        assert!(
+            dek.is_some(),
+            "the restored copy holds the erased subject's wrapped DEK"
+        );
+        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert!(members
+            .find_by(Member::EMAIL, &ada.email)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        for db in [data, keys, restored] {
+            db.cleanup().await;
+        }
     }
 
     async fn subject_keys_in_their_own_postgres_database() {
