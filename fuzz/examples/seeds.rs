@@ -70,6 +70,25 @@ fn main() {
         }
     });
 
+    let row = encx_fuzz::subject_row();
+    write(
+        "subject_rows",
+        "valid",
+        &encx_fuzz::subject_row_input(&row, encx_fuzz::SUBJECT),
+    );
+    write(
+        "subject_rows",
+        "other-subject",
+        &encx_fuzz::subject_row_input(&row, b"user-2"),
+    );
+    let mut erased = row.clone();
+    erased.wrapped = None;
+    write(
+        "subject_rows",
+        "erased",
+        &encx_fuzz::subject_row_input(&erased, encx_fuzz::SUBJECT),
+    );
+
     let policy = encx::PasswordPolicy::new(8, 1, 1).expect("policy");
     write(
         "phc",

@@ -63,3 +63,54 @@ pub fn hierarchical() -> HierarchicalKeyring {
     });
     HierarchicalKeyring::new(root, store as Arc<dyn KekStore>)
 }
+
+/// The fixed id of the subject key of [`subject_row`].
+pub const SUBJECT_KEY_ID: uuid::Uuid = uuid::Uuid::from_bytes([0x5b; 16]);
+
+/// The subject of [`subject_row`].
+pub const SUBJECT: &[u8] = b"user-1";
+
+/// The subject key's bytes.
+const SUBJECT_KEY: [u8; 32] = [0x66; 32];
+
+/// A valid `encx_subject_keys` row: version 1 of [`SUBJECT`]'s key, wrapped by [`local`].
+pub fn subject_row() -> encx::StoredSubjectKey {
+    let record_id = encx::keys::subject::subject_key_record_id(&SUBJECT_KEY_ID, SUBJECT, 1);
+    let wrapped = futures_executor::block_on(local().wrap_dek(
+        &Dek::from_bytes(SUBJECT_KEY),
+        &KeyContext::new(encx::keys::subject::SUBJECT_KEY_TABLE, &record_id),
+    ))
+    .expect("wrap subject key");
+    encx::StoredSubjectKey {
+        id: SUBJECT_KEY_ID,
+        subject: SUBJECT.to_vec(),
+        version: 1,
+        wrapped: Some(wrapped.into_bytes()),
+        created_at: std::time::SystemTime::UNIX_EPOCH,
+        erased_at: None,
+    }
+}
+
+/// A record DEK wrapped under the subject key of [`subject_row`], for [`dek_context`].
+pub fn subject_dek() -> encx::WrappedDek {
+    encx::keys::subject::wrap_dek_under(
+        SUBJECT_KEY_ID,
+        &Dek::from_bytes(SUBJECT_KEY),
+        &Dek::from_bytes([0x42; 32]),
+        &dek_context(),
+    )
+    .expect("wrap record DEK")
+}
+
+/// The subject-rows fuzz input of a row: version | lp(subject) | lp(record subject) |
+/// present | wrapped.
+pub fn subject_row_input(row: &encx::StoredSubjectKey, record_subject: &[u8]) -> Vec<u8> {
+    let mut out = row.version.to_be_bytes().to_vec();
+    for part in [row.subject.as_slice(), record_subject] {
+        out.push(u8::try_from(part.len()).expect("short"));
+        out.extend_from_slice(part);
+    }
+    out.push(u8::from(row.wrapped.is_some()));
+    out.extend_from_slice(row.wrapped.as_deref().unwrap_or_default());
+    out
+}

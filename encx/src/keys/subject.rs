@@ -490,3 +490,11 @@ pub(crate) fn wrap_dek(key: &Kek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<Wra
         ctx,
     )
 }
+
+/// Wraps `dek` under a subject key given as bytes (`id`, `key`): the kind-`0x04` blob a record
+/// of the subject stores. For fixtures and other implementations' test vectors; encx itself
+/// wraps through [`Crypto::seal_subject_record`](crate::Crypto::seal_subject_record).
+#[doc(hidden)]
+pub fn wrap_dek_under(id: Uuid, key: &Dek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
+    wrap_dek(&Kek::new(id, 1, key.expose_secret()), dek, ctx)
+}
