@@ -248,6 +248,14 @@ pub fn derive(c: &Container) -> TokenStream {
                 .await?),
         ),
     };
+    let subject_display_fn = c.subject.map(|i| {
+        let fid = &c.fields[i].ident;
+        quote! {
+            fn subject_display(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::option::Option::Some(::encx::RecordId::record_id_display(&self.#fid))
+            }
+        }
+    });
     let subject_column_fn = c.subject.map(|i| {
         let col = &c.fields[i].column;
         quote! {
@@ -320,6 +328,8 @@ pub fn derive(c: &Container) -> TokenStream {
             }
 
             #id_display_fn
+
+            #subject_display_fn
 
             fn record_id_display(record: &#record) -> ::std::string::String {
                 #id_display

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use encx::audit::AuditEvent;
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
 use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore};
 use futures_util::future::BoxFuture;
@@ -13,6 +14,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 
 use crate::kek_store::SqlKekStore;
+use crate::migrate::millis;
 use crate::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 
 /// The per-database half of [`EncxDatabase`](crate::EncxDatabase).
@@ -82,6 +84,12 @@ pub trait Driver: Database {
 
     /// The `encx_subject_keys` table of `pool` as a subject key store.
     fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore>;
+
+    /// Inserts `events` into `encx_audit`, in one statement.
+    fn write_audit<'a>(
+        pool: &'a Pool<Self>,
+        events: &'a [AuditEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
     /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
     fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
@@ -180,6 +188,32 @@ macro_rules! impl_driver {
 
             fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore> {
                 Arc::new(SqlSubjectKeyStore::<$db>::new(pool))
+            }
+
+            fn write_audit<'a>(
+                pool: &'a Pool<Self>,
+                events: &'a [AuditEvent],
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO encx_audit (at, action, table_name, record, subject, fields, \
+                         actor, records, outcome, duration_us) ",
+                    );
+                    insert.push_values(events, |mut row, e| {
+                        row.push_bind(millis(e.at))
+                            .push_bind(e.action.as_str())
+                            .push_bind(e.table)
+                            .push_bind(e.record.as_deref())
+                            .push_bind(e.subject.as_deref())
+                            .push_bind(e.fields.join(","))
+                            .push_bind(e.actor.as_deref())
+                            .push_bind(i64::try_from(e.records).unwrap_or(i64::MAX))
+                            .push_bind(e.outcome.as_str())
+                            .push_bind(i64::try_from(e.duration.as_micros()).unwrap_or(i64::MAX));
+                    });
+                    insert.build().execute(pool).await?;
+                    Ok(())
+                })
             }
 
             fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger> {

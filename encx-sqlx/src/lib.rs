@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit_sink;
 mod bulk;
 mod dialect;
 mod driver;
@@ -14,6 +15,7 @@ mod statements;
 mod subject_eraser;
 pub mod subject_store;
 
+pub use audit_sink::SqlAuditSink;
 pub use dialect::EncxDatabase;
 pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;

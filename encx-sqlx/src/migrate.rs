@@ -1,6 +1,6 @@
 //! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys),
 //! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones),
-//! `encx_erasure_ledger` (which subjects were erased, when) and
+//! `encx_erasure_ledger` (which subjects were erased, when), `encx_audit` (audit events) and
 //! `encx_schema_migrations` (which of these migrations ran). encx keeps its own migration table
 //! so it never collides with the application's `_sqlx_migrations`.
 
@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         description: "encx_erasure_ledger: which subjects were erased, when",
         statements: erasure_ledger_v3,
+    },
+    Migration {
+        version: 4,
+        description: "encx_audit: audit events (no plaintext, no index values, no keys)",
+        statements: audit_v4,
     },
 ];
 
@@ -85,6 +90,27 @@ fn erasure_ledger_v3(d: Dialect) -> Vec<String> {
         "CREATE TABLE IF NOT EXISTS encx_erasure_ledger (
             subject {subject} NOT NULL,
             erased_at BIGINT NOT NULL
+        )"
+    )]
+}
+
+fn audit_v4(d: Dialect) -> Vec<String> {
+    let (text, long) = match d {
+        Dialect::MySql => ("VARCHAR(255)", "VARCHAR(2048)"),
+        _ => ("TEXT", "TEXT"),
+    };
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_audit (
+            at BIGINT NOT NULL,
+            action VARCHAR(16) NOT NULL,
+            table_name {text} NOT NULL,
+            record {text} NULL,
+            subject {text} NULL,
+            fields {long} NOT NULL,
+            actor {text} NULL,
+            records BIGINT NOT NULL,
+            outcome VARCHAR(16) NOT NULL,
+            duration_us BIGINT NOT NULL
         )"
     )]
 }
@@ -163,7 +189,7 @@ impl_migrate!(
 );
 
 /// Creates or updates encx's own tables (`encx_keks`, `encx_subject_keys`,
-/// `encx_erasure_ledger`, `encx_schema_migrations`).
+/// `encx_erasure_ledger`, `encx_audit`, `encx_schema_migrations`).
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {

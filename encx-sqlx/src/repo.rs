@@ -4,9 +4,12 @@
 //! Every method has an `_on` twin that takes a connection (`&mut *tx` for a transaction, or a
 //! pooled connection), so repository calls compose with the application's own transactions.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
 use encx::{
@@ -50,6 +53,9 @@ pub struct Repo<T, DB: Database> {
     crypto: Crypto,
     sql: Arc<Statements>,
     id_column: Option<&'static str>,
+    /// The encrypted columns, named in audit events.
+    encrypted: Arc<[&'static str]>,
+    actor: Option<Arc<str>>,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -60,6 +66,8 @@ impl<T, DB: Database> Clone for Repo<T, DB> {
             crypto: self.crypto.clone(),
             sql: self.sql.clone(),
             id_column: self.id_column,
+            encrypted: self.encrypted.clone(),
+            actor: self.actor.clone(),
             _records: PhantomData,
         }
     }
@@ -81,13 +89,28 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
             .iter()
             .find(|c| matches!(c.kind, encx::schema::ColumnKind::Id { .. }))
             .map(|c| c.name);
+        let encrypted = T::columns()
+            .iter()
+            .filter(|c| matches!(c.kind, encx::schema::ColumnKind::Ciphertext { .. }))
+            .map(|c| c.name)
+            .collect();
         Repo {
             pool,
             crypto,
             sql: Arc::new(Statements::new::<T>(DB::DIALECT)),
             id_column,
+            encrypted,
+            actor: None,
             _records: PhantomData,
         }
+    }
+
+    /// This repository, naming `actor` (a user, a service, a support ticket) in every audit
+    /// event it emits ([`encx::audit`]). Cheap: the clone shares pool and crypto.
+    pub fn with_actor(&self, actor: impl Into<String>) -> Self {
+        let mut repo = self.clone();
+        repo.actor = Some(Arc::from(actor.into()));
+        repo
     }
 
     /// The pool.
@@ -134,6 +157,41 @@ where
     T: Encrypted + Schema,
     T::Record: StoredRecord,
 {
+    /// Runs `work` and sends an audit event of `action` about it (about `value`, if given) to
+    /// the crypto's audit sink; `describe` adds what only the result tells.
+    async fn audited<R>(
+        &self,
+        action: AuditAction,
+        value: Option<&T>,
+        work: impl Future<Output = Result<R>>,
+        describe: impl FnOnce(&R, &mut AuditEvent),
+    ) -> Result<R> {
+        let at = SystemTime::now();
+        let started = Instant::now();
+        let result = work.await;
+        let mut event = AuditEvent::new(action, self.sql.table, at);
+        event.duration = started.elapsed();
+        event.actor = self.actor.as_deref().map(str::to_owned);
+        event.fields = self.encrypted.to_vec();
+        if let Some(value) = value {
+            event.record = Some(value.id_display()).filter(|id| !id.is_empty());
+            event.subject = value.subject_display();
+            event.records = 1;
+        }
+        event.outcome = match &result {
+            Ok(done) => {
+                describe(done, &mut event);
+                AuditOutcome::Ok
+            }
+            Err(error) => match error.crypto_kind() {
+                Some(kind) => AuditOutcome::Failed(kind),
+                None => AuditOutcome::FailedElsewhere,
+            },
+        };
+        self.crypto.audit_sink().record(event);
+        result
+    }
+
     /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
     pub async fn create_table(&self) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
@@ -145,10 +203,14 @@ where
 
     /// Encrypts and inserts one record.
     pub async fn insert(&self, value: &T) -> Result<()> {
-        // Encrypt before taking a connection: a cold KEK load needs the pool too.
-        let record = value.encrypt(&self.crypto).await?;
-        let mut conn = self.pool.acquire().await?;
-        self.insert_records(&mut conn, std::slice::from_ref(&record))
+        let work = async {
+            // Encrypt before taking a connection: a cold KEK load needs the pool too.
+            let record = value.encrypt(&self.crypto).await?;
+            let mut conn = self.pool.acquire().await?;
+            self.insert_records(&mut conn, std::slice::from_ref(&record))
+                .await
+        };
+        self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
     }
 
@@ -158,8 +220,12 @@ where
         conn: &mut <DB as Database>::Connection,
         value: &T,
     ) -> Result<()> {
-        let record = value.encrypt(&self.crypto).await?;
-        self.insert_records(conn, std::slice::from_ref(&record))
+        let work = async {
+            let record = value.encrypt(&self.crypto).await?;
+            self.insert_records(conn, std::slice::from_ref(&record))
+                .await
+        };
+        self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
     }
 
@@ -172,10 +238,16 @@ where
     /// The first batch is encrypted before a connection is taken, so the KEK is cached
     /// by the time the transaction holds its connection.
     pub async fn insert_many(&self, values: &[T]) -> Result<()> {
-        let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
-        let first = self.encrypt_all(head).await?;
-        let mut conn = self.pool.acquire().await?;
-        self.insert_pipelined(&mut conn, first, tail).await
+        let work = async {
+            let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+            let first = self.encrypt_all(head).await?;
+            let mut conn = self.pool.acquire().await?;
+            self.insert_pipelined(&mut conn, first, tail).await
+        };
+        self.audited(AuditAction::Encrypt, None, work, |_, e| {
+            e.records = values.len() as u64;
+        })
+        .await
     }
 
     /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
@@ -185,9 +257,15 @@ where
         conn: &mut <DB as Database>::Connection,
         values: &[T],
     ) -> Result<()> {
-        let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
-        let first = self.encrypt_all(head).await?;
-        self.insert_pipelined(conn, first, tail).await
+        let work = async {
+            let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
+            let first = self.encrypt_all(head).await?;
+            self.insert_pipelined(conn, first, tail).await
+        };
+        self.audited(AuditAction::Encrypt, None, work, |_, e| {
+            e.records = values.len() as u64;
+        })
+        .await
     }
 
     /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
@@ -289,11 +367,14 @@ where
     where
         T: HasRecordId,
     {
-        let record = {
-            let mut conn = self.pool.acquire().await?;
-            self.fetch_by_id(&mut conn, &id).await?
+        let work = async {
+            let record = {
+                let mut conn = self.pool.acquire().await?;
+                self.fetch_by_id(&mut conn, &id).await?
+            };
+            self.decrypt_optional(record).await
         };
-        self.decrypt_optional(record).await
+        self.audited_read(&id, work).await
     }
 
     /// [`get_optional`](Self::get_optional) on a given connection or transaction.
@@ -305,8 +386,28 @@ where
     where
         T: HasRecordId,
     {
-        let record = self.fetch_by_id(conn, &id).await?;
-        self.decrypt_optional(record).await
+        let work = async {
+            let record = self.fetch_by_id(conn, &id).await?;
+            self.decrypt_optional(record).await
+        };
+        self.audited_read(&id, work).await
+    }
+
+    /// [`audited`](Self::audited) for a read by id.
+    async fn audited_read(
+        &self,
+        id: &IdOf<T>,
+        work: impl Future<Output = Result<Option<T>>>,
+    ) -> Result<Option<T>> {
+        let shown = id.record_id_display();
+        self.audited(AuditAction::Decrypt, None, work, |found, e| {
+            e.record = Some(shown);
+            if let Some(value) = found {
+                e.subject = value.subject_display();
+                e.records = 1;
+            }
+        })
+        .await
     }
 
     async fn fetch_by_id(
@@ -331,11 +432,17 @@ where
     where
         T: HasRecordId,
     {
-        let records = {
-            let mut conn = self.pool.acquire().await?;
-            self.fetch_by_ids(&mut conn, ids).await?
+        let work = async {
+            let records = {
+                let mut conn = self.pool.acquire().await?;
+                self.fetch_by_ids(&mut conn, ids).await?
+            };
+            self.decrypt_all(&records).await
         };
-        self.decrypt_all(&records).await
+        self.audited(AuditAction::Decrypt, None, work, |found, e| {
+            e.records = found.len() as u64;
+        })
+        .await
     }
 
     /// [`get_many`](Self::get_many) on a given connection or transaction.
@@ -347,8 +454,14 @@ where
     where
         T: HasRecordId,
     {
-        let records = self.fetch_by_ids(conn, ids).await?;
-        self.decrypt_all(&records).await
+        let work = async {
+            let records = self.fetch_by_ids(conn, ids).await?;
+            self.decrypt_all(&records).await
+        };
+        self.audited(AuditAction::Decrypt, None, work, |found, e| {
+            e.records = found.len() as u64;
+        })
+        .await
     }
 
     async fn fetch_by_ids(
@@ -422,10 +535,26 @@ where
     where
         V: Indexable + ?Sized + Sync,
     {
-        let indexes = field.lookup(&self.crypto, value)?;
-        let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
-        self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
-            .await
+        let work = async {
+            let indexes = field.lookup(&self.crypto, value)?;
+            let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
+            self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+                .await
+        };
+        self.audited_lookup(field.column(), work).await
+    }
+
+    /// [`audited`](Self::audited) for a blind-index lookup: names the searched column only.
+    async fn audited_lookup(
+        &self,
+        column: &'static str,
+        work: impl Future<Output = Result<crate::Lookup<T>>>,
+    ) -> Result<crate::Lookup<T>> {
+        self.audited(AuditAction::FindBy, None, work, |lookup, e| {
+            e.fields = vec![column];
+            e.records = lookup.found.len() as u64;
+        })
+        .await
     }
 
     /// The records whose compound index matches `values` (in the index's field order).
@@ -474,10 +603,13 @@ where
         // future can run on any executor thread (`tokio::spawn`, web handlers).
         let as_parts =
             || -> Vec<&dyn Indexable> { values.iter().map(|v| *v as &dyn Indexable).collect() };
-        let indexes = index.lookup(&self.crypto, &as_parts())?;
-        let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
-        self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
-            .await
+        let work = async {
+            let indexes = index.lookup(&self.crypto, &as_parts())?;
+            let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
+            self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
+                .await
+        };
+        self.audited_lookup(index.column(), work).await
     }
 
     /// True when some record's `field` equals `value` (for uniqueness checks). A row
@@ -563,6 +695,16 @@ where
     where
         T: HasRecordId,
     {
+        let work = self.update_unaudited(conn, value);
+        self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
+            .await
+    }
+
+    async fn update_unaudited(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        value: &T,
+    ) -> Result<()> {
         let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
         let record = value.encrypt(&self.crypto).await?;
         let id = record.key().ok_or_else(|| self.no_id())?;
@@ -634,8 +776,13 @@ where
     where
         T: HasRecordId,
     {
-        self.execute_by_id(conn, self.sql.erase.as_deref(), &id)
-            .await
+        let shown = id.record_id_display();
+        let work = self.execute_by_id(conn, self.sql.erase.as_deref(), &id);
+        self.audited(AuditAction::Erase, None, work, |existed, e| {
+            e.record = Some(shown);
+            e.records = u64::from(*existed);
+        })
+        .await
     }
 
     /// Crypto-shreds every row of data subject `subject` in this table, as

@@ -17,8 +17,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::keys::subject::SUBJECT_KEY_TABLE;
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
 use encx::{Crypto, Encrypted, ErasureEntry, ErasureLedger, HasSubject, RecordId, SubjectId};
@@ -71,6 +73,7 @@ pub struct SubjectEraser<S> {
     crypto: Crypto,
     tables: Vec<Box<dyn SubjectTable<S>>>,
     ledger: Option<Arc<dyn ErasureLedger>>,
+    actor: Option<String>,
 }
 
 impl<S> fmt::Debug for SubjectEraser<S> {
@@ -89,7 +92,14 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             crypto,
             tables: Vec::new(),
             ledger: None,
+            actor: None,
         }
+    }
+
+    /// Names `actor` in the audit events of every erasure (see [`encx::audit`]).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
     }
 
     /// Records every erasure in `ledger` before it happens (see the [module docs](self)).
@@ -124,8 +134,32 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                 })
                 .await?;
         }
-        let keys_destroyed = self.crypto.erase_subject(&bytes).await?;
-        self.clear_rows(subject, keys_destroyed).await
+        let started = (SystemTime::now(), Instant::now());
+        let destroyed = self.crypto.erase_subject(&bytes).await;
+        self.audit(subject, SUBJECT_KEY_TABLE, started, &destroyed, |ids| {
+            ids.len()
+        });
+        self.clear_rows(subject, destroyed?).await
+    }
+
+    /// Sends an `erase_subject` audit event about one step.
+    fn audit<R>(
+        &self,
+        subject: &S,
+        table: &'static str,
+        (at, started): (SystemTime, Instant),
+        result: &Result<R, impl ErrorClass>,
+        count: impl FnOnce(&R) -> usize,
+    ) {
+        let mut event = AuditEvent::new(AuditAction::EraseSubject, table, at);
+        event.duration = started.elapsed();
+        event.subject = Some(subject.record_id_display());
+        event.actor = self.actor.clone();
+        match result {
+            Ok(done) => event.records = count(done) as u64,
+            Err(error) => event.outcome = error.outcome(),
+        }
+        self.crypto.audit_sink().record(event);
     }
 
     /// Applies every erasure of the ledger again: destroys each erased subject's keys that
@@ -143,16 +177,20 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         })?;
         let mut receipts = Vec::new();
         for entry in ledger.entries().await? {
-            let keys_destroyed = self
-                .crypto
-                .erase_subject_as_of(&entry.subject, entry.erased_at)
-                .await?;
             let subject = S::from_record_id_bytes(&entry.subject).ok_or_else(|| {
                 crate::Error::InvalidConfig(
                     "an erasure ledger entry does not hold a subject id of this type".into(),
                 )
             })?;
-            receipts.push(self.clear_rows(&subject, keys_destroyed).await?);
+            let started = (SystemTime::now(), Instant::now());
+            let destroyed = self
+                .crypto
+                .erase_subject_as_of(&entry.subject, entry.erased_at)
+                .await;
+            self.audit(&subject, SUBJECT_KEY_TABLE, started, &destroyed, |ids| {
+                ids.len()
+            });
+            receipts.push(self.clear_rows(&subject, destroyed?).await?);
         }
         Ok(receipts)
     }
@@ -160,7 +198,12 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     async fn clear_rows(&self, subject: &S, keys_destroyed: Vec<Uuid>) -> Result<SubjectErasure> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
-            tables.push((table.table(), table.erase_rows(subject).await?));
+            let started = (SystemTime::now(), Instant::now());
+            let cleared = table.erase_rows(subject).await;
+            self.audit(subject, table.table(), started, &cleared, |rows| {
+                *rows as usize
+            });
+            tables.push((table.table(), cleared?));
         }
         Ok(SubjectErasure {
             subject: subject.record_id_display(),
@@ -168,6 +211,24 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             tables,
             at: SystemTime::now(),
         })
+    }
+}
+
+/// The class of an error, for audit events.
+trait ErrorClass {
+    fn outcome(&self) -> AuditOutcome;
+}
+
+impl ErrorClass for encx::Error {
+    fn outcome(&self) -> AuditOutcome {
+        AuditOutcome::Failed(self.kind())
+    }
+}
+
+impl ErrorClass for crate::Error {
+    fn outcome(&self) -> AuditOutcome {
+        self.crypto_kind()
+            .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed)
     }
 }
 

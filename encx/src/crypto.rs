@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use crate::audit::{AuditSink, TracingAuditSink};
 use crate::cipher::FieldCipher;
 use crate::error::{Error, Result};
 use crate::index::normalize::Wiped;
@@ -48,6 +49,7 @@ struct Inner {
     index_cache: RwLock<Vec<(String, u32, IndexKey)>>,
     password: PasswordPolicy,
     subjects: Option<SubjectKeys>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl fmt::Debug for Crypto {
@@ -71,6 +73,7 @@ pub struct CryptoBuilder {
     password: Option<PasswordPolicy>,
     subject_store: Option<Arc<dyn SubjectKeyStore>>,
     subject_cache: Option<(Duration, usize)>,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl fmt::Debug for CryptoBuilder {
@@ -149,6 +152,13 @@ impl CryptoBuilder {
         self
     }
 
+    /// Where audit events go ([`audit`](crate::audit)): [`TracingAuditSink`] unless set;
+    /// `encx_sqlx::SqlAuditSink` writes them to the `encx_audit` table; [`NoAudit`](crate::audit::NoAudit) drops them.
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
     /// Builds it, loading index keys from their store if one was given.
     pub async fn build(self) -> Result<Crypto> {
         let keyring = self
@@ -170,6 +180,7 @@ impl CryptoBuilder {
                 index_keys,
                 index_cache: RwLock::new(Vec::new()),
                 password: self.password.unwrap_or_default(),
+                audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
                 subjects: self.subject_store.map(|store| {
                     let (ttl, entries) = self
                         .subject_cache
@@ -269,6 +280,11 @@ impl Crypto {
         self.subject_keys()?
             .reenable(&*self.inner.keyring, subject)
             .await
+    }
+
+    /// The audit sink (see [`CryptoBuilder::audit`]).
+    pub fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.inner.audit
     }
 
     fn subject_keys(&self) -> Result<&SubjectKeys> {

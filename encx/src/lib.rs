@@ -19,6 +19,8 @@ pub mod sql;
 pub mod testing;
 mod types;
 
+pub mod audit;
+pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditSink};
 pub use crypto::{Crypto, CryptoBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use handles::{CompoundIndex, SearchField};

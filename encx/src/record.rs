@@ -43,6 +43,12 @@ pub trait Encrypted: Sized + Send + Sync {
         String::new()
     }
 
+    /// The data subject in printable form (`None` for a type without `#[encx(subject)]`),
+    /// for audit events.
+    fn subject_display(&self) -> Option<String> {
+        None
+    }
+
     /// The printable id of a stored record, read from its plain id column without decrypting
     /// anything (for messages about rows that cannot be decrypted).
     fn record_id_display(record: &Self::Record) -> String {

@@ -1097,6 +1097,26 @@ mod generic {
                 erasing_a_subject_reaches_a_pg_dump_restored_after_it
             ),
             test_case!(
+                Service::Postgres,
+                "generic::audit_rows_on_postgres_hold_no_secret",
+                audit_rows_on_postgres_hold_no_secret
+            ),
+            test_case!(
+                Service::MySql,
+                "generic::audit_rows_on_mariadb_hold_no_secret",
+                audit_rows_on_mariadb_hold_no_secret
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::audit_rows_on_sqlite_hold_no_secret",
+                audit_rows_on_sqlite_hold_no_secret
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::a_full_audit_queue_drops_and_counts_without_blocking",
+                a_full_audit_queue_drops_and_counts_without_blocking
+            ),
+            test_case!(
                 Service::Sqlite,
                 "generic::the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject",
                 the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject
@@ -1255,6 +1275,217 @@ mod generic {
             .await
             .unwrap_err()
             .is_shredded());
+    }
+
+    /// One row of `encx_audit`: action, table, record, subject, fields, actor, outcome.
+    type AuditRow = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+    );
+
+    const AUDIT_SELECT: &str =
+        "SELECT action, table_name, record, subject, fields, actor, outcome FROM encx_audit";
+
+    /// Every repository operation and an erasure, audited to `encx_audit` of the data
+    /// database; returns the secrets that must not appear in any audit row (plaintexts and the
+    /// stored blind index bytes, in hex and as text).
+    async fn audited_operations<DB: EncxDatabase>(
+        data: sqlx::Pool<DB>,
+        keys: sqlx::Pool<DB>,
+    ) -> (Arc<encx_sqlx::SqlAuditSink>, Vec<String>) {
+        let sink = encx_sqlx::SqlAuditSink::spawn(data.clone(), 1_000);
+        encx_sqlx::migrate(&keys).await.unwrap();
+        let root: Arc<dyn Keyring> =
+            Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+        let kek_store = SqlKekStore::shared(keys.clone());
+        let crypto = Crypto::builder()
+            .keyring(HierarchicalKeyring::new(root.clone(), kek_store.clone()))
+            .index_keys_in(kek_store, root)
+            .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
+            .audit(sink.clone())
+            .build()
+            .await
+            .unwrap();
+        let members = encx_sqlx::Repo::<Member, DB>::new(data.clone(), crypto.clone())
+            .with_actor("support-agent-7");
+        let purchases = encx_sqlx::Repo::<Purchase, DB>::new(data, crypto.clone())
+            .with_actor("support-agent-7");
+        members.create_table().await.unwrap();
+        purchases.create_table().await.unwrap();
+        let (ada, mut order) = member(1);
+        members.insert(&ada).await.unwrap();
+        purchases
+            .insert_many(std::slice::from_ref(&order))
+            .await
+            .unwrap();
+        members.get(ada.id).await.unwrap();
+        assert_eq!(
+            members
+                .find_by(Member::EMAIL, &ada.email)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        order.address = "2 Changed Street".into();
+        purchases.update(&order).await.unwrap();
+        members.get_many(&[ada.id]).await.unwrap();
+        purchases.erase(order.id).await.unwrap();
+        let index = crypto
+            .blind_index(Member::EMAIL.spec(), &ada.email)
+            .unwrap()
+            .into_bytes();
+        encx_sqlx::SubjectEraser::<Uuid>::new(crypto)
+            .actor("dpo")
+            .table(members)
+            .table(purchases)
+            .erase(&ada.id)
+            .await
+            .unwrap();
+        sink.flush().await;
+        let hex: String = index.iter().map(|b| format!("{b:02x}")).collect();
+        let secrets = vec![
+            ada.email.clone(),
+            "member.1".into(),
+            order.address,
+            "1 Secret Street".into(),
+            "Secret".into(),
+            hex,
+            String::from_utf8_lossy(&index).into_owned(),
+        ];
+        (sink, secrets)
+    }
+
+    fn check_audit_rows(rows: &[AuditRow], sink: &encx_sqlx::SqlAuditSink, secrets: &[String]) {
+        assert_eq!(sink.dropped() + sink.failed(), 0);
+        assert_eq!(sink.written(), rows.len() as u64);
+        let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        for action in ["encrypt", "decrypt", "find_by", "erase", "erase_subject"] {
+            assert!(actions.contains(&action), "no {action} event: {actions:?}");
+        }
+        let insert = rows
+            .iter()
+            .find(|r| r.0 == "encrypt" && r.1 == "subject_users")
+            .unwrap();
+        assert_eq!(insert.4, "email", "the encrypted columns, by name");
+        assert_eq!(insert.5.as_deref(), Some("support-agent-7"));
+        assert_eq!(insert.6, "ok");
+        assert!(
+            insert.2.is_some() && insert.2 == insert.3,
+            "record and subject: the member's id"
+        );
+        assert!(rows
+            .iter()
+            .any(|r| r.0 == "erase_subject" && r.5.as_deref() == Some("dpo")));
+        for row in rows {
+            let text = format!("{row:?}");
+            for secret in secrets.iter().filter(|s| s.len() >= 4) {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "audit row {text} holds {secret:?}"
+                );
+            }
+        }
+    }
+
+    async fn audit_rows_on_postgres_hold_no_secret() {
+        let name = "generic::audit_rows_on_postgres_hold_no_secret";
+        let (Some(data), Some(keys)) = (
+            encx_integration_tests::postgres(name).await,
+            encx_integration_tests::postgres(name).await,
+        ) else {
+            return;
+        };
+        let (sink, secrets) = audited_operations(data.pool.clone(), keys.pool.clone()).await;
+        let rows: Vec<AuditRow> = sqlx::query_as(AUDIT_SELECT)
+            .fetch_all(&data.pool)
+            .await
+            .unwrap();
+        check_audit_rows(&rows, &sink, &secrets);
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    async fn audit_rows_on_mariadb_hold_no_secret() {
+        let name = "generic::audit_rows_on_mariadb_hold_no_secret";
+        let (Some(data), Some(keys)) = (
+            encx_integration_tests::mysql(name).await,
+            encx_integration_tests::mysql(name).await,
+        ) else {
+            return;
+        };
+        let (sink, secrets) = audited_operations(data.pool.clone(), keys.pool.clone()).await;
+        let rows: Vec<AuditRow> = sqlx::query_as(AUDIT_SELECT)
+            .fetch_all(&data.pool)
+            .await
+            .unwrap();
+        check_audit_rows(&rows, &sink, &secrets);
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    async fn audit_rows_on_sqlite_hold_no_secret() {
+        let name = "generic::audit_rows_on_sqlite_hold_no_secret";
+        let data = encx_integration_tests::sqlite(name).await.unwrap();
+        let keys = encx_integration_tests::sqlite(name).await.unwrap();
+        let (sink, secrets) = audited_operations(data.pool.clone(), keys.pool.clone()).await;
+        let rows: Vec<AuditRow> = sqlx::query_as(AUDIT_SELECT)
+            .fetch_all(&data.pool)
+            .await
+            .unwrap();
+        check_audit_rows(&rows, &sink, &secrets);
+        data.cleanup().await;
+        keys.cleanup().await;
+    }
+
+    /// The writer is stuck (its pool's one connection is held): `record` keeps returning at
+    /// once, drops what does not fit the queue and counts it; once the database frees up,
+    /// everything queued is written.
+    async fn a_full_audit_queue_drops_and_counts_without_blocking() {
+        use encx::audit::{AuditAction, AuditEvent, AuditSink};
+        let db = encx_integration_tests::sqlite("generic::audit_queue")
+            .await
+            .unwrap();
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let held = pool.acquire().await.unwrap();
+        let sink = encx_sqlx::SqlAuditSink::spawn(pool.clone(), 4);
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            sink.record(AuditEvent::new(
+                AuditAction::Decrypt,
+                "t",
+                std::time::SystemTime::now(),
+            ));
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "record blocked"
+        );
+        let dropped = sink.dropped();
+        assert!(
+            (90..100).contains(&dropped),
+            "dropped {dropped} of 100 with a queue of 4"
+        );
+        drop(held);
+        sink.flush().await;
+        assert_eq!(sink.written() + sink.dropped(), 100);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM encx_audit")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows as u64, sink.written());
+        pool.close().await;
+        db.cleanup().await;
     }
 
     /// `VACUUM INTO` a fresh file: a consistent copy of a SQLite database, as a backup.
@@ -1444,9 +1675,10 @@ mod generic {
             "encx_keks",
             "encx_subject_keys",
             "encx_erasure_ledger",
+            "encx_audit",
             "encx_schema_migrations",
         ] {
-            sqlx::query(&format!("DROP TABLE {table}"))
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
                 .execute(&restored.pool)
                 .await
                 .unwrap();

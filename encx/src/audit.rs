@@ -1,0 +1,151 @@
+//! Audit events: who encrypted, read, searched or erased which record, when, with what outcome
+//! and how long it took. Never plaintext, blind index values or key bytes: an event names the
+//! table, the record id, the data subject, the encrypted columns involved, a caller-supplied
+//! actor and the outcome's class.
+//!
+//! `encx_sqlx::Repo` and `encx_sqlx::SubjectEraser` emit events to the [`AuditSink`] of their
+//! [`Crypto`](crate::Crypto): [`TracingAuditSink`] by default (target `encx::audit`, level
+//! `info`), or `encx_sqlx::SqlAuditSink` (table `encx_audit`, written off the caller's path).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::error::ErrorKind;
+
+/// What was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// Records encrypted and stored (`insert`, `insert_many`, `update`).
+    Encrypt,
+    /// Records read and decrypted (`get`, `get_many`).
+    Decrypt,
+    /// A blind-index lookup (`find_by`, `find_by_index`, `exists_by`).
+    FindBy,
+    /// One record crypto-shredded (`erase`).
+    Erase,
+    /// A data subject erased across tables (`SubjectEraser::erase`, `reapply_ledger`).
+    EraseSubject,
+}
+
+impl AuditAction {
+    /// The name stored in `encx_audit.action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Encrypt => "encrypt",
+            AuditAction::Decrypt => "decrypt",
+            AuditAction::FindBy => "find_by",
+            AuditAction::Erase => "erase",
+            AuditAction::EraseSubject => "erase_subject",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditOutcome {
+    /// It succeeded.
+    Ok,
+    /// It failed with a cryptographic error of this class.
+    Failed(ErrorKind),
+    /// It failed in the database or the repository.
+    FailedElsewhere,
+}
+
+impl AuditOutcome {
+    /// The name stored in `encx_audit.outcome`: `ok`, `integrity`, `erased`, `missing_key`,
+    /// `unavailable`, `configuration`, `database`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Failed(ErrorKind::Integrity) => "integrity",
+            AuditOutcome::Failed(ErrorKind::Erased) => "erased",
+            AuditOutcome::Failed(ErrorKind::MissingKey) => "missing_key",
+            AuditOutcome::Failed(ErrorKind::Unavailable) => "unavailable",
+            AuditOutcome::Failed(ErrorKind::Configuration) => "configuration",
+            AuditOutcome::FailedElsewhere => "database",
+        }
+    }
+}
+
+/// One audited operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// What was done.
+    pub action: AuditAction,
+    /// The table.
+    pub table: &'static str,
+    /// The record id, printable (`None` for an operation over several records or a lookup).
+    pub record: Option<String>,
+    /// The data subject, printable, where known.
+    pub subject: Option<String>,
+    /// The encrypted columns involved (names, never values).
+    pub fields: Vec<&'static str>,
+    /// Who asked, as the caller said (`Repo::with_actor`).
+    pub actor: Option<String>,
+    /// How many records it touched or returned.
+    pub records: u64,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// How long it took.
+    pub duration: Duration,
+    /// When it started.
+    pub at: SystemTime,
+}
+
+impl AuditEvent {
+    /// An event of `action` on `table`, started at `at`, with nothing else filled in.
+    pub fn new(action: AuditAction, table: &'static str, at: SystemTime) -> Self {
+        AuditEvent {
+            action,
+            table,
+            record: None,
+            subject: None,
+            fields: Vec::new(),
+            actor: None,
+            records: 0,
+            outcome: AuditOutcome::Ok,
+            duration: Duration::ZERO,
+            at,
+        }
+    }
+}
+
+/// Receives audit events. `record` is called on the caller's path: it must not block (queue
+/// the event, or drop it and count the drop).
+pub trait AuditSink: Send + Sync + fmt::Debug {
+    /// Takes one event.
+    fn record(&self, event: AuditEvent);
+}
+
+/// Emits each event as a `tracing` event (target `encx::audit`, level `info`). The default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingAuditSink;
+
+impl AuditSink for TracingAuditSink {
+    fn record(&self, event: AuditEvent) {
+        tracing::info!(
+            target: "encx::audit",
+            action = event.action.as_str(),
+            table = event.table,
+            record = event.record.as_deref(),
+            subject = event.subject.as_deref(),
+            fields = ?event.fields,
+            actor = event.actor.as_deref(),
+            records = event.records,
+            outcome = event.outcome.as_str(),
+            duration_us = u64::try_from(event.duration.as_micros()).unwrap_or(u64::MAX),
+            "encx audit event"
+        );
+    }
+}
+
+/// Discards every event.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn record(&self, _event: AuditEvent) {}
+}
