@@ -427,6 +427,9 @@ fn sqlx_impls(
             fn key(&self) -> ::core::option::Option<&Self::Id> {
                 #key
             }
+            fn wrapped_dek(&self) -> ::core::option::Option<&::encx::WrappedDek> {
+                self.encx_dek.as_ref()
+            }
         }
 
         #(#per_database)*

@@ -5,17 +5,22 @@
 //! no other crate can implement or call it.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use encx::audit::AuditEvent;
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
-use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore};
+use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore, WrappedDek};
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
+use uuid::Uuid;
 
 use crate::kek_store::SqlKekStore;
 use crate::migrate::millis;
 use crate::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
+
+/// A nullable byte string and a count: one row of a `GROUP BY` over key prefixes.
+pub type ByteCount = (Option<Vec<u8>>, i64);
 
 /// The per-database half of [`EncxDatabase`](crate::EncxDatabase).
 pub trait Driver: Database {
@@ -43,6 +48,18 @@ pub trait Driver: Database {
         records: &[R],
         args: &mut <Self as Database>::Arguments<'_>,
     ) -> Option<Result<(), BoxDynError>>;
+
+    /// Adds a byte string.
+    fn bind_bytes<'q>(
+        bytes: &'q [u8],
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds a wrapped DEK.
+    fn bind_wrapped_dek<'q>(
+        wrapped: &'q WrappedDek,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
 
     /// Adds a blind index.
     fn bind_blind_index<'q>(
@@ -79,6 +96,14 @@ pub trait Driver: Database {
         args: <Self as Database>::Arguments<'q>,
     ) -> BoxFuture<'c, Result<Option<bool>, sqlx::Error>>;
 
+    /// Runs `sql` with `param` bound as a byte string; each row's first column (nullable
+    /// bytes) and second (a count).
+    fn fetch_byte_counts<'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'c str,
+        param: &'c [u8],
+    ) -> BoxFuture<'c, Result<Vec<ByteCount>, sqlx::Error>>;
+
     /// The `encx_keks` table of `pool` as a key store.
     fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore>;
 
@@ -93,6 +118,14 @@ pub trait Driver: Database {
 
     /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
     fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
+
+    /// Destroys the keys of `subject` created up to `created_up_to` in the `encx_subject_keys`
+    /// table `conn` sees; the ids destroyed.
+    fn erase_subject_keys<'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        subject: &'c [u8],
+        created_up_to: Option<SystemTime>,
+    ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>>;
 }
 
 macro_rules! impl_driver {
@@ -125,6 +158,20 @@ macro_rules! impl_driver {
             ) -> Option<Result<(), BoxDynError>> {
                 #[allow(clippy::redundant_closure_call)]
                 ($arrays)(records, args)
+            }
+
+            fn bind_bytes<'q>(
+                bytes: &'q [u8],
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, bytes)
+            }
+
+            fn bind_wrapped_dek<'q>(
+                wrapped: &'q WrappedDek,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, wrapped)
             }
 
             fn bind_blind_index<'q>(
@@ -182,6 +229,14 @@ macro_rules! impl_driver {
                 )
             }
 
+            fn fetch_byte_counts<'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'c str,
+                param: &'c [u8],
+            ) -> BoxFuture<'c, Result<Vec<ByteCount>, sqlx::Error>> {
+                Box::pin(sqlx::query_as(sql).bind(param).fetch_all(conn))
+            }
+
             fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore> {
                 Arc::new(SqlKekStore::<$db>::new(pool))
             }
@@ -218,6 +273,18 @@ macro_rules! impl_driver {
 
             fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger> {
                 Arc::new(SqlErasureLedger::<$db>::new(pool))
+            }
+
+            fn erase_subject_keys<'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                subject: &'c [u8],
+                created_up_to: Option<SystemTime>,
+            ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>> {
+                Box::pin(SqlSubjectKeyStore::<$db>::erase_on(
+                    conn,
+                    subject,
+                    created_up_to,
+                ))
             }
         }
     };

@@ -32,6 +32,20 @@ pub enum Error {
     /// (`Vec<String>` on MySQL, say), a type without `#[encx(id)]`.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+
+    /// A key cannot be destroyed: something still needs it.
+    #[error(
+        "{key} cannot be destroyed: {by} still needs it ({records} row(s)); rotate and rewrap \
+         first, or force"
+    )]
+    KeyStillInUse {
+        /// The key, e.g. `KEK 0b5e…`.
+        key: String,
+        /// Who needs it: a table, `encx_subject_keys`, or new records.
+        by: String,
+        /// How many rows.
+        records: u64,
+    },
 }
 
 impl Error {

@@ -4,13 +4,17 @@
 
 pub mod audit_sink;
 mod bulk;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod dialect;
 mod driver;
 mod error;
 pub mod kek_store;
 mod lookup;
 mod migrate;
+pub mod registry;
 pub mod repo;
+mod rewrap;
 mod statements;
 mod subject_eraser;
 pub mod subject_store;
@@ -21,7 +25,9 @@ pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
 pub use lookup::{Lookup, RejectedRow};
 pub use migrate::migrate;
+pub use registry::{KeyStatus, Registry, Rewrapped};
 pub use repo::{IdOf, Repo, SubjectOf};
+pub use rewrap::RewrapProgress;
 pub use subject_eraser::{SubjectEraser, SubjectErasure};
 pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 

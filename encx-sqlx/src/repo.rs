@@ -49,13 +49,13 @@ use crate::statements::Statements;
 /// # Ok(()) }
 /// ```
 pub struct Repo<T, DB: Database> {
-    pool: Pool<DB>,
-    crypto: Crypto,
-    sql: Arc<Statements>,
+    pub(crate) pool: Pool<DB>,
+    pub(crate) crypto: Crypto,
+    pub(crate) sql: Arc<Statements>,
     id_column: Option<&'static str>,
     /// The encrypted columns, named in audit events.
     encrypted: Arc<[&'static str]>,
-    actor: Option<Arc<str>>,
+    pub(crate) actor: Option<Arc<str>>,
     _records: PhantomData<fn() -> T>,
 }
 

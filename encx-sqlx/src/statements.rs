@@ -5,6 +5,15 @@ use encx::schema::{quote_ident, ColumnKind, Dialect, Schema};
 use crate::dialect::placeholder;
 use crate::error::{Error, Result};
 
+/// How a job's page query locks the rows it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// Lock them, skipping rows another worker holds.
+    SkipLocked,
+    /// Lock them, waiting for rows another worker holds.
+    Wait,
+}
+
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub dialect: Dialect,
@@ -149,6 +158,95 @@ impl Statements {
             self.select,
             placeholder(self.dialect, 1)
         ))
+    }
+
+    /// `SELECT ... WHERE encx_dek IS NOT NULL AND substr(encx_dek, 1, 18) <> ? AND
+    /// substr(encx_dek, 2, 1) <> ? [AND id > ?] ORDER BY id LIMIT n [lock]`: the next page of
+    /// rows not wrapped under the active key (first parameter: its header prefix), data
+    /// subjects' rows left out (second: their kind byte). `lock` locks the rows read
+    /// (PostgreSQL and MySQL; SQLite locks the database for a writer instead).
+    pub fn pending_page(&self, after: bool, limit: usize, lock: RowLock) -> Result<String> {
+        let id = self.require_id()?;
+        let dek = quote_ident(self.dialect, "encx_dek");
+        let after = if after {
+            format!(" AND {id} > {}", placeholder(self.dialect, 3))
+        } else {
+            String::new()
+        };
+        let lock = match (self.dialect, lock) {
+            (Dialect::Sqlite, _) => "",
+            (_, RowLock::SkipLocked) => " FOR UPDATE SKIP LOCKED",
+            (_, RowLock::Wait) => " FOR UPDATE",
+        };
+        Ok(format!(
+            "{} WHERE {dek} IS NOT NULL AND substr({dek}, 1, {}) <> {} \
+             AND substr({dek}, 2, 1) <> {}{after} ORDER BY {id} LIMIT {limit}{lock}",
+            self.select,
+            encx::KeyInUse::PREFIX_LEN,
+            placeholder(self.dialect, 1),
+            placeholder(self.dialect, 2),
+        ))
+    }
+
+    /// One statement that replaces the wrapped DEKs of `rows` rows, each only if nobody
+    /// changed it since it was read; binds `new, id, old` per row, in order. PostgreSQL and
+    /// SQLite: `UPDATE … FROM (VALUES …)`; MySQL: a multi-table `UPDATE … JOIN (SELECT … UNION
+    /// ALL …)`.
+    pub fn replace_deks(&self, rows: usize) -> Result<String> {
+        let id = self.require_id()?;
+        let dek = quote_ident(self.dialect, "encx_dek");
+        let table = quote_ident(self.dialect, self.table);
+        let p = |n: usize| placeholder(self.dialect, n);
+        let tuples = || {
+            (0..rows)
+                .map(|r| format!("({}, {}, {})", p(3 * r + 1), p(3 * r + 2), p(3 * r + 3)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Ok(match self.dialect {
+            Dialect::Postgres => format!(
+                "UPDATE {table} AS t SET {dek} = v.encx_new FROM (VALUES {}) \
+                 AS v(encx_new, encx_id, encx_old) WHERE t.{id} = v.encx_id AND t.{dek} = v.encx_old",
+                tuples()
+            ),
+            Dialect::Sqlite => format!(
+                "UPDATE {table} SET {dek} = v.column1 FROM (VALUES {}) AS v \
+                 WHERE {table}.{id} = v.column2 AND {table}.{dek} = v.column3",
+                tuples()
+            ),
+            _ => {
+                let selects: Vec<String> = (0..rows)
+                    .map(|r| {
+                        let (a, b, c) = (p(3 * r + 1), p(3 * r + 2), p(3 * r + 3));
+                        if r == 0 {
+                            format!("SELECT {a} AS encx_new, {b} AS encx_id, {c} AS encx_old")
+                        } else {
+                            format!("SELECT {a}, {b}, {c}")
+                        }
+                    })
+                    .collect();
+                format!(
+                    "UPDATE {table} AS t JOIN ({}) AS v ON t.{id} = v.encx_id \
+                     AND t.{dek} = v.encx_old SET t.{dek} = v.encx_new",
+                    selects.join(" UNION ALL ")
+                )
+            }
+        })
+    }
+
+    /// `SELECT <key prefix>, COUNT(*) FROM t GROUP BY 1`: rows per key that wraps their DEK,
+    /// read from the wrapped DEK's header (its first bytes: format, kind, key id; the first two
+    /// only for data-subject records, whose kind byte is bound as the one parameter). Erased
+    /// rows count under NULL.
+    pub fn key_usage(&self) -> String {
+        let dek = quote_ident(self.dialect, "encx_dek");
+        format!(
+            "SELECT CASE WHEN substr({dek}, 2, 1) = {} THEN substr({dek}, 1, 2) \
+             ELSE substr({dek}, 1, {}) END, COUNT(*) FROM {} GROUP BY 1",
+            placeholder(self.dialect, 1),
+            encx::KeyInUse::PREFIX_LEN,
+            quote_ident(self.dialect, self.table)
+        )
     }
 
     pub fn require_id(&self) -> Result<&str> {

@@ -12,9 +12,14 @@
 //!
 //! A crash after step 0 or 1 leaves some work undone; calling [`SubjectEraser::erase`] again
 //! records the erasure once more (harmless), finds no key left to destroy, and finishes step 2.
+//!
+//! Where the subject keys and every registered table share one database,
+//! [`SubjectEraser::in_one_transaction`] runs steps 1 and 2 in a single transaction of that
+//! database: either the keys are destroyed and every row is cleared, or nothing changed.
 //! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
 //! destroys again every key the ledger says was erased.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -25,6 +30,7 @@ use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
 use encx::{Crypto, Encrypted, ErasureEntry, ErasureLedger, HasSubject, RecordId, SubjectId};
 use futures_util::future::BoxFuture;
+use sqlx::{Database, Pool};
 use uuid::Uuid;
 
 use crate::dialect::EncxDatabase;
@@ -35,6 +41,13 @@ use crate::repo::Repo;
 trait SubjectTable<S>: Send + Sync {
     fn table(&self) -> &'static str;
     fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>>;
+    /// `erase_rows` on `conn`, a connection of the database engine the eraser's one
+    /// transaction runs in (an error when it is not this table's).
+    fn erase_rows_in<'a>(
+        &'a self,
+        conn: &'a mut (dyn Any + Send),
+        subject: &'a S,
+    ) -> BoxFuture<'a, Result<u64>>;
 }
 
 impl<T, DB, S> SubjectTable<S> for Repo<T, DB>
@@ -50,6 +63,67 @@ where
 
     fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
         Box::pin(self.erase_subject_rows(subject))
+    }
+
+    fn erase_rows_in<'a>(
+        &'a self,
+        conn: &'a mut (dyn Any + Send),
+        subject: &'a S,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let conn = conn
+                .downcast_mut::<<DB as Database>::Connection>()
+                .ok_or_else(|| {
+                    crate::Error::InvalidConfig(format!(
+                        "SubjectEraser::in_one_transaction: table `{}` is in a {} database, \
+                         not in the transaction's",
+                        <T as Schema>::TABLE,
+                        DB::NAME
+                    ))
+                })?;
+            self.erase_subject_rows_on(conn, subject).await
+        })
+    }
+}
+
+/// The database that holds the subject keys and every registered table, for erasures in one
+/// transaction.
+trait SharedDatabase<S>: Send + Sync {
+    /// Destroys the keys of `subject` made up to `created_up_to` and clears its rows in every
+    /// table, in one transaction: the keys destroyed and the rows cleared per table.
+    fn erase<'a>(
+        &'a self,
+        subject: &'a S,
+        subject_bytes: &'a [u8],
+        created_up_to: Option<SystemTime>,
+        tables: &'a [Box<dyn SubjectTable<S>>],
+    ) -> BoxFuture<'a, Result<(Vec<Uuid>, Vec<u64>)>>;
+}
+
+impl<DB, S> SharedDatabase<S> for Pool<DB>
+where
+    DB: EncxDatabase,
+    <DB as Database>::Connection: 'static,
+    S: Sync,
+{
+    fn erase<'a>(
+        &'a self,
+        subject: &'a S,
+        subject_bytes: &'a [u8],
+        created_up_to: Option<SystemTime>,
+        tables: &'a [Box<dyn SubjectTable<S>>],
+    ) -> BoxFuture<'a, Result<(Vec<Uuid>, Vec<u64>)>> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            let keys = DB::erase_subject_keys(&mut tx, subject_bytes, created_up_to).await?;
+            let mut rows = Vec::with_capacity(tables.len());
+            for table in tables {
+                let conn: &mut <DB as Database>::Connection = &mut tx;
+                rows.push(table.erase_rows_in(conn, subject).await?);
+            }
+            tx.commit().await?;
+            Ok((keys, rows))
+        })
     }
 }
 
@@ -74,6 +148,7 @@ pub struct SubjectEraser<S> {
     tables: Vec<Box<dyn SubjectTable<S>>>,
     ledger: Option<Arc<dyn ErasureLedger>>,
     actor: Option<String>,
+    shared: Option<Box<dyn SharedDatabase<S>>>,
 }
 
 impl<S> fmt::Debug for SubjectEraser<S> {
@@ -93,7 +168,35 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             tables: Vec::new(),
             ledger: None,
             actor: None,
+            shared: None,
         }
+    }
+
+    /// Erases in one transaction of `pool`'s database, which must hold the subject key store
+    /// ([`SqlSubjectKeyStore`](crate::SqlSubjectKeyStore) of the [`Crypto`]) and every
+    /// registered table: the subject's keys are destroyed and its rows cleared together, or
+    /// not at all. The repositories' own pools are not used for erasures then. A table of
+    /// another database engine makes [`erase`](Self::erase) fail with
+    /// [`InvalidConfig`](crate::Error::InvalidConfig) and change nothing.
+    ///
+    /// ```no_run
+    /// # use encx::Encrypted;
+    /// # #[derive(Encrypted)] struct User { #[encx(id, subject)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+    /// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto, ada: uuid::Uuid) -> encx_sqlx::Result<()> {
+    /// let users = encx_sqlx::Repo::<User, sqlx::Postgres>::new(pool.clone(), crypto.clone());
+    /// let eraser = encx_sqlx::SubjectEraser::new(crypto)
+    ///     .table(users)
+    ///     .in_one_transaction(pool); // subject keys live in the same database
+    /// eraser.erase(&ada).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn in_one_transaction<DB>(mut self, pool: Pool<DB>) -> Self
+    where
+        DB: EncxDatabase,
+        <DB as Database>::Connection: 'static,
+    {
+        self.shared = Some(Box::new(pool));
+        self
     }
 
     /// Names `actor` in the audit events of every erasure (see [`encx::audit`]).
@@ -134,8 +237,43 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                 })
                 .await?;
         }
+        self.erase_keys_and_rows(subject, &bytes, None).await
+    }
+
+    /// Destroys the keys of `subject` made up to `created_up_to` and clears its rows: in one
+    /// transaction with [`in_one_transaction`](Self::in_one_transaction), else keys first.
+    async fn erase_keys_and_rows(
+        &self,
+        subject: &S,
+        bytes: &[u8],
+        created_up_to: Option<SystemTime>,
+    ) -> Result<SubjectErasure> {
         let started = (SystemTime::now(), Instant::now());
-        let destroyed = self.crypto.erase_subject(&bytes).await;
+        if let Some(shared) = &self.shared {
+            let erased = shared
+                .erase(subject, bytes, created_up_to, &self.tables)
+                .await;
+            self.audit(subject, SUBJECT_KEY_TABLE, started, &erased, |(ids, _)| {
+                ids.len()
+            });
+            let (keys_destroyed, rows) = erased?;
+            self.crypto.forget_subject_keys(bytes, &keys_destroyed)?;
+            let tables = self.tables.iter().map(|t| t.table()).zip(rows).collect();
+            for &(table, rows) in &tables {
+                let cleared = Ok::<u64, crate::Error>(rows);
+                self.audit(subject, table, started, &cleared, |n| *n as usize);
+            }
+            return Ok(SubjectErasure {
+                subject: subject.record_id_display(),
+                keys_destroyed,
+                tables,
+                at: SystemTime::now(),
+            });
+        }
+        let destroyed = match created_up_to {
+            None => self.crypto.erase_subject(bytes).await,
+            Some(at) => self.crypto.erase_subject_as_of(bytes, at).await,
+        };
         self.audit(subject, SUBJECT_KEY_TABLE, started, &destroyed, |ids| {
             ids.len()
         });
@@ -182,15 +320,10 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                     "an erasure ledger entry does not hold a subject id of this type".into(),
                 )
             })?;
-            let started = (SystemTime::now(), Instant::now());
-            let destroyed = self
-                .crypto
-                .erase_subject_as_of(&entry.subject, entry.erased_at)
-                .await;
-            self.audit(&subject, SUBJECT_KEY_TABLE, started, &destroyed, |ids| {
-                ids.len()
-            });
-            receipts.push(self.clear_rows(&subject, destroyed?).await?);
+            receipts.push(
+                self.erase_keys_and_rows(&subject, &entry.subject, Some(entry.erased_at))
+                    .await?,
+            );
         }
         Ok(receipts)
     }

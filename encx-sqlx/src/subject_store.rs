@@ -132,14 +132,75 @@ macro_rules! impl_store {
                     .ok_or_else(|| encx::Error::unavailable("subject key creation raced; try again"))
             }
 
+            async fn live_page(
+                &self,
+                after: Option<Uuid>,
+                limit: usize,
+            ) -> encx::Result<Vec<StoredSubjectKey>> {
+                let fail = |e| unavailable("subject key page", e);
+                let rows = match after {
+                    Some(after) => {
+                        let sql = format!(
+                            "SELECT {COLUMNS} FROM encx_subject_keys \
+                             WHERE wrapped IS NOT NULL AND id > {} ORDER BY id LIMIT {limit}",
+                            $p(1)
+                        );
+                        sqlx::query(&sql).bind(after).fetch_all(&self.pool).await
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {COLUMNS} FROM encx_subject_keys \
+                             WHERE wrapped IS NOT NULL ORDER BY id LIMIT {limit}"
+                        );
+                        sqlx::query(&sql).fetch_all(&self.pool).await
+                    }
+                }
+                .map_err(fail)?;
+                rows.iter().map(from_row).collect()
+            }
+
+            async fn replace_wrapped(
+                &self,
+                id: Uuid,
+                old: &[u8],
+                new: &[u8],
+            ) -> encx::Result<bool> {
+                let sql = format!(
+                    "UPDATE encx_subject_keys SET wrapped = {} WHERE id = {} AND wrapped = {}",
+                    $p(1), $p(2), $p(3)
+                );
+                let done = sqlx::query(&sql)
+                    .bind(new)
+                    .bind(id)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("subject key rewrap", e))?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn erase(
                 &self,
                 subject: &[u8],
                 created_up_to: Option<SystemTime>,
             ) -> encx::Result<Vec<Uuid>> {
                 let fail = |e| unavailable("subject erasure", e);
-                let up_to = created_up_to.map_or(i64::MAX, millis);
                 let mut tx = self.pool.begin().await.map_err(fail)?;
+                let ids = Self::erase_on(&mut tx, subject, created_up_to).await?;
+                tx.commit().await.map_err(fail)?;
+                Ok(ids)
+            }
+        }
+
+        impl SqlSubjectKeyStore<$db> {
+            /// [`SubjectKeyStore::erase`] on a given connection or transaction.
+            pub(crate) async fn erase_on(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                subject: &[u8],
+                created_up_to: Option<SystemTime>,
+            ) -> encx::Result<Vec<Uuid>> {
+                let fail = |e| unavailable("subject erasure", e);
+                let up_to = created_up_to.map_or(i64::MAX, millis);
                 let select = format!(
                     "SELECT id FROM encx_subject_keys \
                      WHERE subject = {} AND wrapped IS NOT NULL AND created_at <= {}",
@@ -148,7 +209,7 @@ macro_rules! impl_store {
                 let ids: Vec<Uuid> = sqlx::query_scalar(&select)
                     .bind(subject)
                     .bind(up_to)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut *conn)
                     .await
                     .map_err(fail)?;
                 let update = format!(
@@ -160,10 +221,9 @@ macro_rules! impl_store {
                     .bind(now_millis())
                     .bind(subject)
                     .bind(up_to)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await
                     .map_err(fail)?;
-                tx.commit().await.map_err(fail)?;
                 Ok(ids)
             }
         }

@@ -26,6 +26,11 @@ pub enum AuditAction {
     Erase,
     /// A data subject erased across tables (`SubjectEraser::erase`, `reapply_ledger`).
     EraseSubject,
+    /// A new key-encryption key made active (`Crypto::rotate_kek`).
+    Rotate,
+    /// Records' DEKs re-wrapped under the active key, one batch (`Repo::rewrap`), or every
+    /// subject key (`Crypto::rewrap_subject_keys`).
+    Rewrap,
 }
 
 impl AuditAction {
@@ -37,6 +42,8 @@ impl AuditAction {
             AuditAction::FindBy => "find_by",
             AuditAction::Erase => "erase",
             AuditAction::EraseSubject => "erase_subject",
+            AuditAction::Rotate => "rotate",
+            AuditAction::Rewrap => "rewrap",
         }
     }
 }

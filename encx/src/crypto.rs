@@ -12,9 +12,10 @@ use crate::error::{Error, Result};
 use crate::index::normalize::Wiped;
 use crate::index::{IndexKey, IndexKeys, IndexSpec, Indexable};
 use crate::keys::subject::{
-    self, SubjectKeyStore, SubjectKeys, DEFAULT_SUBJECT_CACHE_ENTRIES, DEFAULT_SUBJECT_CACHE_TTL,
+    self, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped, DEFAULT_SUBJECT_CACHE_ENTRIES,
+    DEFAULT_SUBJECT_CACHE_TTL,
 };
-use crate::keys::{wrapped, Dek, KekStore, KeyContext, Keyring, KeyringKind};
+use crate::keys::{wrapped, Dek, KekStore, KeyContext, KeyInUse, Keyring, KeyringKind};
 use crate::password::PasswordPolicy;
 use crate::record::{RecordContext, RecordOpener, RecordSealer};
 use crate::types::{BlindIndex, WrappedDek};
@@ -274,12 +275,104 @@ impl Crypto {
         self.subject_keys()?.erase(subject, Some(at)).await
     }
 
+    /// Makes this process drop the cached keys `ids` of `subject` and read the subject's state
+    /// from the store again: for keys destroyed in the store by other means than
+    /// [`erase_subject`](Self::erase_subject), such as `encx_sqlx::SubjectEraser` erasing keys
+    /// and rows in one database transaction.
+    pub fn forget_subject_keys(&self, subject: &[u8], ids: &[uuid::Uuid]) -> Result<()> {
+        self.subject_keys()?.forget(subject, ids);
+        Ok(())
+    }
+
     /// Lets new data of an erased subject be stored again, under a new key. Records written
     /// before the erasure stay shredded. Does nothing for a subject that is not erased.
     pub async fn reenable_subject(&self, subject: &[u8]) -> Result<()> {
         self.subject_keys()?
             .reenable(&*self.inner.keyring, subject)
             .await
+    }
+
+    /// Makes a new key-encryption key active (see [`Keyring::rotate`]) and returns its
+    /// description; sends a [`Rotate`](crate::audit::AuditAction::Rotate) audit event naming
+    /// `actor`. Records keep their DEKs under the previous KEK until re-wrapped (the
+    /// `encx_sqlx::Repo::rewrap` job).
+    pub async fn rotate_kek(&self, actor: Option<&str>) -> Result<String> {
+        let at = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let rotated = self.inner.keyring.rotate().await;
+        let mut event =
+            crate::audit::AuditEvent::new(crate::audit::AuditAction::Rotate, "encx_keks", at);
+        event.duration = started.elapsed();
+        event.actor = actor.map(str::to_owned);
+        match &rotated {
+            Ok(description) => {
+                event.record = Some(description.clone());
+                event.records = 1;
+            }
+            Err(e) => event.outcome = crate::audit::AuditOutcome::Failed(e.kind()),
+        }
+        self.inner.audit.record(event);
+        rotated
+    }
+
+    /// The header prefix every DEK wrapped now starts with (see
+    /// [`Keyring::active_key_prefix`]): a rewrap job's rows to do are the others.
+    pub async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
+        self.inner.keyring.active_key_prefix().await
+    }
+
+    /// A record's DEK wrapped anew under the keyring's active key, or `None` when it already
+    /// is (or is a data subject's record, whose DEK its subject key wraps). `record_id` is
+    /// the id bytes the record was sealed with. Neither the fields nor the blind indexes
+    /// change: re-wrapping touches only the stored `encx_dek`.
+    pub async fn rewrap_dek(
+        &self,
+        table: &str,
+        record_id: &[u8],
+        wrapped: &WrappedDek,
+    ) -> Result<Option<WrappedDek>> {
+        if wrapped::read_kind(wrapped.as_bytes())? == KeyringKind::Subject
+            || self.inner.keyring.wraps_with_active_key(wrapped).await?
+        {
+            return Ok(None);
+        }
+        let ctx = KeyContext::new(table, record_id);
+        let dek = self.inner.keyring.unwrap_dek(wrapped, &ctx).await?;
+        Ok(Some(self.inner.keyring.wrap_dek(&dek, &ctx).await?))
+    }
+
+    /// After a KEK rotation, re-wraps every data subject's key under the keyring's active key,
+    /// `batch` keys per page (subject keys are wrapped by the keyring like DEKs; the records'
+    /// DEKs under them do not change). Idempotent and safe to interrupt: run it again. Sends
+    /// one [`Rewrap`](crate::audit::AuditAction::Rewrap) audit event (`encx_subject_keys`).
+    pub async fn rewrap_subject_keys(&self, batch: usize) -> Result<SubjectKeysRewrapped> {
+        if batch == 0 {
+            return Err(Error::config("rewrap needs a batch size above 0"));
+        }
+        let at = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let done = self
+            .subject_keys()?
+            .rewrap_all(&*self.inner.keyring, batch)
+            .await;
+        let mut event = crate::audit::AuditEvent::new(
+            crate::audit::AuditAction::Rewrap,
+            subject::SUBJECT_KEY_TABLE,
+            at,
+        );
+        event.duration = started.elapsed();
+        match &done {
+            Ok(done) => event.records = done.rewrapped,
+            Err(e) => event.outcome = crate::audit::AuditOutcome::Failed(e.kind()),
+        }
+        self.inner.audit.record(event);
+        done
+    }
+
+    /// How many live subject keys each key of the keyring wraps, read from their headers
+    /// (nothing is unwrapped): what must be re-wrapped before an old KEK is destroyed.
+    pub async fn subject_key_usage(&self) -> Result<Vec<(KeyInUse, u64)>> {
+        self.subject_keys()?.key_usage(1_000).await
     }
 
     /// The audit sink (see [`CryptoBuilder::audit`]).

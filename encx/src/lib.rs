@@ -29,8 +29,9 @@ pub use index::{IndexSpec, Indexable, Normalizer};
 pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use keys::{
     Dek, ErasureEntry, ErasureLedger, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext,
-    KeyPurpose, Keyring, KeyringKind, LocalKeyring, MasterKey, MemoryErasureLedger, MemoryKekStore,
-    MemorySubjectKeyStore, NewKek, NewSubjectKey, StoredKek, StoredSubjectKey, SubjectKeyStore,
+    KeyInUse, KeyPurpose, Keyring, KeyringKind, LocalKeyring, MasterKey, MemoryErasureLedger,
+    MemoryKekStore, MemorySubjectKeyStore, NewKek, NewSubjectKey, StoredKek, StoredSubjectKey,
+    SubjectKeyStore, SubjectKeysRewrapped,
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{

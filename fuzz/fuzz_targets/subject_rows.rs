@@ -32,6 +32,17 @@ impl SubjectKeyStore for OneRow {
     async fn erase(&self, _: &[u8], _: Option<SystemTime>) -> encx::Result<Vec<uuid::Uuid>> {
         Err(encx::Error::unavailable("read-only fuzz store"))
     }
+    async fn live_page(
+        &self,
+        after: Option<uuid::Uuid>,
+        _: usize,
+    ) -> encx::Result<Vec<StoredSubjectKey>> {
+        let live = self.0.wrapped.is_some() && after.is_none_or(|a| self.0.id > a);
+        Ok(live.then(|| self.0.clone()).into_iter().collect())
+    }
+    async fn replace_wrapped(&self, _: uuid::Uuid, _: &[u8], _: &[u8]) -> encx::Result<bool> {
+        Err(encx::Error::unavailable("read-only fuzz store"))
+    }
 }
 
 /// Splits off a length-prefixed part.

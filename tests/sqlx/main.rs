@@ -1117,6 +1117,21 @@ mod generic {
                 a_full_audit_queue_drops_and_counts_without_blocking
             ),
             test_case!(
+                Service::Postgres,
+                "generic::one_transaction_erasure_on_postgres",
+                one_transaction_erasure_on_postgres
+            ),
+            test_case!(
+                Service::MySql,
+                "generic::one_transaction_erasure_on_mariadb",
+                one_transaction_erasure_on_mariadb
+            ),
+            test_case!(
+                Service::Sqlite,
+                "generic::one_transaction_erasure_on_sqlite",
+                one_transaction_erasure_on_sqlite
+            ),
+            test_case!(
                 Service::Sqlite,
                 "generic::the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject",
                 the_ledger_undoes_a_key_store_restore_that_resurrects_a_subject
@@ -1162,7 +1177,7 @@ mod generic {
     }
 
     /// A process's crypto, with KEKs, index key and subject keys in `keys`.
-    async fn subject_crypto<DB: EncxDatabase>(keys: sqlx::Pool<DB>) -> Crypto {
+    pub async fn subject_crypto<DB: EncxDatabase>(keys: sqlx::Pool<DB>) -> Crypto {
         encx_sqlx::migrate(&keys).await.unwrap();
         let root: Arc<dyn Keyring> =
             Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
@@ -1275,6 +1290,107 @@ mod generic {
             .await
             .unwrap_err()
             .is_shredded());
+    }
+
+    /// A table of members' notes that no test creates: erasing into it fails.
+    #[derive(Debug, Clone, PartialEq, Encrypted)]
+    #[encx(table = "subject_missing_notes")]
+    pub struct MissingNote {
+        #[encx(id)]
+        pub id: i64,
+        #[encx(subject)]
+        pub member_id: Uuid,
+        #[encx(encrypt)]
+        pub note: String,
+    }
+
+    /// Subject keys and data in one database, erased in one transaction: when clearing one
+    /// table fails, the keys survive and nothing changed (this process and a cold one still
+    /// read the subject); when it succeeds, keys and rows go together and this process stops
+    /// serving the subject at once.
+    async fn one_transaction_erasure<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+        let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(pool.clone(), pool.clone()).await;
+        let missing = encx_sqlx::Repo::<MissingNote, DB>::new(pool.clone(), crypto.clone());
+
+        let failing = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+            .table(members.clone())
+            .table(purchases.clone())
+            .table(missing)
+            .in_one_transaction(pool.clone());
+        failing
+            .erase(&ada.id)
+            .await
+            .expect_err("the third table does not exist");
+        let cold = subject_crypto(pool.clone()).await;
+        let cold_members = encx_sqlx::Repo::<Member, DB>::new(pool.clone(), cold);
+        assert_eq!(
+            cold_members.get(ada.id).await.unwrap(),
+            ada,
+            "key rolled back"
+        );
+        assert_eq!(
+            members.find_by(Member::EMAIL, &ada.email).await.unwrap(),
+            vec![ada.clone()],
+            "index rolled back"
+        );
+        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+
+        let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+            .table(members.clone())
+            .table(purchases.clone())
+            .in_one_transaction(pool.clone());
+        let receipt = eraser.erase(&ada.id).await.unwrap();
+        assert_eq!(receipt.keys_destroyed.len(), 1);
+        assert_eq!(
+            receipt.tables,
+            vec![("subject_users", 1), ("subject_orders", 1)]
+        );
+        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(cold_members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(members
+            .find_by(Member::EMAIL, &ada.email)
+            .await
+            .unwrap()
+            .is_empty());
+        let refused = purchases.insert(&ada_order).await.unwrap_err();
+        assert!(
+            refused.is_shredded(),
+            "this process forgot the key: {refused:?}"
+        );
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        let again = eraser.erase(&ada.id).await.unwrap();
+        assert!(again.keys_destroyed.is_empty());
+        assert_eq!(
+            again.tables,
+            vec![("subject_users", 0), ("subject_orders", 0)]
+        );
+    }
+
+    async fn one_transaction_erasure_on_postgres() {
+        let name = "generic::one_transaction_erasure_on_postgres";
+        let Some(db) = encx_integration_tests::postgres(name).await else {
+            return;
+        };
+        one_transaction_erasure(db.pool.clone()).await;
+        db.cleanup().await;
+    }
+
+    async fn one_transaction_erasure_on_mariadb() {
+        let name = "generic::one_transaction_erasure_on_mariadb";
+        let Some(db) = encx_integration_tests::mysql(name).await else {
+            return;
+        };
+        one_transaction_erasure(db.pool.clone()).await;
+        db.cleanup().await;
+    }
+
+    async fn one_transaction_erasure_on_sqlite() {
+        let name = "generic::one_transaction_erasure_on_sqlite";
+        let db = encx_integration_tests::sqlite(name).await.unwrap();
+        one_transaction_erasure(db.pool.clone()).await;
+        db.cleanup().await;
     }
 
     /// One row of `encx_audit`: action, table, record, subject, fields, actor, outcome.
@@ -1931,11 +2047,20 @@ mod generic {
     }
 }
 
+mod rewrap;
+
 fn main() -> std::process::ExitCode {
+    if let Ok(url) = std::env::var(rewrap::CHILD_ENV) {
+        return rewrap::child(&url);
+    }
+    if let Ok(url) = std::env::var(rewrap::LOCKER_ENV) {
+        return rewrap::locker(&url);
+    }
     let mut tests = postgres::tests();
     tests.extend(mariadb::tests());
     tests.extend(sqlite::tests());
     tests.extend(postgres_bulk::tests());
     tests.extend(generic::tests());
+    tests.extend(rewrap::tests());
     encx_integration_tests::run(tests)
 }

@@ -247,12 +247,11 @@ impl HierarchicalKeyring {
         wrapped: &WrappedDek,
         ctx: &KeyContext<'_>,
     ) -> Result<Option<WrappedDek>> {
-        let header = wrapped::parse(wrapped.as_bytes(), KeyringKind::Hierarchical)?;
-        let active = self.active_kek().await?;
-        if header.key_id == *active.id().as_bytes() {
+        if self.wraps_with_active_key(wrapped).await? {
             return Ok(None);
         }
         let dek = self.unwrap_dek(wrapped, ctx).await?;
+        let active = self.active_kek().await?;
         Ok(Some(self.wrap_under(&active, &dek, ctx)?))
     }
 
@@ -322,5 +321,23 @@ impl Keyring for HierarchicalKeyring {
         let header = wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical)?;
         let kek = self.kek(Uuid::from_bytes(header.key_id)).await?;
         wrapped::unwrap(kek.wrap_key(), blob.as_bytes(), ctx)
+    }
+
+    async fn wraps_with_active_key(&self, blob: &WrappedDek) -> Result<bool> {
+        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical)?;
+        Ok(header.key_id == *self.active_kek().await?.id().as_bytes())
+    }
+
+    async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
+        let kek = self.active_kek().await?;
+        Ok(Some(wrapped::key_prefix(
+            KeyringKind::Hierarchical,
+            kek.id().as_bytes(),
+        )))
+    }
+
+    async fn rotate(&self) -> Result<String> {
+        let stored = self.rotate_kek().await?;
+        Ok(format!("KEK {} (version {})", stored.id, stored.version))
     }
 }

@@ -267,4 +267,16 @@ impl Keyring for LocalKeyring {
         })?;
         wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
     }
+
+    async fn wraps_with_active_key(&self, blob: &WrappedDek) -> Result<bool> {
+        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Local)?;
+        Ok(header.key_id == self.active().key_id)
+    }
+
+    async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
+        Ok(Some(wrapped::key_prefix(
+            KeyringKind::Local,
+            &self.active().key_id,
+        )))
+    }
 }

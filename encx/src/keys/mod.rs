@@ -26,6 +26,8 @@ pub mod store;
 pub mod subject;
 pub(crate) mod wrapped;
 
+pub use wrapped::KeyInUse;
+
 #[cfg(feature = "aws-kms")]
 pub use aws_kms::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use hierarchical::HierarchicalKeyring;
@@ -34,7 +36,7 @@ pub use material::{Dek, Kek, KEY_LEN};
 pub use store::{KekState, KekStore, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
 pub use subject::{
     ErasureEntry, ErasureLedger, MemoryErasureLedger, MemorySubjectKeyStore, NewSubjectKey,
-    StoredSubjectKey, SubjectKeyStore,
+    StoredSubjectKey, SubjectKeyStore, SubjectKeysRewrapped,
 };
 
 /// What a wrapped data key is bound to: the table and record it belongs to.
@@ -140,6 +142,37 @@ pub trait Keyring: Send + Sync + fmt::Debug {
     /// blob was altered or belongs to another context, [`Error::KeyNotFound`](crate::Error::KeyNotFound)
     /// when its key is unknown here.
     async fn unwrap_dek(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek>;
+
+    /// Whether `wrapped` is wrapped under the key this keyring wraps new DEKs with; a rewrap
+    /// job re-wraps the DEKs for which it is false. Reads only the blob's header. The default,
+    /// for keyrings whose key rotates inside the KMS (AWS KMS keeps old key material for old
+    /// blobs), is `true`.
+    async fn wraps_with_active_key(&self, wrapped: &WrappedDek) -> Result<bool> {
+        let _ = wrapped;
+        Ok(true)
+    }
+
+    /// The first bytes every DEK wrapped now starts with (format, kind, key id: the
+    /// [`KeyInUse::PREFIX_LEN`] bytes of its header), so that a rewrap job can ask the
+    /// database for the rows that still need it; `None` (the default) for keyrings whose blobs
+    /// name no key at a fixed place (AWS KMS, which needs no rewrap).
+    async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// Makes a new key-encryption key active for new DEKs and returns its description; the
+    /// previous one still unwraps. Only keyrings with KEKs of their own
+    /// ([`HierarchicalKeyring`](crate::HierarchicalKeyring)) can; the others refuse with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) (rotate a local master key by
+    /// adding a version, an AWS KMS key in KMS).
+    async fn rotate(&self) -> Result<String> {
+        Err(crate::Error::config(format!(
+            "a {} keyring has no key-encryption keys of its own to rotate: rotate its key \
+             outside encx (a new master key version, KMS key rotation), or use a \
+             HierarchicalKeyring",
+            self.kind()
+        )))
+    }
 }
 
 #[async_trait]
@@ -158,5 +191,14 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
     }
     async fn unwrap_dek(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
         (**self).unwrap_dek(wrapped, ctx).await
+    }
+    async fn wraps_with_active_key(&self, wrapped: &WrappedDek) -> Result<bool> {
+        (**self).wraps_with_active_key(wrapped).await
+    }
+    async fn rotate(&self) -> Result<String> {
+        (**self).rotate().await
+    }
+    async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
+        (**self).active_key_prefix().await
     }
 }

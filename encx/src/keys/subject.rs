@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::cache::TtlCell;
 use super::material::{Dek, Kek};
-use super::{wrapped, KeyContext, Keyring, KeyringKind};
+use super::{wrapped, KeyContext, KeyInUse, Keyring, KeyringKind};
 use crate::cipher::push_len_prefixed;
 use crate::error::{Error, Result};
 use crate::types::WrappedDek;
@@ -127,6 +127,24 @@ pub trait SubjectKeyStore: Send + Sync + fmt::Debug {
     /// `None`): the wrapped bytes are deleted, the rows stay as tombstones (id, version,
     /// `erased_at`). Idempotent. Returns the ids of the keys this call destroyed.
     async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>>;
+
+    /// Up to `limit` rows that hold a key (not erased), with an id above `after`, in the
+    /// store's id order: the pages of a rewrap or a key-usage count.
+    async fn live_page(&self, after: Option<Uuid>, limit: usize) -> Result<Vec<StoredSubjectKey>>;
+
+    /// Replaces the wrapped key of row `id` by `new` if it still is `old` (a rewrap after a
+    /// KEK rotation); whether it did.
+    async fn replace_wrapped(&self, id: Uuid, old: &[u8], new: &[u8]) -> Result<bool>;
+}
+
+/// What [`Crypto::rewrap_subject_keys`](crate::Crypto::rewrap_subject_keys) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubjectKeysRewrapped {
+    /// Live subject keys read.
+    pub scanned: u64,
+    /// Subject keys re-wrapped under the active key.
+    pub rewrapped: u64,
 }
 
 /// One erasure as the ledger keeps it: which subject, when. No personal data beyond the
@@ -242,6 +260,34 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
                 .cloned()
                 .ok_or_else(|| Error::unavailable("subject key insert lost"))
         })
+    }
+
+    async fn live_page(&self, after: Option<Uuid>, limit: usize) -> Result<Vec<StoredSubjectKey>> {
+        Ok(self.with_rows(|rows| {
+            let mut page: Vec<StoredSubjectKey> = rows
+                .iter()
+                .filter(|r| r.wrapped.is_some() && after.is_none_or(|a| r.id > a))
+                .cloned()
+                .collect();
+            page.sort_by_key(|r| r.id);
+            page.truncate(limit);
+            page
+        }))
+    }
+
+    async fn replace_wrapped(&self, id: Uuid, old: &[u8], new: &[u8]) -> Result<bool> {
+        Ok(self.with_rows(|rows| {
+            match rows
+                .iter_mut()
+                .find(|r| r.id == id && r.wrapped.as_deref() == Some(old))
+            {
+                Some(row) => {
+                    row.wrapped = Some(new.to_vec());
+                    true
+                }
+                None => false,
+            }
+        }))
     }
 
     async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>> {
@@ -407,7 +453,7 @@ impl SubjectKeys {
         Ok(ids)
     }
 
-    fn forget(&self, subject: &[u8], ids: &[Uuid]) {
+    pub(crate) fn forget(&self, subject: &[u8], ids: &[Uuid]) {
         self.by_subject
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -444,6 +490,64 @@ impl SubjectKeys {
             row.version,
             &key.into_key_bytes(),
         ))))
+    }
+
+    /// Re-wraps every live subject key not under the keyring's active key, `batch` rows per
+    /// page; each row is replaced only if unchanged since it was read, so the job is
+    /// idempotent and safe to interrupt.
+    pub(crate) async fn rewrap_all(
+        &self,
+        keyring: &dyn Keyring,
+        batch: usize,
+    ) -> Result<SubjectKeysRewrapped> {
+        let mut done = SubjectKeysRewrapped::default();
+        let mut after = None;
+        loop {
+            let page = self.store.live_page(after, batch).await?;
+            for row in &page {
+                done.scanned += 1;
+                let Some(wrapped) = &row.wrapped else {
+                    continue;
+                };
+                let blob = WrappedDek::from_bytes(wrapped.clone());
+                if keyring.wraps_with_active_key(&blob).await? {
+                    continue;
+                }
+                let record_id = subject_key_record_id(&row.id, &row.subject, row.version);
+                let ctx = KeyContext::new(SUBJECT_KEY_TABLE, &record_id);
+                let key = keyring.unwrap_dek(&blob, &ctx).await?;
+                let new = keyring.wrap_dek(&key, &ctx).await?;
+                if self
+                    .store
+                    .replace_wrapped(row.id, wrapped, new.as_bytes())
+                    .await?
+                {
+                    done.rewrapped += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == batch => after = Some(last.id),
+                _ => return Ok(done),
+            }
+        }
+    }
+
+    /// How many live subject keys each key of the keyring wraps (read from the headers).
+    pub(crate) async fn key_usage(&self, batch: usize) -> Result<Vec<(KeyInUse, u64)>> {
+        let mut usage = std::collections::BTreeMap::new();
+        let mut after = None;
+        loop {
+            let page = self.store.live_page(after, batch).await?;
+            for row in &page {
+                *usage
+                    .entry(KeyInUse::from_prefix(row.wrapped.as_deref()))
+                    .or_insert(0) += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == batch => after = Some(last.id),
+                _ => return Ok(usage.into_iter().collect()),
+            }
+        }
     }
 
     /// Has the keyring generate a key for `subject` at `version` and offers it to the store;

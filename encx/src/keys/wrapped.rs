@@ -65,6 +65,75 @@ fn wrap_cipher(key: &[u8; KEY_LEN], salt: &[u8]) -> Result<aes_gcm::Aes256Gcm> {
     Ok(aes_cipher(&okm))
 }
 
+/// Which key wraps a stored DEK, read from the first [`KeyInUse::PREFIX_LEN`] bytes of its
+/// `encx_dek` without unwrapping anything (what `encx_sqlx::Repo::key_usage` counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum KeyInUse {
+    /// Erased: `encx_dek` is NULL.
+    Erased,
+    /// A local master key, by its key id (the first 16 bytes of SHA-256 of the key).
+    LocalMasterKey([u8; KEY_ID_LEN]),
+    /// A KEK of the hierarchical keyring, by id (a row of `encx_keks`).
+    Kek(uuid::Uuid),
+    /// A data subject's key (`encx_subject_keys`); those keys are wrapped by the keyring.
+    SubjectKey,
+    /// An AWS KMS key (direct mode): the key is named inside the KMS blob.
+    AwsKms,
+    /// Bytes no encx keyring wrote: tampering, or another tool's data.
+    Unrecognized,
+}
+
+impl KeyInUse {
+    /// How many leading bytes of a wrapped DEK tell its key: format, kind, key id.
+    pub const PREFIX_LEN: usize = 2 + KEY_ID_LEN;
+
+    /// The key named by `prefix`, the first [`PREFIX_LEN`](Self::PREFIX_LEN) bytes of a
+    /// wrapped DEK (or fewer: a subject's or an AWS KMS blob is told by its first two), `None`
+    /// for an erased record. Never fails: unknown bytes are [`Unrecognized`](Self::Unrecognized).
+    ///
+    /// ```
+    /// use encx::KeyInUse;
+    /// assert_eq!(KeyInUse::from_prefix(None), KeyInUse::Erased);
+    /// assert_eq!(KeyInUse::from_prefix(Some(&[0x02, 0x04])), KeyInUse::SubjectKey);
+    /// assert_eq!(KeyInUse::from_prefix(Some(&[0xff])), KeyInUse::Unrecognized);
+    /// ```
+    pub fn from_prefix(prefix: Option<&[u8]>) -> Self {
+        let Some(prefix) = prefix else {
+            return KeyInUse::Erased;
+        };
+        let Ok(kind) = read_kind(prefix) else {
+            return KeyInUse::Unrecognized;
+        };
+        let key_id = prefix
+            .get(2..Self::PREFIX_LEN)
+            .and_then(|id| <[u8; KEY_ID_LEN]>::try_from(id).ok());
+        match (kind, key_id) {
+            (KeyringKind::Subject, _) => KeyInUse::SubjectKey,
+            (KeyringKind::AwsKms, _) => KeyInUse::AwsKms,
+            (KeyringKind::Local, Some(id)) => KeyInUse::LocalMasterKey(id),
+            (KeyringKind::Hierarchical, Some(id)) => KeyInUse::Kek(uuid::Uuid::from_bytes(id)),
+            _ => KeyInUse::Unrecognized,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyInUse::Erased => f.write_str("erased"),
+            KeyInUse::LocalMasterKey(id) => {
+                f.write_str("local master key ")?;
+                id.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            KeyInUse::Kek(id) => write!(f, "KEK {id}"),
+            KeyInUse::SubjectKey => f.write_str("data subject keys"),
+            KeyInUse::AwsKms => f.write_str("AWS KMS"),
+            KeyInUse::Unrecognized => f.write_str("unrecognized bytes"),
+        }
+    }
+}
+
 /// Reads the format byte and keyring kind of any wrapped DEK. Malformed or unknown bytes are
 /// integrity failures: [`Error::Tampered`], or [`Error::UnsupportedFormat`] for an unknown
 /// format byte.
@@ -104,6 +173,15 @@ pub(crate) fn parse(blob: &[u8], expected: KeyringKind) -> Result<Header> {
     let mut key_id = [0u8; KEY_ID_LEN];
     key_id.copy_from_slice(&blob[2..2 + KEY_ID_LEN]);
     Ok(Header { key_id })
+}
+
+/// The header prefix (format, kind, key id) of every blob wrapped under `key_id` by `kind`.
+pub(crate) fn key_prefix(kind: KeyringKind, key_id: &[u8; KEY_ID_LEN]) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(KeyInUse::PREFIX_LEN);
+    prefix.push(FORMAT_V2);
+    prefix.push(kind.byte());
+    prefix.extend_from_slice(key_id);
+    prefix
 }
 
 /// Wraps `dek` under a key derived from `key` and a fresh salt, naming `key_id` in the header.

@@ -24,6 +24,9 @@ pub trait RecordKey: Sized + Send + Sync + Unpin + 'static {
 
     /// The `#[encx(subject)]` field's type; [`NoId`] for a type without one.
     type Subject: crate::RecordId + Send + Sync + 'static;
+
+    /// The stored `encx_dek` (`None` once erased).
+    fn wrapped_dek(&self) -> Option<&crate::WrappedDek>;
 }
 
 /// The id type of a record without an `#[encx(id)]` field: it has no values.

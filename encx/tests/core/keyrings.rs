@@ -180,3 +180,49 @@ async fn kek_wrapped_by_one_root_does_not_open_with_another() {
         Err(Error::KeyNotFound { .. })
     ));
 }
+
+/// After a new local master key version, `Crypto::rewrap_dek` moves a DEK from `v1` to `v2`
+/// (then a keyring without `v1` opens it, and `KeyInUse` names `v2`), and leaves a DEK
+/// already under `v2` alone. A local keyring has no KEK to rotate: a configuration error.
+#[tokio::test]
+async fn a_local_root_rotation_is_finished_by_rewrap_dek() {
+    let crypto_with = |spec: String| async move {
+        encx::Crypto::builder()
+            .keyring(LocalKeyring::from_spec(&spec).unwrap())
+            .build()
+            .await
+            .unwrap()
+    };
+    let v1 = crypto_with(format!("v1:{K1}")).await;
+    let sealer = v1.seal_record("t", b"1").await.unwrap();
+    let wrapped = sealer.into_wrapped_dek();
+    let v1_id = MasterKey::from_base64("v1", K1).unwrap().key_id();
+    let v2_id = MasterKey::from_base64("v2", K2).unwrap().key_id();
+    assert_eq!(
+        encx::KeyInUse::from_prefix(Some(wrapped.as_bytes())),
+        encx::KeyInUse::LocalMasterKey(v1_id)
+    );
+
+    let both = crypto_with(format!("v1:{K1}, v2:{K2}")).await;
+    let moved = both.rewrap_dek("t", b"1", &wrapped).await.unwrap().unwrap();
+    assert_eq!(
+        encx::KeyInUse::from_prefix(Some(moved.as_bytes())),
+        encx::KeyInUse::LocalMasterKey(v2_id)
+    );
+    assert!(both.rewrap_dek("t", b"1", &moved).await.unwrap().is_none());
+    let tampered = both.rewrap_dek("t", b"2", &wrapped).await.unwrap_err();
+    assert!(matches!(tampered, Error::Tampered), "{tampered:?}");
+
+    let v2_only = crypto_with(format!("v2:{K2}")).await;
+    v2_only
+        .open_record("t", b"1", Some(&moved), &"1")
+        .await
+        .unwrap();
+    assert!(v2_only
+        .open_record("t", b"1", Some(&wrapped), &"1")
+        .await
+        .is_err());
+
+    let refused = both.rotate_kek(None).await.unwrap_err();
+    assert_eq!(refused.kind(), encx::ErrorKind::Configuration, "{refused}");
+}

@@ -62,6 +62,16 @@ impl SubjectKeyStore for CountingStore {
     ) -> encx::Result<Vec<Uuid>> {
         self.inner.erase(subject, up_to).await
     }
+    async fn live_page(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> encx::Result<Vec<StoredSubjectKey>> {
+        self.inner.live_page(after, limit).await
+    }
+    async fn replace_wrapped(&self, id: Uuid, old: &[u8], new: &[u8]) -> encx::Result<bool> {
+        self.inner.replace_wrapped(id, old, new).await
+    }
 }
 
 async fn crypto_with(store: Arc<dyn SubjectKeyStore>, ttl: Duration) -> Crypto {
@@ -339,4 +349,77 @@ async fn applying_an_erasure_again_spares_a_key_made_after_reenabling() {
         .unwrap_err()
         .is_shredded());
     assert_eq!(Order::decrypt(&new_row, &restored).await.unwrap(), new);
+}
+
+/// After a new root key version, `rewrap_subject_keys` moves every live subject key under it
+/// (the records' DEKs do not change), skips erased subjects, does nothing the second time, and
+/// then a keyring without the old version reads every record.
+#[tokio::test]
+async fn subject_keys_are_rewrapped_under_a_new_root_version() {
+    const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    #[derive(Debug, Default)]
+    struct Events(std::sync::Mutex<Vec<encx::AuditEvent>>);
+    impl encx::AuditSink for Events {
+        fn record(&self, event: encx::AuditEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+    let events = Arc::new(Events::default());
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let with_root = |spec: String| {
+        let store = store.clone();
+        let events = events.clone();
+        async move {
+            Crypto::builder()
+                .keyring(encx::LocalKeyring::from_spec(&spec).unwrap())
+                .index_keys(encx::index::IndexKeys::generate().unwrap())
+                .subject_keys_in(store)
+                .audit(events)
+                .build()
+                .await
+                .unwrap()
+        }
+    };
+    let v1 = with_root(format!("v1:{K1}")).await;
+    let mut orders = Vec::new();
+    for n in 0..5 {
+        let (_, mut order, _) = ada();
+        order.id = n;
+        orders.push((order.encrypt(&v1).await.unwrap(), order));
+    }
+    v1.erase_subject(orders[0].1.user_id.as_bytes())
+        .await
+        .unwrap();
+    let v1_id = encx::MasterKey::from_base64("v1", K1).unwrap().key_id();
+    let v2_id = encx::MasterKey::from_base64("v2", K2).unwrap().key_id();
+    assert_eq!(
+        v1.subject_key_usage().await.unwrap(),
+        vec![(encx::KeyInUse::LocalMasterKey(v1_id), 4)]
+    );
+
+    let both = with_root(format!("v1:{K1}, v2:{K2}")).await;
+    let done = both.rewrap_subject_keys(3).await.unwrap();
+    assert_eq!((done.scanned, done.rewrapped), (4, 4));
+    {
+        let events = events.0.lock().unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(
+            (last.action, last.table, last.records),
+            (encx::AuditAction::Rewrap, "encx_subject_keys", 4)
+        );
+    }
+    assert_eq!(
+        both.subject_key_usage().await.unwrap(),
+        vec![(encx::KeyInUse::LocalMasterKey(v2_id), 4)]
+    );
+    assert_eq!(both.rewrap_subject_keys(3).await.unwrap().rewrapped, 0);
+    assert!(both.rewrap_subject_keys(0).await.is_err());
+
+    let v2 = with_root(format!("v2:{K2}")).await;
+    for (stored, order) in &orders[1..] {
+        assert_eq!(&Order::decrypt(stored, &v2).await.unwrap(), order);
+    }
+    let erased = Order::decrypt(&orders[0].0, &v2).await.unwrap_err();
+    assert_eq!(erased.kind(), encx::ErrorKind::Erased, "{erased:?}");
 }

@@ -1,0 +1,459 @@
+//! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
+//! with progress bars, `--json` and `--dry-run`.
+//!
+//! Jobs need the application's record types, so the CLI is a library the application calls
+//! from a binary of its own, with its tables registered in a [`Registry`]:
+//!
+//! ```no_run
+//! # use encx::Encrypted;
+//! # #[derive(Encrypted)] #[encx(table = "users")] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+//! // src/bin/encx.rs of your application
+//! use encx_sqlx::{cli, Registry, Repo, SqlKekStore};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     cli::main(|ctx: cli::Context| async move {
+//!         let pool = sqlx::PgPool::connect(&ctx.database_url).await?;
+//!         let keks = SqlKekStore::shared(pool.clone());
+//!         let crypto = encx::Crypto::builder()
+//!             .keyring(encx::HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
+//!             .index_keys_in(keks.clone(), ctx.root)
+//!             .build()
+//!             .await?;
+//!         Ok(Registry::new(crypto.clone())
+//!             .kek_store(keks)
+//!             .table(Repo::<User, sqlx::Postgres>::new(pool, crypto)))
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! Exit codes tell failure kinds apart: 0 done, 2 bad usage, 3 configuration, 4 refused (a key
+//! still in use), 5 integrity failure (tampered data), 6 unavailable (database or KMS; retry),
+//! 7 a key the stored data names is missing (e.g. another root key), 1 anything else.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use encx::{KeyInUse, Keyring};
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::registry::{KeyStatus, Registry};
+
+/// What the application's registry builder gets from the command line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Context {
+    /// `--database-url` or `DATABASE_URL`.
+    pub database_url: String,
+    /// The root keyring: the local master keys of `--master-keys` / `ENCX_MASTER_KEYS` (or
+    /// `--master-key-file`), or, with the `aws-kms` feature, the KMS key of `--kms-key-id` /
+    /// `ENCX_KMS_KEY_ID`.
+    pub root: Arc<dyn Keyring>,
+}
+
+/// The error a registry builder may return.
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "encx",
+    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, KEK destruction.",
+    after_help = "Examples:\n  \
+        encx status --database-url sqlite://quickstart.db --master-key-file quickstart.key\n  \
+        encx keys rotate --actor ops@example.com\n  \
+        encx rewrap --batch 1000\n  \
+        encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
+        encx status --json | jq .pending_rewrap\n\n\
+        Exit codes: 0 done, 2 usage, 3 configuration, 4 refused (key still in use), \
+        5 integrity failure, 6 unavailable (retry), 7 missing key, 1 other."
+)]
+struct Args {
+    /// Database URL (postgres://, mysql://, sqlite://).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Local master keys, `v1:BASE64,v2:BASE64` (the last wraps).
+    #[arg(long, env = "ENCX_MASTER_KEYS", global = true, hide_env_values = true)]
+    master_keys: Option<String>,
+    /// A file holding one base64 master key (version `v1`).
+    #[arg(long, env = "ENCX_MASTER_KEY_FILE", global = true)]
+    master_key_file: Option<std::path::PathBuf>,
+    /// AWS KMS key id or ARN for the root (feature `aws-kms`).
+    #[arg(long, env = "ENCX_KMS_KEY_ID", global = true)]
+    kms_key_id: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rows per key in every registered table, subject keys, KEKs, pending rewrap.
+    Status,
+    /// Key-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Re-wrap every DEK and subject key not under the active KEK (after `keys rotate`).
+    Rewrap {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Count what would be re-wrapped; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new KEK active; the old one is retired and still unwraps.
+    Rotate {
+        /// Who rotates, for the audit trail.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Destroy a retired KEK (refused while a registered table or subject key needs it).
+    Destroy {
+        /// The KEK's id (see `encx status`).
+        id: uuid::Uuid,
+        /// Destroy even if rows still need it: they are shredded.
+        #[arg(long)]
+        force: bool,
+        /// Check only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// A failure, with the exit code of its kind.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::KeyStillInUse { .. } => 4,
+            Error::InvalidConfig(_) => 3,
+            Error::Database(_) => 6,
+            Error::Crypto(c) => crypto_code(c.kind()),
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<encx::Error> for Failure {
+    fn from(e: encx::Error) -> Self {
+        Failure {
+            code: crypto_code(e.kind()),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn crypto_code(kind: encx::ErrorKind) -> u8 {
+    match kind {
+        encx::ErrorKind::Configuration => 3,
+        encx::ErrorKind::Integrity => 5,
+        encx::ErrorKind::Unavailable => 6,
+        encx::ErrorKind::MissingKey => 7,
+        _ => 1,
+    }
+}
+
+fn config(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 3,
+        message: message.into(),
+    }
+}
+
+/// Parses the command line, builds the registry with `build`, runs the command and returns
+/// the exit code (errors go to stderr, as JSON with `--json`).
+pub async fn main<F, Fut>(build: F) -> ExitCode
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = Result<Registry, BuildError>>,
+{
+    main_from(std::env::args_os(), build).await
+}
+
+/// [`main`] with the arguments given (the first is the program name): for tests and
+/// wrappers.
+pub async fn main_from<I, T, F, Fut>(args: I, build: F) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = Result<Registry, BuildError>>,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let json = args.json;
+    match run(args, build).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if json {
+                eprintln!("{}", json!({ "error": f.message, "exit_code": f.code }));
+            } else {
+                eprintln!("encx: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run<F, Fut>(args: Args, build: F) -> Result<(), Failure>
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = Result<Registry, BuildError>>,
+{
+    let database_url = args
+        .database_url
+        .clone()
+        .ok_or_else(|| config("no database: give --database-url or set DATABASE_URL"))?;
+    let root = root_keyring(&args).await?;
+    let registry = build(Context { database_url, root })
+        .await
+        .map_err(|e| Failure {
+            code: build_code(&*e),
+            message: format!("setting up: {e}"),
+        })?;
+    match args.command {
+        Command::Status => {
+            let status = registry.status().await?;
+            emit(args.json, status_json(&status), || status.to_string());
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { actor, dry_run },
+        } => {
+            if dry_run {
+                let status = registry.status().await?;
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "would_rotate": true, "pending_rewrap_after": status.pending_rewrap() + active_rows(&status) }),
+                    || {
+                        "dry run: a new KEK would become active; the active one would be retired (still unwrapping)".into()
+                    },
+                );
+            } else {
+                let rotated = registry.crypto().rotate_kek(actor.as_deref()).await?;
+                emit(args.json, json!({ "active": rotated }), || {
+                    format!("{rotated} is active; run `encx rewrap` to move existing records")
+                });
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Destroy { id, force, dry_run },
+        } => {
+            if dry_run {
+                let status = registry.status().await?;
+                let users = status.users_of(KeyInUse::Kek(id));
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "kek": id.to_string(), "still_needed_by": users.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>() }),
+                    || match users.is_empty() {
+                        true => format!("dry run: KEK {id} is needed by no registered table"),
+                        false => format!("dry run: KEK {id} is still needed by {users:?}"),
+                    },
+                );
+            } else {
+                registry.destroy_kek(id, force).await?;
+                emit(args.json, json!({ "destroyed": id.to_string() }), || {
+                    format!("KEK {id} destroyed")
+                });
+            }
+        }
+        Command::Rewrap { batch, dry_run } => {
+            let status = registry.status().await?;
+            let pending = status.pending_rewrap();
+            if dry_run {
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "pending_rewrap": pending }),
+                    || format!("dry run: {pending} row(s) and subject key(s) would be re-wrapped"),
+                );
+                return Ok(());
+            }
+            let bar = progress_bar(pending, args.json);
+            let plain = !args.json && !std::io::stderr().is_terminal();
+            // Rows re-wrapped in the tables finished before the current one.
+            let (mut earlier, mut current) = (0, ("", 0));
+            let done = registry
+                .rewrap(batch, |table, p| {
+                    if table != current.0 {
+                        earlier += current.1;
+                        bar.set_message(table);
+                    }
+                    current = (table, p.rewrapped);
+                    bar.set_position(earlier + p.rewrapped);
+                    if plain {
+                        eprintln!(
+                            "{table}: {} batch(es), {} row(s) read, {} re-wrapped",
+                            p.batches, p.scanned, p.rewrapped
+                        );
+                    }
+                })
+                .await?;
+            bar.finish_and_clear();
+            let tables: Vec<Value> = done
+                .tables
+                .iter()
+                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "rewrapped": p.rewrapped, "batches": p.batches }))
+                .collect();
+            let subject = done
+                .subject_keys
+                .map(|s| json!({ "scanned": s.scanned, "rewrapped": s.rewrapped }));
+            emit(
+                args.json,
+                json!({ "tables": tables, "subject_keys": subject }),
+                || {
+                    let mut out = String::new();
+                    for (t, p) in &done.tables {
+                        out.push_str(&format!(
+                            "{t}: {} of {} row(s) re-wrapped\n",
+                            p.rewrapped, p.scanned
+                        ));
+                    }
+                    if let Some(s) = done.subject_keys {
+                        out.push_str(&format!(
+                            "encx_subject_keys: {} of {} re-wrapped\n",
+                            s.rewrapped, s.scanned
+                        ));
+                    }
+                    out.trim_end().to_owned()
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Rows under the active KEK (they become pending after a rotation).
+fn active_rows(status: &KeyStatus) -> u64 {
+    let Some(active) = status
+        .keks
+        .iter()
+        .find(|k| k.state == encx::KekState::Active)
+    else {
+        return 0;
+    };
+    status
+        .users_of(KeyInUse::Kek(active.id))
+        .iter()
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// A progress bar with rate and ETA on a terminal; hidden otherwise (plain lines instead).
+fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>16} [{bar:40}] {pos}/{len} rows  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Prints `value` as JSON, or the text.
+fn emit(json: bool, value: Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+fn status_json(status: &KeyStatus) -> Value {
+    let usage = |usage: &Vec<(KeyInUse, u64)>| -> Vec<Value> {
+        usage
+            .iter()
+            .map(|(k, n)| json!({ "key": k.to_string(), "rows": n }))
+            .collect()
+    };
+    json!({
+        "keks": status.keks.iter().map(|k| json!({
+            "id": k.id.to_string(), "version": k.version, "state": format!("{:?}", k.state).to_lowercase(),
+        })).collect::<Vec<_>>(),
+        "tables": status.tables.iter().map(|(t, u)| json!({ "table": t, "keys": usage(u) })).collect::<Vec<_>>(),
+        "subject_keys": status.subject_keys.as_ref().map(usage),
+        "pending_rewrap": status.pending_rewrap(),
+    })
+}
+
+/// The exit code for an error of the registry builder.
+fn build_code(e: &(dyn std::error::Error + 'static)) -> u8 {
+    if let Some(e) = e.downcast_ref::<encx::Error>() {
+        return crypto_code(e.kind());
+    }
+    if let Some(e) = e.downcast_ref::<Error>() {
+        return match e {
+            Error::Database(_) => 6,
+            Error::Crypto(c) => crypto_code(c.kind()),
+            _ => 3,
+        };
+    }
+    if e.downcast_ref::<sqlx::Error>().is_some() {
+        return 6;
+    }
+    1
+}
+
+async fn root_keyring(args: &Args) -> Result<Arc<dyn Keyring>, Failure> {
+    if let Some(spec) = &args.master_keys {
+        return Ok(Arc::new(encx::LocalKeyring::from_spec(spec)?));
+    }
+    if let Some(path) = &args.master_key_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config(format!("cannot read {}: {e}", path.display())))?;
+        let key = encx::MasterKey::from_base64("v1", text.trim())?;
+        return Ok(Arc::new(encx::LocalKeyring::new(vec![key])?));
+    }
+    if let Some(key_id) = &args.kms_key_id {
+        return kms_root(key_id).await;
+    }
+    Err(config(
+        "no root key: give --master-keys (ENCX_MASTER_KEYS), --master-key-file or --kms-key-id",
+    ))
+}
+
+#[cfg(feature = "aws-kms")]
+async fn kms_root(key_id: &str) -> Result<Arc<dyn Keyring>, Failure> {
+    let mut builder = encx::AwsKmsKeyring::builder(key_id);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint(endpoint);
+    }
+    Ok(Arc::new(builder.build().await?))
+}
+
+#[cfg(not(feature = "aws-kms"))]
+async fn kms_root(_key_id: &str) -> Result<Arc<dyn Keyring>, Failure> {
+    Err(config(
+        "--kms-key-id needs encx-sqlx built with the `aws-kms` feature",
+    ))
+}

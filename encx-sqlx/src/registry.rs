@@ -1,0 +1,315 @@
+//! [`Registry`]: the tables an application registers for operator jobs — which keys serve
+//! which rows, re-wrapping after a rotation, destroying a KEK no row needs any more.
+//!
+//! A job needs each table's Rust type (its id type, its columns), so the application builds
+//! the registry from its own repositories, in its own binary (see `docs/operations.md`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use encx::schema::Schema;
+use encx::sql::StoredRecord;
+use encx::{
+    Crypto, Encrypted, HasRecordId, KekState, KekStore, KeyInUse, KeyPurpose, StoredKek,
+    SubjectKeysRewrapped,
+};
+use futures_util::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::dialect::EncxDatabase;
+use crate::error::{Error, Result};
+use crate::repo::Repo;
+use crate::rewrap::RewrapProgress;
+
+/// A registered table, its type erased.
+trait JobTable: Send + Sync {
+    fn table(&self) -> &'static str;
+    fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>>;
+    fn rewrap<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>>;
+}
+
+impl<T, DB> JobTable for Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + HasRecordId + Send + Sync,
+    T::Record: StoredRecord,
+{
+    fn table(&self) -> &'static str {
+        <T as Schema>::TABLE
+    }
+
+    fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>> {
+        Box::pin(Repo::key_usage(self))
+    }
+
+    fn rewrap<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(self.rewrap_with_progress(batch, progress))
+    }
+}
+
+/// The tables of an application and the keys that serve them, for operator jobs.
+///
+/// ```no_run
+/// # use encx::Encrypted;
+/// # #[derive(Encrypted)] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+/// # #[derive(Encrypted)] struct Order { #[encx(id)] id: i64, #[encx(encrypt)] address: String }
+/// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto, keks: std::sync::Arc<dyn encx::KekStore>) -> encx_sqlx::Result<()> {
+/// use encx_sqlx::{Registry, Repo};
+/// let registry = Registry::new(crypto.clone())
+///     .kek_store(keks)
+///     .table(Repo::<User, sqlx::Postgres>::new(pool.clone(), crypto.clone()))
+///     .table(Repo::<Order, sqlx::Postgres>::new(pool, crypto.clone()));
+/// println!("{}", registry.status().await?); // rows per key, per table
+/// crypto.rotate_kek(Some("ops")).await?;
+/// registry.rewrap(1_000, |_, _| {}).await?; // every table, then the subject keys
+/// for kek in registry.status().await?.retired_keks_unused() {
+///     registry.destroy_kek(kek, false).await?; // refused while any row needs it
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Registry {
+    crypto: Crypto,
+    keks: Option<Arc<dyn KekStore>>,
+    tables: Vec<Box<dyn JobTable>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("tables", &self.table_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry with no table, for the tables of `crypto`.
+    pub fn new(crypto: Crypto) -> Self {
+        Registry {
+            crypto,
+            keks: None,
+            tables: Vec::new(),
+        }
+    }
+
+    /// The KEK store of the crypto's [`HierarchicalKeyring`](encx::HierarchicalKeyring):
+    /// needed to list KEKs in [`status`](Self::status) and to
+    /// [`destroy_kek`](Self::destroy_kek).
+    pub fn kek_store(mut self, store: Arc<dyn KekStore>) -> Self {
+        self.keks = Some(store);
+        self
+    }
+
+    /// Adds a table (a repository of a type with an `#[encx(id)]` field).
+    pub fn table<T, DB>(mut self, repo: Repo<T, DB>) -> Self
+    where
+        DB: EncxDatabase,
+        T: Encrypted + Schema + HasRecordId + Send + Sync + 'static,
+        T::Record: StoredRecord,
+    {
+        self.tables.push(Box::new(repo));
+        self
+    }
+
+    /// The registered tables' names, in registration order.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().map(|t| t.table()).collect()
+    }
+
+    /// The crypto settings.
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
+    }
+
+    /// Which key serves how many rows of each table and how many subject keys, and the KEKs
+    /// with their states. Reads wrapped keys' headers only; one `GROUP BY` per table.
+    pub async fn status(&self) -> Result<KeyStatus> {
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            tables.push((table.table(), table.key_usage().await?));
+        }
+        let subject_keys = match self.crypto.subject_key_usage().await {
+            Ok(usage) => Some(usage),
+            Err(e) if e.kind() == encx::ErrorKind::Configuration => None,
+            Err(e) => return Err(e.into()),
+        };
+        let keks = match &self.keks {
+            Some(store) => store.list(KeyPurpose::Kek).await?,
+            None => Vec::new(),
+        };
+        Ok(KeyStatus {
+            tables,
+            subject_keys,
+            keks,
+        })
+    }
+
+    /// Re-wraps, after a rotation, the DEKs of every registered table
+    /// ([`Repo::rewrap`]) and then the subject keys, if any
+    /// ([`Crypto::rewrap_subject_keys`]); `progress` hears each table's batches. Idempotent
+    /// and safe to kill and run again.
+    pub async fn rewrap(
+        &self,
+        batch: usize,
+        mut progress: impl FnMut(&'static str, &RewrapProgress) + Send,
+    ) -> Result<Rewrapped> {
+        if batch == 0 {
+            return Err(Error::InvalidConfig(
+                "rewrap needs a batch size above 0".into(),
+            ));
+        }
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            let name = table.table();
+            let mut report = |p: &RewrapProgress| progress(name, p);
+            tables.push((name, table.rewrap(batch, &mut report).await?));
+        }
+        let subject_keys = match self.crypto.rewrap_subject_keys(batch).await {
+            Ok(done) => Some(done),
+            Err(e) if e.kind() == encx::ErrorKind::Configuration => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Rewrapped {
+            tables,
+            subject_keys,
+        })
+    }
+
+    /// Destroys KEK `id`: its wrapped bytes are deleted from the KEK store, and every DEK or
+    /// subject key still wrapped under it is shredded. Refused with
+    /// [`Error::KeyStillInUse`] while the active KEK is `id`, or while a registered table or
+    /// the subject key store still has a row under it (run [`rewrap`](Self::rewrap) first),
+    /// unless `force`. Tables that are not registered are not checked.
+    pub async fn destroy_kek(&self, id: Uuid, force: bool) -> Result<()> {
+        let store = self
+            .keks
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("destroy_kek needs Registry::kek_store".into()))?;
+        let kek = store
+            .get(id)
+            .await?
+            .filter(|k| k.purpose == KeyPurpose::Kek)
+            .ok_or_else(|| Error::InvalidConfig(format!("no KEK {id} in the key store")))?;
+        if kek.state == KekState::Active {
+            return Err(Error::KeyStillInUse {
+                key: format!("KEK {id}"),
+                by: "the active KEK's new records".into(),
+                records: 0,
+            });
+        }
+        if !force {
+            let status = self.status().await?;
+            if let Some((by, records)) = status.users_of(KeyInUse::Kek(id)).into_iter().next() {
+                return Err(Error::KeyStillInUse {
+                    key: format!("KEK {id}"),
+                    by: by.to_owned(),
+                    records,
+                });
+            }
+        }
+        store.set_state(id, KekState::Destroyed).await?;
+        Ok(())
+    }
+}
+
+/// What [`Registry::status`] found.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KeyStatus {
+    /// Each registered table with its rows per key ([`Repo::key_usage`]).
+    pub tables: Vec<(&'static str, Vec<(KeyInUse, u64)>)>,
+    /// Live subject keys per key of the keyring; `None` without subject keys.
+    pub subject_keys: Option<Vec<(KeyInUse, u64)>>,
+    /// The KEKs of the KEK store (empty without [`Registry::kek_store`]), oldest first.
+    pub keks: Vec<StoredKek>,
+}
+
+impl KeyStatus {
+    /// Who still needs `key`: each table (or `encx_subject_keys`) with its row count.
+    pub fn users_of(&self, key: KeyInUse) -> Vec<(&'static str, u64)> {
+        let subject = self
+            .subject_keys
+            .iter()
+            .map(|usage| (encx::keys::subject::SUBJECT_KEY_TABLE, usage));
+        self.tables
+            .iter()
+            .map(|(table, usage)| (*table, usage))
+            .chain(subject)
+            .filter_map(|(table, usage)| {
+                usage
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, n)| (table, *n))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Retired KEKs that no registered table and no subject key needs: safe to destroy.
+    pub fn retired_keks_unused(&self) -> Vec<Uuid> {
+        self.keks
+            .iter()
+            .filter(|k| k.state == KekState::Retired)
+            .filter(|k| self.users_of(KeyInUse::Kek(k.id)).is_empty())
+            .map(|k| k.id)
+            .collect()
+    }
+
+    /// Rows (and subject keys) not under the active KEK: what a rewrap still has to do.
+    /// Without a KEK store, every row under a KEK counts as pending.
+    pub fn pending_rewrap(&self) -> u64 {
+        let active = self
+            .keks
+            .iter()
+            .find(|k| k.state == KekState::Active)
+            .map(|k| k.id);
+        let pending = |usage: &Vec<(KeyInUse, u64)>| -> u64 {
+            usage
+                .iter()
+                .filter(|(k, _)| matches!(k, KeyInUse::Kek(id) if Some(*id) != active))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        self.tables.iter().map(|(_, u)| pending(u)).sum::<u64>()
+            + self.subject_keys.as_ref().map_or(0, pending)
+    }
+}
+
+impl fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for k in &self.keks {
+            writeln!(f, "KEK {} version {}: {:?}", k.id, k.version, k.state)?;
+        }
+        let subject = self
+            .subject_keys
+            .iter()
+            .map(|usage| (encx::keys::subject::SUBJECT_KEY_TABLE, usage));
+        for (table, usage) in self.tables.iter().map(|(t, u)| (*t, u)).chain(subject) {
+            writeln!(f, "{table}:")?;
+            if usage.is_empty() {
+                writeln!(f, "  (no rows)")?;
+            }
+            for (key, n) in usage {
+                writeln!(f, "  {key}: {n}")?;
+            }
+        }
+        write!(f, "pending rewrap: {}", self.pending_rewrap())
+    }
+}
+
+/// What [`Registry::rewrap`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Rewrapped {
+    /// Each registered table with its counts.
+    pub tables: Vec<(&'static str, RewrapProgress)>,
+    /// The subject keys' counts; `None` without subject keys.
+    pub subject_keys: Option<SubjectKeysRewrapped>,
+}

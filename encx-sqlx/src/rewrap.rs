@@ -1,0 +1,277 @@
+//! [`Repo::rewrap`]: after a KEK rotation, re-wrap every record's DEK under the active key, in
+//! batches, touching nothing but `encx_dek`.
+//!
+//! The database finds the rows to do: those whose wrapped DEK does not start with the active
+//! key's header (format, kind, key id; data subjects' rows aside). A worker takes them a page
+//! at a time, in id order, each page in one transaction that locks its rows (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL and MySQL/MariaDB), re-wraps them and writes them back with
+//! compare-and-swap `UPDATE`s, `encx_dek` only. So:
+//!
+//! - **several workers** (tasks, processes, machines) can run the same job at once: each skips
+//!   the rows another holds, and no row is re-wrapped twice;
+//! - **a worker that dies** (even `kill -9`) loses only its open transaction; its rows are free
+//!   again once the database rolls it back, and every worker ends with a sweep from the start
+//!   that waits for held rows, so none is missed;
+//! - **a second run** finds nothing to do; a writer that updates, erases or deletes a row
+//!   during the job wins.
+//!
+//! SQLite has one writer at a time: run one worker there.
+
+use std::time::{Instant, SystemTime};
+
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::schema::Schema;
+use encx::sql::{RecordKey, StoredRecord};
+use encx::{Encrypted, HasRecordId, KeyInUse, KeyringKind, RecordId, WrappedDek};
+use sqlx::Database;
+
+use crate::dialect::{max_binds, EncxDatabase};
+use crate::error::{encode_error, Error, Result};
+use crate::repo::Repo;
+use crate::statements::RowLock;
+
+/// Rows per `UPDATE` statement of a rewrap.
+const REPLACE_ROWS: usize = 500;
+
+/// How far a [`Repo::rewrap`] run got: counts only, no key material.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapProgress {
+    /// Rows read that were not under the active key (each worker reads only rows no other
+    /// worker holds).
+    pub scanned: u64,
+    /// Rows whose DEK this run re-wrapped.
+    pub rewrapped: u64,
+    /// Pages done.
+    pub batches: u64,
+}
+
+impl RewrapProgress {
+    fn add(&mut self, scanned: usize, rewrapped: u64) {
+        self.scanned += scanned as u64;
+        self.rewrapped += rewrapped;
+        self.batches += 1;
+    }
+}
+
+/// MySQL/MariaDB's "Lock wait timeout exceeded" (error 1205).
+fn is_lock_wait_timeout(e: &Error) -> bool {
+    let Error::Database(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|m| m.number() == 1205)
+}
+
+/// What a rewrap asks the database for: rows whose wrapped DEK does not start with `active`
+/// and is not a data subject's.
+struct PendingRows {
+    active: Vec<u8>,
+    subject_kind: [u8; 1],
+    first: String,
+    next: String,
+    sweep: String,
+}
+
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema,
+    T::Record: StoredRecord,
+{
+    /// How many rows of this table each key serves, read from the wrapped DEKs' headers
+    /// (nothing is unwrapped): one entry per KEK or local master key, one for all records of
+    /// data subjects, one for erased rows, sorted. What a rewrap still has to do is every
+    /// entry but the active key's. One `GROUP BY` over the table: a full scan.
+    ///
+    /// ```no_run
+    /// # use encx::Encrypted;
+    /// # #[derive(Encrypted)] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>) -> encx_sqlx::Result<()> {
+    /// for (key, records) in users.key_usage().await? {
+    ///     println!("{key}: {records} record(s)"); // "KEK 0b5e…: 1200 record(s)", "erased: 3 record(s)"
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn key_usage(&self) -> Result<Vec<(KeyInUse, u64)>> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = self.sql.key_usage();
+        let subject_kind = [KeyringKind::Subject.byte()];
+        let rows = DB::fetch_byte_counts(&mut conn, &sql, &subject_kind).await?;
+        let mut usage = std::collections::BTreeMap::new();
+        for (prefix, count) in rows {
+            *usage
+                .entry(KeyInUse::from_prefix(prefix.as_deref()))
+                .or_insert(0) += u64::try_from(count).unwrap_or(0);
+        }
+        Ok(usage.into_iter().collect())
+    }
+}
+
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + HasRecordId,
+    T::Record: StoredRecord,
+{
+    /// Re-wraps the DEK of every record not wrapped under the keyring's active key (after
+    /// [`Crypto::rotate_kek`](encx::Crypto::rotate_kek), or a new local master key version),
+    /// `batch_size` rows per transaction; field ciphertexts and blind indexes are not touched.
+    /// Records of data subjects are skipped: their subject key wraps their DEKs. Safe to run
+    /// while the application reads and writes, safe to kill and run again (see the
+    /// [module docs](self)). Sends one [`Rewrap`](AuditAction::Rewrap) audit event per batch.
+    ///
+    /// ```no_run
+    /// # use encx::Encrypted;
+    /// # #[derive(Encrypted)] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>) -> encx_sqlx::Result<()> {
+    /// users.crypto().rotate_kek(Some("ops: yearly rotation")).await?;
+    /// let done = users.rewrap(1_000).await?;
+    /// println!("{} of {} records re-wrapped", done.rewrapped, done.scanned);
+    /// assert_eq!(users.rewrap(1_000).await?.rewrapped, 0); // nothing left
+    /// # Ok(()) }
+    /// ```
+    pub async fn rewrap(&self, batch_size: usize) -> Result<RewrapProgress> {
+        self.rewrap_with_progress(batch_size, |_| {}).await
+    }
+
+    /// [`rewrap`](Self::rewrap), calling `progress` after every batch.
+    pub async fn rewrap_with_progress(
+        &self,
+        batch_size: usize,
+        mut progress: impl FnMut(&RewrapProgress) + Send,
+    ) -> Result<RewrapProgress> {
+        if batch_size == 0 {
+            return Err(Error::InvalidConfig(
+                "rewrap needs a batch size above 0".into(),
+            ));
+        }
+        let mut done = RewrapProgress::default();
+        let Some(active) = self.crypto.active_key_prefix().await? else {
+            return Ok(done); // the keyring's blobs need no rewrap (AWS KMS)
+        };
+        let job = PendingRows {
+            active,
+            subject_kind: [KeyringKind::Subject.byte()],
+            first: self
+                .sql
+                .pending_page(false, batch_size, RowLock::SkipLocked)?,
+            next: self
+                .sql
+                .pending_page(true, batch_size, RowLock::SkipLocked)?,
+            sweep: self.sql.pending_page(false, batch_size, RowLock::Wait)?,
+        };
+        // The walk: forward by id, skipping rows that other workers hold.
+        let mut last: Option<T::Record> = None;
+        loop {
+            let sql = if last.is_some() {
+                &job.next
+            } else {
+                &job.first
+            };
+            let Some((page, written)) = self.rewrap_next(&job, sql, last.as_ref()).await? else {
+                break;
+            };
+            done.add(page.len(), written);
+            progress(&done);
+            let full = page.len() == batch_size;
+            last = page.into_iter().last();
+            if !full {
+                break;
+            }
+        }
+        // The sweep: from the start, waiting for rows other workers hold, until none is left
+        // (rows of a worker that died are free again once its transaction is rolled back).
+        loop {
+            let next = match self.rewrap_next(&job, &job.sweep, None).await {
+                // MySQL gives up waiting for a held row after innodb_lock_wait_timeout: the
+                // worker holding it is alive and slow; wait again.
+                Err(e) if is_lock_wait_timeout(&e) => continue,
+                next => next?,
+            };
+            let Some((page, written)) = next else { break };
+            done.add(page.len(), written);
+            progress(&done);
+            if written == 0 {
+                break; // rows this keyring says need no rewrap: nothing more to gain
+            }
+        }
+        Ok(done)
+    }
+
+    /// Reads the next page of rows to re-wrap with `sql` (after `last`) and re-wraps it, in
+    /// one transaction; `None` when there is none. Sends the batch's audit event.
+    async fn rewrap_next(
+        &self,
+        job: &PendingRows,
+        sql: &str,
+        last: Option<&T::Record>,
+    ) -> Result<Option<(Vec<T::Record>, u64)>> {
+        let at = SystemTime::now();
+        let started = Instant::now();
+        let mut tx = self.pool.begin().await?;
+        let mut args = <DB as Database>::Arguments::default();
+        DB::bind_bytes(&job.active, &mut args).map_err(encode_error)?;
+        DB::bind_bytes(&job.subject_kind, &mut args).map_err(encode_error)?;
+        if let Some(id) = last.and_then(RecordKey::key) {
+            DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
+        }
+        let page: Vec<T::Record> = DB::fetch_records(&mut tx, sql, args).await?;
+        if page.is_empty() {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let written = self.rewrap_page(&mut tx, &page).await;
+        let written = match written {
+            Ok(rows) => tx.commit().await.map(|()| rows).map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        let mut event = AuditEvent::new(AuditAction::Rewrap, self.sql.table, at);
+        event.duration = started.elapsed();
+        event.actor = self.actor.as_deref().map(str::to_owned);
+        match &written {
+            Ok(rows) => event.records = *rows,
+            Err(e) => {
+                event.outcome = e
+                    .crypto_kind()
+                    .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed)
+            }
+        }
+        self.crypto.audit_sink().record(event);
+        Ok(Some((page, written?)))
+    }
+
+    /// Re-wraps the DEKs of one page that need it, on `conn`; the rows written.
+    async fn rewrap_page(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        page: &[T::Record],
+    ) -> Result<u64> {
+        let mut changes: Vec<(&<T::Record as RecordKey>::Id, &WrappedDek, WrappedDek)> = Vec::new();
+        for record in page {
+            let (Some(id), Some(old)) = (record.key(), record.wrapped_dek()) else {
+                continue;
+            };
+            let new = self
+                .crypto
+                .rewrap_dek(self.sql.table, &id.record_id_bytes(), old)
+                .await?;
+            if let Some(new) = new {
+                changes.push((id, old, new));
+            }
+        }
+        let per_statement = (max_binds(DB::DIALECT) / 3).min(REPLACE_ROWS);
+        let mut written = 0;
+        for chunk in changes.chunks(per_statement) {
+            let sql = self.sql.replace_deks(chunk.len())?;
+            let mut args = <DB as Database>::Arguments::default();
+            for (id, old, new) in chunk {
+                DB::bind_wrapped_dek(new, &mut args).map_err(encode_error)?;
+                DB::bind_key::<T::Record>(*id, &mut args).map_err(encode_error)?;
+                DB::bind_wrapped_dek(old, &mut args).map_err(encode_error)?;
+            }
+            written += DB::execute(conn, &sql, args).await?;
+        }
+        Ok(written)
+    }
+}

@@ -1,0 +1,50 @@
+//! The `encx` operator CLI for the quickstart's table: how an application ships its own
+//! `encx` binary with its tables registered (see `docs/operations.md`).
+//!
+//! ```text
+//! cargo run --example quickstart
+//! cargo run --example encx -- status --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- keys rotate --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- rewrap --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! ```
+
+#[path = "tour.rs"]
+#[allow(dead_code)]
+mod tour;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use encx_sqlx::{cli, EncxDatabase, Registry, Repo, SqlKekStore};
+
+/// The quickstart's key setup and its `users` table.
+async fn registry<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    root: Arc<dyn encx::Keyring>,
+) -> Result<Registry, cli::BuildError> {
+    let keks = SqlKekStore::shared(pool.clone());
+    let crypto = encx::Crypto::builder()
+        .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .index_keys_in(keks.clone(), root)
+        .build()
+        .await?;
+    Ok(Registry::new(crypto.clone())
+        .kek_store(keks)
+        .table(Repo::<tour::User, DB>::new(pool, crypto)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    cli::main(|ctx: cli::Context| async move {
+        if ctx.database_url.starts_with("postgres") {
+            registry(sqlx::PgPool::connect(&ctx.database_url).await?, ctx.root).await
+        } else {
+            registry(
+                sqlx::SqlitePool::connect(&ctx.database_url).await?,
+                ctx.root,
+            )
+            .await
+        }
+    })
+    .await
+}

@@ -1,0 +1,713 @@
+//! KEK rotation, the rewrap job and key usage, on the three databases; a rewrap killed with
+//! SIGKILL in a child process, then resumed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use encx::KeyInUse;
+use encx_integration_tests::{test_case, Service, Test};
+use encx_sqlx::EncxDatabase;
+
+use super::*;
+
+/// The environment variable that turns this test binary into the rewrap child process: the
+/// database URL it rewraps.
+pub const CHILD_ENV: &str = "ENCX_TEST_REWRAP_CHILD";
+
+/// The environment variable that turns this test binary into a worker that dies holding
+/// locks: it locks the first 500 vouchers of the database at this URL, in an open
+/// transaction, says `locked`, and waits to be killed.
+pub const LOCKER_ENV: &str = "ENCX_TEST_REWRAP_LOCKER";
+
+/// Declares, for each test, a module with one function per database named in brackets that
+/// opens a fresh database, binds it to the given name, runs the call on it and cleans up; and
+/// `tests()`, which lists them for the harness as `rewrap::<test>_on_<database>`.
+macro_rules! on_databases {
+    ($($test:ident: |$db:ident| $call:expr => [$($database:ident),+];)+) => {
+        $(mod $test {
+            use super::*;
+            $(on_databases!(@run $database, $test, |$db| $call);)+
+        })+
+
+        pub fn tests() -> Vec<Test> {
+            vec![$($(on_databases!(@case $database, $test)),+),+]
+        }
+    };
+    (@run $database:ident, $test:ident, |$db:ident| $call:expr) => {
+        pub async fn $database() {
+            let name = concat!("rewrap::", stringify!($test), "_on_", stringify!($database));
+            let Some($db) = on_databases!(@open $database, name) else {
+                return;
+            };
+            $call.await;
+            $db.cleanup().await;
+        }
+    };
+    (@open postgres, $name:ident) => { encx_integration_tests::postgres($name).await };
+    (@open mariadb, $name:ident) => { encx_integration_tests::mysql($name).await };
+    (@open sqlite, $name:ident) => { encx_integration_tests::sqlite($name).await };
+    (@case $database:ident, $test:ident) => {
+        test_case!(
+            on_databases!(@service $database),
+            concat!("rewrap::", stringify!($test), "_on_", stringify!($database)),
+            $test::$database
+        )
+    };
+    (@service postgres) => { Service::Postgres };
+    (@service mariadb) => { Service::MySql };
+    (@service sqlite) => { Service::Sqlite };
+}
+
+on_databases! {
+    rotate_then_rewrap: |db| rotate_then_rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_rewrap_killed_with_sigkill_resumes: |db| killed_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
+    subject_keys_follow_a_kek_rotation: |db| subject_keys_follow_a_kek_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_registry_rotates_rewraps_and_destroys: |db| registry_lifecycle(db.pool.clone()) => [postgres, mariadb, sqlite];
+    writes_during_a_rewrap_are_never_undone: |db| writes_during_a_rewrap(db.pool.clone()) => [postgres, mariadb];
+    four_workers_share_a_rewrap: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
+    a_killed_worker_process_is_taken_over: |db| killed_worker_taken_over(db.pool.clone(), &db.url) => [postgres, mariadb];
+    rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
+    the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
+}
+
+/// A rewrap runs while another task erases every 7th voucher and updates every 11th: no
+/// erased row comes back (the job replaces a wrapped DEK only if it is unchanged since read),
+/// every update keeps its new value, every other row reads as before.
+async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let repo = vouchers(pool.clone()).await;
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..3_000).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    repo.crypto().rotate_kek(None).await.unwrap();
+
+    let job = {
+        let repo = repo.clone();
+        tokio::spawn(async move { repo.rewrap(50).await.unwrap() })
+    };
+    let mut expected = all.clone();
+    for id in (0..3_000).rev() {
+        let i = id as usize;
+        if id % 7 == 0 {
+            assert!(repo.erase(id).await.unwrap());
+        } else if id % 11 == 0 {
+            expected[i].code = format!("CHANGED-{id}");
+            repo.update(&expected[i]).await.unwrap();
+        }
+    }
+    job.await.unwrap();
+
+    let ids: Vec<i64> = (0..3_000).collect();
+    let survivors: Vec<Voucher> = expected.into_iter().filter(|v| v.id % 7 != 0).collect();
+    assert!(
+        read_all(&repo, &ids).await == survivors,
+        "no erased row came back"
+    );
+    for id in (0..3_000).step_by(7) {
+        assert!(repo.get(id).await.unwrap_err().is_shredded(), "row {id}");
+    }
+    repo.rewrap(500).await.unwrap();
+    let usage = repo.key_usage().await.unwrap();
+    assert_eq!(usage.len(), 2, "erased rows and the new KEK: {usage:?}");
+    assert_eq!(usage[0], (KeyInUse::Erased, 429));
+}
+
+/// 20,000 vouchers re-wrapped by 4 workers at once, each with its own `Crypto` and pool: the
+/// rows they re-wrap add up to exactly 20,000 (none twice, none missed), more than one worker
+/// did work, and every row reads under the new KEK.
+async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let (repo, all, old) = rotated_vouchers(pool, 20_000).await;
+
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let url = url.to_owned();
+        workers.push(tokio::spawn(async move {
+            let pool = sqlx::pool::PoolOptions::<DB>::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap();
+            vouchers(pool).await.rewrap(250).await.unwrap()
+        }));
+    }
+    let mut done = Vec::new();
+    for w in workers {
+        done.push(w.await.unwrap());
+    }
+    let total: u64 = done.iter().map(|d| d.rewrapped).sum();
+    assert_eq!(total, 20_000, "each row re-wrapped exactly once: {done:?}");
+    assert!(
+        done.iter().filter(|d| d.rewrapped > 0).count() >= 2,
+        "the work was shared: {done:?}"
+    );
+    assert_all_moved(&repo, old, &all).await;
+}
+
+/// Two worker processes rewrap 2,000 vouchers, 20 per batch; one is killed with SIGKILL after
+/// its third batch. The other, with no help and no restart, finishes every row (the dead
+/// worker's open transaction is rolled back and its rows swept up).
+async fn killed_worker_taken_over<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
+
+    let (mut victim, mut survivor) = (this_test_as(CHILD_ENV, url), this_test_as(CHILD_ENV, url));
+    wait_for_line(&mut victim, "batches 3");
+    victim.kill().unwrap(); // SIGKILL
+    assert!(!victim.wait().unwrap().success());
+    let survivor_out = survivor.stdout.take().unwrap();
+    let survivor_batches = BufReader::new(survivor_out).lines().count();
+    assert!(survivor.wait().unwrap().success());
+    assert!(survivor_batches > 0);
+
+    assert_all_moved(&repo, old, &all).await;
+}
+
+/// A worker process dies (SIGKILL) holding locks on the first 500 of 2,000 rows, while a
+/// rewrap worker runs: the rewrap skips the held rows, does the rest, then waits for the held
+/// rows in its closing sweep and does them once the dead worker's transaction is rolled back.
+/// Without the sweep those 500 rows would be left under the old KEK.
+async fn dead_worker_rows_swept<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
+
+    let mut locker = this_test_as(LOCKER_ENV, url);
+    wait_for_line(&mut locker, "locked");
+
+    let worker = {
+        let repo = repo.clone();
+        tokio::spawn(async move { repo.rewrap(100).await.unwrap() })
+    };
+    // Let the worker do the free rows and reach the held ones.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let usage = repo.key_usage().await.unwrap();
+        let still_old = usage
+            .iter()
+            .find(|(k, _)| *k == KeyInUse::Kek(old))
+            .map_or(0, |(_, n)| *n);
+        // 500 held rows; InnoDB's next-key lock also holds row 500 on MariaDB.
+        if (500..=501).contains(&still_old) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{usage:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!worker.is_finished(), "the worker waits for the held rows");
+    locker.kill().unwrap(); // SIGKILL: its transaction dies with its connection
+    assert!(!locker.wait().unwrap().success());
+    let done = worker.await.unwrap();
+    assert_eq!(done.rewrapped, 2_000);
+    assert_all_moved(&repo, old, &all).await;
+}
+
+/// The locker process (see [`LOCKER_ENV`]).
+pub fn locker(url: &str) -> std::process::ExitCode {
+    use sqlx::Connection;
+    const LOCK: &str = "SELECT id FROM vouchers WHERE id < 500 ORDER BY id FOR UPDATE";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query(LOCK).fetch_all(&mut *tx).await.unwrap();
+            println!("locked");
+            std::future::pending::<()>().await;
+        } else {
+            let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query(LOCK).fetch_all(&mut *tx).await.unwrap();
+            println!("locked");
+            std::future::pending::<()>().await;
+        }
+    });
+    std::process::ExitCode::SUCCESS
+}
+
+/// `--master-keys` for the shared test root key (32 bytes of 42).
+const ROOT_SPEC: &str = "root:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// Runs the CLI in this process on the vouchers table of `url`; its exit code.
+async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: &[S]) -> u8 {
+    let pool = pool.clone();
+    let argv =
+        std::iter::once("encx".to_string()).chain(args.iter().map(|s| s.as_ref().to_string()));
+    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+        let keks = SqlKekStore::shared(pool.clone());
+        let crypto = Crypto::builder()
+            .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
+            .index_keys_in(keks.clone(), ctx.root)
+            .build()
+            .await?;
+        Ok(encx_sqlx::Registry::new(crypto.clone())
+            .kek_store(keks)
+            .table(Repo::<Voucher, DB>::new(pool, crypto)))
+    })
+    .await;
+    // ExitCode has no accessor: compare with the codes it can be.
+    (0..=255u8)
+        .find(|c| std::process::ExitCode::from(*c) == code)
+        .unwrap()
+}
+
+/// The CLI through a whole rotation (status, rotate, rewrap with a progress callback, destroy
+/// the old KEK), each refusal with its own exit code, on the vouchers of `url`.
+async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let repo = vouchers(pool.clone()).await;
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..25).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    let (old, _) = single_kek(&repo).await;
+    let with = |args: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--database-url", url, "--master-keys", ROOT_SPEC].map(String::from));
+        v
+    };
+    assert_eq!(encx_cli(&pool, &with(&["status"])).await, 0);
+    assert_eq!(encx_cli(&pool, &with(&["status", "--json"])).await, 0);
+    if std::env::var_os("DATABASE_URL").is_none() {
+        assert_eq!(encx_cli(&pool, &["status"]).await, 3, "no database URL");
+    }
+    let with_id = |args: &[String], id: &str| -> Vec<String> {
+        let mut v = args.to_vec();
+        v.insert(2, id.to_string());
+        v
+    };
+    assert_eq!(encx_cli(&pool, &with(&["frobnicate"])).await, 2, "usage");
+    let old_id = old.to_string();
+    assert_eq!(
+        encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
+        4,
+        "the active KEK is refused"
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "rotate", "--dry-run"])).await,
+        0
+    );
+    assert_eq!(single_kek(&repo).await.0, old, "a dry run changes nothing");
+    assert_eq!(encx_cli(&pool, &with(&["keys", "rotate"])).await, 0);
+    assert_eq!(
+        encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
+        4,
+        "25 rows still need the old KEK"
+    );
+    assert_eq!(encx_cli(&pool, &with(&["rewrap", "--dry-run"])).await, 0);
+    assert_eq!(single_kek(&repo).await.0, old, "a dry run changes nothing");
+    assert_eq!(encx_cli(&pool, &with(&["rewrap", "--batch", "0"])).await, 3);
+    assert_eq!(
+        encx_cli(&pool, &with(&["rewrap", "--batch", "10"])).await,
+        0
+    );
+    let (new, live) = single_kek(&repo).await;
+    assert_ne!(new, old);
+    assert_eq!(live, 25);
+    assert_eq!(
+        encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
+        0
+    );
+    let wrong_root = ["status", "--database-url", url, "--master-keys"];
+    let mut wrong = wrong_root.to_vec();
+    wrong.push("root:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+    assert_eq!(
+        encx_cli(&pool, &wrong).await,
+        7,
+        "the root that wrapped the stored KEKs is not given: a missing key"
+    );
+    let cold = vouchers(pool).await;
+    let ids: Vec<i64> = (0..25).collect();
+    assert!(read_all(&cold, &ids).await == all);
+}
+
+/// A registry of two tables (one with data subjects) through a whole KEK rotation: status
+/// before and after, destruction refused while the KEK is active and while rows need it,
+/// rewrap of every table and the subject keys, then destruction, and a cold process still
+/// reads everything.
+async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    use super::generic::Member;
+    use encx::KekState;
+    let crypto = super::generic::subject_crypto(pool.clone()).await;
+    let registry_of = |crypto: Crypto| {
+        encx_sqlx::Registry::new(crypto.clone())
+            .kek_store(SqlKekStore::shared(pool.clone()))
+            .table(Repo::<Voucher, DB>::new(pool.clone(), crypto.clone()))
+            .table(Repo::<Member, DB>::new(pool.clone(), crypto))
+    };
+    let registry = registry_of(crypto.clone());
+    let vouchers = Repo::<Voucher, DB>::new(pool.clone(), crypto.clone());
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    vouchers.create_table().await.unwrap();
+    members.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..30).map(voucher).collect();
+    vouchers.insert_many(&all).await.unwrap();
+    let people: Vec<Member> = (0..3)
+        .map(|n| Member {
+            id: uuid::Uuid::new_v4(),
+            email: format!("r{n}@example.com"),
+        })
+        .collect();
+    members.insert_many(&people).await.unwrap();
+
+    let status = registry.status().await.unwrap();
+    let [ref first] = status.keks[..] else {
+        panic!("{status}")
+    };
+    let old = first.id;
+    assert_eq!(first.state, KekState::Active);
+    assert_eq!(
+        status.tables,
+        vec![
+            ("vouchers", vec![(KeyInUse::Kek(old), 30)]),
+            ("subject_users", vec![(KeyInUse::SubjectKey, 3)]),
+        ]
+    );
+    assert_eq!(status.subject_keys, Some(vec![(KeyInUse::Kek(old), 3)]));
+    assert_eq!(status.pending_rewrap(), 0);
+    let refused = registry.destroy_kek(old, true).await.unwrap_err();
+    assert!(
+        matches!(refused, encx_sqlx::Error::KeyStillInUse { .. }),
+        "{refused}"
+    );
+
+    crypto.rotate_kek(Some("ops")).await.unwrap();
+    let status = registry.status().await.unwrap();
+    assert_eq!(status.pending_rewrap(), 33, "{status}");
+    assert!(status.retired_keks_unused().is_empty());
+    match registry.destroy_kek(old, false).await.unwrap_err() {
+        encx_sqlx::Error::KeyStillInUse { by, records, .. } => {
+            assert_eq!((by.as_str(), records), ("vouchers", 30))
+        }
+        other => panic!("{other}"),
+    }
+
+    let mut batches = 0;
+    let done = registry.rewrap(7, |_, _| batches += 1).await.unwrap();
+    assert_eq!(
+        batches, 5,
+        "30 vouchers in pages of 7; no page of members: subject keys wrap their DEKs"
+    );
+    let counts: Vec<_> = done.tables.iter().map(|(t, p)| (*t, p.rewrapped)).collect();
+    assert_eq!(counts, vec![("vouchers", 30), ("subject_users", 0)]);
+    assert_eq!(done.subject_keys.map(|s| s.rewrapped), Some(3));
+
+    let status = registry.status().await.unwrap();
+    assert_eq!(status.pending_rewrap(), 0, "{status}");
+    assert_eq!(status.retired_keks_unused(), vec![old]);
+    assert!(
+        status.to_string().ends_with("pending rewrap: 0"),
+        "{status}"
+    );
+    registry.destroy_kek(old, false).await.unwrap();
+    let status = registry.status().await.unwrap();
+    assert_eq!(status.keks[0].state, KekState::Destroyed);
+
+    let cold = super::generic::subject_crypto(pool.clone()).await;
+    let cold_vouchers = Repo::<Voucher, DB>::new(pool.clone(), cold.clone());
+    let ids: Vec<i64> = (0..30).collect();
+    assert!(read_all(&cold_vouchers, &ids).await == all);
+    let cold_members = Repo::<Member, DB>::new(pool, cold);
+    for m in &people {
+        assert_eq!(&cold_members.get(m.id).await.unwrap(), m);
+    }
+}
+
+/// Members (their own data subjects) with subject keys in `encx_subject_keys`: the table's
+/// rows all count under `SubjectKey`; after a KEK rotation the subject keys move to the new
+/// KEK in pages of 2 (the records' DEKs stay), `Repo::rewrap` leaves subject records alone,
+/// and a cold process reads every member.
+async fn subject_keys_follow_a_kek_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    use super::generic::Member;
+    let crypto = super::generic::subject_crypto(pool.clone()).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    let all: Vec<Member> = (0..5)
+        .map(|n| Member {
+            id: uuid::Uuid::new_v4(),
+            email: format!("m{n}@example.com"),
+        })
+        .collect();
+    members.insert_many(&all).await.unwrap();
+    assert_eq!(
+        members.key_usage().await.unwrap(),
+        vec![(KeyInUse::SubjectKey, 5)]
+    );
+    let usage = crypto.subject_key_usage().await.unwrap();
+    let [(KeyInUse::Kek(old), 5)] = usage[..] else {
+        panic!("{usage:?}")
+    };
+
+    crypto.rotate_kek(None).await.unwrap();
+    assert_eq!(members.rewrap(10).await.unwrap().rewrapped, 0);
+    let done = crypto.rewrap_subject_keys(2).await.unwrap();
+    assert_eq!((done.scanned, done.rewrapped), (5, 5));
+    let usage = crypto.subject_key_usage().await.unwrap();
+    let [(KeyInUse::Kek(new), 5)] = usage[..] else {
+        panic!("{usage:?}")
+    };
+    assert_ne!(new, old);
+    assert_eq!(crypto.rewrap_subject_keys(2).await.unwrap().rewrapped, 0);
+
+    let cold = Repo::<Member, DB>::new(pool.clone(), super::generic::subject_crypto(pool).await);
+    for m in &all {
+        assert_eq!(&cold.get(m.id).await.unwrap(), m);
+    }
+}
+
+/// A process's voucher repository: KEKs and index key in the database's `encx_keks`, under
+/// the shared test root key.
+async fn vouchers<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Repo<Voucher, DB> {
+    vouchers_audited(pool, Arc::new(encx::audit::NoAudit)).await
+}
+
+/// Audit events kept in memory.
+#[derive(Debug, Default)]
+struct Captured(std::sync::Mutex<Vec<encx::audit::AuditEvent>>);
+
+impl encx::AuditSink for Captured {
+    fn record(&self, event: encx::audit::AuditEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+async fn vouchers_audited<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    audit: Arc<dyn encx::AuditSink>,
+) -> Repo<Voucher, DB> {
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let store = SqlKekStore::shared(pool.clone());
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
+        .index_keys_in(store, root)
+        .audit(audit)
+        .build()
+        .await
+        .unwrap();
+    Repo::new(pool, crypto)
+}
+
+fn voucher(id: i64) -> Voucher {
+    Voucher {
+        id,
+        code: format!("CODE-{id:05}"),
+    }
+}
+
+/// `count` vouchers in a new table, then a KEK rotation: the repository, the vouchers, and the
+/// KEK that wraps them all (now retired).
+async fn rotated_vouchers<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    count: i64,
+) -> (Repo<Voucher, DB>, Vec<Voucher>, uuid::Uuid) {
+    let repo = vouchers(pool).await;
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..count).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    let (old, _) = single_kek(&repo).await;
+    repo.crypto().rotate_kek(None).await.unwrap();
+    (repo, all, old)
+}
+
+/// Asserts that every voucher of `all` is under one KEK other than `old` and reads as written.
+async fn assert_all_moved<DB: EncxDatabase>(
+    repo: &Repo<Voucher, DB>,
+    old: uuid::Uuid,
+    all: &[Voucher],
+) {
+    let (new, live) = single_kek(repo).await;
+    assert_ne!(new, old, "no row left under the old KEK");
+    assert_eq!(live, all.len() as u64);
+    let ids: Vec<i64> = all.iter().map(|v| v.id).collect();
+    assert!(read_all(repo, &ids).await == all, "every row reads");
+}
+
+/// This test binary started as a child process with `env` set to `url` (see `main`), its
+/// standard output piped.
+fn this_test_as(env: &str, url: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .env(env, url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads `child`'s output until it says `line`; panics if it ends first.
+fn wait_for_line(child: &mut Child, line: &str) {
+    let out = child.stdout.as_mut().unwrap();
+    let found = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .any(|said| said == line);
+    assert!(found, "the child ended before it said {line:?}");
+}
+
+/// The vouchers of `ids` that read, in id order (`get_many` returns the database's order).
+async fn read_all<DB: EncxDatabase>(repo: &Repo<Voucher, DB>, ids: &[i64]) -> Vec<Voucher> {
+    let mut read = repo.get_many(ids).await.unwrap();
+    read.sort_by_key(|v| v.id);
+    read
+}
+
+/// The one KEK that wraps every live row, and the erased count.
+async fn single_kek<DB: EncxDatabase>(repo: &Repo<Voucher, DB>) -> (uuid::Uuid, u64) {
+    let usage = repo.key_usage().await.unwrap();
+    let keks: Vec<_> = usage
+        .iter()
+        .filter_map(|(k, n)| match k {
+            KeyInUse::Kek(id) => Some((*id, *n)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keks.len(), 1, "{usage:?}");
+    keks[0]
+}
+
+/// 150 vouchers (one erased) under the first KEK; rotate; rewrap in batches of 40: every live
+/// DEK moves to the new KEK, the erased row stays erased, a second run does nothing, a cold
+/// process reads everything and lookups still work.
+async fn rotate_then_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let events = Arc::new(Captured::default());
+    let repo = vouchers_audited(pool.clone(), events.clone())
+        .await
+        .with_actor("key-ops");
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..150).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    assert!(repo.erase(0).await.unwrap());
+    let (old, live) = single_kek(&repo).await;
+    assert_eq!(live, 149);
+    assert_eq!(repo.key_usage().await.unwrap()[0], (KeyInUse::Erased, 1));
+
+    events.0.lock().unwrap().clear();
+    let rotated = repo.crypto().rotate_kek(Some("key-ops")).await.unwrap();
+    let done = repo.rewrap(40).await.unwrap();
+    assert_eq!((done.scanned, done.rewrapped, done.batches), (149, 149, 4));
+    {
+        use encx::audit::{AuditAction, AuditOutcome};
+        let events = events.0.lock().unwrap();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.action, e.table, e.records, e.outcome, e.actor.as_deref()))
+            .collect();
+        let rewrap = |n| {
+            (
+                AuditAction::Rewrap,
+                "vouchers",
+                n,
+                AuditOutcome::Ok,
+                Some("key-ops"),
+            )
+        };
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    AuditAction::Rotate,
+                    "encx_keks",
+                    1,
+                    AuditOutcome::Ok,
+                    Some("key-ops")
+                ),
+                rewrap(40),
+                rewrap(40),
+                rewrap(40),
+                rewrap(29),
+            ]
+        );
+        assert_eq!(events[0].record.as_deref(), Some(rotated.as_str()));
+    }
+    let (new, live) = single_kek(&repo).await;
+    assert_ne!(new, old);
+    assert!(rotated.contains(&new.to_string()), "{rotated}");
+    assert_eq!(live, 149);
+    assert_eq!(repo.key_usage().await.unwrap()[0], (KeyInUse::Erased, 1));
+
+    let again = repo.rewrap(40).await.unwrap();
+    assert_eq!(
+        (again.scanned, again.rewrapped),
+        (0, 0),
+        "nothing left to do"
+    );
+
+    let cold = vouchers(pool).await;
+    let ids: Vec<i64> = (0..150).collect();
+    assert!(
+        read_all(&cold, &ids).await == all[1..],
+        "every live row reads"
+    );
+    assert!(cold.get(0).await.unwrap_err().is_shredded());
+    assert_eq!(
+        cold.find_by(Voucher::CODE, &all[77].code).await.unwrap(),
+        vec![all[77].clone()]
+    );
+}
+
+/// 2,000 vouchers under the first KEK; rotate; a child process rewraps them 20 per batch and
+/// is killed with SIGKILL after its third batch. Every row is then readable (under the old
+/// or the new KEK, none half-written), both KEKs serve rows, and a rewrap in this process
+/// finishes exactly the rest.
+async fn killed_rewrap_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
+
+    let mut child = this_test_as(CHILD_ENV, url);
+    wait_for_line(&mut child, "batches 3");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child was killed, not finished");
+
+    let usage = repo.key_usage().await.unwrap();
+    let under = |key: uuid::Uuid| {
+        usage
+            .iter()
+            .find(|(k, _)| *k == KeyInUse::Kek(key))
+            .map_or(0, |(_, n)| *n)
+    };
+    let moved = 2_000 - under(old);
+    assert!(
+        (60..2_000).contains(&moved),
+        "the kill came mid-job: {usage:?}"
+    );
+    assert_eq!(usage.len(), 2, "two KEKs, nothing else: {usage:?}");
+    let ids: Vec<i64> = (0..2_000).collect();
+    assert!(read_all(&repo, &ids).await == all, "every row reads");
+
+    let rest = repo.rewrap(500).await.unwrap();
+    assert_eq!(rest.rewrapped, 2_000 - moved, "resumed exactly the rest");
+    assert_all_moved(&repo, old, &all).await;
+}
+
+/// The child process: rewraps the vouchers of the database at `url`, 20 per batch, printing
+/// `batches N` after each batch, until it is killed (or done).
+pub fn child(url: &str) -> std::process::ExitCode {
+    async fn run<DB: EncxDatabase>(url: &str) {
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap();
+        let repo = vouchers(pool).await;
+        repo.rewrap_with_progress(20, |p| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "batches {}", p.batches).unwrap();
+            out.flush().unwrap();
+        })
+        .await
+        .unwrap();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if url.starts_with("postgres") {
+            run::<sqlx::Postgres>(url).await
+        } else if url.starts_with("mysql") {
+            run::<sqlx::MySql>(url).await
+        } else {
+            run::<sqlx::Sqlite>(url).await
+        }
+    });
+    std::process::ExitCode::SUCCESS
+}
