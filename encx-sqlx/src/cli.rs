@@ -327,9 +327,15 @@ where
                 .map(|s| json!({ "scanned": s.scanned, "rewrapped": s.rewrapped }));
             emit(
                 args.json,
-                json!({ "tables": tables, "subject_keys": subject }),
+                json!({ "key_rows": done.key_rows, "tables": tables, "subject_keys": subject }),
                 || {
                     let mut out = String::new();
+                    if done.key_rows > 0 {
+                        out.push_str(&format!(
+                            "encx_keks: {} key(s) re-wrapped under the active root key\n",
+                            done.key_rows
+                        ));
+                    }
                     for (t, p) in &done.tables {
                         out.push_str(&format!(
                             "{t}: {} of {} row(s) re-wrapped\n",
@@ -399,9 +405,11 @@ fn status_json(status: &KeyStatus) -> Value {
     json!({
         "keks": status.keks.iter().map(|k| json!({
             "id": k.id.to_string(), "version": k.version, "state": format!("{:?}", k.state).to_lowercase(),
+            "root_key": k.root_key,
         })).collect::<Vec<_>>(),
         "tables": status.tables.iter().map(|(t, u)| json!({ "table": t, "keys": usage(u) })).collect::<Vec<_>>(),
         "subject_keys": status.subject_keys.as_ref().map(usage),
+        "key_rows_to_rewrap": status.key_rows_to_rewrap,
         "pending_rewrap": status.pending_rewrap(),
     })
 }

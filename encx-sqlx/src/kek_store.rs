@@ -193,6 +193,33 @@ macro_rules! impl_store {
                 result.map_err(|e| unavailable("set_state", e))?;
                 Ok(())
             }
+
+            async fn replace_wrapped(
+                &self,
+                id: Uuid,
+                old: &[u8],
+                new: &[u8],
+                root_key: &str,
+            ) -> encx::Result<bool> {
+                if old.is_empty() {
+                    return Ok(false); // a destroyed key stays destroyed
+                }
+                let sql = format!(
+                    "UPDATE encx_keks SET wrapped = {}, root_key = {}, updated_at = {} \
+                     WHERE id = {} AND wrapped = {}",
+                    $p(1), $p(2), $p(3), $p(4), $p(5)
+                );
+                let done = sqlx::query(&sql)
+                    .bind(new)
+                    .bind(root_key)
+                    .bind(now_millis())
+                    .bind(id)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("replace_wrapped", e))?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         impl SqlKekStore<$db> {

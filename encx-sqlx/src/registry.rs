@@ -144,15 +144,18 @@ impl Registry {
             Some(store) => store.list(KeyPurpose::Kek).await?,
             None => Vec::new(),
         };
+        let key_rows_to_rewrap = self.crypto.stored_keys_to_rewrap().await?;
         Ok(KeyStatus {
+            key_rows_to_rewrap,
             tables,
             subject_keys,
             keks,
         })
     }
 
-    /// Re-wraps, after a rotation, the DEKs of every registered table
-    /// ([`Repo::rewrap`]) and then the subject keys, if any
+    /// Re-wraps, after a rotation, the stored keys not under the root's active key
+    /// ([`Crypto::rewrap_stored_keys`], after a root key rotation), the DEKs of every
+    /// registered table ([`Repo::rewrap`]) and then the subject keys, if any
     /// ([`Crypto::rewrap_subject_keys`]); `progress` hears each table's batches. Idempotent
     /// and safe to kill and run again.
     pub async fn rewrap(
@@ -165,6 +168,7 @@ impl Registry {
                 "rewrap needs a batch size above 0".into(),
             ));
         }
+        let key_rows = self.crypto.rewrap_stored_keys(None).await?;
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
             let name = table.table();
@@ -177,6 +181,7 @@ impl Registry {
             Err(e) => return Err(e.into()),
         };
         Ok(Rewrapped {
+            key_rows,
             tables,
             subject_keys,
         })
@@ -223,6 +228,9 @@ impl Registry {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KeyStatus {
+    /// Stored keys (KEKs, index root keys) not under the root's active key: more than 0 after
+    /// a root key rotation, until a rewrap.
+    pub key_rows_to_rewrap: u64,
     /// Each registered table with its rows per key ([`Repo::key_usage`]).
     pub tables: Vec<(&'static str, Vec<(KeyInUse, u64)>)>,
     /// Live subject keys per key of the keyring; `None` without subject keys.
@@ -262,8 +270,9 @@ impl KeyStatus {
             .collect()
     }
 
-    /// Rows (and subject keys) not under the active KEK: what a rewrap still has to do.
-    /// Without a KEK store, every row under a KEK counts as pending.
+    /// Rows (and subject keys) not under the active KEK, and stored keys not under the active
+    /// root key: what a rewrap still has to do. Without a KEK store, every row under a KEK
+    /// counts as pending.
     pub fn pending_rewrap(&self) -> u64 {
         let active = self
             .keks
@@ -279,13 +288,18 @@ impl KeyStatus {
         };
         self.tables.iter().map(|(_, u)| pending(u)).sum::<u64>()
             + self.subject_keys.as_ref().map_or(0, pending)
+            + self.key_rows_to_rewrap
     }
 }
 
 impl fmt::Display for KeyStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for k in &self.keks {
-            writeln!(f, "KEK {} version {}: {:?}", k.id, k.version, k.state)?;
+            writeln!(
+                f,
+                "KEK {} version {}: {:?}, wrapped by {}",
+                k.id, k.version, k.state, k.root_key
+            )?;
         }
         let subject = self
             .subject_keys
@@ -300,6 +314,13 @@ impl fmt::Display for KeyStatus {
                 writeln!(f, "  {key}: {n}")?;
             }
         }
+        if self.key_rows_to_rewrap > 0 {
+            writeln!(
+                f,
+                "stored keys under an older root key: {}",
+                self.key_rows_to_rewrap
+            )?;
+        }
         write!(f, "pending rewrap: {}", self.pending_rewrap())
     }
 }
@@ -308,6 +329,9 @@ impl fmt::Display for KeyStatus {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Rewrapped {
+    /// Rows of the KEK store (KEKs and index root keys) re-wrapped under the root's active key
+    /// ([`Crypto::rewrap_stored_keys`]): more than 0 only after a root key rotation.
+    pub key_rows: u64,
     /// Each registered table with its counts.
     pub tables: Vec<(&'static str, RewrapProgress)>,
     /// The subject keys' counts; `None` without subject keys.

@@ -315,6 +315,33 @@ impl Crypto {
         rotated
     }
 
+    /// After a root key rotation (a new local master key version), re-wraps the keyring's
+    /// stored keys (KEKs and index root keys) under the root's active key (see
+    /// [`Keyring::rewrap_stored_keys`]); returns how many rows it replaced. Idempotent: a
+    /// second call replaces none. Sends a [`Rewrap`](crate::audit::AuditAction::Rewrap) audit
+    /// event for `encx_keks` naming `actor`.
+    pub async fn rewrap_stored_keys(&self, actor: Option<&str>) -> Result<u64> {
+        let at = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let replaced = self.inner.keyring.rewrap_stored_keys().await;
+        let mut event =
+            crate::audit::AuditEvent::new(crate::audit::AuditAction::Rewrap, "encx_keks", at);
+        event.duration = started.elapsed();
+        event.actor = actor.map(str::to_owned);
+        match &replaced {
+            Ok(rows) => event.records = *rows,
+            Err(e) => event.outcome = crate::audit::AuditOutcome::Failed(e.kind()),
+        }
+        self.inner.audit.record(event);
+        replaced
+    }
+
+    /// How many stored keys [`rewrap_stored_keys`](Self::rewrap_stored_keys) would re-wrap
+    /// now (see [`Keyring::stored_keys_to_rewrap`]).
+    pub async fn stored_keys_to_rewrap(&self) -> Result<u64> {
+        self.inner.keyring.stored_keys_to_rewrap().await
+    }
+
     /// The header prefix every DEK wrapped now starts with (see
     /// [`Keyring::active_key_prefix`]): a rewrap job's rows to do are the others.
     pub async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {

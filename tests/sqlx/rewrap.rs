@@ -67,6 +67,7 @@ on_databases! {
     four_workers_share_a_rewrap: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_killed_worker_process_is_taken_over: |db| killed_worker_taken_over(db.pool.clone(), &db.url) => [postgres, mariadb];
     rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
+    a_local_root_rotation_rewraps_the_key_table: |db| root_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
@@ -472,18 +473,92 @@ async fn vouchers_audited<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
     audit: Arc<dyn encx::AuditSink>,
 ) -> Repo<Voucher, DB> {
+    let root = LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap();
+    vouchers_under(pool, root, audit).await.unwrap()
+}
+
+/// The vouchers repository with a hierarchical keyring under `root`, its KEKs and index root
+/// in the database's `encx_keks`.
+async fn vouchers_under<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    root: LocalKeyring,
+    audit: Arc<dyn encx::AuditSink>,
+) -> encx::Result<Repo<Voucher, DB>> {
     encx_sqlx::migrate(&pool).await.unwrap();
-    let root: Arc<dyn Keyring> =
-        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let root: Arc<dyn Keyring> = Arc::new(root);
     let store = SqlKekStore::shared(pool.clone());
     let crypto = Crypto::builder()
         .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
         .index_keys_in(store, root)
         .audit(audit)
         .build()
+        .await?;
+    Ok(Repo::new(pool, crypto))
+}
+
+/// A local root key rotation (`root` then `root` and `root2`, `root2` active), finished by a
+/// registry rewrap: the KEKs and the index root in `encx_keks` and the rows under the old KEK
+/// are re-wrapped, after which a keyring holding only `root2` reads every voucher and finds
+/// them by their blind index. A stale compare-and-swap of a key row is refused.
+async fn root_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let (_, all, _) = rotated_vouchers(pool.clone(), 60).await;
+    let no_audit = || Arc::new(encx::audit::NoAudit) as Arc<dyn encx::AuditSink>;
+    let root = || MasterKey::new("root", [42; 32]).unwrap();
+    let root2 = || MasterKey::new("root2", [43; 32]).unwrap();
+
+    let v2_only = LocalKeyring::new(vec![root2()]).unwrap();
+    let refused = vouchers_under(pool.clone(), v2_only, no_audit()).await;
+    assert!(
+        matches!(refused, Err(encx::Error::KeyNotFound { .. })),
+        "{refused:?}"
+    );
+
+    let both = LocalKeyring::new(vec![root(), root2()]).unwrap();
+    let repo = vouchers_under(pool.clone(), both, no_audit())
         .await
         .unwrap();
-    Repo::new(pool, crypto)
+    let store = SqlKekStore::shared(pool.clone());
+    let registry = encx_sqlx::Registry::new(repo.crypto().clone())
+        .kek_store(store.clone())
+        .table(repo.clone());
+    let status = registry.status().await.unwrap();
+    assert_eq!(
+        status.key_rows_to_rewrap, 3,
+        "two KEKs and the index root: {status}"
+    );
+    assert_eq!(status.pending_rewrap(), 3 + 60, "{status}");
+    let done = registry.rewrap(25, |_, _| {}).await.unwrap();
+    assert_eq!(done.key_rows, 3);
+    assert_eq!(done.tables[0].1.rewrapped, 60);
+    let status = registry.status().await.unwrap();
+    assert_eq!(status.pending_rewrap(), 0, "{status}");
+    let root2_name = LocalKeyring::new(vec![root2()]).unwrap().key_description();
+    for kek in &status.keks {
+        assert_eq!(kek.root_key, root2_name, "{status}");
+    }
+    assert!(status.to_string().contains(&root2_name), "{status}");
+    assert_eq!(registry.rewrap(25, |_, _| {}).await.unwrap().key_rows, 0);
+
+    let kek = store.list(encx::KeyPurpose::Kek).await.unwrap()[0].clone();
+    let stale = store
+        .replace_wrapped(kek.id, b"not what the row holds", b"junk", "junk")
+        .await
+        .unwrap();
+    assert!(!stale, "a row changed since read is not replaced");
+    assert_eq!(
+        store.get(kek.id).await.unwrap().unwrap().wrapped,
+        kek.wrapped
+    );
+
+    let v2_only = LocalKeyring::new(vec![root2()]).unwrap();
+    let repo = vouchers_under(pool, v2_only, no_audit()).await.unwrap();
+    let ids: Vec<i64> = (0..60).collect();
+    assert!(
+        read_all(&repo, &ids).await == all,
+        "every row reads under root2 alone"
+    );
+    let found = repo.find_by(Voucher::CODE, "CODE-00007").await.unwrap();
+    assert_eq!(found, vec![all[7].clone()], "blind indexes unchanged");
 }
 
 fn voucher(id: i64) -> Voucher {

@@ -123,6 +123,45 @@ pub(crate) async fn unwrap_stored_key(
     Ok(key.into_key_bytes())
 }
 
+/// Re-wraps every live key of `store` (KEKs and index root keys) that `root` does not wrap
+/// with its active key, bound to the same id, purpose and version; each row is replaced only if
+/// it is unchanged since it was read. Returns how many rows it replaced; with `count_only`,
+/// how many it would replace, reading only their headers.
+pub(crate) async fn rewrap_stored_keys(
+    root: &dyn Keyring,
+    store: &dyn KekStore,
+    count_only: bool,
+) -> Result<u64> {
+    let mut replaced = 0;
+    for purpose in [KeyPurpose::Kek, KeyPurpose::IndexRoot] {
+        for stored in store.list(purpose).await? {
+            if stored.state == KekState::Destroyed || stored.wrapped.is_empty() {
+                continue;
+            }
+            let old = WrappedDek::from_bytes(stored.wrapped.clone());
+            if root.wraps_with_active_key(&old).await? {
+                continue;
+            }
+            if count_only {
+                replaced += 1;
+                continue;
+            }
+            let record_id = stored_key_record_id(&stored.id, stored.purpose, stored.version);
+            let ctx = KeyContext::new(KEY_TABLE, &record_id);
+            let key = root.unwrap_dek(&old, &ctx).await?;
+            let new = root.wrap_dek(&key, &ctx).await?;
+            let description = root.key_description();
+            if store
+                .replace_wrapped(stored.id, old.as_bytes(), new.as_bytes(), &description)
+                .await?
+            {
+                replaced += 1;
+            }
+        }
+    }
+    Ok(replaced)
+}
+
 /// Wraps DEKs under a cached KEK. See the [module docs](self).
 ///
 /// ```
@@ -339,5 +378,13 @@ impl Keyring for HierarchicalKeyring {
     async fn rotate(&self) -> Result<String> {
         let stored = self.rotate_kek().await?;
         Ok(format!("KEK {} (version {})", stored.id, stored.version))
+    }
+
+    async fn rewrap_stored_keys(&self) -> Result<u64> {
+        rewrap_stored_keys(&*self.root, &*self.store, false).await
+    }
+
+    async fn stored_keys_to_rewrap(&self) -> Result<u64> {
+        rewrap_stored_keys(&*self.root, &*self.store, true).await
     }
 }

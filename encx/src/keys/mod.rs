@@ -173,6 +173,22 @@ pub trait Keyring: Send + Sync + fmt::Debug {
             self.kind()
         )))
     }
+
+    /// Re-wraps the keys this keyring keeps wrapped under a root key (the KEKs and index root
+    /// keys of a [`HierarchicalKeyring`](crate::HierarchicalKeyring)'s store) that are not
+    /// under its root's active key, after a root key rotation (a new local master key
+    /// version); returns how many it re-wrapped. A key's bytes do not change, so nothing
+    /// wrapped under it needs touching. The default, for keyrings that keep no wrapped keys,
+    /// does nothing.
+    async fn rewrap_stored_keys(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// How many stored keys [`rewrap_stored_keys`](Self::rewrap_stored_keys) would re-wrap
+    /// now; reads the stored keys' headers only.
+    async fn stored_keys_to_rewrap(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 #[async_trait]
@@ -200,5 +216,11 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
     }
     async fn active_key_prefix(&self) -> Result<Option<Vec<u8>>> {
         (**self).active_key_prefix().await
+    }
+    async fn rewrap_stored_keys(&self) -> Result<u64> {
+        (**self).rewrap_stored_keys().await
+    }
+    async fn stored_keys_to_rewrap(&self) -> Result<u64> {
+        (**self).stored_keys_to_rewrap().await
     }
 }

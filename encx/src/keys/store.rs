@@ -164,6 +164,25 @@ pub trait KekStore: Send + Sync + fmt::Debug {
     /// Moves a key to `state`. `Destroyed` also erases its wrapped bytes. The active key cannot
     /// be retired or destroyed directly: rotate first.
     async fn set_state(&self, id: Uuid, state: KekState) -> Result<()>;
+
+    /// Atomically: if key `id` still holds the wrapped bytes `old`, replaces them with `new`
+    /// (the same key wrapped under another root key, described by `root_key`). Returns whether
+    /// it did; `false` when the row changed since it was read (destroyed, or re-wrapped by
+    /// another process). Used after a root key rotation
+    /// ([`Keyring::rewrap_stored_keys`](crate::Keyring::rewrap_stored_keys)). A store that
+    /// cannot do it returns a configuration error (the default).
+    async fn replace_wrapped(
+        &self,
+        id: Uuid,
+        old: &[u8],
+        new: &[u8],
+        root_key: &str,
+    ) -> Result<bool> {
+        let _ = (id, old, new, root_key);
+        Err(Error::config(
+            "this key store cannot re-wrap its rows after a root key rotation",
+        ))
+    }
 }
 
 /// A [`KekStore`] in process memory, for tests and single-process tools. Its keys vanish with
@@ -279,5 +298,25 @@ impl KekStore for MemoryKekStore {
         key.state = state;
         key.updated_at = SystemTime::now();
         Ok(())
+    }
+
+    async fn replace_wrapped(
+        &self,
+        id: Uuid,
+        old: &[u8],
+        new: &[u8],
+        root_key: &str,
+    ) -> Result<bool> {
+        let mut keys = self.lock()?;
+        let Some(key) = keys
+            .iter_mut()
+            .find(|k| k.id == id && !k.wrapped.is_empty() && k.wrapped == old)
+        else {
+            return Ok(false);
+        };
+        key.wrapped = new.to_vec();
+        key.root_key = root_key.to_owned();
+        key.updated_at = SystemTime::now();
+        Ok(true)
     }
 }

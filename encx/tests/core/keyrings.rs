@@ -226,3 +226,79 @@ async fn a_local_root_rotation_is_finished_by_rewrap_dek() {
     let refused = both.rotate_kek(None).await.unwrap_err();
     assert_eq!(refused.kind(), encx::ErrorKind::Configuration, "{refused}");
 }
+
+/// A local root key rotation with a hierarchical keyring: the KEK and index root rows wrapped
+/// by `v1` are re-wrapped under `v2` by `Crypto::rewrap_stored_keys` (counted first by
+/// `stored_keys_to_rewrap`), so that a keyring without `v1` opens old records and computes the
+/// same blind indexes; a second run does nothing; a destroyed KEK stays destroyed.
+#[tokio::test]
+async fn a_local_root_rotation_rewraps_the_stored_keys() {
+    use encx::index::{IndexSpec, Normalizer};
+    const EMAIL: IndexSpec = IndexSpec::new("email", "users.email", 32, Normalizer::Email);
+    let store: Arc<dyn KekStore> = Arc::new(MemoryKekStore::new());
+    let crypto_under = |spec: String| {
+        let store = store.clone();
+        async move {
+            let root: Arc<dyn Keyring> = Arc::new(LocalKeyring::from_spec(&spec).unwrap());
+            encx::Crypto::builder()
+                .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
+                .index_keys_in(store, root)
+                .build()
+                .await
+        }
+    };
+    let v1 = crypto_under(format!("v1:{K1}")).await.unwrap();
+    let index = v1.blind_index(&EMAIL, "ada@example.com").unwrap();
+    // A first KEK, then a second; the first destroyed: the rewrap must leave it destroyed.
+    v1.seal_record("users", b"1").await.unwrap();
+    v1.rotate_kek(None).await.unwrap();
+    let first = store.list(KeyPurpose::Kek).await.unwrap()[0].clone();
+    store
+        .set_state(first.id, KekState::Destroyed)
+        .await
+        .unwrap();
+    let sealer = v1.seal_record("users", b"2").await.unwrap();
+    let email2 = sealer.seal("email", "bob@example.com").unwrap();
+    let wrapped2 = sealer.into_wrapped_dek();
+
+    let refused = crypto_under(format!("v2:{K2}")).await.unwrap_err();
+    assert!(matches!(refused, Error::KeyNotFound { .. }), "{refused:?}");
+
+    let both = crypto_under(format!("v1:{K1}, v2:{K2}")).await.unwrap();
+    assert_eq!(
+        both.stored_keys_to_rewrap().await.unwrap(),
+        2,
+        "the live KEK and the index root; not the destroyed KEK"
+    );
+    assert_eq!(both.rewrap_stored_keys(Some("ops")).await.unwrap(), 2);
+    assert_eq!(both.stored_keys_to_rewrap().await.unwrap(), 0);
+    assert_eq!(
+        both.rewrap_stored_keys(None).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    let v2_id = MasterKey::from_base64("v2", K2).unwrap().key_id();
+    for key in store.list(KeyPurpose::Kek).await.unwrap() {
+        if key.id == first.id {
+            assert_eq!(key.state, KekState::Destroyed);
+            assert!(key.wrapped.is_empty(), "a destroyed KEK stays destroyed");
+        } else {
+            assert_eq!(&key.wrapped[2..18], &v2_id, "now wrapped by v2");
+        }
+    }
+
+    let v2_only = crypto_under(format!("v2:{K2}")).await.unwrap();
+    let opener = v2_only
+        .open_record("users", b"2", Some(&wrapped2), &"2")
+        .await
+        .unwrap();
+    assert_eq!(
+        opener.open::<String>("email", &email2).unwrap(),
+        "bob@example.com"
+    );
+    assert_eq!(
+        v2_only.blind_index(&EMAIL, "ada@example.com").unwrap(),
+        index,
+        "the index root key is the same key"
+    );
+}
