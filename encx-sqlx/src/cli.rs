@@ -43,6 +43,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::registry::{KeyStatus, Registry};
+use crate::rewrap::RewrapProgress;
 
 /// What the application's registry builder gets from the command line.
 #[derive(Debug)]
@@ -62,11 +63,12 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Parser)]
 #[command(
     name = "encx",
-    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, KEK destruction.",
+    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction.",
     after_help = "Examples:\n  \
         encx status --database-url sqlite://quickstart.db --master-key-file quickstart.key\n  \
         encx keys rotate --actor ops@example.com\n  \
         encx rewrap --batch 1000\n  \
+        encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key\n  \
         encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
         encx status --json | jq .pending_rewrap\n\n\
         Exit codes: 0 done, 2 usage, 3 configuration, 4 refused (key still in use), \
@@ -107,6 +109,16 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
         /// Count what would be re-wrapped; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-encrypt every record not under the active KEK: fresh DEKs, blind indexes under the
+    /// newest index key version (DEK rotation, reindex). Run `keys rotate` first.
+    Reencrypt {
+        /// Records per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Count what would be re-encrypted; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -296,27 +308,11 @@ where
                 );
                 return Ok(());
             }
-            let bar = progress_bar(pending, args.json);
-            let plain = !args.json && !std::io::stderr().is_terminal();
-            // Rows re-wrapped in the tables finished before the current one.
-            let (mut earlier, mut current) = (0, ("", 0));
+            let mut shown = Progress::new(pending, args.json, "re-wrapped");
             let done = registry
-                .rewrap(batch, |table, p| {
-                    if table != current.0 {
-                        earlier += current.1;
-                        bar.set_message(table);
-                    }
-                    current = (table, p.rewrapped);
-                    bar.set_position(earlier + p.rewrapped);
-                    if plain {
-                        eprintln!(
-                            "{table}: {} batch(es), {} row(s) read, {} re-wrapped",
-                            p.batches, p.scanned, p.rewrapped
-                        );
-                    }
-                })
+                .rewrap(batch, |table, p| shown.update(table, p))
                 .await?;
-            bar.finish_and_clear();
+            shown.finish();
             let tables: Vec<Value> = done
                 .tables
                 .iter()
@@ -352,8 +348,81 @@ where
                 },
             );
         }
+        Command::Reencrypt { batch, dry_run } => {
+            let pending = registry.status().await?.pending_rows();
+            if dry_run {
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "pending_rows": pending }),
+                    || format!("dry run: {pending} record(s) would be re-encrypted"),
+                );
+                return Ok(());
+            }
+            let mut shown = Progress::new(pending, args.json, "re-encrypted");
+            let done = registry
+                .reencrypt(batch, |table, p| shown.update(table, p))
+                .await?;
+            shown.finish();
+            let tables: Vec<Value> = done
+                .iter()
+                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "reencrypted": p.rewrapped, "batches": p.batches }))
+                .collect();
+            emit(args.json, json!({ "tables": tables }), || {
+                done.iter()
+                    .map(|(t, p)| {
+                        format!(
+                            "{t}: {} of {} record(s) re-encrypted",
+                            p.rewrapped, p.scanned
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
     }
     Ok(())
+}
+
+/// A progress bar over several tables' batches (plain lines when stderr is not a terminal,
+/// nothing with `--json`).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    plain: bool,
+    verb: &'static str,
+    /// Rows written in the tables finished before the current one.
+    earlier: u64,
+    current: (&'static str, u64),
+}
+
+impl Progress {
+    fn new(total: u64, json: bool, verb: &'static str) -> Self {
+        Progress {
+            bar: progress_bar(total, json),
+            plain: !json && !std::io::stderr().is_terminal(),
+            verb,
+            earlier: 0,
+            current: ("", 0),
+        }
+    }
+
+    fn update(&mut self, table: &'static str, p: &RewrapProgress) {
+        if table != self.current.0 {
+            self.earlier += self.current.1;
+            self.bar.set_message(table);
+        }
+        self.current = (table, p.rewrapped);
+        self.bar.set_position(self.earlier + p.rewrapped);
+        if self.plain {
+            eprintln!(
+                "{table}: {} batch(es), {} row(s) read, {} {}",
+                p.batches, p.scanned, p.rewrapped, self.verb
+            );
+        }
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Rows under the active KEK (they become pending after a rotation).

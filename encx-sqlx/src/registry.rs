@@ -30,6 +30,11 @@ trait JobTable: Send + Sync {
         batch: usize,
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>>;
+    fn reencrypt<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>>;
 }
 
 impl<T, DB> JobTable for Repo<T, DB>
@@ -52,6 +57,14 @@ where
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>> {
         Box::pin(self.rewrap_with_progress(batch, progress))
+    }
+
+    fn reencrypt<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(self.reencrypt_with_progress(batch, progress))
     }
 }
 
@@ -187,6 +200,24 @@ impl Registry {
         })
     }
 
+    /// Re-encrypts, in every registered table, the records not under the active key
+    /// ([`Repo::reencrypt`]: fresh DEKs, blind indexes under the active index key version);
+    /// `progress` hears each table's batches. Rotate the KEK first. Idempotent and safe to
+    /// kill and run again.
+    pub async fn reencrypt(
+        &self,
+        batch: usize,
+        mut progress: impl FnMut(&'static str, &RewrapProgress) + Send,
+    ) -> Result<Vec<(&'static str, RewrapProgress)>> {
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            let name = table.table();
+            let mut report = |p: &RewrapProgress| progress(name, p);
+            tables.push((name, table.reencrypt(batch, &mut report).await?));
+        }
+        Ok(tables)
+    }
+
     /// Destroys KEK `id`: its wrapped bytes are deleted from the KEK store, and every DEK or
     /// subject key still wrapped under it is shredded. Refused with
     /// [`Error::KeyStillInUse`] while the active KEK is `id`, or while a registered table or
@@ -274,21 +305,31 @@ impl KeyStatus {
     /// root key: what a rewrap still has to do. Without a KEK store, every row under a KEK
     /// counts as pending.
     pub fn pending_rewrap(&self) -> u64 {
+        let subject_keys = self
+            .subject_keys
+            .as_deref()
+            .map_or(0, |u| self.pending_in(u));
+        self.pending_rows() + subject_keys + self.key_rows_to_rewrap
+    }
+
+    /// Rows of the registered tables not under the active KEK: what a rewrap or a
+    /// re-encryption of the tables still has to do (data subjects' rows aside).
+    pub fn pending_rows(&self) -> u64 {
+        self.tables.iter().map(|(_, u)| self.pending_in(u)).sum()
+    }
+
+    /// Entries of `usage` under a KEK other than the active one.
+    fn pending_in(&self, usage: &[(KeyInUse, u64)]) -> u64 {
         let active = self
             .keks
             .iter()
             .find(|k| k.state == KekState::Active)
             .map(|k| k.id);
-        let pending = |usage: &Vec<(KeyInUse, u64)>| -> u64 {
-            usage
-                .iter()
-                .filter(|(k, _)| matches!(k, KeyInUse::Kek(id) if Some(*id) != active))
-                .map(|(_, n)| n)
-                .sum()
-        };
-        self.tables.iter().map(|(_, u)| pending(u)).sum::<u64>()
-            + self.subject_keys.as_ref().map_or(0, pending)
-            + self.key_rows_to_rewrap
+        usage
+            .iter()
+            .filter(|(k, _)| matches!(k, KeyInUse::Kek(id) if Some(*id) != active))
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`Repo::rewrap`]: after a KEK rotation, re-wrap every record's DEK under the active key, in
-//! batches, touching nothing but `encx_dek`.
+//! batches, touching nothing but `encx_dek`; [`Repo::reencrypt`]: the same walk, encrypting
+//! each record anew (fresh DEK, blind indexes under the active index key version).
 //!
 //! The database finds the rows to do: those whose wrapped DEK does not start with the active
 //! key's header (format, kind, key id; data subjects' rows aside). A worker takes them a page
@@ -40,7 +41,8 @@ pub struct RewrapProgress {
     /// Rows read that were not under the active key (each worker reads only rows no other
     /// worker holds).
     pub scanned: u64,
-    /// Rows whose DEK this run re-wrapped.
+    /// Rows this run wrote: DEKs re-wrapped ([`Repo::rewrap`]) or records re-encrypted
+    /// ([`Repo::reencrypt`]).
     pub rewrapped: u64,
     /// Pages done.
     pub batches: u64,
@@ -139,6 +141,53 @@ where
     pub async fn rewrap_with_progress(
         &self,
         batch_size: usize,
+        progress: impl FnMut(&RewrapProgress) + Send,
+    ) -> Result<RewrapProgress> {
+        self.run_job(Work::Rewrap, batch_size, progress).await
+    }
+
+    /// Decrypts every record whose DEK is not wrapped under the keyring's active key and
+    /// encrypts it again, under a fresh DEK (wrapped under the active key) and with its blind
+    /// indexes computed under the active index key version: the DEK rotation of a whole
+    /// table, and the reindex after a new index key version. Rotate the KEK first
+    /// ([`Crypto::rotate_kek`](encx::Crypto::rotate_kek)) so that every record is pending;
+    /// the job then knows which records are done by their DEK's key, which makes it resumable,
+    /// idempotent and shareable by several workers exactly as [`rewrap`](Self::rewrap) (see the
+    /// [module docs](self)). A record is written back only if its wrapped DEK is unchanged
+    /// since read (`… WHERE id = ? AND encx_dek = old`), so updates and erasures made during
+    /// the job win. Records of data subjects are skipped (their subject key wraps their DEKs:
+    /// [`update`](Self::update) them). `rewrapped` in the result counts the records written.
+    /// Sends one [`Reencrypt`](AuditAction::Reencrypt) audit event per batch.
+    ///
+    /// ```no_run
+    /// # use encx::Encrypted;
+    /// # #[derive(Encrypted)] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt, searchable)] email: String }
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>) -> encx_sqlx::Result<()> {
+    /// // After adding an index key version (and deploying it everywhere):
+    /// users.crypto().rotate_kek(Some("ops: reindex")).await?;
+    /// let done = users.reencrypt(500).await?;
+    /// println!("{} records re-encrypted and reindexed", done.rewrapped);
+    /// assert_eq!(users.reencrypt(500).await?.rewrapped, 0); // nothing left
+    /// # Ok(()) }
+    /// ```
+    pub async fn reencrypt(&self, batch_size: usize) -> Result<RewrapProgress> {
+        self.reencrypt_with_progress(batch_size, |_| {}).await
+    }
+
+    /// [`reencrypt`](Self::reencrypt), calling `progress` after every batch.
+    pub async fn reencrypt_with_progress(
+        &self,
+        batch_size: usize,
+        progress: impl FnMut(&RewrapProgress) + Send,
+    ) -> Result<RewrapProgress> {
+        self.run_job(Work::Reencrypt, batch_size, progress).await
+    }
+
+    /// Walks, then sweeps, the rows not under the active key, doing `work` on each page.
+    async fn run_job(
+        &self,
+        work: Work,
+        batch_size: usize,
         mut progress: impl FnMut(&RewrapProgress) + Send,
     ) -> Result<RewrapProgress> {
         if batch_size == 0 {
@@ -169,7 +218,8 @@ where
             } else {
                 &job.first
             };
-            let Some((page, written)) = self.rewrap_next(&job, sql, last.as_ref()).await? else {
+            let Some((page, written)) = self.next_page(&job, work, sql, last.as_ref()).await?
+            else {
                 break;
             };
             done.add(page.len(), written);
@@ -183,7 +233,7 @@ where
         // The sweep: from the start, waiting for rows other workers hold, until none is left
         // (rows of a worker that died are free again once its transaction is rolled back).
         loop {
-            let next = match self.rewrap_next(&job, &job.sweep, None).await {
+            let next = match self.next_page(&job, work, &job.sweep, None).await {
                 // MySQL gives up waiting for a held row after innodb_lock_wait_timeout: the
                 // worker holding it is alive and slow; wait again.
                 Err(e) if is_lock_wait_timeout(&e) => continue,
@@ -199,11 +249,12 @@ where
         Ok(done)
     }
 
-    /// Reads the next page of rows to re-wrap with `sql` (after `last`) and re-wraps it, in
+    /// Reads the next page of pending rows with `sql` (after `last`) and does `work` on it, in
     /// one transaction; `None` when there is none. Sends the batch's audit event.
-    async fn rewrap_next(
+    async fn next_page(
         &self,
         job: &PendingRows,
+        work: Work,
         sql: &str,
         last: Option<&T::Record>,
     ) -> Result<Option<(Vec<T::Record>, u64)>> {
@@ -221,12 +272,19 @@ where
             tx.commit().await?;
             return Ok(None);
         }
-        let written = self.rewrap_page(&mut tx, &page).await;
+        let written = match work {
+            Work::Rewrap => self.rewrap_page(&mut tx, &page).await,
+            Work::Reencrypt => self.reencrypt_page(&mut tx, &page).await,
+        };
         let written = match written {
             Ok(rows) => tx.commit().await.map(|()| rows).map_err(Error::from),
             Err(e) => Err(e),
         };
-        let mut event = AuditEvent::new(AuditAction::Rewrap, self.sql.table, at);
+        let action = match work {
+            Work::Rewrap => AuditAction::Rewrap,
+            Work::Reencrypt => AuditAction::Reencrypt,
+        };
+        let mut event = AuditEvent::new(action, self.sql.table, at);
         event.duration = started.elapsed();
         event.actor = self.actor.as_deref().map(str::to_owned);
         match &written {
@@ -274,4 +332,42 @@ where
         }
         Ok(written)
     }
+
+    /// Decrypts each record of one page and writes it back encrypted anew, on `conn`, if its
+    /// wrapped DEK is unchanged; the rows written.
+    async fn reencrypt_page(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        page: &[T::Record],
+    ) -> Result<u64> {
+        let sql = self.sql.reencrypt.as_deref().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "table `{}` has no #[encx(id)] field: reencrypt needs one",
+                self.sql.table
+            ))
+        })?;
+        let mut written = 0;
+        for record in page {
+            let (Some(id), Some(old)) = (record.key(), record.wrapped_dek()) else {
+                continue;
+            };
+            let value = T::decrypt(record, &self.crypto).await?;
+            let fresh = value.encrypt(&self.crypto).await?;
+            let mut args = <DB as Database>::Arguments::default();
+            DB::bind_record(&fresh, &mut args).map_err(encode_error)?;
+            DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
+            DB::bind_wrapped_dek(old, &mut args).map_err(encode_error)?;
+            written += DB::execute(&mut *conn, sql, args).await?;
+        }
+        Ok(written)
+    }
+}
+
+/// What a job does with each page of pending rows.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Re-wrap each DEK under the active key ([`Repo::rewrap`]).
+    Rewrap,
+    /// Decrypt and encrypt each record anew ([`Repo::reencrypt`]).
+    Reencrypt,
 }

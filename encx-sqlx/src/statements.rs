@@ -30,6 +30,9 @@ pub(crate) struct Statements {
     pub id: Option<String>,
     /// `UPDATE t SET c1 = ?, ..., cn = ? WHERE id = ? AND encx_dek IS NOT NULL`
     pub update: Option<String>,
+    /// `UPDATE … SET <every column> WHERE id = ? AND encx_dek = ?`: a whole record replaced
+    /// only if its wrapped DEK is the one read (the re-encrypt job).
+    pub reencrypt: Option<String>,
     /// `UPDATE t SET encx_dek = NULL, b1 = NULL, ... WHERE id = ?`
     pub erase: Option<String>,
     /// `DELETE FROM t WHERE id = ?`
@@ -52,16 +55,24 @@ impl Statements {
             .find(|c| matches!(c.kind, ColumnKind::Id { .. }))
             .map(|c| q(c.name));
         let dek = q("encx_dek");
+        let sets = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n} = {}", placeholder(dialect, i + 1)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let after_sets = |n: usize| placeholder(dialect, names.len() + n);
         let update = id.as_ref().map(|id| {
-            let sets: Vec<String> = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| format!("{n} = {}", placeholder(dialect, i + 1)))
-                .collect();
             format!(
-                "UPDATE {table} SET {} WHERE {id} = {} AND {dek} IS NOT NULL",
-                sets.join(", "),
-                placeholder(dialect, names.len() + 1)
+                "UPDATE {table} SET {sets} WHERE {id} = {} AND {dek} IS NOT NULL",
+                after_sets(1)
+            )
+        });
+        let reencrypt = id.as_ref().map(|id| {
+            format!(
+                "UPDATE {table} SET {sets} WHERE {id} = {} AND {dek} = {}",
+                after_sets(1),
+                after_sets(2)
             )
         });
         let mut nulls = vec![format!("{dek} = NULL")];
@@ -99,6 +110,7 @@ impl Statements {
             ),
             select: format!("SELECT {} FROM {table}", names.join(", ")),
             update,
+            reencrypt,
             erase,
             erase_subject,
             delete: id.as_ref().map(|id| {

@@ -31,6 +31,9 @@ pub enum AuditAction {
     /// Records' DEKs re-wrapped under the active key, one batch (`Repo::rewrap`), or every
     /// subject key (`Crypto::rewrap_subject_keys`).
     Rewrap,
+    /// Records decrypted and encrypted again under fresh DEKs and the active index key
+    /// version, one batch (`Repo::reencrypt`).
+    Reencrypt,
 }
 
 impl AuditAction {
@@ -44,6 +47,7 @@ impl AuditAction {
             AuditAction::EraseSubject => "erase_subject",
             AuditAction::Rotate => "rotate",
             AuditAction::Rewrap => "rewrap",
+            AuditAction::Reencrypt => "reencrypt",
         }
     }
 }

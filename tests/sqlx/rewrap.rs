@@ -14,6 +14,9 @@ use super::*;
 /// database URL it rewraps.
 pub const CHILD_ENV: &str = "ENCX_TEST_REWRAP_CHILD";
 
+/// With [`CHILD_ENV`]: the job the child runs, `rewrap` (the default) or `reencrypt`.
+const JOB_ENV: &str = "ENCX_TEST_REWRAP_JOB";
+
 /// The environment variable that turns this test binary into a worker that dies holding
 /// locks: it locks the first 500 vouchers of the database at this URL, in an open
 /// transaction, says `locked`, and waits to be killed.
@@ -60,6 +63,7 @@ macro_rules! on_databases {
 
 on_databases! {
     rotate_then_rewrap: |db| rotate_then_rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_reencrypt_killed_with_sigkill_resumes: |db| killed_reencrypt_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     a_rewrap_killed_with_sigkill_resumes: |db| killed_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     subject_keys_follow_a_kek_rotation: |db| subject_keys_follow_a_kek_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_registry_rotates_rewraps_and_destroys: |db| registry_lifecycle(db.pool.clone()) => [postgres, mariadb, sqlite];
@@ -68,6 +72,7 @@ on_databases! {
     a_killed_worker_process_is_taken_over: |db| killed_worker_taken_over(db.pool.clone(), &db.url) => [postgres, mariadb];
     rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_local_root_rotation_rewraps_the_key_table: |db| root_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
+    reencrypt_moves_every_record_to_a_new_index_key: |db| reencrypt_reindexes(db.pool.clone()) => [postgres, mariadb, sqlite];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
@@ -149,7 +154,10 @@ async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
 async fn killed_worker_taken_over<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
 
-    let (mut victim, mut survivor) = (this_test_as(CHILD_ENV, url), this_test_as(CHILD_ENV, url));
+    let (mut victim, mut survivor) = (
+        this_test_as(CHILD_ENV, url, Job::Rewrap),
+        this_test_as(CHILD_ENV, url, Job::Rewrap),
+    );
     wait_for_line(&mut victim, "batches 3");
     victim.kill().unwrap(); // SIGKILL
     assert!(!victim.wait().unwrap().success());
@@ -168,7 +176,7 @@ async fn killed_worker_taken_over<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
 async fn dead_worker_rows_swept<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
 
-    let mut locker = this_test_as(LOCKER_ENV, url);
+    let mut locker = this_test_as(LOCKER_ENV, url, Job::Rewrap);
     wait_for_line(&mut locker, "locked");
 
     let worker = {
@@ -252,7 +260,8 @@ async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: 
 }
 
 /// The CLI through a whole rotation (status, rotate, rewrap with a progress callback, destroy
-/// the old KEK), each refusal with its own exit code, on the vouchers of `url`.
+/// the old KEK, rotate and re-encrypt), each refusal with its own exit code, on the vouchers
+/// of `url`.
 async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
@@ -306,6 +315,20 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
         0
     );
+    assert_eq!(encx_cli(&pool, &with(&["keys", "rotate"])).await, 0);
+    assert_eq!(encx_cli(&pool, &with(&["reencrypt", "--dry-run"])).await, 0);
+    assert_eq!(single_kek(&repo).await.0, new, "a dry run changes nothing");
+    assert_eq!(
+        encx_cli(&pool, &with(&["reencrypt", "--batch", "0"])).await,
+        3
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["reencrypt", "--batch", "10", "--json"])).await,
+        0
+    );
+    let (newest, live) = single_kek(&repo).await;
+    assert_ne!(newest, new, "re-encrypted under the newest KEK");
+    assert_eq!(live, 25);
     let wrong_root = ["status", "--database-url", url, "--master-keys"];
     let mut wrong = wrong_root.to_vec();
     wrong.push("root:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
@@ -496,6 +519,71 @@ async fn vouchers_under<DB: EncxDatabase>(
     Ok(Repo::new(pool, crypto))
 }
 
+/// Index key rotation by re-encryption: 400 vouchers indexed under index key version 1; a
+/// version 2 is added to `encx_keks` and the KEK rotated; while a re-encrypt job runs (25 per
+/// batch), lookups of every 40th voucher keep finding it; afterwards every record is under
+/// the new KEK, version 1 is destroyed, and a fresh process (version 2 only) finds every
+/// voucher by its blind index and reads them all. A second run writes nothing; an erased
+/// voucher stays erased.
+async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let repo = vouchers(pool.clone()).await;
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..400).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    assert!(repo.erase(3).await.unwrap());
+    let store = SqlKekStore::shared(pool.clone());
+    let root = LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap();
+    let v1 = store
+        .active(encx::KeyPurpose::IndexRoot)
+        .await
+        .unwrap()
+        .unwrap();
+    let version = encx::index::IndexKeys::add_stored_version(&*store, &root)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+
+    let repo = vouchers(pool.clone()).await; // a process started after the new version
+    repo.crypto().rotate_kek(None).await.unwrap();
+    let job = {
+        let repo = repo.clone();
+        tokio::spawn(async move { repo.reencrypt(25).await.unwrap() })
+    };
+    let mut lookups = 0;
+    while !job.is_finished() {
+        for v in all.iter().step_by(40) {
+            let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+            assert_eq!(found, vec![v.clone()], "found during the job");
+            lookups += 1;
+        }
+    }
+    let done = job.await.unwrap();
+    assert_eq!(done.rewrapped, 399);
+    assert!(lookups > 0);
+    assert_eq!(
+        repo.reencrypt(25).await.unwrap().rewrapped,
+        0,
+        "nothing left"
+    );
+    let (_, live) = single_kek(&repo).await;
+    assert_eq!(live, 399);
+
+    store
+        .set_state(v1.id, encx::KekState::Destroyed)
+        .await
+        .unwrap();
+    let fresh = vouchers(pool).await;
+    for v in all.iter().filter(|v| v.id != 3) {
+        let found = fresh.find_by(Voucher::CODE, &v.code).await.unwrap();
+        assert_eq!(found, vec![v.clone()], "indexed under version 2");
+    }
+    let ids: Vec<i64> = (0..400).collect();
+    let mut expected = all.clone();
+    expected.remove(3);
+    assert!(read_all(&fresh, &ids).await == expected);
+    assert!(fresh.get(3).await.unwrap_err().is_shredded());
+}
+
 /// A local root key rotation (`root` then `root` and `root2`, `root2` active), finished by a
 /// registry rewrap: the KEKs and the index root in `encx_keks` and the rows under the old KEK
 /// are re-wrapped, after which a keyring holding only `root2` reads every voucher and finds
@@ -596,11 +684,16 @@ async fn assert_all_moved<DB: EncxDatabase>(
     assert!(read_all(repo, &ids).await == all, "every row reads");
 }
 
-/// This test binary started as a child process with `env` set to `url` (see `main`), its
-/// standard output piped.
-fn this_test_as(env: &str, url: &str) -> Child {
+/// This test binary started as a child process with `env` set to `url` (see `main`), running
+/// `job` where it runs one, its standard output piped.
+fn this_test_as(env: &str, url: &str, job: Job) -> Child {
+    let job = match job {
+        Job::Rewrap => "rewrap",
+        Job::Reencrypt => "reencrypt",
+    };
     Command::new(std::env::current_exe().unwrap())
         .env(env, url)
+        .env(JOB_ENV, job)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -723,9 +816,48 @@ async fn rotate_then_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
 /// or the new KEK, none half-written), both KEKs serve rows, and a rewrap in this process
 /// finishes exactly the rest.
 async fn killed_rewrap_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    killed_job_resumes(pool, url, Job::Rewrap).await;
+}
+
+/// The same with the re-encrypt job; every voucher is then also found by its blind index.
+async fn killed_reencrypt_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let repo = killed_job_resumes(pool, url, Job::Reencrypt).await;
+    for id in (0..2_000).step_by(97) {
+        let v = voucher(id);
+        assert_eq!(repo.find_by(Voucher::CODE, &v.code).await.unwrap(), vec![v]);
+    }
+}
+
+/// The job a child process runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Job {
+    Rewrap,
+    Reencrypt,
+}
+
+impl Job {
+    async fn run<DB: EncxDatabase>(
+        self,
+        repo: &Repo<Voucher, DB>,
+        batch: usize,
+        progress: impl FnMut(&encx_sqlx::RewrapProgress) + Send,
+    ) -> encx_sqlx::RewrapProgress {
+        match self {
+            Job::Rewrap => repo.rewrap_with_progress(batch, progress).await,
+            Job::Reencrypt => repo.reencrypt_with_progress(batch, progress).await,
+        }
+        .unwrap()
+    }
+}
+
+async fn killed_job_resumes<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    url: &str,
+    job: Job,
+) -> Repo<Voucher, DB> {
     let (repo, all, old) = rotated_vouchers(pool, 2_000).await;
 
-    let mut child = this_test_as(CHILD_ENV, url);
+    let mut child = this_test_as(CHILD_ENV, url, job);
     wait_for_line(&mut child, "batches 3");
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
@@ -747,9 +879,10 @@ async fn killed_rewrap_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
     let ids: Vec<i64> = (0..2_000).collect();
     assert!(read_all(&repo, &ids).await == all, "every row reads");
 
-    let rest = repo.rewrap(500).await.unwrap();
+    let rest = job.run(&repo, 500, |_| {}).await;
     assert_eq!(rest.rewrapped, 2_000 - moved, "resumed exactly the rest");
     assert_all_moved(&repo, old, &all).await;
+    repo
 }
 
 /// The child process: rewraps the vouchers of the database at `url`, 20 per batch, printing
@@ -762,14 +895,17 @@ pub fn child(url: &str) -> std::process::ExitCode {
             .await
             .unwrap();
         let repo = vouchers(pool).await;
-        repo.rewrap_with_progress(20, |p| {
+        let job = match std::env::var(JOB_ENV).as_deref() {
+            Ok("reencrypt") => Job::Reencrypt,
+            _ => Job::Rewrap,
+        };
+        job.run(&repo, 20, |p| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             writeln!(out, "batches {}", p.batches).unwrap();
             out.flush().unwrap();
         })
-        .await
-        .unwrap();
+        .await;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

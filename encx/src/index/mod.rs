@@ -339,6 +339,29 @@ impl IndexKeys {
         Self::from_versions(versions)
     }
 
+    /// Makes a new index root key active in `store`, wrapped by `root`, one version above the
+    /// highest; the previous version is retired and still serves lookups (every process that
+    /// loads the keys with [`load_or_create`](Self::load_or_create) queries all versions that
+    /// are not destroyed). Returns the new version. Processes load index keys when they build
+    /// their `Crypto`: restart them so that all compute new indexes under it, rotate the KEK,
+    /// and re-encrypt (`encx_sqlx::Repo::reencrypt`); then destroy the old version with
+    /// [`KekStore::set_state`] so that lookups stop computing it.
+    pub async fn add_stored_version(store: &dyn KekStore, root: &dyn Keyring) -> Result<u32> {
+        let active = store.active(KeyPurpose::IndexRoot).await?.map(|k| k.id);
+        let (now_active, _) = create_stored_key(root, store, KeyPurpose::IndexRoot, active).await?;
+        if now_active.id == active.unwrap_or_default() {
+            return Err(Error::unavailable(
+                "another process changed the index keys at the same time; try again",
+            ));
+        }
+        u32::try_from(now_active.version).map_err(|_| {
+            Error::config(format!(
+                "index key version {} out of range",
+                now_active.version
+            ))
+        })
+    }
+
     /// Adds a new random version above the highest one (it becomes active; run a reindex).
     pub fn add_generated_version(&mut self) -> Result<u32> {
         let next = self.active_version().checked_add(1).ok_or_else(|| {
