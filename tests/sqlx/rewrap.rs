@@ -17,6 +17,13 @@ pub const CHILD_ENV: &str = "ENCX_TEST_REWRAP_CHILD";
 /// With [`CHILD_ENV`]: the job the child runs, `rewrap` (the default) or `reencrypt`.
 const JOB_ENV: &str = "ENCX_TEST_REWRAP_JOB";
 
+/// With [`CHILD_ENV`]: the child's batch size (default 20).
+const BATCH_ENV: &str = "ENCX_TEST_REWRAP_BATCH";
+
+/// Replays [`crash_at_random_points`] with the kill points of this seed (each run prints its
+/// seed).
+const SEED_ENV: &str = "ENCX_TEST_CRASH_SEED";
+
 /// The environment variable that turns this test binary into a worker that dies holding
 /// locks: it locks the first 500 vouchers of the database at this URL, in an open
 /// transaction, says `locked`, and waits to be killed.
@@ -64,6 +71,8 @@ macro_rules! on_databases {
 on_databases! {
     rotate_then_rewrap: |db| rotate_then_rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_reencrypt_killed_with_sigkill_resumes: |db| killed_reencrypt_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
+    a_rewrap_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url, Job::Rewrap) => [postgres, sqlite];
+    a_reencrypt_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url, Job::Reencrypt) => [postgres, sqlite];
     a_rewrap_killed_with_sigkill_resumes: |db| killed_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     subject_keys_follow_a_kek_rotation: |db| subject_keys_follow_a_kek_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_registry_rotates_rewraps_and_destroys: |db| registry_lifecycle(db.pool.clone()) => [postgres, mariadb, sqlite];
@@ -687,13 +696,9 @@ async fn assert_all_moved<DB: EncxDatabase>(
 /// This test binary started as a child process with `env` set to `url` (see `main`), running
 /// `job` where it runs one, its standard output piped.
 fn this_test_as(env: &str, url: &str, job: Job) -> Child {
-    let job = match job {
-        Job::Rewrap => "rewrap",
-        Job::Reencrypt => "reencrypt",
-    };
     Command::new(std::env::current_exe().unwrap())
         .env(env, url)
-        .env(JOB_ENV, job)
+        .env(JOB_ENV, job.name())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -828,6 +833,93 @@ async fn killed_reencrypt_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
     }
 }
 
+/// 50,000 vouchers; rotate; three child processes in turn run `job`, 500 records per batch,
+/// and each is killed with SIGKILL at a point drawn from a seed (after 1 to 25 batches, then 0
+/// to 30 ms more, so mostly inside a batch). After each kill every voucher reads as written
+/// (nothing half-written) and the job has moved on; then this process finishes exactly the
+/// rest, every record is under the new KEK, and every 101st voucher is found by its blind
+/// index. The seed is random per run and printed; `ENCX_TEST_CRASH_SEED` replays one.
+async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str, job: Job) {
+    const ROWS: i64 = 50_000;
+    let seed: u64 = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.unwrap().as_nanos() as u64
+        });
+    eprintln!("crash_at_random_points({job:?}): seed {seed} (set {SEED_ENV} to replay)");
+    let mut state = seed;
+    let mut draw = |below: u64| {
+        // splitmix64: kill points only, nothing secret
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % below
+    };
+    let (repo, all, old) = rotated_vouchers(pool, ROWS).await;
+    let ids: Vec<i64> = (0..ROWS).collect();
+    let read_everything = || async {
+        let mut read = Vec::with_capacity(all.len());
+        for chunk in ids.chunks(5_000) {
+            read.extend(read_all(&repo, chunk).await);
+        }
+        read
+    };
+    let mut moved_before = 0;
+    for round in 0..3 {
+        let batches = 1 + draw(25);
+        let extra = std::time::Duration::from_millis(draw(31));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD_ENV, url)
+            .env(JOB_ENV, job.name())
+            .env(BATCH_ENV, "500")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_for_line(&mut child, &format!("batches {batches}"));
+        std::thread::sleep(extra);
+        child.kill().unwrap(); // SIGKILL
+        assert!(
+            !child.wait().unwrap().success(),
+            "round {round}: killed, not done"
+        );
+
+        let usage = repo.key_usage().await.unwrap();
+        let still_old = usage
+            .iter()
+            .find(|(k, _)| *k == KeyInUse::Kek(old))
+            .map_or(0, |(_, n)| *n);
+        let moved = ROWS as u64 - still_old;
+        assert!(
+            moved >= moved_before + 500 && still_old > 0,
+            "round {round} (seed {seed}): the job moved on and was killed mid-way: {usage:?}"
+        );
+        assert_eq!(usage.len(), 2, "two KEKs, nothing else: {usage:?}");
+        moved_before = moved;
+        assert!(
+            read_everything().await == all,
+            "round {round} (seed {seed}): every voucher reads as written"
+        );
+    }
+    let rest = job.run(&repo, 1_000, |_| {}).await;
+    assert_eq!(
+        rest.rewrapped,
+        ROWS as u64 - moved_before,
+        "resumed exactly the rest"
+    );
+    let (new, live) = single_kek(&repo).await;
+    assert_ne!(new, old);
+    assert_eq!(live, ROWS as u64);
+    assert!(read_everything().await == all);
+    for v in all.iter().step_by(101) {
+        let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+        assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
+    }
+}
+
 /// The job a child process runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Job {
@@ -836,6 +928,14 @@ enum Job {
 }
 
 impl Job {
+    /// Its name in [`JOB_ENV`].
+    fn name(self) -> &'static str {
+        match self {
+            Job::Rewrap => "rewrap",
+            Job::Reencrypt => "reencrypt",
+        }
+    }
+
     async fn run<DB: EncxDatabase>(
         self,
         repo: &Repo<Voucher, DB>,
@@ -899,7 +999,11 @@ pub fn child(url: &str) -> std::process::ExitCode {
             Ok("reencrypt") => Job::Reencrypt,
             _ => Job::Rewrap,
         };
-        job.run(&repo, 20, |p| {
+        let batch = std::env::var(BATCH_ENV)
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(20);
+        job.run(&repo, batch, |p| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             writeln!(out, "batches {}", p.batches).unwrap();
