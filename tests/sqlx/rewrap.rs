@@ -77,7 +77,8 @@ on_databases! {
     subject_keys_follow_a_kek_rotation: |db| subject_keys_follow_a_kek_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_registry_rotates_rewraps_and_destroys: |db| registry_lifecycle(db.pool.clone()) => [postgres, mariadb, sqlite];
     writes_during_a_rewrap_are_never_undone: |db| writes_during_a_rewrap(db.pool.clone()) => [postgres, mariadb];
-    four_workers_share_a_rewrap: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
+    four_workers_share_a_rewrap: |db| four_workers(db.pool.clone(), &db.url, Job::Rewrap) => [postgres, mariadb];
+    four_workers_share_a_reencrypt: |db| four_workers(db.pool.clone(), &db.url, Job::Reencrypt) => [postgres, mariadb];
     a_killed_worker_process_is_taken_over: |db| killed_worker_taken_over(db.pool.clone(), &db.url) => [postgres, mariadb];
     rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_local_root_rotation_rewraps_the_key_table: |db| root_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
@@ -126,10 +127,10 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     assert_eq!(usage[0], (KeyInUse::Erased, 429));
 }
 
-/// 20,000 vouchers re-wrapped by 4 workers at once, each with its own `Crypto` and pool: the
-/// rows they re-wrap add up to exactly 20,000 (none twice, none missed), more than one worker
-/// did work, and every row reads under the new KEK.
-async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+/// 20,000 vouchers re-wrapped (or re-encrypted) by 4 workers at once, each with its own
+/// `Crypto` and pool: the rows they write add up to exactly 20,000 (none twice, none missed),
+/// more than one worker did work, and every row reads under the new KEK.
+async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str, job: Job) {
     let (repo, all, old) = rotated_vouchers(pool, 20_000).await;
 
     let mut workers = Vec::new();
@@ -141,7 +142,7 @@ async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
                 .connect(&url)
                 .await
                 .unwrap();
-            vouchers(pool).await.rewrap(250).await.unwrap()
+            job.run(&vouchers(pool).await, 250, |_| {}).await
         }));
     }
     let mut done = Vec::new();
@@ -149,7 +150,7 @@ async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         done.push(w.await.unwrap());
     }
     let total: u64 = done.iter().map(|d| d.rewrapped).sum();
-    assert_eq!(total, 20_000, "each row re-wrapped exactly once: {done:?}");
+    assert_eq!(total, 20_000, "each row written exactly once: {done:?}");
     assert!(
         done.iter().filter(|d| d.rewrapped > 0).count() >= 2,
         "the work was shared: {done:?}"
