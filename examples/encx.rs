@@ -6,6 +6,8 @@
 //! cargo run --example encx -- status --database-url sqlite://quickstart.db --master-key-file quickstart.key
 //! cargo run --example encx -- keys rotate --database-url sqlite://quickstart.db --master-key-file quickstart.key
 //! cargo run --example encx -- rewrap --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- reencrypt --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- audit --database-url sqlite://quickstart.db --master-key-file quickstart.key
 //! ```
 
 #[path = "tour.rs"]
@@ -30,6 +32,7 @@ async fn registry<DB: EncxDatabase>(
         .await?;
     Ok(Registry::new(crypto.clone())
         .kek_store(keks)
+        .audit_log(pool.clone())
         .table(Repo::<tour::User, DB>::new(pool, crypto)))
 }
 

@@ -1,5 +1,5 @@
 //! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
-//! with progress bars, `--json` and `--dry-run`.
+//! `reencrypt`, `audit`, with progress bars, `--json` and `--dry-run`.
 //!
 //! Jobs need the application's record types, so the CLI is a library the application calls
 //! from a binary of its own, with its tables registered in a [`Registry`]:
@@ -22,6 +22,7 @@
 //!             .await?;
 //!         Ok(Registry::new(crypto.clone())
 //!             .kek_store(keks)
+//!             .audit_log(pool.clone())
 //!             .table(Repo::<User, sqlx::Postgres>::new(pool, crypto)))
 //!     })
 //!     .await
@@ -41,6 +42,7 @@ use clap::{Parser, Subcommand};
 use encx::{KeyInUse, Keyring};
 use serde_json::{json, Value};
 
+use crate::audit_log::{AuditQuery, AuditRecord};
 use crate::error::Error;
 use crate::registry::{KeyStatus, Registry};
 use crate::rewrap::RewrapProgress;
@@ -63,14 +65,15 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Parser)]
 #[command(
     name = "encx",
-    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction.",
+    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction, audit log.",
     after_help = "Examples:\n  \
         encx status --database-url sqlite://quickstart.db --master-key-file quickstart.key\n  \
         encx keys rotate --actor ops@example.com\n  \
         encx rewrap --batch 1000\n  \
         encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key\n  \
         encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
-        encx status --json | jq .pending_rewrap\n\n\
+        encx status --json | jq .pending_rewrap\n  \
+        encx audit --subject user-42 --since-minutes 1440\n\n\
         Exit codes: 0 done, 2 usage, 3 configuration, 4 refused (key still in use), \
         5 integrity failure, 6 unavailable (retry), 7 missing key, 1 other."
 )]
@@ -111,6 +114,31 @@ enum Command {
         /// Count what would be re-wrapped; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Audit events from `encx_audit`, newest first (needs `Registry::audit_log`).
+    Audit {
+        /// Only events of this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Only events of this record id.
+        #[arg(long)]
+        record: Option<String>,
+        /// Only events of this data subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only events of this action (encrypt, decrypt, find_by, erase, erase_subject,
+        /// rotate, rewrap, reencrypt).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events of this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events of the last N minutes.
+        #[arg(long, value_name = "N")]
+        since_minutes: Option<u64>,
+        /// The most events shown.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Re-encrypt every record not under the active KEK: fresh DEKs, blind indexes under the
     /// newest index key version (DEK rotation, reindex). Run `keys rotate` first.
@@ -348,6 +376,32 @@ where
                 },
             );
         }
+        Command::Audit {
+            table,
+            record,
+            subject,
+            action,
+            actor,
+            since_minutes,
+            limit,
+        } => {
+            let mut query = AuditQuery::default().limit(limit);
+            query.table = table;
+            query.record = record;
+            query.subject = subject;
+            query.action = action;
+            query.actor = actor;
+            query.since = since_minutes
+                .map(|m| std::time::SystemTime::now() - std::time::Duration::from_secs(m * 60));
+            let events = registry.audit(query).await?;
+            let rows: Vec<Value> = events.iter().map(audit_json).collect();
+            emit(args.json, json!({ "events": rows }), || {
+                if events.is_empty() {
+                    return "no audit event matches".to_owned();
+                }
+                events.iter().map(audit_line).collect::<Vec<_>>().join("\n")
+            });
+        }
         Command::Reencrypt { batch, dry_run } => {
             let pending = registry.status().await?.pending_rows();
             if dry_run {
@@ -381,6 +435,49 @@ where
         }
     }
     Ok(())
+}
+
+/// An audit event's time as RFC 3339 (UTC, milliseconds).
+fn rfc3339(event: &AuditRecord) -> String {
+    let nanos = i128::from(event.at) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{} ms", event.at))
+}
+
+/// One audit event as a line of text.
+fn audit_line(e: &AuditRecord) -> String {
+    let mut line = format!("{} {} {}", rfc3339(e), e.action, e.table_name);
+    for (name, value) in [
+        ("record", &e.record),
+        ("subject", &e.subject),
+        ("actor", &e.actor),
+    ] {
+        if let Some(value) = value {
+            line.push_str(&format!(" {name}={value}"));
+        }
+    }
+    if !e.fields.is_empty() {
+        line.push_str(&format!(" fields={}", e.fields));
+    }
+    line.push_str(&format!(
+        " records={} outcome={} {}us",
+        e.records, e.outcome, e.duration_us
+    ));
+    line
+}
+
+/// One audit event as JSON.
+fn audit_json(e: &AuditRecord) -> Value {
+    json!({
+        "at": rfc3339(e), "at_ms": e.at, "action": e.action, "table": e.table_name,
+        "record": e.record, "subject": e.subject, "fields": e.fields, "actor": e.actor,
+        "records": e.records, "outcome": e.outcome, "duration_us": e.duration_us,
+    })
 }
 
 /// A progress bar over several tables' batches (plain lines when stderr is not a terminal,

@@ -15,6 +15,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 use uuid::Uuid;
 
+use crate::audit_log::{AuditQuery, AuditRecord, AuditRow};
 use crate::kek_store::SqlKekStore;
 use crate::migrate::millis;
 use crate::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
@@ -115,6 +116,12 @@ pub trait Driver: Database {
         pool: &'a Pool<Self>,
         events: &'a [AuditEvent],
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// The `encx_audit` rows of `pool` that match `query`, newest first.
+    fn read_audit<'a>(
+        pool: &'a Pool<Self>,
+        query: &'a AuditQuery,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>>;
 
     /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
     fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
@@ -268,6 +275,37 @@ macro_rules! impl_driver {
                     });
                     insert.build().execute(pool).await?;
                     Ok(())
+                })
+            }
+
+            fn read_audit<'a>(
+                pool: &'a Pool<Self>,
+                query: &'a AuditQuery,
+            ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>> {
+                Box::pin(async move {
+                    let mut select = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT at, action, table_name, record, subject, fields, actor, records, \
+                         outcome, duration_us FROM encx_audit WHERE 1 = 1",
+                    );
+                    let text_filters = [
+                        (" AND table_name = ", &query.table),
+                        (" AND record = ", &query.record),
+                        (" AND subject = ", &query.subject),
+                        (" AND action = ", &query.action),
+                        (" AND actor = ", &query.actor),
+                    ];
+                    for (sql, value) in text_filters {
+                        if let Some(value) = value {
+                            select.push(sql).push_bind(value.as_str());
+                        }
+                    }
+                    if let Some(since) = query.since_millis() {
+                        select.push(" AND at >= ").push_bind(since);
+                    }
+                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+                    select.push(" ORDER BY at DESC LIMIT ").push_bind(limit);
+                    let rows = select.build_query_as::<AuditRow>().fetch_all(pool).await?;
+                    Ok(rows.into_iter().map(AuditRecord::from).collect())
                 })
             }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit_log;
 pub mod audit_sink;
 mod bulk;
 #[cfg(feature = "cli")]
@@ -19,6 +20,7 @@ mod statements;
 mod subject_eraser;
 pub mod subject_store;
 
+pub use audit_log::{read_audit, AuditQuery, AuditRecord};
 pub use audit_sink::SqlAuditSink;
 pub use dialect::EncxDatabase;
 pub use error::{Error, Result};

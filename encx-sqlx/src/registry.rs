@@ -16,6 +16,7 @@ use encx::{
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
+use crate::audit_log::{AuditQuery, AuditRecord};
 use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
@@ -68,6 +69,10 @@ where
     }
 }
 
+/// Reads the registered `encx_audit` table.
+type AuditReader =
+    Arc<dyn Fn(AuditQuery) -> BoxFuture<'static, Result<Vec<AuditRecord>>> + Send + Sync>;
+
 /// The tables of an application and the keys that serve them, for operator jobs.
 ///
 /// ```no_run
@@ -92,6 +97,7 @@ pub struct Registry {
     crypto: Crypto,
     keks: Option<Arc<dyn KekStore>>,
     tables: Vec<Box<dyn JobTable>>,
+    audit: Option<AuditReader>,
 }
 
 impl fmt::Debug for Registry {
@@ -109,7 +115,29 @@ impl Registry {
             crypto,
             keks: None,
             tables: Vec::new(),
+            audit: None,
         }
+    }
+
+    /// The database whose `encx_audit` table a [`SqlAuditSink`](crate::SqlAuditSink) writes:
+    /// needed by [`audit`](Self::audit) (`encx audit`).
+    pub fn audit_log<DB: EncxDatabase>(mut self, pool: sqlx::Pool<DB>) -> Self {
+        self.audit = Some(Arc::new(move |query: AuditQuery| {
+            let pool = pool.clone();
+            Box::pin(async move { crate::read_audit(&pool, &query).await })
+        }));
+        self
+    }
+
+    /// The audit events matching `query`, newest first (see [`read_audit`](crate::read_audit)).
+    /// A configuration error without [`audit_log`](Self::audit_log).
+    pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>> {
+        let read = self.audit.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(
+                "no audit table registered: give the registry Registry::audit_log(pool)".into(),
+            )
+        })?;
+        read(query).await
     }
 
     /// The KEK store of the crypto's [`HierarchicalKeyring`](encx::HierarchicalKeyring):

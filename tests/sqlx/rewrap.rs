@@ -83,6 +83,7 @@ on_databases! {
     rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_local_root_rotation_rewraps_the_key_table: |db| root_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     reencrypt_moves_every_record_to_a_new_index_key: |db| reencrypt_reindexes(db.pool.clone()) => [postgres, mariadb, sqlite];
+    the_audit_log_reads_back_with_filters: |db| audit_log_reads_back(db.pool.clone()) => [postgres, mariadb, sqlite];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
@@ -260,6 +261,7 @@ async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: 
             .await?;
         Ok(encx_sqlx::Registry::new(crypto.clone())
             .kek_store(keks)
+            .audit_log(pool.clone())
             .table(Repo::<Voucher, DB>::new(pool, crypto)))
     })
     .await;
@@ -339,6 +341,11 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let (newest, live) = single_kek(&repo).await;
     assert_ne!(newest, new, "re-encrypted under the newest KEK");
     assert_eq!(live, 25);
+    assert_eq!(
+        encx_cli(&pool, &with(&["audit", "--table", "vouchers"])).await,
+        0
+    );
+    assert_eq!(encx_cli(&pool, &with(&["audit", "--limit", "0"])).await, 3);
     let wrong_root = ["status", "--database-url", url, "--master-keys"];
     let mut wrong = wrong_root.to_vec();
     wrong.push("root:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
@@ -592,6 +599,69 @@ async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     expected.remove(3);
     assert!(read_all(&fresh, &ids).await == expected);
     assert!(fresh.get(3).await.unwrap_err().is_shredded());
+}
+
+/// Events written by a `SqlAuditSink` read back with `read_audit` and `Registry::audit`:
+/// newest first, each filter selecting exactly its events, the limit respected, no value of a
+/// record in any event, and the refusals (limit 0, no audit table registered).
+async fn audit_log_reads_back<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    use encx_sqlx::{read_audit, AuditQuery};
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let sink = encx_sqlx::SqlAuditSink::spawn(pool.clone(), 1_000);
+    let repo = vouchers_audited(pool.clone(), sink.clone())
+        .await
+        .with_actor("alice");
+    repo.create_table().await.unwrap();
+    for id in 1..=3 {
+        repo.insert(&voucher(id)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await; // distinct times
+    }
+    repo.get(1).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    assert!(repo.erase(2).await.unwrap());
+    sink.flush().await;
+
+    let read = |query: AuditQuery| {
+        let pool = pool.clone();
+        async move { read_audit(&pool, &query).await.unwrap() }
+    };
+    let all = read(AuditQuery::default().table("vouchers")).await;
+    let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["erase", "decrypt", "encrypt", "encrypt", "encrypt"]
+    );
+    assert!(all.windows(2).all(|w| w[0].at >= w[1].at), "newest first");
+    assert!(all.iter().all(|e| e.actor.as_deref() == Some("alice")));
+    assert!(all.iter().all(|e| e.outcome == "ok"));
+    for e in &all {
+        let text = format!("{e:?}");
+        assert!(!text.contains("CODE-"), "no value in an event: {text}");
+    }
+    let erased = read(AuditQuery::default().action("erase")).await;
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0].record.as_deref(), Some("2"));
+    assert_eq!(read(AuditQuery::default().record("1")).await.len(), 2);
+    assert_eq!(read(AuditQuery::default().actor("bob")).await.len(), 0);
+    assert_eq!(read(AuditQuery::default().limit(2)).await.len(), 2);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3_600);
+    assert!(read(AuditQuery::default().since(later)).await.is_empty());
+    let since_first = all.last().unwrap().time();
+    assert_eq!(
+        read(AuditQuery::default().since(since_first)).await.len(),
+        5
+    );
+    let zero = read_audit(&pool, &AuditQuery::default().limit(0)).await;
+    assert!(matches!(zero, Err(encx_sqlx::Error::InvalidConfig(_))));
+
+    let registry = encx_sqlx::Registry::new(repo.crypto().clone());
+    let unregistered = registry.audit(AuditQuery::default()).await;
+    assert!(matches!(
+        unregistered,
+        Err(encx_sqlx::Error::InvalidConfig(_))
+    ));
+    let registry = registry.audit_log(pool.clone());
+    assert_eq!(registry.audit(AuditQuery::default()).await.unwrap(), all);
 }
 
 /// A local root key rotation (`root` then `root` and `root2`, `root2` active), finished by a
