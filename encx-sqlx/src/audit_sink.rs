@@ -8,6 +8,8 @@
 //! `warn`, target `encx_sqlx::audit`).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -135,5 +137,9 @@ impl AuditSink for SqlAuditSink {
         if self.queue.try_send(Message::Event(event)).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(SqlAuditSink::flush(self))
     }
 }

@@ -1,5 +1,5 @@
 //! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
-//! `reencrypt`, `audit`, with progress bars, `--json` and `--dry-run`.
+//! `reencrypt`, `erase-subject`, `audit`, with progress bars, `--json` and `--dry-run`.
 //!
 //! Jobs need the application's record types, so the CLI is a library the application calls
 //! from a binary of its own, with its tables registered in a [`Registry`]:
@@ -65,7 +65,7 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Parser)]
 #[command(
     name = "encx",
-    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction, audit log.",
+    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction, subject erasure, audit log.",
     after_help = "Examples:\n  \
         encx status --database-url sqlite://quickstart.db --master-key-file quickstart.key\n  \
         encx keys rotate --actor ops@example.com\n  \
@@ -73,7 +73,8 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
         encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key\n  \
         encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
         encx status --json | jq .pending_rewrap\n  \
-        encx audit --subject user-42 --since-minutes 1440\n\n\
+        encx erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo@example.com --dry-run\n  \
+        encx audit --subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --since-minutes 1440\n\n\
         Exit codes: 0 done, 2 usage, 3 configuration, 4 refused (key still in use), \
         5 integrity failure, 6 unavailable (retry), 7 missing key, 1 other."
 )]
@@ -112,6 +113,18 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
         /// Count what would be re-wrapped; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Erase a data subject: destroy its keys and clear its rows in every table of the
+    /// application's subject eraser (needs `Registry::subject_eraser`).
+    EraseSubject {
+        /// The subject's id, as the application's subject type parses it.
+        subject: String,
+        /// Who erases, for the audit trail.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Say what would be erased; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -280,6 +293,14 @@ where
             code: build_code(&*e),
             message: format!("setting up: {e}"),
         })?;
+    let done = run_command(args, &registry).await;
+    // A sink that queues events (SqlAuditSink) writes them before the process exits.
+    registry.crypto().audit_sink().flush().await;
+    done
+}
+
+/// Runs the parsed command on the application's registry.
+async fn run_command(args: Args, registry: &Registry) -> Result<(), Failure> {
     match args.command {
         Command::Status => {
             let status = registry.status().await?;
@@ -374,6 +395,46 @@ where
                     }
                     out.trim_end().to_owned()
                 },
+            );
+        }
+        Command::EraseSubject {
+            subject,
+            actor,
+            dry_run,
+        } => {
+            let tables = registry.subject_tables().ok_or_else(|| {
+                Error::InvalidConfig(
+                    "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
+                        .into(),
+                )
+            })?;
+            if dry_run {
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "subject": subject, "tables": tables }),
+                    || {
+                        format!(
+                            "dry run: would destroy the keys of subject {subject} and clear its rows in {}",
+                            tables.join(", ")
+                        )
+                    },
+                );
+                return Ok(());
+            }
+            let receipt = registry.erase_subject(&subject, actor.as_deref()).await?;
+            let at_ms = receipt
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            emit(
+                args.json,
+                json!({
+                    "subject": receipt.subject,
+                    "keys_destroyed": receipt.keys_destroyed.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
+                    "at_ms": at_ms,
+                }),
+                || receipt.to_string(),
             );
         }
         Command::Audit {

@@ -21,6 +21,7 @@ use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 use crate::rewrap::RewrapProgress;
+use crate::subject_eraser::SubjectErasure;
 
 /// A registered table, its type erased.
 trait JobTable: Send + Sync {
@@ -69,6 +70,10 @@ where
     }
 }
 
+/// Erases a data subject given as text, naming an actor, with the registered eraser.
+type SubjectEraserFn =
+    Arc<dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<SubjectErasure>> + Send + Sync>;
+
 /// Reads the registered `encx_audit` table.
 type AuditReader =
     Arc<dyn Fn(AuditQuery) -> BoxFuture<'static, Result<Vec<AuditRecord>>> + Send + Sync>;
@@ -98,6 +103,7 @@ pub struct Registry {
     keks: Option<Arc<dyn KekStore>>,
     tables: Vec<Box<dyn JobTable>>,
     audit: Option<AuditReader>,
+    eraser: Option<(Vec<&'static str>, SubjectEraserFn)>,
 }
 
 impl fmt::Debug for Registry {
@@ -116,7 +122,55 @@ impl Registry {
             keks: None,
             tables: Vec::new(),
             audit: None,
+            eraser: None,
         }
+    }
+
+    /// The application's [`SubjectEraser`](crate::SubjectEraser): needed by
+    /// [`erase_subject`](Self::erase_subject) (`encx erase-subject`). Subjects are given as
+    /// text and parsed with `S`'s `FromStr` (a UUID, a number, a string).
+    pub fn subject_eraser<S>(mut self, eraser: crate::SubjectEraser<S>) -> Self
+    where
+        S: encx::RecordId + std::str::FromStr + Send + Sync + 'static,
+        <S as std::str::FromStr>::Err: fmt::Display,
+    {
+        let tables = eraser.table_names();
+        let eraser = Arc::new(eraser);
+        let erase: SubjectEraserFn = Arc::new(move |subject: String, actor: Option<String>| {
+            let eraser = eraser.clone();
+            Box::pin(async move {
+                let parsed: S = subject.parse().map_err(|e| {
+                    Error::InvalidConfig(format!("`{subject}` is not a subject id here: {e}"))
+                })?;
+                eraser.erase_by(&parsed, actor.as_deref()).await
+            })
+        });
+        self.eraser = Some((tables, erase));
+        self
+    }
+
+    /// The tables the registered subject eraser clears; `None` without
+    /// [`subject_eraser`](Self::subject_eraser).
+    pub fn subject_tables(&self) -> Option<&[&'static str]> {
+        self.eraser.as_ref().map(|(tables, _)| tables.as_slice())
+    }
+
+    /// Erases data subject `subject` (text, parsed as the eraser's subject type) with the
+    /// registered [`SubjectEraser`](crate::SubjectEraser), naming `actor` in the audit events;
+    /// the receipt. A configuration error without [`subject_eraser`](Self::subject_eraser) or
+    /// for text that is not a subject id.
+    pub async fn erase_subject(
+        &self,
+        subject: &str,
+        actor: Option<&str>,
+    ) -> Result<SubjectErasure> {
+        let (_, erase) = self.eraser.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(
+                "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
+                    .into(),
+            )
+        })?;
+        erase(subject.to_owned(), actor.map(str::to_owned)).await
     }
 
     /// The database whose `encx_audit` table a [`SqlAuditSink`](crate::SqlAuditSink) writes:

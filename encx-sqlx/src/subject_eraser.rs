@@ -199,6 +199,11 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self
     }
 
+    /// The registered tables' names.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().map(|t| t.table()).collect()
+    }
+
     /// Names `actor` in the audit events of every erasure (see [`encx::audit`]).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
@@ -228,6 +233,12 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     /// them, and new data for it is refused until
     /// [`Crypto::reenable_subject`](encx::Crypto::reenable_subject).
     pub async fn erase(&self, subject: &S) -> Result<SubjectErasure> {
+        self.erase_by(subject, self.actor.as_deref()).await
+    }
+
+    /// [`erase`](Self::erase), naming `actor` in this erasure's audit events instead of the
+    /// eraser's [`actor`](Self::actor) (`encx erase-subject --actor`).
+    pub async fn erase_by(&self, subject: &S, actor: Option<&str>) -> Result<SubjectErasure> {
         let bytes = subject.record_id_bytes();
         if let Some(ledger) = &self.ledger {
             ledger
@@ -237,7 +248,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                 })
                 .await?;
         }
-        self.erase_keys_and_rows(subject, &bytes, None).await
+        self.erase_keys_and_rows(subject, &bytes, None, actor).await
     }
 
     /// Destroys the keys of `subject` made up to `created_up_to` and clears its rows: in one
@@ -247,21 +258,27 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         subject: &S,
         bytes: &[u8],
         created_up_to: Option<SystemTime>,
+        actor: Option<&str>,
     ) -> Result<SubjectErasure> {
         let started = (SystemTime::now(), Instant::now());
         if let Some(shared) = &self.shared {
             let erased = shared
                 .erase(subject, bytes, created_up_to, &self.tables)
                 .await;
-            self.audit(subject, SUBJECT_KEY_TABLE, started, &erased, |(ids, _)| {
-                ids.len()
-            });
+            self.audit(
+                subject,
+                actor,
+                SUBJECT_KEY_TABLE,
+                started,
+                &erased,
+                |(ids, _)| ids.len(),
+            );
             let (keys_destroyed, rows) = erased?;
             self.crypto.forget_subject_keys(bytes, &keys_destroyed)?;
             let tables = self.tables.iter().map(|t| t.table()).zip(rows).collect();
             for &(table, rows) in &tables {
                 let cleared = Ok::<u64, crate::Error>(rows);
-                self.audit(subject, table, started, &cleared, |n| *n as usize);
+                self.audit(subject, actor, table, started, &cleared, |n| *n as usize);
             }
             return Ok(SubjectErasure {
                 subject: subject.record_id_display(),
@@ -274,16 +291,22 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             None => self.crypto.erase_subject(bytes).await,
             Some(at) => self.crypto.erase_subject_as_of(bytes, at).await,
         };
-        self.audit(subject, SUBJECT_KEY_TABLE, started, &destroyed, |ids| {
-            ids.len()
-        });
-        self.clear_rows(subject, destroyed?).await
+        self.audit(
+            subject,
+            actor,
+            SUBJECT_KEY_TABLE,
+            started,
+            &destroyed,
+            |ids| ids.len(),
+        );
+        self.clear_rows(subject, destroyed?, actor).await
     }
 
     /// Sends an `erase_subject` audit event about one step.
     fn audit<R>(
         &self,
         subject: &S,
+        actor: Option<&str>,
         table: &'static str,
         (at, started): (SystemTime, Instant),
         result: &Result<R, impl ErrorClass>,
@@ -292,7 +315,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         let mut event = AuditEvent::new(AuditAction::EraseSubject, table, at);
         event.duration = started.elapsed();
         event.subject = Some(subject.record_id_display());
-        event.actor = self.actor.clone();
+        event.actor = actor.map(str::to_owned);
         match result {
             Ok(done) => event.records = count(done) as u64,
             Err(error) => event.outcome = error.outcome(),
@@ -321,19 +344,29 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                 )
             })?;
             receipts.push(
-                self.erase_keys_and_rows(&subject, &entry.subject, Some(entry.erased_at))
-                    .await?,
+                self.erase_keys_and_rows(
+                    &subject,
+                    &entry.subject,
+                    Some(entry.erased_at),
+                    self.actor.as_deref(),
+                )
+                .await?,
             );
         }
         Ok(receipts)
     }
 
-    async fn clear_rows(&self, subject: &S, keys_destroyed: Vec<Uuid>) -> Result<SubjectErasure> {
+    async fn clear_rows(
+        &self,
+        subject: &S,
+        keys_destroyed: Vec<Uuid>,
+        actor: Option<&str>,
+    ) -> Result<SubjectErasure> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
             let started = (SystemTime::now(), Instant::now());
             let cleared = table.erase_rows(subject).await;
-            self.audit(subject, table.table(), started, &cleared, |rows| {
+            self.audit(subject, actor, table.table(), started, &cleared, |rows| {
                 *rows as usize
             });
             tables.push((table.table(), cleared?));

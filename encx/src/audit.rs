@@ -8,6 +8,8 @@
 //! `info`), or `encx_sqlx::SqlAuditSink` (table `encx_audit`, written off the caller's path).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use crate::error::ErrorKind;
@@ -129,6 +131,13 @@ impl AuditEvent {
 pub trait AuditSink: Send + Sync + fmt::Debug {
     /// Takes one event.
     fn record(&self, event: AuditEvent);
+
+    /// Waits until the events taken so far are stored, for a sink that queues them (call it
+    /// before a process exits; the `encx` CLI does). The default, for sinks that store each
+    /// event at once, returns at once.
+    fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Emits each event as a `tracing` event (target `encx::audit`, level `info`). The default.

@@ -83,6 +83,7 @@ on_databases! {
     rows_a_dead_worker_held_are_swept_up: |db| dead_worker_rows_swept(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_local_root_rotation_rewraps_the_key_table: |db| root_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     reencrypt_moves_every_record_to_a_new_index_key: |db| reencrypt_reindexes(db.pool.clone()) => [postgres, mariadb, sqlite];
+    the_cli_erases_a_subject: |db| cli_erase_subject(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     the_audit_log_reads_back_with_filters: |db| audit_log_reads_back(db.pool.clone()) => [postgres, mariadb, sqlite];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
@@ -346,6 +347,11 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         0
     );
     assert_eq!(encx_cli(&pool, &with(&["audit", "--limit", "0"])).await, 3);
+    assert_eq!(
+        encx_cli(&pool, &with(&["erase-subject", "anyone"])).await,
+        3,
+        "no subject eraser registered"
+    );
     let wrong_root = ["status", "--database-url", url, "--master-keys"];
     let mut wrong = wrong_root.to_vec();
     wrong.push("root:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
@@ -599,6 +605,94 @@ async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     expected.remove(3);
     assert!(read_all(&fresh, &ids).await == expected);
     assert!(fresh.get(3).await.unwrap_err().is_shredded());
+}
+
+/// `encx erase-subject` with the application's subject eraser over the members table: a dry
+/// run changes nothing, text that is not a UUID is a configuration error (3), an erasure
+/// shreds that member only, and its audit events (a `SqlAuditSink`, flushed by the CLI)
+/// name the `--actor`.
+async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    use super::generic::Member;
+    let crypto = super::generic::subject_crypto(pool.clone()).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto);
+    members.create_table().await.unwrap();
+    let ada = Member {
+        id: uuid::Uuid::new_v4(),
+        email: "ada@example.com".into(),
+    };
+    let bob = Member {
+        id: uuid::Uuid::new_v4(),
+        email: "bob@example.com".into(),
+    };
+    members.insert(&ada).await.unwrap();
+    members.insert(&bob).await.unwrap();
+    let run = |args: Vec<String>| {
+        let pool = pool.clone();
+        async move {
+            let argv = std::iter::once("encx".to_string()).chain(args);
+            let code = encx_sqlx::cli::main_from(argv, |ctx| members_registry(pool, ctx)).await;
+            (0..=255u8)
+                .find(|c| std::process::ExitCode::from(*c) == code)
+                .unwrap()
+        }
+    };
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--database-url", url, "--master-keys", ROOT_SPEC].map(String::from));
+        v
+    };
+    let ada_id = ada.id.to_string();
+    assert_eq!(run(with(&["erase-subject", &ada_id, "--dry-run"])).await, 0);
+    assert_eq!(
+        members.get(ada.id).await.unwrap(),
+        ada,
+        "a dry run changes nothing"
+    );
+    assert_eq!(run(with(&["erase-subject", "not-a-uuid"])).await, 3);
+    let erase = with(&[
+        "erase-subject",
+        &ada_id,
+        "--actor",
+        "dpo@example.com",
+        "--json",
+    ]);
+    assert_eq!(run(erase).await, 0);
+    let cold = Repo::<Member, DB>::new(
+        pool.clone(),
+        super::generic::subject_crypto(pool.clone()).await,
+    );
+    assert!(cold.get(ada.id).await.unwrap_err().is_shredded());
+    assert_eq!(cold.get(bob.id).await.unwrap(), bob, "only that subject");
+    let query = encx_sqlx::AuditQuery::default()
+        .action("erase_subject")
+        .subject(ada_id.clone());
+    let events = encx_sqlx::read_audit(&pool, &query).await.unwrap();
+    assert!(
+        !events.is_empty(),
+        "the CLI's audit events are written before it exits"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.actor.as_deref() == Some("dpo@example.com")));
+}
+
+/// The CLI's registry for [`cli_erase_subject`]: the members table in a subject eraser, audit
+/// events into `encx_audit` through a `SqlAuditSink`.
+async fn members_registry<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    ctx: encx_sqlx::cli::Context,
+) -> Result<encx_sqlx::Registry, encx_sqlx::cli::BuildError> {
+    let keks = SqlKekStore::shared(pool.clone());
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
+        .index_keys_in(keks, ctx.root)
+        .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(pool.clone()))
+        .audit(encx_sqlx::SqlAuditSink::spawn(pool.clone(), 100))
+        .build()
+        .await?;
+    let members = Repo::<super::generic::Member, DB>::new(pool, crypto.clone());
+    Ok(encx_sqlx::Registry::new(crypto.clone())
+        .subject_eraser(encx_sqlx::SubjectEraser::new(crypto).table(members)))
 }
 
 /// Events written by a `SqlAuditSink` read back with `read_audit` and `Registry::audit`:
