@@ -30,6 +30,7 @@ use crate::dialect::{max_binds, EncxDatabase};
 use crate::error::{encode_error, Error, Result};
 use crate::repo::Repo;
 use crate::statements::RowLock;
+use encx::schema::Dialect;
 
 /// Rows per `UPDATE` statement of a rewrap.
 const REPLACE_ROWS: usize = 500;
@@ -260,7 +261,12 @@ where
     ) -> Result<Option<(Vec<T::Record>, u64)>> {
         let at = SystemTime::now();
         let started = Instant::now();
-        let mut tx = self.pool.begin().await?;
+        // SQLite: take the write lock first, so that a writer of the application and the job
+        // never deadlock upgrading read transactions ("database is locked").
+        let mut tx = match DB::DIALECT {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _ => self.pool.begin().await?,
+        };
         let mut args = <DB as Database>::Arguments::default();
         DB::bind_bytes(&job.active, &mut args).map_err(encode_error)?;
         DB::bind_bytes(&job.subject_kind, &mut args).map_err(encode_error)?;
@@ -334,30 +340,38 @@ where
     }
 
     /// Decrypts each record of one page and writes it back encrypted anew, on `conn`, if its
-    /// wrapped DEK is unchanged; the rows written.
+    /// wrapped DEK is unchanged (batched compare-and-swap `UPDATE`s); the rows written.
     async fn reencrypt_page(
         &self,
         conn: &mut <DB as Database>::Connection,
         page: &[T::Record],
     ) -> Result<u64> {
-        let sql = self.sql.reencrypt.as_deref().ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "table `{}` has no #[encx(id)] field: reencrypt needs one",
-                self.sql.table
-            ))
-        })?;
-        let mut written = 0;
+        let mut changes: Vec<(T::Record, &WrappedDek)> = Vec::with_capacity(page.len());
         for record in page {
-            let (Some(id), Some(old)) = (record.key(), record.wrapped_dek()) else {
+            let Some(old) = record.wrapped_dek() else {
                 continue;
             };
             let value = T::decrypt(record, &self.crypto).await?;
-            let fresh = value.encrypt(&self.crypto).await?;
+            changes.push((value.encrypt(&self.crypto).await?, old));
+        }
+        let per_row = self.sql.column_count + 2;
+        let per_statement = (max_binds(DB::DIALECT) / per_row).clamp(1, REPLACE_ROWS);
+        let mut written = 0;
+        for chunk in changes.chunks(per_statement) {
+            let sql = self.sql.replace_rows(chunk.len())?;
             let mut args = <DB as Database>::Arguments::default();
-            DB::bind_record(&fresh, &mut args).map_err(encode_error)?;
-            DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
-            DB::bind_wrapped_dek(old, &mut args).map_err(encode_error)?;
-            written += DB::execute(&mut *conn, sql, args).await?;
+            for (fresh, old) in chunk {
+                let id = fresh.key().ok_or_else(|| {
+                    Error::InvalidConfig(format!(
+                        "table `{}` has no #[encx(id)] field: reencrypt needs one",
+                        self.sql.table
+                    ))
+                })?;
+                DB::bind_record(fresh, &mut args).map_err(encode_error)?;
+                DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
+                DB::bind_wrapped_dek(old, &mut args).map_err(encode_error)?;
+            }
+            written += DB::execute(conn, &sql, args).await?;
         }
         Ok(written)
     }

@@ -19,6 +19,8 @@ pub(crate) struct Statements {
     pub dialect: Dialect,
     pub table: &'static str,
     pub column_count: usize,
+    /// Every stored column, quoted, in the order records bind them.
+    columns: Vec<String>,
     /// `INSERT INTO t (c1, ..., cn) VALUES ` (rows are appended).
     pub insert_head: String,
     /// `INSERT INTO t (c1, ..., cn) SELECT * FROM UNNEST($1, ..., $n)`: one array per column
@@ -30,9 +32,6 @@ pub(crate) struct Statements {
     pub id: Option<String>,
     /// `UPDATE t SET c1 = ?, ..., cn = ? WHERE id = ? AND encx_dek IS NOT NULL`
     pub update: Option<String>,
-    /// `UPDATE … SET <every column> WHERE id = ? AND encx_dek = ?`: a whole record replaced
-    /// only if its wrapped DEK is the one read (the re-encrypt job).
-    pub reencrypt: Option<String>,
     /// `UPDATE t SET encx_dek = NULL, b1 = NULL, ... WHERE id = ?`
     pub erase: Option<String>,
     /// `DELETE FROM t WHERE id = ?`
@@ -61,18 +60,10 @@ impl Statements {
             .map(|(i, n)| format!("{n} = {}", placeholder(dialect, i + 1)))
             .collect::<Vec<_>>()
             .join(", ");
-        let after_sets = |n: usize| placeholder(dialect, names.len() + n);
         let update = id.as_ref().map(|id| {
             format!(
                 "UPDATE {table} SET {sets} WHERE {id} = {} AND {dek} IS NOT NULL",
-                after_sets(1)
-            )
-        });
-        let reencrypt = id.as_ref().map(|id| {
-            format!(
-                "UPDATE {table} SET {sets} WHERE {id} = {} AND {dek} = {}",
-                after_sets(1),
-                after_sets(2)
+                placeholder(dialect, names.len() + 1)
             )
         });
         let mut nulls = vec![format!("{dek} = NULL")];
@@ -99,6 +90,7 @@ impl Statements {
             dialect,
             table: T::TABLE,
             column_count: names.len(),
+            columns: names.clone(),
             insert_head: format!("INSERT INTO {table} ({}) VALUES ", names.join(", ")),
             insert_arrays: format!(
                 "INSERT INTO {table} ({}) SELECT * FROM UNNEST({})",
@@ -110,7 +102,6 @@ impl Statements {
             ),
             select: format!("SELECT {} FROM {table}", names.join(", ")),
             update,
-            reencrypt,
             erase,
             erase_subject,
             delete: id.as_ref().map(|id| {
@@ -201,46 +192,88 @@ impl Statements {
     }
 
     /// One statement that replaces the wrapped DEKs of `rows` rows, each only if nobody
-    /// changed it since it was read; binds `new, id, old` per row, in order. PostgreSQL and
-    /// SQLite: `UPDATE … FROM (VALUES …)`; MySQL: a multi-table `UPDATE … JOIN (SELECT … UNION
-    /// ALL …)`.
+    /// changed it since it was read; binds `new, id, old` per row, in order.
     pub fn replace_deks(&self, rows: usize) -> Result<String> {
+        let dek = quote_ident(self.dialect, "encx_dek");
+        self.compare_and_swap(rows, std::slice::from_ref(&dek))
+    }
+
+    /// One statement that replaces whole records (every column) of `rows` rows, each only if
+    /// its wrapped DEK is unchanged since it was read; binds every column, then `id, old
+    /// DEK`, per row, in order.
+    pub fn replace_rows(&self, rows: usize) -> Result<String> {
+        self.compare_and_swap(rows, &self.columns)
+    }
+
+    /// `UPDATE` of the quoted columns `set` for `rows` rows, each where the id matches and
+    /// `encx_dek` is still the old one; per row it binds the `set` values, the id and the old
+    /// DEK. PostgreSQL and SQLite: `UPDATE … FROM (VALUES …)`; MySQL: a multi-table `UPDATE
+    /// … JOIN (SELECT … UNION ALL …)`.
+    fn compare_and_swap(&self, rows: usize, set: &[String]) -> Result<String> {
         let id = self.require_id()?;
         let dek = quote_ident(self.dialect, "encx_dek");
         let table = quote_ident(self.dialect, self.table);
+        let width = set.len() + 2;
         let p = |n: usize| placeholder(self.dialect, n);
+        let row = |r: usize| -> Vec<String> { (1..=width).map(|k| p(width * r + k)).collect() };
         let tuples = || {
             (0..rows)
-                .map(|r| format!("({}, {}, {})", p(3 * r + 1), p(3 * r + 2), p(3 * r + 3)))
+                .map(|r| format!("({})", row(r).join(", ")))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         Ok(match self.dialect {
             Dialect::Postgres => format!(
-                "UPDATE {table} AS t SET {dek} = v.encx_new FROM (VALUES {}) \
-                 AS v(encx_new, encx_id, encx_old) WHERE t.{id} = v.encx_id AND t.{dek} = v.encx_old",
-                tuples()
+                "UPDATE {table} AS t SET {} FROM (VALUES {}) AS v({}, encx_id, encx_old) \
+                 WHERE t.{id} = v.encx_id AND t.{dek} = v.encx_old",
+                set.iter()
+                    .map(|c| format!("{c} = v.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tuples(),
+                set.join(", ")
             ),
             Dialect::Sqlite => format!(
-                "UPDATE {table} SET {dek} = v.column1 FROM (VALUES {}) AS v \
-                 WHERE {table}.{id} = v.column2 AND {table}.{dek} = v.column3",
-                tuples()
+                "UPDATE {table} SET {} FROM (VALUES {}) AS v \
+                 WHERE {table}.{id} = v.column{} AND {table}.{dek} = v.column{}",
+                set.iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} = v.column{}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tuples(),
+                width - 1,
+                width
             ),
             _ => {
+                let names: Vec<String> = set
+                    .iter()
+                    .cloned()
+                    .chain(["encx_id".to_owned(), "encx_old".to_owned()])
+                    .collect();
                 let selects: Vec<String> = (0..rows)
                     .map(|r| {
-                        let (a, b, c) = (p(3 * r + 1), p(3 * r + 2), p(3 * r + 3));
+                        let values = row(r);
                         if r == 0 {
-                            format!("SELECT {a} AS encx_new, {b} AS encx_id, {c} AS encx_old")
+                            let named: Vec<String> = values
+                                .iter()
+                                .zip(&names)
+                                .map(|(v, n)| format!("{v} AS {n}"))
+                                .collect();
+                            format!("SELECT {}", named.join(", "))
                         } else {
-                            format!("SELECT {a}, {b}, {c}")
+                            format!("SELECT {}", values.join(", "))
                         }
                     })
                     .collect();
                 format!(
                     "UPDATE {table} AS t JOIN ({}) AS v ON t.{id} = v.encx_id \
-                     AND t.{dek} = v.encx_old SET t.{dek} = v.encx_new",
-                    selects.join(" UNION ALL ")
+                     AND t.{dek} = v.encx_old SET {}",
+                    selects.join(" UNION ALL "),
+                    set.iter()
+                        .map(|c| format!("t.{c} = v.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }
         })

@@ -76,7 +76,8 @@ on_databases! {
     a_rewrap_killed_with_sigkill_resumes: |db| killed_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     subject_keys_follow_a_kek_rotation: |db| subject_keys_follow_a_kek_rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_registry_rotates_rewraps_and_destroys: |db| registry_lifecycle(db.pool.clone()) => [postgres, mariadb, sqlite];
-    writes_during_a_rewrap_are_never_undone: |db| writes_during_a_rewrap(db.pool.clone()) => [postgres, mariadb];
+    writes_during_a_rewrap_are_never_undone: |db| writes_during_a_rewrap(db.pool.clone(), Job::Rewrap) => [postgres, mariadb, sqlite];
+    writes_during_a_reencrypt_are_never_undone: |db| writes_during_a_rewrap(db.pool.clone(), Job::Reencrypt) => [postgres, mariadb, sqlite];
     four_workers_share_a_rewrap: |db| four_workers(db.pool.clone(), &db.url, Job::Rewrap) => [postgres, mariadb];
     four_workers_share_a_reencrypt: |db| four_workers(db.pool.clone(), &db.url, Job::Reencrypt) => [postgres, mariadb];
     a_killed_worker_process_is_taken_over: |db| killed_worker_taken_over(db.pool.clone(), &db.url) => [postgres, mariadb];
@@ -88,19 +89,19 @@ on_databases! {
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
-/// A rewrap runs while another task erases every 7th voucher and updates every 11th: no
-/// erased row comes back (the job replaces a wrapped DEK only if it is unchanged since read),
-/// every update keeps its new value, every other row reads as before.
-async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+/// A rewrap (or re-encryption) runs while another task erases every 7th voucher and updates
+/// every 11th: no erased row comes back (the job writes a row only if its wrapped DEK is
+/// unchanged since read), every update keeps its new value, every other row reads as before.
+async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>, job: Job) {
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..3_000).map(voucher).collect();
     repo.insert_many(&all).await.unwrap();
     repo.crypto().rotate_kek(None).await.unwrap();
 
-    let job = {
+    let running = {
         let repo = repo.clone();
-        tokio::spawn(async move { repo.rewrap(50).await.unwrap() })
+        tokio::spawn(async move { job.run(&repo, 50, |_| {}).await })
     };
     let mut expected = all.clone();
     for id in (0..3_000).rev() {
@@ -112,7 +113,7 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
             repo.update(&expected[i]).await.unwrap();
         }
     }
-    job.await.unwrap();
+    running.await.unwrap();
 
     let ids: Vec<i64> = (0..3_000).collect();
     let survivors: Vec<Voucher> = expected.into_iter().filter(|v| v.id % 7 != 0).collect();
@@ -123,7 +124,7 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     for id in (0..3_000).step_by(7) {
         assert!(repo.get(id).await.unwrap_err().is_shredded(), "row {id}");
     }
-    repo.rewrap(500).await.unwrap();
+    job.run(&repo, 500, |_| {}).await;
     let usage = repo.key_usage().await.unwrap();
     assert_eq!(usage.len(), 2, "erased rows and the new KEK: {usage:?}");
     assert_eq!(usage[0], (KeyInUse::Erased, 429));
