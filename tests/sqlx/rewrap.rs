@@ -387,12 +387,7 @@ async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     members.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..30).map(voucher).collect();
     vouchers.insert_many(&all).await.unwrap();
-    let people: Vec<Member> = (0..3)
-        .map(|n| Member {
-            id: uuid::Uuid::new_v4(),
-            email: format!("r{n}@example.com"),
-        })
-        .collect();
+    let people = members_named("r", 3);
     members.insert_many(&people).await.unwrap();
 
     let status = registry.status().await.unwrap();
@@ -467,12 +462,7 @@ async fn subject_keys_follow_a_kek_rotation<DB: EncxDatabase>(pool: sqlx::Pool<D
     let crypto = super::generic::subject_crypto(pool.clone()).await;
     let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
     members.create_table().await.unwrap();
-    let all: Vec<Member> = (0..5)
-        .map(|n| Member {
-            id: uuid::Uuid::new_v4(),
-            email: format!("m{n}@example.com"),
-        })
-        .collect();
+    let all = members_named("m", 5);
     members.insert_many(&all).await.unwrap();
     assert_eq!(
         members.key_usage().await.unwrap(),
@@ -617,16 +607,9 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let crypto = super::generic::subject_crypto(pool.clone()).await;
     let members = Repo::<Member, DB>::new(pool.clone(), crypto);
     members.create_table().await.unwrap();
-    let ada = Member {
-        id: uuid::Uuid::new_v4(),
-        email: "ada@example.com".into(),
-    };
-    let bob = Member {
-        id: uuid::Uuid::new_v4(),
-        email: "bob@example.com".into(),
-    };
-    members.insert(&ada).await.unwrap();
-    members.insert(&bob).await.unwrap();
+    let two = members_named("p", 2);
+    members.insert_many(&two).await.unwrap();
+    let (ada, bob) = (two[0].clone(), two[1].clone());
     let run = |args: Vec<String>| {
         let pool = pool.clone();
         async move {
@@ -829,6 +812,16 @@ fn voucher(id: i64) -> Voucher {
         id,
         code: format!("CODE-{id:05}"),
     }
+}
+
+/// `count` members (each its own data subject) with e-mail addresses `{prefix}{n}@example.com`.
+fn members_named(prefix: &str, count: usize) -> Vec<super::generic::Member> {
+    (0..count)
+        .map(|n| super::generic::Member {
+            id: uuid::Uuid::new_v4(),
+            email: format!("{prefix}{n}@example.com"),
+        })
+        .collect()
 }
 
 /// `count` vouchers in a new table, then a KEK rotation: the repository, the vouchers, and the
