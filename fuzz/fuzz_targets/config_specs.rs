@@ -48,8 +48,19 @@ fn fixed_wording() -> &'static [String] {
     })
 }
 
+/// `text` with every ASCII digit as `#`: messages number their entries ("entry 2"), and a
+/// "key" cut from the wording around another number is no echo either.
+fn digits_blurred(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
 fn is_fixed_wording(text: &str) -> bool {
-    fixed_wording().iter().any(|w| w.contains(text))
+    let text = digits_blurred(text);
+    fixed_wording()
+        .iter()
+        .any(|w| digits_blurred(w).contains(&text))
 }
 
 /// `message` without its quoted spans (`"..."` as `{:?}` writes them, `\"` escaped inside).
