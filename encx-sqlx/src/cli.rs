@@ -452,8 +452,14 @@ async fn run_command(args: Args, registry: &Registry) -> Result<(), Failure> {
             query.subject = subject;
             query.action = action;
             query.actor = actor;
-            query.since = since_minutes
-                .map(|m| std::time::SystemTime::now() - std::time::Duration::from_secs(m * 60));
+            // Any number of minutes is accepted: one reaching before 1970 means "from the start".
+            query.since = since_minutes.map(|m| {
+                let back = std::time::Duration::from_secs(m.saturating_mul(60));
+                std::time::SystemTime::now()
+                    .checked_sub(back)
+                    .unwrap_or(std::time::UNIX_EPOCH)
+                    .max(std::time::UNIX_EPOCH)
+            });
             let events = registry.audit(query).await?;
             let rows: Vec<Value> = events.iter().map(audit_json).collect();
             emit(args.json, json!({ "events": rows }), || {

@@ -349,6 +349,15 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     );
     assert_eq!(encx_cli(&pool, &with(&["audit", "--limit", "0"])).await, 3);
     assert_eq!(
+        encx_cli(
+            &pool,
+            &with(&["audit", "--since-minutes", "18446744073709551615"])
+        )
+        .await,
+        0,
+        "any number of minutes, no overflow"
+    );
+    assert_eq!(
         encx_cli(&pool, &with(&["erase-subject", "anyone"])).await,
         3,
         "no subject eraser registered"
