@@ -56,6 +56,12 @@ pub trait Driver: Database {
         args: &mut <Self as Database>::Arguments<'q>,
     ) -> Result<(), BoxDynError>;
 
+    /// Adds a text value.
+    fn bind_text<'q>(
+        text: &'q str,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
     /// Adds a wrapped DEK.
     fn bind_wrapped_dek<'q>(
         wrapped: &'q WrappedDek,
@@ -88,6 +94,23 @@ pub trait Driver: Database {
         sql: &'s str,
         args: <Self as Database>::Arguments<'q>,
     ) -> BoxFuture<'c, Result<Option<R>, sqlx::Error>>;
+
+    /// Runs `sql` and returns its rows as they come.
+    fn fetch_rows<'c, 's: 'c, 'q: 'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<Vec<<Self as Database>::Row>, sqlx::Error>>;
+
+    /// Reads a stored record from a row holding its columns by name.
+    fn record_from_row<R: StoredRecord>(row: &<Self as Database>::Row) -> Result<R, sqlx::Error>;
+
+    /// Runs `sql` and reads its first row's first column as a count (`COUNT(*)`).
+    fn fetch_count<'c, 's: 'c, 'q: 'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxFuture<'c, Result<i64, sqlx::Error>>;
 
     /// Runs `sql` and tells, for its first row, whether its first column is NULL (`None`: no
     /// row).
@@ -174,6 +197,13 @@ macro_rules! impl_driver {
                 sqlx::Arguments::add(args, bytes)
             }
 
+            fn bind_text<'q>(
+                text: &'q str,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, text)
+            }
+
             fn bind_wrapped_dek<'q>(
                 wrapped: &'q WrappedDek,
                 args: &mut <Self as Database>::Arguments<'q>,
@@ -221,6 +251,31 @@ macro_rules! impl_driver {
                         .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
                         .fetch_optional(conn),
                 )
+            }
+
+            fn fetch_rows<'c, 's: 'c, 'q: 'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<Vec<<Self as Database>::Row>, sqlx::Error>> {
+                Box::pin(sqlx::query_with(sql, args).fetch_all(conn))
+            }
+
+            fn record_from_row<R: StoredRecord>(
+                row: &<Self as Database>::Row,
+            ) -> Result<R, sqlx::Error> {
+                <R as StoredIn<$db>>::from_row(row)
+            }
+
+            fn fetch_count<'c, 's: 'c, 'q: 'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxFuture<'c, Result<i64, sqlx::Error>> {
+                Box::pin(async move {
+                    let (count,): (i64,) = sqlx::query_as_with(sql, args).fetch_one(conn).await?;
+                    Ok(count)
+                })
             }
 
             fn fetch_first_is_null<'c, 's: 'c, 'q: 'c>(

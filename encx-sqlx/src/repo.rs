@@ -56,6 +56,8 @@ pub struct Repo<T, DB: Database> {
     /// The encrypted columns, named in audit events.
     encrypted: Arc<[&'static str]>,
     pub(crate) actor: Option<Arc<str>>,
+    /// The plaintext source of a table being migrated ([`Repo::with_plaintext`]).
+    pub(crate) plaintext: Option<Arc<crate::plaintext::Unmigrated<T, DB>>>,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -68,6 +70,7 @@ impl<T, DB: Database> Clone for Repo<T, DB> {
             id_column: self.id_column,
             encrypted: self.encrypted.clone(),
             actor: self.actor.clone(),
+            plaintext: self.plaintext.clone(),
             _records: PhantomData,
         }
     }
@@ -101,6 +104,7 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
             id_column,
             encrypted,
             actor: None,
+            plaintext: None,
             _records: PhantomData,
         }
     }
@@ -368,11 +372,8 @@ where
         T: HasRecordId,
     {
         let work = async {
-            let record = {
-                let mut conn = self.pool.acquire().await?;
-                self.fetch_by_id(&mut conn, &id).await?
-            };
-            self.decrypt_optional(record).await
+            let mut conn = self.pool.acquire().await?;
+            self.read_by_id(&mut conn, &id).await
         };
         self.audited_read(&id, work).await
     }
@@ -386,10 +387,7 @@ where
     where
         T: HasRecordId,
     {
-        let work = async {
-            let record = self.fetch_by_id(conn, &id).await?;
-            self.decrypt_optional(record).await
-        };
+        let work = self.read_by_id(conn, &id);
         self.audited_read(&id, work).await
     }
 
@@ -410,20 +408,21 @@ where
         .await
     }
 
-    async fn fetch_by_id(
+    /// The record with this id, decrypted, or (in the plaintext migration's read mode) read
+    /// from its plaintext if it is not migrated yet.
+    async fn read_by_id(
         &self,
         conn: &mut <DB as Database>::Connection,
         id: &IdOf<T>,
-    ) -> Result<Option<T::Record>> {
-        let sql = self.sql.select_by_id()?;
+    ) -> Result<Option<T>> {
+        let sql = match self.plaintext.as_deref().and_then(|p| p.record_by_id.clone()) {
+            Some(sql) => sql,
+            None => self.sql.select_by_id()?,
+        };
         let args = key_arg::<DB, T::Record>(id)?;
-        Ok(DB::fetch_record(conn, &sql, args).await?)
-    }
-
-    async fn decrypt_optional(&self, record: Option<T::Record>) -> Result<Option<T>> {
-        match record {
+        match DB::fetch_record::<T::Record>(&mut *conn, &sql, args).await? {
             Some(record) => Ok(Some(T::decrypt(&record, &self.crypto).await?)),
-            None => Ok(None),
+            None => self.unmigrated_by_id(conn, id).await,
         }
     }
 
@@ -433,11 +432,8 @@ where
         T: HasRecordId,
     {
         let work = async {
-            let records = {
-                let mut conn = self.pool.acquire().await?;
-                self.fetch_by_ids(&mut conn, ids).await?
-            };
-            self.decrypt_all(&records).await
+            let mut conn = self.pool.acquire().await?;
+            self.read_by_ids(&mut conn, ids).await
         };
         self.audited(AuditAction::Decrypt, None, work, |found, e| {
             e.records = found.len() as u64;
@@ -454,14 +450,24 @@ where
     where
         T: HasRecordId,
     {
-        let work = async {
-            let records = self.fetch_by_ids(conn, ids).await?;
-            self.decrypt_all(&records).await
-        };
+        let work = self.read_by_ids(conn, ids);
         self.audited(AuditAction::Decrypt, None, work, |found, e| {
             e.records = found.len() as u64;
         })
         .await
+    }
+
+    /// The records with these ids that exist and are not erased, decrypted, and (in the
+    /// plaintext migration's read mode) those not migrated yet.
+    async fn read_by_ids(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        ids: &[IdOf<T>],
+    ) -> Result<Vec<T>> {
+        let records = self.fetch_by_ids(conn, ids).await?;
+        let mut values = self.decrypt_all(&records).await?;
+        values.extend(self.unmigrated_by_ids(conn, ids).await?);
+        Ok(values)
     }
 
     async fn fetch_by_ids(
@@ -538,8 +544,12 @@ where
         let work = async {
             let indexes = field.lookup(&self.crypto, value)?;
             let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
-            self.keep_matches(&records, |t| field.matches(&self.crypto, t, value))
-                .await
+            let mut lookup = self
+                .keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+                .await?;
+            let unmigrated = self.unmigrated_matching(conn, field, value).await?;
+            lookup.found.extend(unmigrated);
+            Ok(lookup)
         };
         self.audited_lookup(field.column(), work).await
     }
@@ -705,7 +715,11 @@ where
         conn: &mut <DB as Database>::Connection,
         value: &T,
     ) -> Result<()> {
-        let sql = self.sql.update.as_deref().ok_or_else(|| self.no_id())?;
+        let sql = match &self.plaintext {
+            Some(plain) => plain.update.as_deref(),
+            None => self.sql.update.as_deref(),
+        };
+        let sql = sql.ok_or_else(|| self.no_id())?;
         let record = value.encrypt(&self.crypto).await?;
         let id = record.key().ok_or_else(|| self.no_id())?;
         let mut args = <DB as Database>::Arguments::default();
@@ -777,7 +791,11 @@ where
         T: HasRecordId,
     {
         let shown = id.record_id_display();
-        let work = self.execute_by_id(conn, self.sql.erase.as_deref(), &id);
+        let sql = match &self.plaintext {
+            Some(plain) => plain.erase.as_deref(),
+            None => self.sql.erase.as_deref(),
+        };
+        let work = self.execute_by_id(conn, sql, &id);
         self.audited(AuditAction::Erase, None, work, |existed, e| {
             e.record = Some(shown);
             e.records = u64::from(*existed);
@@ -807,7 +825,11 @@ where
     where
         T: HasSubject,
     {
-        let sql = self.sql.erase_subject.as_deref().ok_or_else(|| {
+        let sql = match &self.plaintext {
+            Some(plain) => plain.erase_subject.as_deref(),
+            None => self.sql.erase_subject.as_deref(),
+        };
+        let sql = sql.ok_or_else(|| {
             Error::InvalidConfig(format!(
                 "table `{}` has no #[encx(subject)] field",
                 self.sql.table

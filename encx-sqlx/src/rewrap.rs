@@ -184,8 +184,9 @@ where
         self.run_job(Work::Reencrypt, batch_size, progress).await
     }
 
-    /// Walks, then sweeps, the rows not under the active key, doing `work` on each page.
-    async fn run_job(
+    /// Walks, then sweeps, the rows not under the active key (for [`Work::Migrate`]: the rows
+    /// not migrated yet), doing `work` on each page.
+    pub(crate) async fn run_job(
         &self,
         work: Work,
         batch_size: usize,
@@ -197,19 +198,33 @@ where
             ));
         }
         let mut done = RewrapProgress::default();
-        let Some(active) = self.crypto.active_key_prefix().await? else {
-            return Ok(done); // the keyring's blobs need no rewrap (AWS KMS)
-        };
-        let job = PendingRows {
-            active,
-            subject_kind: [KeyringKind::Subject.byte()],
-            first: self
-                .sql
-                .pending_page(false, batch_size, RowLock::SkipLocked)?,
-            next: self
-                .sql
-                .pending_page(true, batch_size, RowLock::SkipLocked)?,
-            sweep: self.sql.pending_page(false, batch_size, RowLock::Wait)?,
+        let job = match work {
+            Work::Migrate => {
+                let plain = self.require_plaintext()?;
+                PendingRows {
+                    active: Vec::new(),
+                    subject_kind: [KeyringKind::Subject.byte()],
+                    first: plain.page(false, batch_size, RowLock::SkipLocked),
+                    next: plain.page(true, batch_size, RowLock::SkipLocked),
+                    sweep: plain.page(false, batch_size, RowLock::Wait),
+                }
+            }
+            Work::Rewrap | Work::Reencrypt => {
+                let Some(active) = self.crypto.active_key_prefix().await? else {
+                    return Ok(done); // the keyring's blobs need no rewrap (AWS KMS)
+                };
+                PendingRows {
+                    active,
+                    subject_kind: [KeyringKind::Subject.byte()],
+                    first: self
+                        .sql
+                        .pending_page(false, batch_size, RowLock::SkipLocked)?,
+                    next: self
+                        .sql
+                        .pending_page(true, batch_size, RowLock::SkipLocked)?,
+                    sweep: self.sql.pending_page(false, batch_size, RowLock::Wait)?,
+                }
+            }
         };
         // The walk: forward by id, skipping rows that other workers hold.
         let mut last: Option<T::Record> = None;
@@ -268,12 +283,17 @@ where
             _ => self.pool.begin().await?,
         };
         let mut args = <DB as Database>::Arguments::default();
-        DB::bind_bytes(&job.active, &mut args).map_err(encode_error)?;
-        DB::bind_bytes(&job.subject_kind, &mut args).map_err(encode_error)?;
+        if !matches!(work, Work::Migrate) {
+            DB::bind_bytes(&job.active, &mut args).map_err(encode_error)?;
+            DB::bind_bytes(&job.subject_kind, &mut args).map_err(encode_error)?;
+        }
         if let Some(id) = last.and_then(RecordKey::key) {
             DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
         }
-        let page: Vec<T::Record> = DB::fetch_records(&mut tx, sql, args).await?;
+        let page: Vec<T::Record> = match work {
+            Work::Migrate => self.encrypt_plaintext_rows(&mut tx, sql, args).await?,
+            _ => DB::fetch_records(&mut tx, sql, args).await?,
+        };
         if page.is_empty() {
             tx.commit().await?;
             return Ok(None);
@@ -281,6 +301,7 @@ where
         let written = match work {
             Work::Rewrap => self.rewrap_page(&mut tx, &page).await,
             Work::Reencrypt => self.reencrypt_page(&mut tx, &page).await,
+            Work::Migrate => self.migrate_page(&mut tx, &page).await,
         };
         let written = match written {
             Ok(rows) => tx.commit().await.map(|()| rows).map_err(Error::from),
@@ -289,6 +310,7 @@ where
         let action = match work {
             Work::Rewrap => AuditAction::Rewrap,
             Work::Reencrypt => AuditAction::Reencrypt,
+            Work::Migrate => AuditAction::Migrate,
         };
         let mut event = AuditEvent::new(action, self.sql.table, at);
         event.duration = started.elapsed();
@@ -379,9 +401,11 @@ where
 
 /// What a job does with each page of pending rows.
 #[derive(Debug, Clone, Copy)]
-enum Work {
+pub(crate) enum Work {
     /// Re-wrap each DEK under the active key ([`Repo::rewrap`]).
     Rewrap,
     /// Decrypt and encrypt each record anew ([`Repo::reencrypt`]).
     Reencrypt,
+    /// Encrypt each row from its plaintext columns ([`Repo::migrate`]).
+    Migrate,
 }

@@ -14,6 +14,16 @@ pub(crate) enum RowLock {
     Wait,
 }
 
+/// Which rows a compare-and-swap `UPDATE` may write.
+#[derive(Debug, Clone, Copy)]
+enum Guard<'a> {
+    /// Rows whose wrapped DEK is still the one read (bound per row).
+    OldDek,
+    /// Rows not yet migrated from plaintext: `encx_dek` and this quoted ciphertext column
+    /// NULL.
+    Unmigrated { marker: &'a str },
+}
+
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub dialect: Dialect,
@@ -21,6 +31,8 @@ pub(crate) struct Statements {
     pub column_count: usize,
     /// Every stored column, quoted, in the order records bind them.
     columns: Vec<String>,
+    /// `c1 = ?, ..., cn = ?`: every stored column set from the first n parameters.
+    sets: String,
     /// `INSERT INTO t (c1, ..., cn) VALUES ` (rows are appended).
     pub insert_head: String,
     /// `INSERT INTO t (c1, ..., cn) SELECT * FROM UNNEST($1, ..., $n)`: one array per column
@@ -91,6 +103,7 @@ impl Statements {
             table: T::TABLE,
             column_count: names.len(),
             columns: names.clone(),
+            sets: sets.clone(),
             insert_head: format!("INSERT INTO {table} ({}) VALUES ", names.join(", ")),
             insert_arrays: format!(
                 "INSERT INTO {table} ({}) SELECT * FROM UNNEST({})",
@@ -118,6 +131,17 @@ impl Statements {
             }),
             id,
         }
+    }
+
+    /// `c1 = ?, ..., cn = ?` (every stored column from the first n parameters), for a type
+    /// with an id.
+    pub fn update_sets(&self) -> Option<&str> {
+        self.id.as_ref().map(|_| self.sets.as_str())
+    }
+
+    /// `SELECT c1, ..., cn` (no `FROM`).
+    pub fn select_list(&self) -> String {
+        format!("SELECT {}", self.columns.join(", "))
     }
 
     /// `VALUES` tuples for `rows` rows, numbering placeholders from 1.
@@ -195,25 +219,33 @@ impl Statements {
     /// changed it since it was read; binds `new, id, old` per row, in order.
     pub fn replace_deks(&self, rows: usize) -> Result<String> {
         let dek = quote_ident(self.dialect, "encx_dek");
-        self.compare_and_swap(rows, std::slice::from_ref(&dek))
+        self.compare_and_swap(rows, std::slice::from_ref(&dek), Guard::OldDek)
     }
 
     /// One statement that replaces whole records (every column) of `rows` rows, each only if
     /// its wrapped DEK is unchanged since it was read; binds every column, then `id, old
     /// DEK`, per row, in order.
     pub fn replace_rows(&self, rows: usize) -> Result<String> {
-        self.compare_and_swap(rows, &self.columns)
+        self.compare_and_swap(rows, &self.columns, Guard::OldDek)
+    }
+
+    /// One statement that writes whole records (every column) into `rows` rows not yet
+    /// migrated from plaintext (`encx_dek` and the quoted `marker` ciphertext column both
+    /// NULL); binds every column, then the id, per row, in order.
+    pub fn migrate_rows(&self, rows: usize, marker: &str) -> Result<String> {
+        self.compare_and_swap(rows, &self.columns, Guard::Unmigrated { marker })
     }
 
     /// `UPDATE` of the quoted columns `set` for `rows` rows, each where the id matches and
-    /// `encx_dek` is still the old one; per row it binds the `set` values, the id and the old
-    /// DEK. PostgreSQL and SQLite: `UPDATE … FROM (VALUES …)`; MySQL: a multi-table `UPDATE
-    /// … JOIN (SELECT … UNION ALL …)`.
-    fn compare_and_swap(&self, rows: usize, set: &[String]) -> Result<String> {
+    /// `guard` holds; per row it binds the `set` values, the id and (for [`Guard::OldDek`])
+    /// the old DEK. PostgreSQL and SQLite: `UPDATE … FROM (VALUES …)`; MySQL: a multi-table
+    /// `UPDATE … JOIN (SELECT … UNION ALL …)`.
+    fn compare_and_swap(&self, rows: usize, set: &[String], guard: Guard<'_>) -> Result<String> {
         let id = self.require_id()?;
         let dek = quote_ident(self.dialect, "encx_dek");
         let table = quote_ident(self.dialect, self.table);
-        let width = set.len() + 2;
+        let binds_old = matches!(guard, Guard::OldDek);
+        let width = set.len() + 1 + usize::from(binds_old);
         let p = |n: usize| placeholder(self.dialect, n);
         let row = |r: usize| -> Vec<String> { (1..=width).map(|k| p(width * r + k)).collect() };
         let tuples = || {
@@ -222,35 +254,41 @@ impl Statements {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // The guard on the target row, its table named `t` (the old DEK is `old`).
+        let guarded = |t: &str, old: &str| match guard {
+            Guard::OldDek => format!("{t}.{dek} = {old}"),
+            Guard::Unmigrated { marker } => format!("{t}.{dek} IS NULL AND {t}.{marker} IS NULL"),
+        };
+        let mut names: Vec<String> = set.to_vec();
+        names.push("encx_id".to_owned());
+        if binds_old {
+            names.push("encx_old".to_owned());
+        }
         Ok(match self.dialect {
             Dialect::Postgres => format!(
-                "UPDATE {table} AS t SET {} FROM (VALUES {}) AS v({}, encx_id, encx_old) \
-                 WHERE t.{id} = v.encx_id AND t.{dek} = v.encx_old",
+                "UPDATE {table} AS t SET {} FROM (VALUES {}) AS v({}) \
+                 WHERE t.{id} = v.encx_id AND {}",
                 set.iter()
                     .map(|c| format!("{c} = v.{c}"))
                     .collect::<Vec<_>>()
                     .join(", "),
                 tuples(),
-                set.join(", ")
+                names.join(", "),
+                guarded("t", "v.encx_old")
             ),
             Dialect::Sqlite => format!(
                 "UPDATE {table} SET {} FROM (VALUES {}) AS v \
-                 WHERE {table}.{id} = v.column{} AND {table}.{dek} = v.column{}",
+                 WHERE {table}.{id} = v.column{} AND {}",
                 set.iter()
                     .enumerate()
                     .map(|(i, c)| format!("{c} = v.column{}", i + 1))
                     .collect::<Vec<_>>()
                     .join(", "),
                 tuples(),
-                width - 1,
-                width
+                set.len() + 1,
+                guarded(&table, &format!("v.column{width}"))
             ),
             _ => {
-                let names: Vec<String> = set
-                    .iter()
-                    .cloned()
-                    .chain(["encx_id".to_owned(), "encx_old".to_owned()])
-                    .collect();
                 let selects: Vec<String> = (0..rows)
                     .map(|r| {
                         let values = row(r);
@@ -268,8 +306,9 @@ impl Statements {
                     .collect();
                 format!(
                     "UPDATE {table} AS t JOIN ({}) AS v ON t.{id} = v.encx_id \
-                     AND t.{dek} = v.encx_old SET {}",
+                     AND {} SET {}",
                     selects.join(" UNION ALL "),
+                    guarded("t", "v.encx_old"),
                     set.iter()
                         .map(|c| format!("t.{c} = v.{c}"))
                         .collect::<Vec<_>>()

@@ -36,6 +36,8 @@ pub enum AuditAction {
     /// Records decrypted and encrypted again under fresh DEKs and the active index key
     /// version, one batch (`Repo::reencrypt`).
     Reencrypt,
+    /// Rows of plaintext columns encrypted into encx's columns, one batch (`Repo::migrate`).
+    Migrate,
 }
 
 impl AuditAction {
@@ -50,6 +52,7 @@ impl AuditAction {
             AuditAction::Rotate => "rotate",
             AuditAction::Rewrap => "rewrap",
             AuditAction::Reencrypt => "reencrypt",
+            AuditAction::Migrate => "migrate",
         }
     }
 }

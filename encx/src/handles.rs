@@ -85,6 +85,25 @@ impl<T> SearchField<T> {
         self.column
     }
 
+    /// `value` as the index sees it: its text after the field's normalizer.
+    ///
+    /// ```
+    /// use encx::{index::{IndexSpec, Normalizer}, SearchField};
+    /// struct User { email: String }
+    /// const EMAIL: SearchField<User> = SearchField::new(
+    ///     IndexSpec::new("email", "5:users,5:email,", 32, Normalizer::Email),
+    ///     "email_bidx",
+    ///     |u| Some(&u.email),
+    /// );
+    /// assert_eq!(EMAIL.normalized(" Ada@Example.COM"), "ada@example.com");
+    /// ```
+    pub fn normalized<V: Indexable + ?Sized>(&self, value: &V) -> String {
+        self.spec
+            .normalizer
+            .apply(&value.index_text())
+            .into_owned()
+    }
+
     /// The index to store for `value` (active index key version).
     pub fn index<V: Indexable + ?Sized>(&self, crypto: &Crypto, value: &V) -> Result<BlindIndex> {
         crypto.blind_index(&self.spec, value)

@@ -240,6 +240,63 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
     Ok(out)
 }
 
+/// `ALTER TABLE ... ADD COLUMN` statements that add `T`'s encx columns (ciphertexts, blind
+/// indexes, `encx_dek`, all nullable) to an existing table, then an index per blind-index
+/// column: the first step of a plaintext migration (see `docs/operations.md`). The id and
+/// plain columns are expected to exist; an existing column holding an encrypted field's
+/// plaintext under the same name must be renamed first.
+///
+/// ```
+/// use encx::schema::{add_encrypted_columns, Column, ColumnKind, Dialect, Schema, SqlType};
+/// struct Note;
+/// impl Schema for Note {
+///     const TABLE: &'static str = "notes";
+///     fn columns() -> &'static [Column] {
+///         const COLUMNS: &[Column] = &[
+///             Column::new("id", ColumnKind::Id { sql_type: Some(<i64 as SqlType>::sql_type) }),
+///             Column::new("body", ColumnKind::Ciphertext { nullable: false }),
+///             Column::new("body_bidx", ColumnKind::BlindIndex { bytes: 4 }),
+///             Column::new("encx_dek", ColumnKind::WrappedDek),
+///         ];
+///         COLUMNS
+///     }
+/// }
+/// let sql = add_encrypted_columns::<Note>(Dialect::Postgres);
+/// assert_eq!(sql[0], r#"ALTER TABLE "notes" ADD COLUMN "body" BYTEA NULL"#);
+/// assert_eq!(sql.len(), 4);
+/// ```
+pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String> {
+    let q = |name: &str| quote_ident(dialect, name);
+    let table = T::TABLE;
+    let mut out = Vec::new();
+    let mut indexes = Vec::new();
+    for col in T::columns() {
+        let ty = match col.kind {
+            ColumnKind::Ciphertext { .. } => bytes_type(dialect, None),
+            ColumnKind::BlindIndex { bytes } => {
+                indexes.push(col.name);
+                bytes_type(dialect, Some(bytes))
+            }
+            ColumnKind::WrappedDek => bytes_type(dialect, Some(2048)),
+            _ => continue,
+        };
+        out.push(format!(
+            "ALTER TABLE {} ADD COLUMN {} {ty} NULL",
+            q(table),
+            q(col.name)
+        ));
+    }
+    for col in indexes {
+        out.push(format!(
+            "CREATE INDEX {} ON {} ({})",
+            q(&format!("{table}_{col}")),
+            q(table),
+            q(col)
+        ));
+    }
+    out
+}
+
 /// Autoref specialization used by generated code: the SQL type of a plain field when its type
 /// implements [`SqlType`], `None` otherwise (so the derive works for any plain type).
 #[doc(hidden)]
