@@ -147,7 +147,7 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
         let dialect = DB::DIALECT;
         let q = |n: &str| quote_ident(dialect, n);
         let config = |why: String| Error::InvalidConfig(format!("table `{}`: {why}", T::TABLE));
-        let id = q(sql.require_id()?);
+        let id = sql.require_id()?.to_owned(); // quoted
         let table = q(T::TABLE);
         let columns = T::columns();
         if source.columns.is_empty() {
@@ -158,7 +158,10 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
         let mut marker = None;
         let mut plaintext_of = Vec::new();
         for (encrypted, plain) in &source.columns {
-            let kind = columns.iter().find(|c| c.name == *encrypted).map(|c| c.kind);
+            let kind = columns
+                .iter()
+                .find(|c| c.name == *encrypted)
+                .map(|c| c.kind);
             let Some(ColumnKind::Ciphertext { nullable }) = kind else {
                 return Err(config(format!(
                     "`{encrypted}` is not an encrypted field's column"
@@ -242,7 +245,10 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
                 p(1)
             )),
             update,
-            erase: Some(format!("UPDATE {table} SET {erase_sets} WHERE {id} = {}", p(1))),
+            erase: Some(format!(
+                "UPDATE {table} SET {erase_sets} WHERE {id} = {}",
+                p(1)
+            )),
             erase_subject: T::subject_column().map(|s| {
                 format!(
                     "UPDATE {table} SET {erase_sets} WHERE {} = {} AND {not_erased}",

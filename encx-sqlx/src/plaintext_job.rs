@@ -184,7 +184,12 @@ where
     }
 
     /// Decrypts `record` and counts it in `report` as matching `expected` or not.
-    async fn compare(&self, record: &T::Record, expected: &T, report: &mut VerifyReport) -> Result<()>
+    async fn compare(
+        &self,
+        record: &T::Record,
+        expected: &T,
+        report: &mut VerifyReport,
+    ) -> Result<()>
     where
         T: PartialEq,
     {

@@ -415,7 +415,11 @@ where
         conn: &mut <DB as Database>::Connection,
         id: &IdOf<T>,
     ) -> Result<Option<T>> {
-        let sql = match self.plaintext.as_deref().and_then(|p| p.record_by_id.clone()) {
+        let sql = match self
+            .plaintext
+            .as_deref()
+            .and_then(|p| p.record_by_id.clone())
+        {
             Some(sql) => sql,
             None => self.sql.select_by_id()?,
         };

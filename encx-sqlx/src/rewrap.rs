@@ -201,6 +201,9 @@ where
         let job = match work {
             Work::Migrate => {
                 let plain = self.require_plaintext()?;
+                // Load (or create) the active KEK before a page's transaction holds a
+                // connection: on SQLite, a KEK created inside it would wait for its lock.
+                self.crypto.active_key_prefix().await?;
                 PendingRows {
                     active: Vec::new(),
                     subject_kind: [KeyringKind::Subject.byte()],

@@ -98,10 +98,7 @@ impl<T> SearchField<T> {
     /// assert_eq!(EMAIL.normalized(" Ada@Example.COM"), "ada@example.com");
     /// ```
     pub fn normalized<V: Indexable + ?Sized>(&self, value: &V) -> String {
-        self.spec
-            .normalizer
-            .apply(&value.index_text())
-            .into_owned()
+        self.spec.normalizer.apply(&value.index_text()).into_owned()
     }
 
     /// The index to store for `value` (active index key version).

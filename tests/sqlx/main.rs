@@ -2047,11 +2047,57 @@ mod generic {
     }
 }
 
+#[macro_use]
+mod on_databases {
+    /// Declares, for each test, a module with one function per database named in brackets that
+    /// opens a fresh database, binds it to the given name, runs the call on it and cleans up; and
+    /// `tests()`, which lists them for the harness as `<prefix>::<test>_on_<database>`.
+    macro_rules! on_databases {
+        ($prefix:literal; $($test:ident: |$db:ident| $call:expr => [$($database:ident),+];)+) => {
+            $(mod $test {
+                use super::*;
+                $(on_databases!(@run $prefix, $database, $test, |$db| $call);)+
+            })+
+
+            pub fn tests() -> Vec<Test> {
+                vec![$($(on_databases!(@case $prefix, $database, $test)),+),+]
+            }
+        };
+        (@run $prefix:literal, $database:ident, $test:ident, |$db:ident| $call:expr) => {
+            pub async fn $database() {
+                let name = concat!($prefix, "::", stringify!($test), "_on_", stringify!($database));
+                let Some($db) = on_databases!(@open $database, name) else {
+                    return;
+                };
+                $call.await;
+                $db.cleanup().await;
+            }
+        };
+        (@open postgres, $name:ident) => { encx_integration_tests::postgres($name).await };
+        (@open mariadb, $name:ident) => { encx_integration_tests::mysql($name).await };
+        (@open sqlite, $name:ident) => { encx_integration_tests::sqlite($name).await };
+        (@case $prefix:literal, $database:ident, $test:ident) => {
+            test_case!(
+                on_databases!(@service $database),
+                concat!($prefix, "::", stringify!($test), "_on_", stringify!($database)),
+                $test::$database
+            )
+        };
+        (@service postgres) => { Service::Postgres };
+        (@service mariadb) => { Service::MySql };
+        (@service sqlite) => { Service::Sqlite };
+    }
+}
+
+mod migration;
 mod rewrap;
 
 fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(rewrap::CHILD_ENV) {
         return rewrap::child(&url);
+    }
+    if let Ok(url) = std::env::var(migration::CHILD_ENV) {
+        return migration::child(&url);
     }
     if let Ok(url) = std::env::var(rewrap::LOCKER_ENV) {
         return rewrap::locker(&url);
@@ -2062,5 +2108,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(postgres_bulk::tests());
     tests.extend(generic::tests());
     tests.extend(rewrap::tests());
+    tests.extend(migration::tests());
     encx_integration_tests::run(tests)
 }

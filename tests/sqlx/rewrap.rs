@@ -29,46 +29,8 @@ const SEED_ENV: &str = "ENCX_TEST_CRASH_SEED";
 /// transaction, says `locked`, and waits to be killed.
 pub const LOCKER_ENV: &str = "ENCX_TEST_REWRAP_LOCKER";
 
-/// Declares, for each test, a module with one function per database named in brackets that
-/// opens a fresh database, binds it to the given name, runs the call on it and cleans up; and
-/// `tests()`, which lists them for the harness as `rewrap::<test>_on_<database>`.
-macro_rules! on_databases {
-    ($($test:ident: |$db:ident| $call:expr => [$($database:ident),+];)+) => {
-        $(mod $test {
-            use super::*;
-            $(on_databases!(@run $database, $test, |$db| $call);)+
-        })+
-
-        pub fn tests() -> Vec<Test> {
-            vec![$($(on_databases!(@case $database, $test)),+),+]
-        }
-    };
-    (@run $database:ident, $test:ident, |$db:ident| $call:expr) => {
-        pub async fn $database() {
-            let name = concat!("rewrap::", stringify!($test), "_on_", stringify!($database));
-            let Some($db) = on_databases!(@open $database, name) else {
-                return;
-            };
-            $call.await;
-            $db.cleanup().await;
-        }
-    };
-    (@open postgres, $name:ident) => { encx_integration_tests::postgres($name).await };
-    (@open mariadb, $name:ident) => { encx_integration_tests::mysql($name).await };
-    (@open sqlite, $name:ident) => { encx_integration_tests::sqlite($name).await };
-    (@case $database:ident, $test:ident) => {
-        test_case!(
-            on_databases!(@service $database),
-            concat!("rewrap::", stringify!($test), "_on_", stringify!($database)),
-            $test::$database
-        )
-    };
-    (@service postgres) => { Service::Postgres };
-    (@service mariadb) => { Service::MySql };
-    (@service sqlite) => { Service::Sqlite };
-}
-
 on_databases! {
+    "rewrap";
     rotate_then_rewrap: |db| rotate_then_rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_reencrypt_killed_with_sigkill_resumes: |db| killed_reencrypt_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     a_rewrap_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url, Job::Rewrap) => [postgres, sqlite];
@@ -501,7 +463,7 @@ async fn subject_keys_follow_a_kek_rotation<DB: EncxDatabase>(pool: sqlx::Pool<D
 
 /// A process's voucher repository: KEKs and index key in the database's `encx_keks`, under
 /// the shared test root key.
-async fn vouchers<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Repo<Voucher, DB> {
+pub(super) async fn vouchers<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Repo<Voucher, DB> {
     vouchers_audited(pool, Arc::new(encx::audit::NoAudit)).await
 }
 
@@ -816,7 +778,7 @@ async fn root_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     assert_eq!(found, vec![all[7].clone()], "blind indexes unchanged");
 }
 
-fn voucher(id: i64) -> Voucher {
+pub(super) fn voucher(id: i64) -> Voucher {
     Voucher {
         id,
         code: format!("CODE-{id:05}"),
@@ -874,7 +836,7 @@ fn this_test_as(env: &str, url: &str, job: Job) -> Child {
 }
 
 /// Reads `child`'s output until it says `line`; panics if it ends first.
-fn wait_for_line(child: &mut Child, line: &str) {
+pub(super) fn wait_for_line(child: &mut Child, line: &str) {
     let out = child.stdout.as_mut().unwrap();
     let found = BufReader::new(out)
         .lines()
@@ -1017,15 +979,7 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
             now.unwrap().as_nanos() as u64
         });
     eprintln!("crash_at_random_points({job:?}): seed {seed} (set {SEED_ENV} to replay)");
-    let mut state = seed;
-    let mut draw = |below: u64| {
-        // splitmix64: kill points only, nothing secret
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % below
-    };
+    let mut draw = kill_points(seed);
     let (repo, all, old) = rotated_vouchers(pool, ROWS).await;
     let ids: Vec<i64> = (0..ROWS).collect();
     let read_everything = || async {
@@ -1085,6 +1039,19 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
     for v in all.iter().step_by(101) {
         let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
+    }
+}
+
+/// Draws kill points from `seed`: each call, a number below its argument (splitmix64; kill
+/// points only, nothing secret).
+pub(super) fn kill_points(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |below| {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % below
     }
 }
 

@@ -1,0 +1,389 @@
+//! Plaintext migration on the three databases: a table of plaintext vouchers that existed
+//! before encx is migrated, verified, read and written during the migration, shared by four
+//! workers, and killed with SIGKILL at random points, then resumed.
+
+use std::process::{Command, Stdio};
+
+use encx_integration_tests::{test_case, Service, Test};
+use encx_sqlx::{EncxDatabase, Plaintext};
+use futures_util::future::BoxFuture;
+
+use super::rewrap::{voucher, vouchers, wait_for_line};
+use super::*;
+
+/// The environment variable that turns this test binary into the migration child process:
+/// the database URL it migrates (500 rows per batch, printing `batches N`).
+pub const CHILD_ENV: &str = "ENCX_TEST_MIGRATE_CHILD";
+
+/// Replays [`crash_at_random_points`] with the kill points of this seed.
+const SEED_ENV: &str = "ENCX_TEST_CRASH_SEED";
+
+on_databases! {
+    "migration";
+    migrate_verify_and_the_read_mode: |db| migrate_and_verify(db.pool.clone()) => [postgres, mariadb, sqlite];
+    four_workers_share_a_migration: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
+    a_migration_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url) => [postgres, sqlite];
+}
+
+/// The vouchers table as it was before encx: the code in plaintext, in `code_plain` (renamed
+/// from `code`, the column name encx's ciphertext takes).
+#[derive(sqlx::FromRow)]
+struct PlainVoucher {
+    id: i64,
+    code_plain: String,
+}
+
+/// What the tests need to say per database in plain SQL.
+pub trait Legacy: EncxDatabase {
+    /// The plaintext source of the vouchers table.
+    fn source() -> Plaintext<Voucher, Self>;
+    /// Runs `sql`.
+    fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()>;
+    /// Runs `sql`, a `SELECT COUNT(*)`.
+    fn count<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, i64>;
+    /// An SQL condition: byte column `column` contains the ASCII text `needle`.
+    fn contains(column: &str, needle: &str) -> String;
+}
+
+macro_rules! legacy {
+    ($db:ty, $contains:expr) => {
+        impl Legacy for $db {
+            fn source() -> Plaintext<Voucher, Self> {
+                Plaintext::new(|p: PlainVoucher| Voucher {
+                    id: p.id,
+                    code: p.code_plain,
+                })
+                .column("code", "code_plain")
+            }
+
+            fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query(sql).execute(pool).await.unwrap();
+                })
+            }
+
+            fn count<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, i64> {
+                Box::pin(async move {
+                    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+                    n
+                })
+            }
+
+            fn contains(column: &str, needle: &str) -> String {
+                #[allow(clippy::redundant_closure_call)]
+                ($contains)(column, needle)
+            }
+        }
+    };
+}
+
+legacy!(sqlx::Postgres, |c: &str, n: &str| format!(
+    "position(convert_to('{n}', 'UTF8') in {c}) > 0"
+));
+legacy!(sqlx::MySql, |c: &str, n: &str| format!(
+    "LOCATE(CAST('{n}' AS BINARY), {c}) > 0"
+));
+legacy!(sqlx::Sqlite, |c: &str, n: &str| format!(
+    "instr({c}, CAST('{n}' AS BLOB)) > 0"
+));
+
+/// A plaintext vouchers table with vouchers `0..count` (codes `CODE-00000`, ...), encx's
+/// columns added: the repository, and the same in the migration's read mode.
+async fn legacy_vouchers<DB: Legacy>(
+    pool: sqlx::Pool<DB>,
+    count: i64,
+) -> (Repo<Voucher, DB>, Repo<Voucher, DB>) {
+    DB::run(
+        &pool,
+        "CREATE TABLE vouchers (id BIGINT NOT NULL PRIMARY KEY, code_plain VARCHAR(64) NULL)",
+    )
+    .await;
+    let ids: Vec<i64> = (0..count).collect();
+    for chunk in ids.chunks(1_000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|&id| format!("({id}, '{}')", voucher(id).code))
+            .collect();
+        let sql = format!(
+            "INSERT INTO vouchers (id, code_plain) VALUES {}",
+            values.join(", ")
+        );
+        DB::run(&pool, &sql).await;
+    }
+    let repo = vouchers(pool).await;
+    repo.add_encrypted_columns().await.unwrap();
+    let reading = repo.with_plaintext(DB::source()).unwrap();
+    (repo, reading)
+}
+
+/// Every voucher of `0..count` but `missing`, as `repo` reads them, in id order.
+async fn read_all<DB: EncxDatabase>(repo: &Repo<Voucher, DB>, count: i64) -> Vec<Voucher> {
+    let ids: Vec<i64> = (0..count).collect();
+    let mut read = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5_000) {
+        read.extend(repo.get_many(chunk).await.unwrap());
+    }
+    read.sort_by_key(|v| v.id);
+    read
+}
+
+/// 300 plaintext vouchers. Before the migration, the read mode gets, gets many and finds
+/// unmigrated rows (an ordinary repository cannot read them), updates one (its plaintext is
+/// cleared), erases one (plaintext cleared, never revived), and inserts a new one. The
+/// migration writes exactly the rest, a second run nothing; no ciphertext column holds the
+/// plaintext; an ordinary repository reads and finds every row. `verify` counts every row
+/// right, then reports a changed plaintext and a ciphertext moved from another row by id.
+async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let (repo, reading) = legacy_vouchers(pool.clone(), 300).await;
+    assert_eq!(reading.unmigrated_rows().await.unwrap(), 300);
+
+    // The read mode, before the migration.
+    assert_eq!(reading.get(5).await.unwrap(), voucher(5));
+    assert!(
+        repo.get(5).await.is_err(),
+        "an ordinary repo cannot read it"
+    );
+    let mut some = reading.get_many(&[1, 2, 3]).await.unwrap();
+    some.sort_by_key(|v| v.id);
+    assert_eq!(some, vec![voucher(1), voucher(2), voucher(3)]);
+    let code = voucher(42).code;
+    assert_eq!(
+        reading.find_by(Voucher::CODE, &code).await.unwrap(),
+        vec![voucher(42)]
+    );
+    let changed = Voucher {
+        id: 7,
+        code: "NEW-7".into(),
+    };
+    reading.update(&changed).await.unwrap();
+    assert_eq!(reading.get(7).await.unwrap(), changed);
+    assert_eq!(repo.get(7).await.unwrap(), changed, "now migrated");
+    assert!(reading.erase(9).await.unwrap());
+    assert!(reading.get(9).await.unwrap_err().is_shredded());
+    let plaintext_left =
+        "SELECT COUNT(*) FROM vouchers WHERE id IN (7, 9) AND code_plain IS NOT NULL";
+    assert_eq!(
+        DB::count(&pool, plaintext_left).await,
+        0,
+        "plaintext cleared"
+    );
+    let fresh = Voucher {
+        id: 1_000,
+        code: "FRESH".into(),
+    };
+    reading.insert(&fresh).await.unwrap();
+    assert_eq!(reading.unmigrated_rows().await.unwrap(), 298);
+
+    // The migration.
+    let done = reading.migrate(64).await.unwrap();
+    assert_eq!(done.rewrapped, 298);
+    assert_eq!(
+        reading.migrate(64).await.unwrap().rewrapped,
+        0,
+        "idempotent"
+    );
+    assert_eq!(reading.unmigrated_rows().await.unwrap(), 0);
+    let leaked = format!(
+        "SELECT COUNT(*) FROM vouchers WHERE {} OR {}",
+        DB::contains("code", "CODE-"),
+        DB::contains("encx_dek", "CODE-")
+    );
+    assert_eq!(
+        DB::count(&pool, &leaked).await,
+        0,
+        "no plaintext in encx columns"
+    );
+    assert!(
+        reading.get(9).await.unwrap_err().is_shredded(),
+        "not revived"
+    );
+    let expected: Vec<Voucher> = (0..300)
+        .filter(|&id| id != 9)
+        .map(|id| {
+            if id == 7 {
+                changed.clone()
+            } else {
+                voucher(id)
+            }
+        })
+        .collect();
+    assert!(
+        read_all(&repo, 300).await == expected,
+        "an ordinary repo reads all"
+    );
+    for v in expected.iter().step_by(37) {
+        assert_eq!(
+            repo.find_by(Voucher::CODE, &v.code).await.unwrap(),
+            vec![v.clone()]
+        );
+    }
+
+    // Verify.
+    let report = reading.verify(50).await.unwrap();
+    assert_eq!(
+        (report.checked, report.mismatched, report.unreadable),
+        (298, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.unmigrated, report.retired, report.erased),
+        (0, 2, 1)
+    );
+    assert!(report.is_complete());
+    DB::run(
+        &pool,
+        "UPDATE vouchers SET code_plain = 'WRONG' WHERE id = 3",
+    )
+    .await;
+    let copy = match DB::DIALECT {
+        encx::schema::Dialect::MySql => {
+            "UPDATE vouchers AS a JOIN vouchers AS b ON a.id = 4 AND b.id = 5 SET a.code = b.code"
+        }
+        _ => "UPDATE vouchers SET code = (SELECT v.code FROM vouchers AS v WHERE v.id = 5) WHERE id = 4",
+    };
+    DB::run(&pool, copy).await; // voucher 5's ciphertext moved into row 4
+    let report = reading.verify(50).await.unwrap();
+    assert_eq!(
+        (report.checked, report.mismatched, report.unreadable),
+        (298, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.failed_ids, vec!["3", "4"]);
+    assert!(!report.is_complete());
+}
+
+/// 20,000 plaintext vouchers migrated by 4 workers at once, each with its own `Crypto` and
+/// pool: the rows they write add up to exactly 20,000, more than one did work, and `verify`
+/// finds every row migrated and equal to its plaintext.
+async fn four_workers<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
+    let (_, reading) = legacy_vouchers(pool, 20_000).await;
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let url = url.to_owned();
+        workers.push(tokio::spawn(async move {
+            let pool = sqlx::pool::PoolOptions::<DB>::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap();
+            let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
+            repo.migrate(250).await.unwrap()
+        }));
+    }
+    let mut done = Vec::new();
+    for w in workers {
+        done.push(w.await.unwrap());
+    }
+    let total: u64 = done.iter().map(|d| d.rewrapped).sum();
+    assert_eq!(total, 20_000, "each row written exactly once: {done:?}");
+    assert!(
+        done.iter().filter(|d| d.rewrapped > 0).count() >= 2,
+        "the work was shared: {done:?}"
+    );
+    let report = reading.verify(2_000).await.unwrap();
+    assert_eq!(report.checked, 20_000, "{report:?}");
+    assert!(report.is_complete(), "{report:?}");
+}
+
+/// 50,000 plaintext vouchers; three child processes in turn migrate them, 500 rows per
+/// batch, each killed with SIGKILL at a point drawn from a seed (after 1 to 25 batches, then
+/// 0 to 30 ms more). After each kill the migration has moved on, is not finished, and every
+/// voucher reads as written (in the read mode: migrated or not, nothing half-written); then
+/// this process migrates exactly the rest, `verify` finds every row equal to its plaintext,
+/// and every 101st voucher is found by its blind index. The seed is printed;
+/// `ENCX_TEST_CRASH_SEED` replays one.
+async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
+    const ROWS: i64 = 50_000;
+    let seed: u64 = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.unwrap().as_nanos() as u64
+        });
+    eprintln!("migration crash_at_random_points: seed {seed} (set {SEED_ENV} to replay)");
+    let mut draw = super::rewrap::kill_points(seed);
+    let (repo, reading) = legacy_vouchers(pool, ROWS).await;
+    let all: Vec<Voucher> = (0..ROWS).map(voucher).collect();
+    let mut migrated_before = 0;
+    for round in 0..3 {
+        let batches = 1 + draw(25);
+        let extra = std::time::Duration::from_millis(draw(31));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD_ENV, url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_for_line(&mut child, &format!("batches {batches}"));
+        std::thread::sleep(extra);
+        child.kill().unwrap(); // SIGKILL
+        assert!(
+            !child.wait().unwrap().success(),
+            "round {round}: killed, not done"
+        );
+        let left = reading.unmigrated_rows().await.unwrap();
+        let migrated = ROWS as u64 - left;
+        assert!(
+            migrated >= migrated_before + 500 && left > 0,
+            "round {round} (seed {seed}): the job moved on and was killed mid-way ({left} left)"
+        );
+        migrated_before = migrated;
+        assert!(
+            read_all(&reading, ROWS).await == all,
+            "round {round} (seed {seed}): every voucher reads as written"
+        );
+    }
+    let rest = reading.migrate(1_000).await.unwrap();
+    assert_eq!(
+        rest.rewrapped,
+        ROWS as u64 - migrated_before,
+        "resumed exactly the rest"
+    );
+    let report = reading.verify(5_000).await.unwrap();
+    assert_eq!(report.checked, ROWS as u64, "{report:?}");
+    assert!(report.is_complete(), "seed {seed}: {report:?}");
+    assert!(
+        read_all(&repo, ROWS).await == all,
+        "an ordinary repo reads all"
+    );
+    for v in all.iter().step_by(101) {
+        let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+        assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
+    }
+}
+
+/// The child process: migrates the vouchers of the database at `url`, 500 per batch,
+/// printing `batches N` after each batch, until it is killed (or done).
+pub fn child(url: &str) -> std::process::ExitCode {
+    async fn run<DB: Legacy>(url: &str) {
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap();
+        let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
+        repo.migrate_with_progress(500, |p| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "batches {}", p.batches).unwrap();
+            out.flush().unwrap();
+        })
+        .await
+        .unwrap();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if url.starts_with("postgres") {
+            run::<sqlx::Postgres>(url).await
+        } else if url.starts_with("mysql") {
+            run::<sqlx::MySql>(url).await
+        } else {
+            run::<sqlx::Sqlite>(url).await
+        }
+    });
+    std::process::ExitCode::SUCCESS
+}
