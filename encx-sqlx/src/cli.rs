@@ -1,5 +1,6 @@
 //! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
-//! `reencrypt`, `erase-subject`, `audit`, with progress bars, `--json` and `--dry-run`.
+//! `reencrypt` (alias `reindex`), `migrate`, `verify`, `erase-subject`, `audit`, with progress
+//! bars, `--json` and `--dry-run`.
 //!
 //! Jobs need the application's record types, so the CLI is a library the application calls
 //! from a binary of its own, with its tables registered in a [`Registry`]:
@@ -65,12 +66,13 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Parser)]
 #[command(
     name = "encx",
-    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption, KEK destruction, subject erasure, audit log.",
+    about = "Operate encx-encrypted tables: key status, KEK rotation, rewrap, re-encryption and reindex, plaintext migration and its verification, KEK destruction, subject erasure, audit log.",
     after_help = "Examples:\n  \
         encx status --database-url sqlite://quickstart.db --master-key-file quickstart.key\n  \
         encx keys rotate --actor ops@example.com\n  \
         encx rewrap --batch 1000\n  \
-        encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key\n  \
+        encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key (alias: reindex)\n  \
+        encx migrate --batch 500     # plaintext columns into encx's; then: encx verify\n  \
         encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
         encx status --json | jq .pending_rewrap\n  \
         encx erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo@example.com --dry-run\n  \
@@ -155,6 +157,7 @@ enum Command {
     },
     /// Re-encrypt every record not under the active KEK: fresh DEKs, blind indexes under the
     /// newest index key version (DEK rotation, reindex). Run `keys rotate` first.
+    #[command(visible_alias = "reindex")]
     Reencrypt {
         /// Records per transaction.
         #[arg(long, default_value_t = 500)]
@@ -162,6 +165,23 @@ enum Command {
         /// Count what would be re-encrypted; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Encrypt the rows not migrated yet of the tables being migrated from plaintext (needs
+    /// `Registry::migrating_table`); the plaintext columns stay until you drop them.
+    Migrate {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Count the rows that would be migrated; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Decrypt every migrated row and compare it with its plaintext; exit 5 on a mismatch or
+    /// a row that fails its integrity check, 1 while rows are left to migrate.
+    Verify {
+        /// Rows per read.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
     },
 }
 
@@ -468,6 +488,81 @@ async fn run_command(args: Args, registry: &Registry) -> Result<(), Failure> {
                 }
                 events.iter().map(audit_line).collect::<Vec<_>>().join("\n")
             });
+        }
+        Command::Migrate { batch, dry_run } => {
+            let unmigrated = registry.unmigrated().await?;
+            let pending: u64 = unmigrated.iter().map(|(_, n)| n).sum();
+            if dry_run {
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "unmigrated_rows": pending }),
+                    || format!("dry run: {pending} row(s) would be migrated"),
+                );
+                return Ok(());
+            }
+            let mut shown = Progress::new(pending, args.json, "migrated");
+            let done = registry
+                .migrate(batch, |table, p| shown.update(table, p))
+                .await?;
+            shown.finish();
+            let tables: Vec<Value> = done
+                .iter()
+                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "migrated": p.rewrapped, "batches": p.batches }))
+                .collect();
+            emit(args.json, json!({ "tables": tables }), || {
+                done.iter()
+                    .map(|(t, p)| format!("{t}: {} of {} row(s) migrated", p.rewrapped, p.scanned))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Verify { batch } => {
+            let reports = registry.verify(batch).await?;
+            let tables: Vec<Value> = reports
+                .iter()
+                .map(|(t, r)| {
+                    json!({
+                        "table": t, "checked": r.checked, "mismatched": r.mismatched,
+                        "unreadable": r.unreadable, "failed_ids": r.failed_ids,
+                        "unmigrated": r.unmigrated, "retired": r.retired, "erased": r.erased,
+                        "complete": r.is_complete(),
+                    })
+                })
+                .collect();
+            emit(args.json, json!({ "tables": tables }), || {
+                reports
+                    .iter()
+                    .map(|(t, r)| {
+                        let mut line = format!(
+                            "{t}: {} row(s) checked, {} mismatched, {} unreadable, {} not migrated \
+                             yet, {} rewritten since, {} erased",
+                            r.checked, r.mismatched, r.unreadable, r.unmigrated, r.retired, r.erased
+                        );
+                        if !r.failed_ids.is_empty() {
+                            line.push_str(&format!("\n  failed ids: {}", r.failed_ids.join(", ")));
+                        }
+                        line
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            let failed: u64 = reports
+                .iter()
+                .map(|(_, r)| r.mismatched + r.unreadable)
+                .sum();
+            let left: u64 = reports.iter().map(|(_, r)| r.unmigrated).sum();
+            if failed > 0 {
+                return Err(Failure {
+                    code: 5,
+                    message: format!("{failed} migrated row(s) differ from their plaintext or fail their integrity check"),
+                });
+            }
+            if left > 0 {
+                return Err(Failure {
+                    code: 1,
+                    message: format!("{left} row(s) not migrated yet: run encx migrate"),
+                });
+            }
         }
         Command::Reencrypt { batch, dry_run } => {
             let pending = registry.status().await?.pending_rows();

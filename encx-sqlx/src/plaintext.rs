@@ -407,6 +407,19 @@ where
         Ok(())
     }
 
+    /// How many rows are not migrated yet (a configuration error without
+    /// [`with_plaintext`](Self::with_plaintext)).
+    pub async fn unmigrated_rows(&self) -> Result<u64> {
+        self.count_rows(RowState::Unmigrated).await
+    }
+
+    pub(crate) async fn count_rows(&self, state: RowState) -> Result<u64> {
+        let sql = self.require_plaintext()?.count(state);
+        let mut conn = self.pool.acquire().await?;
+        let n = DB::fetch_count(&mut conn, &sql, Default::default()).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The plaintext source, or the error of a job that needs one.
     pub(crate) fn require_plaintext(&self) -> Result<&Unmigrated<T, DB>> {
         self.plaintext.as_deref().ok_or_else(|| {

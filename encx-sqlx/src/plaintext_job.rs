@@ -100,12 +100,6 @@ where
         self.run_job(Work::Migrate, batch_size, progress).await
     }
 
-    /// How many rows are not migrated yet (a configuration error without
-    /// [`with_plaintext`](Self::with_plaintext)).
-    pub async fn unmigrated_rows(&self) -> Result<u64> {
-        self.count_rows(RowState::Unmigrated).await
-    }
-
     /// Decrypts every migrated row that still has plaintext and compares it with the value
     /// its plaintext columns give, `batch_size` rows per read (no locks, nothing written);
     /// also counts the rows not migrated yet, retired and erased. Needs `T: PartialEq`.
@@ -217,13 +211,6 @@ where
             report.failed_ids.push(T::record_id_display(record));
         }
         Ok(())
-    }
-
-    async fn count_rows(&self, state: RowState) -> Result<u64> {
-        let sql = self.require_plaintext()?.count(state);
-        let mut conn = self.pool.acquire().await?;
-        let n = DB::fetch_count(&mut conn, &sql, Default::default()).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Reads a page of unmigrated rows with `sql` and encrypts each from its plaintext.

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::audit_log::{AuditQuery, AuditRecord};
 use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
+use crate::plaintext_job::VerifyReport;
 use crate::repo::Repo;
 use crate::rewrap::RewrapProgress;
 use crate::subject_eraser::SubjectErasure;
@@ -70,6 +71,45 @@ where
     }
 }
 
+/// A registered table being migrated from plaintext, its type erased.
+trait MigrationTable: Send + Sync {
+    fn table(&self) -> &'static str;
+    fn migrate<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>>;
+    fn unmigrated(&self) -> BoxFuture<'_, Result<u64>>;
+    fn verify(&self, batch: usize) -> BoxFuture<'_, Result<VerifyReport>>;
+}
+
+impl<T, DB> MigrationTable for Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + HasRecordId + PartialEq + Send + Sync,
+    T::Record: StoredRecord,
+{
+    fn table(&self) -> &'static str {
+        <T as Schema>::TABLE
+    }
+
+    fn migrate<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(self.migrate_with_progress(batch, progress))
+    }
+
+    fn unmigrated(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.unmigrated_rows())
+    }
+
+    fn verify(&self, batch: usize) -> BoxFuture<'_, Result<VerifyReport>> {
+        Box::pin(Repo::verify(self, batch))
+    }
+}
+
 /// Erases a data subject given as text, naming an actor, with the registered eraser.
 type SubjectEraserFn =
     Arc<dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<SubjectErasure>> + Send + Sync>;
@@ -102,6 +142,7 @@ pub struct Registry {
     crypto: Crypto,
     keks: Option<Arc<dyn KekStore>>,
     tables: Vec<Box<dyn JobTable>>,
+    migrations: Vec<Box<dyn MigrationTable>>,
     audit: Option<AuditReader>,
     eraser: Option<(Vec<&'static str>, SubjectEraserFn)>,
 }
@@ -121,6 +162,7 @@ impl Registry {
             crypto,
             keks: None,
             tables: Vec::new(),
+            migrations: Vec::new(),
             audit: None,
             eraser: None,
         }
@@ -211,6 +253,75 @@ impl Registry {
     {
         self.tables.push(Box::new(repo));
         self
+    }
+
+    /// Adds a table being migrated from plaintext: a repository in the migration's read mode
+    /// ([`Repo::with_plaintext`]). It is a table as for [`table`](Self::table), and also one
+    /// that [`migrate`](Self::migrate) and [`verify`](Self::verify) work on (`encx migrate`,
+    /// `encx verify`); `verify` compares values, so `T` implements `PartialEq`.
+    pub fn migrating_table<T, DB>(mut self, repo: Repo<T, DB>) -> Self
+    where
+        DB: EncxDatabase,
+        T: Encrypted + Schema + HasRecordId + PartialEq + Send + Sync + 'static,
+        T::Record: StoredRecord,
+    {
+        self.migrations.push(Box::new(repo.clone()));
+        self.table(repo)
+    }
+
+    /// The names of the tables registered with [`migrating_table`](Self::migrating_table).
+    pub fn migrating_table_names(&self) -> Vec<&'static str> {
+        self.migrations.iter().map(|t| t.table()).collect()
+    }
+
+    /// Rows not migrated yet, per table registered with
+    /// [`migrating_table`](Self::migrating_table).
+    pub async fn unmigrated(&self) -> Result<Vec<(&'static str, u64)>> {
+        let mut out = Vec::with_capacity(self.migrations.len());
+        for table in &self.migrations {
+            out.push((table.table(), table.unmigrated().await?));
+        }
+        Ok(out)
+    }
+
+    /// Migrates every table registered with [`migrating_table`](Self::migrating_table)
+    /// ([`Repo::migrate`]); `progress` hears each table's batches. Resumable, idempotent, and
+    /// shareable by several workers.
+    pub async fn migrate(
+        &self,
+        batch: usize,
+        mut progress: impl FnMut(&'static str, &RewrapProgress) + Send,
+    ) -> Result<Vec<(&'static str, RewrapProgress)>> {
+        self.require_migrations()?;
+        let mut tables = Vec::with_capacity(self.migrations.len());
+        for table in &self.migrations {
+            let name = table.table();
+            let mut report = |p: &RewrapProgress| progress(name, p);
+            tables.push((name, table.migrate(batch, &mut report).await?));
+        }
+        Ok(tables)
+    }
+
+    /// Verifies every table registered with [`migrating_table`](Self::migrating_table)
+    /// ([`Repo::verify`]).
+    pub async fn verify(&self, batch: usize) -> Result<Vec<(&'static str, VerifyReport)>> {
+        self.require_migrations()?;
+        let mut tables = Vec::with_capacity(self.migrations.len());
+        for table in &self.migrations {
+            tables.push((table.table(), table.verify(batch).await?));
+        }
+        Ok(tables)
+    }
+
+    fn require_migrations(&self) -> Result<()> {
+        if self.migrations.is_empty() {
+            return Err(Error::InvalidConfig(
+                "no table is being migrated: register one with Registry::migrating_table(repo \
+                 .with_plaintext(source)?)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The registered tables' names, in registration order.

@@ -107,6 +107,19 @@ where
                 .entry(KeyInUse::from_prefix(prefix.as_deref()))
                 .or_insert(0) += u64::try_from(count).unwrap_or(0);
         }
+        if self.plaintext.is_some() {
+            // Unmigrated rows have no `encx_dek` either: count them apart from erased ones.
+            let unmigrated = self.unmigrated_rows().await?;
+            if let Some(erased) = usage.get_mut(&KeyInUse::Erased) {
+                *erased = erased.saturating_sub(unmigrated);
+                if *erased == 0 {
+                    usage.remove(&KeyInUse::Erased);
+                }
+            }
+            if unmigrated > 0 {
+                usage.insert(KeyInUse::Unmigrated, unmigrated);
+            }
+        }
         Ok(usage.into_iter().collect())
     }
 }

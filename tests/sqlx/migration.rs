@@ -23,6 +23,7 @@ on_databases! {
     migrate_verify_and_the_read_mode: |db| migrate_and_verify(db.pool.clone()) => [postgres, mariadb, sqlite];
     four_workers_share_a_migration: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_migration_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url) => [postgres, sqlite];
+    the_cli_migrates_and_verifies: |db| cli_migration(db.pool.clone()) => [sqlite, postgres];
 }
 
 /// The vouchers table as it was before encx: the code in plaintext, in `code_plain` (renamed
@@ -351,6 +352,69 @@ async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
         let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
     }
+}
+
+/// Runs the CLI in this process with the vouchers table registered as being migrated; its
+/// exit code.
+async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, args: &[&str]) -> u8 {
+    let pool = pool.clone();
+    let root = ["--master-keys", super::rewrap::ROOT_SPEC];
+    // The registry is built on `pool`: the URL only has to be there.
+    let argv = ["encx", "--database-url", "sqlite://unused"]
+        .into_iter()
+        .chain(root)
+        .chain(args.iter().copied())
+        .map(str::to_owned);
+    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+        let keks = SqlKekStore::shared(pool.clone());
+        let crypto = Crypto::builder()
+            .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
+            .index_keys_in(keks.clone(), ctx.root)
+            .build()
+            .await?;
+        let reading = Repo::<Voucher, DB>::new(pool, crypto.clone()).with_plaintext(DB::source())?;
+        Ok(encx_sqlx::Registry::new(crypto)
+            .kek_store(keks)
+            .migrating_table(reading))
+    })
+    .await;
+    // ExitCode has no accessor: compare with the codes it can be.
+    (0..=255u8)
+        .find(|c| std::process::ExitCode::from(*c) == code)
+        .unwrap()
+}
+
+/// `encx migrate` and `encx verify` on 500 plaintext vouchers: a dry run changes nothing,
+/// `verify` exits 1 while rows are left, `migrate` does them all, `verify` then exits 0, and
+/// 5 once a plaintext differs; `status` counts the unmigrated rows apart from erased ones;
+/// `reindex` is `reencrypt`.
+async fn cli_migration<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let (repo, reading) = legacy_vouchers(pool.clone(), 500).await;
+    assert_eq!(encx_cli(&pool, &["migrate", "--dry-run"]).await, 0);
+    assert_eq!(reading.unmigrated_rows().await.unwrap(), 500);
+    let usage = reading.key_usage().await.unwrap();
+    assert_eq!(usage, vec![(encx::KeyInUse::Unmigrated, 500)]);
+    assert_eq!(encx_cli(&pool, &["status"]).await, 0);
+    assert_eq!(encx_cli(&pool, &["verify"]).await, 1, "rows left");
+    assert_eq!(encx_cli(&pool, &["migrate", "--batch", "0"]).await, 3);
+    assert_eq!(
+        encx_cli(&pool, &["migrate", "--batch", "64", "--json"]).await,
+        0
+    );
+    assert_eq!(reading.unmigrated_rows().await.unwrap(), 0);
+    assert!(read_all(&repo, 500).await == (0..500).map(voucher).collect::<Vec<_>>());
+    assert_eq!(encx_cli(&pool, &["verify", "--batch", "100"]).await, 0);
+    DB::run(
+        &pool,
+        "UPDATE vouchers SET code_plain = 'WRONG' WHERE id = 3",
+    )
+    .await;
+    assert_eq!(
+        encx_cli(&pool, &["verify", "--json"]).await,
+        5,
+        "a mismatch"
+    );
+    assert_eq!(encx_cli(&pool, &["reindex", "--dry-run"]).await, 0);
 }
 
 /// The child process: migrates the vouchers of the database at `url`, 500 per batch,

@@ -209,7 +209,7 @@ pub fn locker(url: &str) -> std::process::ExitCode {
 }
 
 /// `--master-keys` for the shared test root key (32 bytes of 42).
-const ROOT_SPEC: &str = "root:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+pub(super) const ROOT_SPEC: &str = "root:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 /// Runs the CLI in this process on the vouchers table of `url`; its exit code.
 async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: &[S]) -> u8 {

@@ -82,6 +82,9 @@ pub enum KeyInUse {
     AwsKms,
     /// Bytes no encx keyring wrote: tampering, or another tool's data.
     Unrecognized,
+    /// No key yet: a row of a table being migrated from plaintext that is not migrated yet
+    /// (counted by `encx_sqlx::Repo::key_usage` in the plaintext migration's read mode).
+    Unmigrated,
 }
 
 impl KeyInUse {
@@ -130,6 +133,7 @@ impl std::fmt::Display for KeyInUse {
             KeyInUse::SubjectKey => f.write_str("data subject keys"),
             KeyInUse::AwsKms => f.write_str("AWS KMS"),
             KeyInUse::Unrecognized => f.write_str("unrecognized bytes"),
+            KeyInUse::Unmigrated => f.write_str("not migrated yet (plaintext)"),
         }
     }
 }
