@@ -333,6 +333,34 @@ impl Statements {
         )
     }
 
+    /// `SELECT <key prefix>, COUNT(*) FROM t WHERE <key prefix> < ? OR <key prefix> > ? GROUP
+    /// BY 1`, the one parameter being the active key's prefix: rows per key other than the
+    /// active one, read from the key index (`substr(encx_dek, 1, 18)`, PostgreSQL and SQLite)
+    /// as two range scans that find nothing when nothing is pending.
+    pub fn key_usage_except(&self) -> String {
+        let key = encx::schema::key_prefix_expr(self.dialect);
+        let p = match self.dialect {
+            Dialect::Postgres => "$1",
+            _ => "?1",
+        };
+        format!(
+            "SELECT {key}, COUNT(*) FROM {} WHERE {key} < {p} OR {key} > {p} GROUP BY 1",
+            quote_ident(self.dialect, self.table)
+        )
+    }
+
+    /// `SELECT COUNT(*) FROM t` (no condition), or, if `erased`, of the rows without a wrapped
+    /// DEK (through the key index where there is one).
+    pub fn count(&self, erased: bool) -> String {
+        let table = quote_ident(self.dialect, self.table);
+        if erased {
+            let key = encx::schema::key_prefix_expr(self.dialect);
+            format!("SELECT COUNT(*) FROM {table} WHERE {key} IS NULL")
+        } else {
+            format!("SELECT COUNT(*) FROM {table}")
+        }
+    }
+
     pub fn require_id(&self) -> Result<&str> {
         self.id.as_deref().ok_or_else(|| {
             Error::InvalidConfig(format!(

@@ -237,7 +237,36 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
             ));
         }
     }
+    out.extend(key_index(T::columns(), table, dialect));
     Ok(out)
+}
+
+/// `CREATE INDEX IF NOT EXISTS <table>_encx_key ON <table> (substr(encx_dek, 1, 18))`: the
+/// key that wraps each record's DEK (the wrapped DEK's header), so that counting the rows not
+/// under the active key reads the index, not the table. PostgreSQL and SQLite (expression
+/// indexes); none on MySQL/MariaDB, where that count scans the table.
+fn key_index(columns: &[Column], table: &str, dialect: Dialect) -> Option<String> {
+    let has_dek = columns
+        .iter()
+        .any(|c| matches!(c.kind, ColumnKind::WrappedDek));
+    (has_dek && dialect != Dialect::MySql).then(|| {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+            quote_ident(dialect, &format!("{table}_encx_key")),
+            quote_ident(dialect, table),
+            key_prefix_expr(dialect)
+        )
+    })
+}
+
+/// `substr(encx_dek, 1, 18)`: the header of a wrapped DEK that names its key, as the key
+/// index stores it (queries must spell it the same way to use the index).
+pub fn key_prefix_expr(dialect: Dialect) -> String {
+    format!(
+        "substr({}, 1, {})",
+        quote_ident(dialect, "encx_dek"),
+        crate::KeyInUse::PREFIX_LEN
+    )
 }
 
 /// `ALTER TABLE ... ADD COLUMN` statements that add `T`'s encx columns (ciphertexts, blind
@@ -263,7 +292,7 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
 /// }
 /// let sql = add_encrypted_columns::<Note>(Dialect::Postgres);
 /// assert_eq!(sql[0], r#"ALTER TABLE "notes" ADD COLUMN "body" BYTEA NULL"#);
-/// assert_eq!(sql.len(), 4);
+/// assert_eq!(sql.len(), 5); // and the key index
 /// ```
 pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String> {
     let q = |name: &str| quote_ident(dialect, name);
@@ -294,6 +323,7 @@ pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String
             q(col)
         ));
     }
+    out.extend(key_index(T::columns(), table, dialect));
     out
 }
 
