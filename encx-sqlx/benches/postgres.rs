@@ -17,6 +17,8 @@
 //!   database alone costs for rows of encx's size).
 //! - `lookup_100k`: `Repo::find_by` on a 100,000-row table (blind index, decrypt, re-check)
 //!   versus `SELECT ... WHERE email = $1` on an indexed plaintext column of the same rows.
+//! - `rewrap`, `reencrypt`, `status` (see [`rewrap_and_status`]), and `migrate`/`verify` of a
+//!   100,000-row plaintext table with one worker and four (see [`migrate_throughput`]).
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -53,6 +55,126 @@ fn user(n: usize) -> User {
         name: format!("Firstname{n} Lastname"),
         city: ["London", "Paris", "Lyon", "Springfield"][n % 4].into(),
     }
+}
+
+/// The migrated table of [`migrate_throughput`]: `legacy_users`, plaintext in `*_plain`.
+#[derive(Clone, PartialEq, Encrypted)]
+#[encx(table = "legacy_users")]
+pub struct Customer {
+    #[encx(id)]
+    pub id: i64,
+    pub username: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    pub email: String,
+    #[encx(encrypt)]
+    pub phone: String,
+    #[encx(encrypt)]
+    pub name: String,
+    #[encx(encrypt)]
+    pub city: String,
+}
+
+/// A row of `legacy_users` as it was before encx.
+#[derive(sqlx::FromRow)]
+struct PlainCustomer {
+    id: i64,
+    username: String,
+    email_plain: String,
+    phone_plain: String,
+    name_plain: String,
+    city_plain: String,
+}
+
+fn plaintext_customers() -> encx_sqlx::Plaintext<Customer, Postgres> {
+    encx_sqlx::Plaintext::new(|p: PlainCustomer| Customer {
+        id: p.id,
+        username: p.username,
+        email: p.email_plain,
+        phone: p.phone_plain,
+        name: p.name_plain,
+        city: p.city_plain,
+    })
+    .column("email", "email_plain")
+    .column("phone", "phone_plain")
+    .column("name", "name_plain")
+    .column("city", "city_plain")
+}
+
+/// `migrate`: a 100,000-row plaintext table (`ENCX_BENCH_MIGRATE_ROWS`) encrypted into encx's
+/// columns by one worker, then (columns cleared) by four, 500 rows per batch; then `verify`
+/// (decrypt every row, compare with its plaintext), timed.
+async fn migrate_throughput(s: &Setup) {
+    let rows: i64 = std::env::var("ENCX_BENCH_MIGRATE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    s.pool
+        .execute(
+            "CREATE TABLE legacy_users (id BIGINT PRIMARY KEY, username TEXT NOT NULL, \
+             email_plain TEXT, phone_plain TEXT, name_plain TEXT, city_plain TEXT)",
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO legacy_users SELECT n, 'user' || n, 'user.' || n || '@example.com', \
+         '+1 555 ' || lpad(n::text, 7, '0'), 'Firstname' || n || ' Lastname', \
+         (ARRAY['London', 'Paris', 'Lyon', 'Springfield'])[n % 4 + 1] \
+         FROM generate_series(0, $1 - 1) AS n",
+    )
+    .bind(rows)
+    .execute(&s.pool)
+    .await
+    .unwrap();
+    let customers = Repo::<Customer, Postgres>::new(s.pool.clone(), s.repo.crypto().clone());
+    customers.add_encrypted_columns().await.unwrap();
+    s.pool.execute("VACUUM ANALYZE legacy_users").await.unwrap();
+    let url = format!("{}/{}", &s.admin[..s.admin.rfind('/').unwrap()], s.db);
+    for workers in [1, 4] {
+        s.pool
+            .execute(
+                "UPDATE legacy_users SET email = NULL, email_bidx = NULL, phone = NULL, \
+                 name = NULL, city = NULL, encx_dek = NULL",
+            )
+            .await
+            .unwrap();
+        s.pool.execute("VACUUM ANALYZE legacy_users").await.unwrap();
+        let mut repos = Vec::new();
+        for _ in 0..workers {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap();
+            let repo = Repo::<Customer, Postgres>::new(pool, s.repo.crypto().clone());
+            repos.push(repo.with_plaintext(plaintext_customers()).unwrap());
+        }
+        let t = Instant::now();
+        let handles: Vec<_> = repos
+            .into_iter()
+            .map(|repo| tokio::spawn(async move { repo.migrate(500).await.unwrap().rewrapped }))
+            .collect();
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await.unwrap();
+        }
+        let took = t.elapsed();
+        println!(
+            "migrate, {workers} worker(s): {total} of {rows} plaintext rows encrypted in {took:?} = {:.0} rows/s",
+            total as f64 / took.as_secs_f64()
+        );
+        assert_eq!(total as i64, rows);
+    }
+    let reading = customers.with_plaintext(plaintext_customers()).unwrap();
+    let t = Instant::now();
+    let report = reading.verify(2_000).await.unwrap();
+    let took = t.elapsed();
+    println!(
+        "verify: {} rows decrypted and compared in {took:?} = {:.0} rows/s, complete: {}",
+        report.checked,
+        report.checked as f64 / took.as_secs_f64(),
+        report.is_complete()
+    );
+    assert!(report.is_complete());
 }
 
 const PLAIN_DDL: &str =
@@ -307,6 +429,7 @@ async fn run(s: &Setup) {
     );
 
     audit_cost(s).await;
+    migrate_throughput(s).await;
     rewrap_and_status(s).await;
 }
 
@@ -419,7 +542,13 @@ async fn rewrap_and_status(s: &Setup) {
     s.pool.execute("VACUUM ANALYZE bench_users").await.unwrap();
     let (status, count) = time_status(3).await;
     println!(
-        "status on {target} rows: key_usage median {status:?}, SELECT COUNT(*) median {count:?}"
+        "status on {target} rows, none pending: key_usage median {status:?}, SELECT COUNT(*) median {count:?}"
+    );
+    s.repo.crypto().rotate_kek(None).await.unwrap();
+    let (status, count) = time_status(3).await;
+    println!(
+        "status on {target} rows, all pending (after a rotation): key_usage median {status:?}, \
+         SELECT COUNT(*) median {count:?}"
     );
 }
 
