@@ -308,11 +308,7 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
         } else {
             String::new()
         };
-        let lock = match (self.dialect, lock) {
-            (Dialect::Sqlite, _) => "",
-            (_, RowLock::SkipLocked) => " FOR UPDATE SKIP LOCKED",
-            (_, RowLock::Wait) => " FOR UPDATE",
-        };
+        let lock = lock.clause(self.dialect);
         format!(
             "{} WHERE {}{after} ORDER BY {} LIMIT {limit}{lock}",
             self.select, self.pending, self.id

@@ -14,6 +14,18 @@ pub(crate) enum RowLock {
     Wait,
 }
 
+impl RowLock {
+    /// The clause ending a `SELECT` on `dialect` (none on SQLite, which locks the database
+    /// for a writer instead).
+    pub fn clause(self, dialect: Dialect) -> &'static str {
+        match (dialect, self) {
+            (Dialect::Sqlite, _) => "",
+            (_, RowLock::SkipLocked) => " FOR UPDATE SKIP LOCKED",
+            (_, RowLock::Wait) => " FOR UPDATE",
+        }
+    }
+}
+
 /// Which rows a compare-and-swap `UPDATE` may write.
 #[derive(Debug, Clone, Copy)]
 enum Guard<'a> {
@@ -200,11 +212,7 @@ impl Statements {
         } else {
             String::new()
         };
-        let lock = match (self.dialect, lock) {
-            (Dialect::Sqlite, _) => "",
-            (_, RowLock::SkipLocked) => " FOR UPDATE SKIP LOCKED",
-            (_, RowLock::Wait) => " FOR UPDATE",
-        };
+        let lock = lock.clause(self.dialect);
         Ok(format!(
             "{} WHERE {dek} IS NOT NULL AND substr({dek}, 1, {}) <> {} \
              AND substr({dek}, 2, 1) <> {}{after} ORDER BY {id} LIMIT {limit}{lock}",

@@ -2049,6 +2049,27 @@ mod generic {
 
 #[macro_use]
 mod on_databases {
+    /// Runs `$run::<DB>($url)` on a current-thread runtime, `DB` chosen by the URL's scheme,
+    /// and returns success: the body of a child process's `main`.
+    macro_rules! on_url {
+        ($url:expr, $run:ident) => {{
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if $url.starts_with("postgres") {
+                    $run::<sqlx::Postgres>($url).await
+                } else if $url.starts_with("mysql") {
+                    $run::<sqlx::MySql>($url).await
+                } else {
+                    $run::<sqlx::Sqlite>($url).await
+                }
+            });
+            std::process::ExitCode::SUCCESS
+        }};
+    }
+
     /// Declares, for each test, a module with one function per database named in brackets that
     /// opens a fresh database, binds it to the given name, runs the call on it and cleans up; and
     /// `tests()`, which lists them for the harness as `<prefix>::<test>_on_<database>`.

@@ -2,21 +2,18 @@
 //! before encx is migrated, verified, read and written during the migration, shared by four
 //! workers, and killed with SIGKILL at random points, then resumed.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use encx_integration_tests::{test_case, Service, Test};
 use encx_sqlx::{EncxDatabase, Plaintext};
 use futures_util::future::BoxFuture;
 
-use super::rewrap::{voucher, vouchers, wait_for_line};
+use super::rewrap::{voucher, vouchers};
 use super::*;
 
 /// The environment variable that turns this test binary into the migration child process:
 /// the database URL it migrates (500 rows per batch, printing `batches N`).
 pub const CHILD_ENV: &str = "ENCX_TEST_MIGRATE_CHILD";
-
-/// Replays [`crash_at_random_points`] with the kill points of this seed.
-const SEED_ENV: &str = "ENCX_TEST_CRASH_SEED";
 
 on_databases! {
     "migration";
@@ -295,34 +292,15 @@ async fn four_workers<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
 /// `ENCX_TEST_CRASH_SEED` replays one.
 async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     const ROWS: i64 = 50_000;
-    let seed: u64 = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            now.unwrap().as_nanos() as u64
-        });
-    eprintln!("migration crash_at_random_points: seed {seed} (set {SEED_ENV} to replay)");
+    let seed = super::rewrap::crash_seed("migration crash_at_random_points");
     let mut draw = super::rewrap::kill_points(seed);
     let (repo, reading) = legacy_vouchers(pool, ROWS).await;
     let all: Vec<Voucher> = (0..ROWS).map(voucher).collect();
     let mut migrated_before = 0;
     for round in 0..3 {
-        let batches = 1 + draw(25);
-        let extra = std::time::Duration::from_millis(draw(31));
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD_ENV, url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        wait_for_line(&mut child, &format!("batches {batches}"));
-        std::thread::sleep(extra);
-        child.kill().unwrap(); // SIGKILL
-        assert!(
-            !child.wait().unwrap().success(),
-            "round {round}: killed, not done"
-        );
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child.env(CHILD_ENV, url);
+        super::rewrap::kill_at_random_point(child, &mut draw, round);
         let left = reading.unmigrated_rows().await.unwrap();
         let migrated = ROWS as u64 - left;
         assert!(
@@ -427,27 +405,9 @@ pub fn child(url: &str) -> std::process::ExitCode {
             .await
             .unwrap();
         let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
-        repo.migrate_with_progress(500, |p| {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "batches {}", p.batches).unwrap();
-            out.flush().unwrap();
-        })
-        .await
-        .unwrap();
+        repo.migrate_with_progress(500, super::rewrap::say_batches)
+            .await
+            .unwrap();
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        if url.starts_with("postgres") {
-            run::<sqlx::Postgres>(url).await
-        } else if url.starts_with("mysql") {
-            run::<sqlx::MySql>(url).await
-        } else {
-            run::<sqlx::Sqlite>(url).await
-        }
-    });
-    std::process::ExitCode::SUCCESS
+    on_url!(url, run)
 }

@@ -971,14 +971,7 @@ async fn killed_reencrypt_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
 /// index. The seed is random per run and printed; `ENCX_TEST_CRASH_SEED` replays one.
 async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str, job: Job) {
     const ROWS: i64 = 50_000;
-    let seed: u64 = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            now.unwrap().as_nanos() as u64
-        });
-    eprintln!("crash_at_random_points({job:?}): seed {seed} (set {SEED_ENV} to replay)");
+    let seed = crash_seed(&format!("crash_at_random_points({job:?})"));
     let mut draw = kill_points(seed);
     let (repo, all, old) = rotated_vouchers(pool, ROWS).await;
     let ids: Vec<i64> = (0..ROWS).collect();
@@ -991,23 +984,12 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
     };
     let mut moved_before = 0;
     for round in 0..3 {
-        let batches = 1 + draw(25);
-        let extra = std::time::Duration::from_millis(draw(31));
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child
             .env(CHILD_ENV, url)
             .env(JOB_ENV, job.name())
-            .env(BATCH_ENV, "500")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        wait_for_line(&mut child, &format!("batches {batches}"));
-        std::thread::sleep(extra);
-        child.kill().unwrap(); // SIGKILL
-        assert!(
-            !child.wait().unwrap().success(),
-            "round {round}: killed, not done"
-        );
+            .env(BATCH_ENV, "500");
+        kill_at_random_point(child, &mut draw, round);
 
         let usage = repo.key_usage().await.unwrap();
         let still_old = usage
@@ -1040,6 +1022,52 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
         let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
     }
+}
+
+/// The seed of a crash test's kill points: `ENCX_TEST_CRASH_SEED` (to replay a run), else
+/// random; printed, with `test`'s name.
+pub(super) fn crash_seed(test: &str) -> u64 {
+    let seed: u64 = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.unwrap().as_nanos() as u64
+        });
+    eprintln!("{test}: seed {seed} (set {SEED_ENV} to replay)");
+    seed
+}
+
+/// Starts `child` (a job printing `batches N` after each batch) and kills it with SIGKILL
+/// after 1 to 25 batches and then 0 to 30 ms more (so mostly inside a batch), as `draw`
+/// decides; asserts that it did not finish first.
+pub(super) fn kill_at_random_point(
+    mut child: Command,
+    draw: &mut impl FnMut(u64) -> u64,
+    round: usize,
+) {
+    let batches = 1 + draw(25);
+    let extra = std::time::Duration::from_millis(draw(31));
+    let mut child = child
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut child, &format!("batches {batches}"));
+    std::thread::sleep(extra);
+    child.kill().unwrap(); // SIGKILL
+    assert!(
+        !child.wait().unwrap().success(),
+        "round {round}: killed, not done"
+    );
+}
+
+/// Prints `batches N` (a child job's progress, read by [`wait_for_line`]).
+pub(super) fn say_batches(p: &encx_sqlx::RewrapProgress) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "batches {}", p.batches).unwrap();
+    out.flush().unwrap();
 }
 
 /// Draws kill points from `seed`: each call, a number below its argument (splitmix64; kill
@@ -1138,26 +1166,7 @@ pub fn child(url: &str) -> std::process::ExitCode {
             .ok()
             .and_then(|b| b.parse().ok())
             .unwrap_or(20);
-        job.run(&repo, batch, |p| {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "batches {}", p.batches).unwrap();
-            out.flush().unwrap();
-        })
-        .await;
+        job.run(&repo, batch, say_batches).await;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        if url.starts_with("postgres") {
-            run::<sqlx::Postgres>(url).await
-        } else if url.starts_with("mysql") {
-            run::<sqlx::MySql>(url).await
-        } else {
-            run::<sqlx::Sqlite>(url).await
-        }
-    });
-    std::process::ExitCode::SUCCESS
+    on_url!(url, run)
 }
