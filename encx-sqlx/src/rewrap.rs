@@ -86,9 +86,9 @@ where
     /// (nothing is unwrapped): one entry per KEK or local master key, one for all records of
     /// data subjects, one for erased rows (and, in the plaintext migration's read mode, one
     /// for rows not migrated yet), sorted. What a rewrap still has to do is every entry but
-    /// the active key's. On PostgreSQL and SQLite, a `COUNT(*)` and two range scans of the key
-    /// index ([`create_table`](Self::create_table) makes it): 0.5 ms plus the `COUNT(*)` on 1M
-    /// rows when nothing is pending; on MySQL/MariaDB one `GROUP BY` over the table.
+    /// the active key's. One `GROUP BY` over the table; with the key index of
+    /// [`create_key_index`](Self::create_key_index) (PostgreSQL, SQLite), a `COUNT(*)` and
+    /// two range scans of the index that find nothing once nothing is pending.
     ///
     /// ```no_run
     /// # use encx::Encrypted;
@@ -100,11 +100,11 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn key_usage(&self) -> Result<Vec<(KeyInUse, u64)>> {
-        let active = match DB::DIALECT {
-            Dialect::MySql => None, // no key index: one GROUP BY over the table
-            _ => self.crypto.active_key_prefix().await?,
-        };
         let mut conn = self.pool.acquire().await?;
+        let active = match self.has_key_index(&mut conn).await? {
+            true => self.crypto.active_key_prefix().await?,
+            false => None, // one GROUP BY over the table
+        };
         let rows = match active {
             Some(active) => {
                 // COUNT(*), the erased rows and the rows under other keys: the key index
@@ -147,6 +147,46 @@ where
             }
         }
         Ok(usage.into_iter().collect())
+    }
+}
+
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema,
+    T::Record: StoredRecord,
+{
+    /// Creates the key index (`<table>_encx_key` on `substr(encx_dek, 1, 18)`, PostgreSQL and
+    /// SQLite), which makes [`key_usage`](Self::key_usage) (`encx status`) cost about a
+    /// `COUNT(*)` on a large table once nothing is pending. Opt-in, because every change of
+    /// `encx_dek` then writes the index too: a rewrap is several times slower with it on
+    /// PostgreSQL (no HOT updates; see `docs/benchmarks.md`), and inserts a little. A
+    /// configuration error on MySQL/MariaDB (no expression indexes on a prefix there).
+    pub async fn create_key_index(&self) -> Result<()> {
+        let ddl = encx::schema::key_index::<T>(DB::DIALECT).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "table `{}`: no key index on MySQL/MariaDB (or without encx_dek)",
+                self.sql.table
+            ))
+        })?;
+        let mut conn = self.pool.acquire().await?;
+        DB::execute(&mut conn, &ddl, Default::default()).await?;
+        Ok(())
+    }
+
+    /// Whether this table has the key index of [`create_key_index`](Self::create_key_index).
+    async fn has_key_index(&self, conn: &mut <DB as Database>::Connection) -> Result<bool> {
+        let sql = match DB::DIALECT {
+            Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1",
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+            }
+            _ => return Ok(false),
+        };
+        let name = encx::schema::key_index_name(self.sql.table);
+        let mut args = <DB as Database>::Arguments::default();
+        DB::bind_text(&name, &mut args).map_err(encode_error)?;
+        Ok(DB::fetch_count(conn, sql, args).await? > 0)
     }
 }
 

@@ -237,23 +237,28 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
             ));
         }
     }
-    out.extend(key_index(T::columns(), table, dialect));
     Ok(out)
+}
+
+/// The name of `table`'s key index (see [`key_index`]).
+pub fn key_index_name(table: &str) -> String {
+    format!("{table}_encx_key")
 }
 
 /// `CREATE INDEX IF NOT EXISTS <table>_encx_key ON <table> (substr(encx_dek, 1, 18))`: the
 /// key that wraps each record's DEK (the wrapped DEK's header), so that counting the rows not
 /// under the active key reads the index, not the table. PostgreSQL and SQLite (expression
-/// indexes); none on MySQL/MariaDB, where that count scans the table.
-fn key_index(columns: &[Column], table: &str, dialect: Dialect) -> Option<String> {
-    let has_dek = columns
+/// indexes); `None` on MySQL/MariaDB. Opt-in: every change of `encx_dek` (a rewrap) then also
+/// writes this index, and on PostgreSQL no such update can be HOT.
+pub fn key_index<T: Schema + ?Sized>(dialect: Dialect) -> Option<String> {
+    let has_dek = T::columns()
         .iter()
         .any(|c| matches!(c.kind, ColumnKind::WrappedDek));
     (has_dek && dialect != Dialect::MySql).then(|| {
         format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-            quote_ident(dialect, &format!("{table}_encx_key")),
-            quote_ident(dialect, table),
+            quote_ident(dialect, &key_index_name(T::TABLE)),
+            quote_ident(dialect, T::TABLE),
             key_prefix_expr(dialect)
         )
     })
@@ -292,7 +297,7 @@ pub fn key_prefix_expr(dialect: Dialect) -> String {
 /// }
 /// let sql = add_encrypted_columns::<Note>(Dialect::Postgres);
 /// assert_eq!(sql[0], r#"ALTER TABLE "notes" ADD COLUMN "body" BYTEA NULL"#);
-/// assert_eq!(sql.len(), 5); // and the key index
+/// assert_eq!(sql.len(), 4);
 /// ```
 pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String> {
     let q = |name: &str| quote_ident(dialect, name);
@@ -323,7 +328,6 @@ pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String
             q(col)
         ));
     }
-    out.extend(key_index(T::columns(), table, dialect));
     out
 }
 
