@@ -1,6 +1,6 @@
 //! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
-//! `reencrypt` (alias `reindex`), `migrate`, `verify`, `erase-subject`, `audit`, with progress
-//! bars, `--json` and `--dry-run`.
+//! `keys index-add`, `keys index-destroy`, `reencrypt` (alias `reindex`), `migrate`, `verify`,
+//! `erase-subject`, `reapply-ledger`, `audit`, with progress bars, `--json` and `--dry-run`.
 //!
 //! Jobs need the application's record types, so the CLI is a library the application calls
 //! from a binary of its own, with its tables registered in a [`Registry`]:
@@ -73,6 +73,7 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
         encx rewrap --batch 1000\n  \
         encx reencrypt --batch 500   # after keys rotate: fresh DEKs, indexes under the newest index key (alias: reindex)\n  \
         encx migrate --batch 500     # plaintext columns into encx's; then: encx verify\n  \
+        encx keys index-add          # then restart, keys rotate, reindex, keys index-destroy 1\n  \
         encx keys destroy 0b5e3c1e-8c4d-4f0e-9d53-3c2a5c1e7a10 --dry-run\n  \
         encx status --json | jq .pending_rewrap\n  \
         encx erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo@example.com --dry-run\n  \
@@ -130,6 +131,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// After a restore of the subject key database: destroy again the keys of every subject
+    /// in the erasure ledger and clear their rows (needs `Registry::subject_eraser` with a
+    /// ledger).
+    ReapplyLedger,
     /// Audit events from `encx_audit`, newest first (needs `Registry::audit_log`).
     Audit {
         /// Only events of this table.
@@ -206,6 +211,23 @@ enum KeysCommand {
         /// Check only; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Add an index key version (it becomes active): then restart every process, `keys
+    /// rotate` and `reencrypt` (the reindex), and `keys index-destroy` the old version.
+    IndexAdd {
+        /// List the index key versions; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Destroy an index key version (refused while active, or while records may still be
+    /// indexed under it).
+    IndexDestroy {
+        /// The version (see `encx keys index-add --dry-run`).
+        version: u32,
+        /// Destroy even if records may still be indexed under it (they are then found only
+        /// once reindexed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -307,20 +329,23 @@ where
         .clone()
         .ok_or_else(|| config("no database: give --database-url or set DATABASE_URL"))?;
     let root = root_keyring(&args).await?;
-    let registry = build(Context { database_url, root })
-        .await
-        .map_err(|e| Failure {
-            code: build_code(&*e),
-            message: format!("setting up: {e}"),
-        })?;
-    let done = run_command(args, &registry).await;
+    let registry = build(Context {
+        database_url,
+        root: root.clone(),
+    })
+    .await
+    .map_err(|e| Failure {
+        code: build_code(&*e),
+        message: format!("setting up: {e}"),
+    })?;
+    let done = run_command(args, &registry, &*root).await;
     // A sink that queues events (SqlAuditSink) writes them before the process exits.
     registry.crypto().audit_sink().flush().await;
     done
 }
 
 /// Runs the parsed command on the application's registry.
-async fn run_command(args: Args, registry: &Registry) -> Result<(), Failure> {
+async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Result<(), Failure> {
     match args.command {
         Command::Status => {
             let status = registry.status().await?;
@@ -414,6 +439,63 @@ async fn run_command(args: Args, registry: &Registry) -> Result<(), Failure> {
                         ));
                     }
                     out.trim_end().to_owned()
+                },
+            );
+        }
+        Command::Keys {
+            command: KeysCommand::IndexAdd { dry_run },
+        } => {
+            if dry_run {
+                let versions = registry.index_versions().await?;
+                let rows: Vec<Value> = versions
+                    .iter()
+                    .map(|k| json!({ "version": k.version, "state": format!("{:?}", k.state), "id": k.id.to_string() }))
+                    .collect();
+                emit(
+                    args.json,
+                    json!({ "dry_run": true, "index_versions": rows }),
+                    || {
+                        let mut out = String::from("dry run: would add an index key version; now:");
+                        for k in &versions {
+                            out.push_str(&format!(
+                                "\n  index key version {}: {:?}",
+                                k.version, k.state
+                            ));
+                        }
+                        out
+                    },
+                );
+                return Ok(());
+            }
+            let version = registry.add_index_version(root).await?;
+            emit(args.json, json!({ "index_version": version }), || {
+                format!(
+                    "index key version {version} is active; restart every process, then `encx keys \
+                     rotate` and `encx reencrypt`"
+                )
+            });
+        }
+        Command::Keys {
+            command: KeysCommand::IndexDestroy { version, force },
+        } => {
+            registry.destroy_index_version(version, force).await?;
+            emit(
+                args.json,
+                json!({ "destroyed_index_version": version }),
+                || format!("index key version {version} destroyed; restart every process"),
+            );
+        }
+        Command::ReapplyLedger => {
+            let receipts = registry.reapply_ledger().await?;
+            let destroyed: usize = receipts.iter().map(|r| r.keys_destroyed.len()).sum();
+            emit(
+                args.json,
+                json!({ "ledger_entries": receipts.len(), "keys_destroyed": destroyed }),
+                || {
+                    format!(
+                        "{} ledger entr(ies) re-applied, {destroyed} resurrected key(s) destroyed",
+                        receipts.len()
+                    )
                 },
             );
         }

@@ -114,6 +114,9 @@ where
 type SubjectEraserFn =
     Arc<dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<SubjectErasure>> + Send + Sync>;
 
+/// Re-applies the registered eraser's ledger.
+type ReapplyFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<SubjectErasure>>> + Send + Sync>;
+
 /// Reads the registered `encx_audit` table.
 type AuditReader =
     Arc<dyn Fn(AuditQuery) -> BoxFuture<'static, Result<Vec<AuditRecord>>> + Send + Sync>;
@@ -144,7 +147,7 @@ pub struct Registry {
     tables: Vec<Box<dyn JobTable>>,
     migrations: Vec<Box<dyn MigrationTable>>,
     audit: Option<AuditReader>,
-    eraser: Option<(Vec<&'static str>, SubjectEraserFn)>,
+    eraser: Option<(Vec<&'static str>, SubjectEraserFn, ReapplyFn)>,
 }
 
 impl fmt::Debug for Registry {
@@ -173,11 +176,16 @@ impl Registry {
     /// text and parsed with `S`'s `FromStr` (a UUID, a number, a string).
     pub fn subject_eraser<S>(mut self, eraser: crate::SubjectEraser<S>) -> Self
     where
-        S: encx::RecordId + std::str::FromStr + Send + Sync + 'static,
+        S: encx::SubjectId + std::str::FromStr + Send + Sync + 'static,
         <S as std::str::FromStr>::Err: fmt::Display,
     {
         let tables = eraser.table_names();
         let eraser = Arc::new(eraser);
+        let reapplying = eraser.clone();
+        let reapply: ReapplyFn = Arc::new(move || {
+            let eraser = reapplying.clone();
+            Box::pin(async move { eraser.reapply_ledger().await })
+        });
         let erase: SubjectEraserFn = Arc::new(move |subject: String, actor: Option<String>| {
             let eraser = eraser.clone();
             Box::pin(async move {
@@ -187,14 +195,23 @@ impl Registry {
                 eraser.erase_by(&parsed, actor.as_deref()).await
             })
         });
-        self.eraser = Some((tables, erase));
+        self.eraser = Some((tables, erase, reapply));
         self
+    }
+
+    /// Re-applies the registered [`SubjectEraser`](crate::SubjectEraser)'s erasure ledger
+    /// ([`SubjectEraser::reapply_ledger`](crate::SubjectEraser::reapply_ledger), `encx
+    /// reapply-ledger`): after a restore of the subject key database, destroys again the keys
+    /// of every erased subject and clears their rows. One receipt per ledger entry.
+    pub async fn reapply_ledger(&self) -> Result<Vec<SubjectErasure>> {
+        let (_, _, reapply) = self.eraser.as_ref().ok_or_else(no_eraser)?;
+        reapply().await
     }
 
     /// The tables the registered subject eraser clears; `None` without
     /// [`subject_eraser`](Self::subject_eraser).
     pub fn subject_tables(&self) -> Option<&[&'static str]> {
-        self.eraser.as_ref().map(|(tables, _)| tables.as_slice())
+        self.eraser.as_ref().map(|(tables, _, _)| tables.as_slice())
     }
 
     /// Erases data subject `subject` (text, parsed as the eraser's subject type) with the
@@ -206,12 +223,7 @@ impl Registry {
         subject: &str,
         actor: Option<&str>,
     ) -> Result<SubjectErasure> {
-        let (_, erase) = self.eraser.as_ref().ok_or_else(|| {
-            Error::InvalidConfig(
-                "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
-                    .into(),
-            )
-        })?;
+        let (_, erase, _) = self.eraser.as_ref().ok_or_else(no_eraser)?;
         erase(subject.to_owned(), actor.map(str::to_owned)).await
     }
 
@@ -411,6 +423,84 @@ impl Registry {
         Ok(tables)
     }
 
+    /// Adds an index key version: a new index root key, wrapped by `root`, becomes active in
+    /// the KEK store ([`IndexKeys::add_stored_version`](encx::index::IndexKeys::add_stored_version),
+    /// `encx keys index-add`); returns its version. Then restart every process, rotate the KEK
+    /// and re-encrypt (`docs/operations.md`, index key rotation).
+    pub async fn add_index_version(&self, root: &dyn encx::Keyring) -> Result<u32> {
+        let store = self.require_kek_store()?;
+        Ok(encx::index::IndexKeys::add_stored_version(&**store, root).await?)
+    }
+
+    /// The index root keys of the KEK store, oldest first.
+    pub async fn index_versions(&self) -> Result<Vec<StoredKek>> {
+        Ok(self
+            .require_kek_store()?
+            .list(KeyPurpose::IndexRoot)
+            .await?)
+    }
+
+    /// Destroys index key version `version` (`encx keys index-destroy`): lookups stop
+    /// computing it once processes restart. Refused with [`Error::KeyStillInUse`] while it is
+    /// the active version, or, unless `force`, while the tables may still hold indexes under
+    /// it: a stored index carries no version, so encx asks that the active KEK be newer than
+    /// the next index version and that no registered row be under an older KEK (the runbook's
+    /// rotate-then-reencrypt was done after the new version came).
+    pub async fn destroy_index_version(&self, version: u32, force: bool) -> Result<()> {
+        let store = self.require_kek_store()?;
+        let versions = store.list(KeyPurpose::IndexRoot).await?;
+        let key = versions
+            .iter()
+            .find(|k| k.version == i64::from(version) && k.state != KekState::Destroyed)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "no live index key version {version} in the key store"
+                ))
+            })?;
+        let name = format!("index key version {version}");
+        if key.state == KekState::Active {
+            return Err(Error::KeyStillInUse {
+                key: name,
+                by: "the blind indexes of new records (add a version first)".into(),
+                records: 0,
+            });
+        }
+        if !force {
+            let next = versions
+                .iter()
+                .filter(|k| k.version > key.version)
+                .map(|k| k.created_at)
+                .min();
+            let status = self.status().await?;
+            let kek_newer = status
+                .keks
+                .iter()
+                .find(|k| k.state == KekState::Active)
+                .zip(next)
+                .is_some_and(|(kek, next)| kek.created_at >= next);
+            let pending = status.pending_rows();
+            if !kek_newer || pending > 0 {
+                return Err(Error::KeyStillInUse {
+                    key: name,
+                    by: "records not re-encrypted since a newer index version came (keys \
+                         rotate, then reencrypt)"
+                        .into(),
+                    records: pending,
+                });
+            }
+        }
+        store.set_state(key.id, KekState::Destroyed).await?;
+        Ok(())
+    }
+
+    fn require_kek_store(&self) -> Result<&Arc<dyn KekStore>> {
+        self.keks.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(
+                "this needs the KEK store: give the registry Registry::kek_store".into(),
+            )
+        })
+    }
+
     /// Destroys KEK `id`: its wrapped bytes are deleted from the KEK store, and every DEK or
     /// subject key still wrapped under it is shredded. Refused with
     /// [`Error::KeyStillInUse`] while the active KEK is `id`, or while a registered table or
@@ -446,6 +536,12 @@ impl Registry {
         store.set_state(id, KekState::Destroyed).await?;
         Ok(())
     }
+}
+
+fn no_eraser() -> Error {
+    Error::InvalidConfig(
+        "no subject eraser registered: give the registry Registry::subject_eraser(eraser)".into(),
+    )
 }
 
 /// What [`Registry::status`] found.

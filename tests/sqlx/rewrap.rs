@@ -49,6 +49,7 @@ on_databases! {
     the_cli_erases_a_subject: |db| cli_erase_subject(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     the_audit_log_reads_back_with_filters: |db| audit_log_reads_back(db.pool.clone()) => [postgres, mariadb, sqlite];
     key_usage_reads_the_key_index_the_same: |db| key_usage_with_key_index(db.pool.clone()) => [postgres, sqlite, mariadb];
+    the_cli_rotates_the_index_key: |db| cli_index_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
@@ -630,6 +631,63 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     assert!(events
         .iter()
         .all(|e| e.actor.as_deref() == Some("dpo@example.com")));
+    // After a restore of the key database the ledger is re-applied: nothing came back here.
+    assert_eq!(run(with(&["reapply-ledger", "--json"])).await, 0);
+    assert!(cold.get(ada.id).await.unwrap_err().is_shredded());
+    assert_eq!(cold.get(bob.id).await.unwrap(), bob);
+}
+
+/// Index key rotation through the CLI: `keys index-add` makes version 2 active; destroying
+/// version 1 is refused (exit 4) while it is active, and while the records were not
+/// re-encrypted since version 2 came; after `keys rotate` and `reindex` it is destroyed, and a
+/// fresh process (version 2 only) finds every voucher by its blind index.
+async fn cli_index_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    let repo = vouchers(pool.clone()).await;
+    repo.create_table().await.unwrap();
+    let all: Vec<Voucher> = (0..60).map(voucher).collect();
+    repo.insert_many(&all).await.unwrap();
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--database-url", url, "--master-keys", ROOT_SPEC].map(String::from));
+        v
+    };
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-add", "--dry-run"])).await,
+        0
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-destroy", "1"])).await,
+        4,
+        "active"
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-add", "--json"])).await,
+        0
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-destroy", "1"])).await,
+        4,
+        "records still indexed under version 1"
+    );
+    assert_eq!(encx_cli(&pool, &with(&["keys", "rotate"])).await, 0);
+    assert_eq!(
+        encx_cli(&pool, &with(&["reindex", "--batch", "25"])).await,
+        0
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-destroy", "1"])).await,
+        0
+    );
+    assert_eq!(
+        encx_cli(&pool, &with(&["keys", "index-destroy", "1"])).await,
+        3,
+        "already destroyed"
+    );
+    let fresh = vouchers(pool).await;
+    for v in &all {
+        let found = fresh.find_by(Voucher::CODE, &v.code).await.unwrap();
+        assert_eq!(found, vec![v.clone()], "found under version 2 alone");
+    }
 }
 
 /// The CLI's registry for [`cli_erase_subject`]: the members table in a subject eraser, audit
@@ -646,9 +704,13 @@ async fn members_registry<DB: EncxDatabase>(
         .audit(encx_sqlx::SqlAuditSink::spawn(pool.clone(), 100))
         .build()
         .await?;
+    let ledger = encx_sqlx::SqlErasureLedger::<DB>::shared(pool.clone());
     let members = Repo::<super::generic::Member, DB>::new(pool, crypto.clone());
-    Ok(encx_sqlx::Registry::new(crypto.clone())
-        .subject_eraser(encx_sqlx::SubjectEraser::new(crypto).table(members)))
+    Ok(encx_sqlx::Registry::new(crypto.clone()).subject_eraser(
+        encx_sqlx::SubjectEraser::new(crypto)
+            .table(members)
+            .ledger(ledger),
+    ))
 }
 
 /// Events written by a `SqlAuditSink` read back with `read_audit` and `Registry::audit`:
