@@ -255,29 +255,11 @@ async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
 /// finds every row migrated and equal to its plaintext.
 async fn four_workers<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     let (_, reading) = legacy_vouchers(pool, 20_000).await;
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let url = url.to_owned();
-        workers.push(tokio::spawn(async move {
-            let pool = sqlx::pool::PoolOptions::<DB>::new()
-                .max_connections(2)
-                .connect(&url)
-                .await
-                .unwrap();
-            let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
-            repo.migrate(250).await.unwrap()
-        }));
-    }
-    let mut done = Vec::new();
-    for w in workers {
-        done.push(w.await.unwrap());
-    }
-    let total: u64 = done.iter().map(|d| d.rewrapped).sum();
-    assert_eq!(total, 20_000, "each row written exactly once: {done:?}");
-    assert!(
-        done.iter().filter(|d| d.rewrapped > 0).count() >= 2,
-        "the work was shared: {done:?}"
-    );
+    let migrate = |repo: Repo<Voucher, DB>| async move {
+        let reading = repo.with_plaintext(DB::source()).unwrap();
+        reading.migrate(250).await.unwrap()
+    };
+    super::rewrap::four_workers_write(url, 20_000, migrate).await;
     let report = reading.verify(2_000).await.unwrap();
     assert_eq!(report.checked, 20_000, "{report:?}");
     assert!(report.is_complete(), "{report:?}");

@@ -99,17 +99,32 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>, job: Job
 /// more than one worker did work, and every row reads under the new KEK.
 async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str, job: Job) {
     let (repo, all, old) = rotated_vouchers(pool, 20_000).await;
+    four_workers_write(url, 20_000, move |repo: Repo<Voucher, DB>| async move {
+        job.run(&repo, 250, |_| {}).await
+    })
+    .await;
+    assert_all_moved(&repo, old, &all).await;
+}
 
+/// Runs `work` in 4 tasks at once, each on a vouchers repository with a `Crypto` and a pool
+/// (2 connections to `url`) of its own, and asserts that the rows they wrote add up to exactly
+/// `rows` (none twice, none missed) and that more than one worker did work.
+pub(super) async fn four_workers_write<DB, F, Fut>(url: &str, rows: u64, work: F)
+where
+    DB: EncxDatabase,
+    F: Fn(Repo<Voucher, DB>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = encx_sqlx::RewrapProgress> + Send,
+{
     let mut workers = Vec::new();
     for _ in 0..4 {
-        let url = url.to_owned();
+        let (url, work) = (url.to_owned(), work.clone());
         workers.push(tokio::spawn(async move {
             let pool = sqlx::pool::PoolOptions::<DB>::new()
                 .max_connections(2)
                 .connect(&url)
                 .await
                 .unwrap();
-            job.run(&vouchers(pool).await, 250, |_| {}).await
+            work(vouchers(pool).await).await
         }));
     }
     let mut done = Vec::new();
@@ -117,12 +132,11 @@ async fn four_workers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str, job: Jo
         done.push(w.await.unwrap());
     }
     let total: u64 = done.iter().map(|d| d.rewrapped).sum();
-    assert_eq!(total, 20_000, "each row written exactly once: {done:?}");
+    assert_eq!(total, rows, "each row written exactly once: {done:?}");
     assert!(
         done.iter().filter(|d| d.rewrapped > 0).count() >= 2,
         "the work was shared: {done:?}"
     );
-    assert_all_moved(&repo, old, &all).await;
 }
 
 /// Two worker processes rewrap 2,000 vouchers, 20 per batch; one is killed with SIGKILL after
