@@ -8,6 +8,7 @@ use encx_integration_tests::{test_case, Service, Test};
 use encx_sqlx::{EncxDatabase, Plaintext};
 use futures_util::future::BoxFuture;
 
+use super::generic::Member;
 use super::rewrap::{voucher, vouchers};
 use super::*;
 
@@ -20,6 +21,7 @@ on_databases! {
     migrate_verify_and_the_read_mode: |db| migrate_and_verify(db.pool.clone()) => [postgres, mariadb, sqlite];
     four_workers_share_a_migration: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_migration_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url) => [postgres, sqlite];
+    records_of_data_subjects_migrate_under_their_subject_keys: |db| migrate_members(db.pool.clone()) => [postgres, mariadb];
     the_cli_migrates_and_verifies: |db| cli_migration(db.pool.clone()) => [sqlite, postgres];
 }
 
@@ -41,10 +43,21 @@ pub trait Legacy: EncxDatabase {
     fn count<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, i64>;
     /// An SQL condition: byte column `column` contains the ASCII text `needle`.
     fn contains(column: &str, needle: &str) -> String;
+    /// The plaintext source of the members table (`subject_users`).
+    fn members_source() -> Plaintext<Member, Self>;
+    /// Inserts a plaintext member.
+    fn insert_member<'a>(pool: &'a sqlx::Pool<Self>, member: &'a Member) -> BoxFuture<'a, ()>;
+}
+
+/// A row of the members table before encx.
+#[derive(sqlx::FromRow)]
+struct PlainMember {
+    id: uuid::Uuid,
+    email_plain: String,
 }
 
 macro_rules! legacy {
-    ($db:ty, $contains:expr) => {
+    ($db:ty, $contains:expr, $insert_member:literal) => {
         impl Legacy for $db {
             fn source() -> Plaintext<Voucher, Self> {
                 Plaintext::new(|p: PlainVoucher| Voucher {
@@ -71,19 +84,47 @@ macro_rules! legacy {
                 #[allow(clippy::redundant_closure_call)]
                 ($contains)(column, needle)
             }
+
+            fn members_source() -> Plaintext<Member, Self> {
+                Plaintext::new(|p: PlainMember| Member {
+                    id: p.id,
+                    email: p.email_plain,
+                })
+                .column("email", "email_plain")
+            }
+
+            fn insert_member<'a>(
+                pool: &'a sqlx::Pool<Self>,
+                member: &'a Member,
+            ) -> BoxFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query($insert_member)
+                        .bind(member.id)
+                        .bind(&member.email)
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                })
+            }
         }
     };
 }
 
-legacy!(sqlx::Postgres, |c: &str, n: &str| format!(
-    "position(convert_to('{n}', 'UTF8') in {c}) > 0"
-));
-legacy!(sqlx::MySql, |c: &str, n: &str| format!(
-    "LOCATE(CAST('{n}' AS BINARY), {c}) > 0"
-));
-legacy!(sqlx::Sqlite, |c: &str, n: &str| format!(
-    "instr({c}, CAST('{n}' AS BLOB)) > 0"
-));
+legacy!(
+    sqlx::Postgres,
+    |c: &str, n: &str| format!("position(convert_to('{n}', 'UTF8') in {c}) > 0"),
+    "INSERT INTO subject_users (id, email_plain) VALUES ($1, $2)"
+);
+legacy!(
+    sqlx::MySql,
+    |c: &str, n: &str| format!("LOCATE(CAST('{n}' AS BINARY), {c}) > 0"),
+    "INSERT INTO subject_users (id, email_plain) VALUES (?, ?)"
+);
+legacy!(
+    sqlx::Sqlite,
+    |c: &str, n: &str| format!("instr({c}, CAST('{n}' AS BLOB)) > 0"),
+    "INSERT INTO subject_users (id, email_plain) VALUES (?, ?)"
+);
 
 /// A plaintext vouchers table with vouchers `0..count` (codes `CODE-00000`, ...), encx's
 /// columns added: the repository, and the same in the migration's read mode.
@@ -312,6 +353,46 @@ async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
         let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
     }
+}
+
+/// 40 plaintext members (each its own data subject): the migration encrypts each under its
+/// subject's key (key usage counts them as subject rows), `verify` is complete, every member
+/// reads and is found; erasing one subject afterwards shreds its record.
+async fn migrate_members<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let uuid_type = match DB::DIALECT {
+        encx::schema::Dialect::Postgres => "UUID",
+        _ => "BINARY(16)",
+    };
+    let ddl = format!(
+        "CREATE TABLE subject_users (id {uuid_type} NOT NULL PRIMARY KEY, email_plain VARCHAR(64))"
+    );
+    DB::run(&pool, &ddl).await;
+    let all = super::rewrap::members_named("m", 40);
+    for m in &all {
+        DB::insert_member(&pool, m).await;
+    }
+    let crypto = super::generic::subject_crypto(pool.clone()).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    members.add_encrypted_columns().await.unwrap();
+    let reading = members.with_plaintext(DB::members_source()).unwrap();
+    assert_eq!(reading.migrate(16).await.unwrap().rewrapped, 40);
+    assert_eq!(
+        members.key_usage().await.unwrap(),
+        vec![(encx::KeyInUse::SubjectKey, 40)]
+    );
+    let report = reading.verify(100).await.unwrap();
+    assert!(report.is_complete() && report.checked == 40, "{report:?}");
+    for m in &all {
+        assert_eq!(members.get(m.id).await.unwrap(), *m);
+        assert_eq!(
+            members.find_by(Member::EMAIL, &m.email).await.unwrap(),
+            vec![m.clone()]
+        );
+    }
+    let eraser = encx_sqlx::SubjectEraser::new(crypto).table(members.clone());
+    eraser.erase(&all[0].id).await.unwrap();
+    assert!(members.get(all[0].id).await.unwrap_err().is_shredded());
+    assert_eq!(members.get(all[1].id).await.unwrap(), all[1]);
 }
 
 /// Runs the CLI in this process with the vouchers table registered as being migrated; its

@@ -863,7 +863,7 @@ pub(super) fn voucher(id: i64) -> Voucher {
 }
 
 /// `count` members (each its own data subject) with e-mail addresses `{prefix}{n}@example.com`.
-fn members_named(prefix: &str, count: usize) -> Vec<super::generic::Member> {
+pub(super) fn members_named(prefix: &str, count: usize) -> Vec<super::generic::Member> {
     (0..count)
         .map(|n| super::generic::Member {
             id: uuid::Uuid::new_v4(),
