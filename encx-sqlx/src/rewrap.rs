@@ -273,7 +273,7 @@ where
     ) -> Result<RewrapProgress> {
         if batch_size == 0 {
             return Err(Error::InvalidConfig(
-                "rewrap needs a batch size above 0".into(),
+                format!("{} needs a batch size above 0", work.name()),
             ));
         }
         let mut done = RewrapProgress::default();
@@ -490,4 +490,15 @@ pub(crate) enum Work {
     Reencrypt,
     /// Encrypt each row from its plaintext columns ([`Repo::migrate`]).
     Migrate,
+}
+
+impl Work {
+    /// The job's name, for messages.
+    fn name(self) -> &'static str {
+        match self {
+            Work::Rewrap => "rewrap",
+            Work::Reencrypt => "reencrypt",
+            Work::Migrate => "migrate",
+        }
+    }
 }
