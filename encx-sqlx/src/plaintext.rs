@@ -19,7 +19,7 @@ use sqlx::Database;
 use crate::dialect::{placeholder, EncxDatabase};
 use crate::error::{encode_error, Error, Result};
 use crate::repo::{IdOf, Repo};
-use crate::statements::{RowLock, Statements};
+use crate::statements::{as_named, RowLock, Statements};
 
 /// Where the plaintext of an existing table lives while it is migrated to encx, and how a
 /// plaintext row becomes a `T`: a row type `P` (any `sqlx::FromRow`) read from the table's id
@@ -229,15 +229,11 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
         let erase_sets = erase_sets.join(", ");
         Ok(Unmigrated {
             read: source.read,
-            select: format!("SELECT {} FROM {table}", plain_columns.join(", ")),
+            select: format!("SELECT {} FROM {table}", as_named(&plain_columns)),
             select_both: format!(
                 "{}, {} FROM {table}",
                 sql.select_list(),
-                plaintext_of
-                    .iter()
-                    .map(|(_, p)| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                as_named(&plaintext_of.iter().map(|(_, p)| p).collect::<Vec<_>>())
             ),
             record_by_id: Some(format!(
                 "{} WHERE {id} = {} AND NOT ({pending})",

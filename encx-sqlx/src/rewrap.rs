@@ -272,9 +272,10 @@ where
         mut progress: impl FnMut(&RewrapProgress) + Send,
     ) -> Result<RewrapProgress> {
         if batch_size == 0 {
-            return Err(Error::InvalidConfig(
-                format!("{} needs a batch size above 0", work.name()),
-            ));
+            return Err(Error::InvalidConfig(format!(
+                "{} needs a batch size above 0",
+                work.name()
+            )));
         }
         let mut done = RewrapProgress::default();
         let job = match work {

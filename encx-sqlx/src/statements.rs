@@ -36,6 +36,18 @@ enum Guard<'a> {
     Unmigrated { marker: &'a str },
 }
 
+/// `c1 AS c1, ..., cn AS cn` for quoted column names: a result column's name is its `AS`
+/// clause. Without one, SQLite leaves the name unspecified, and it does report `"code"`, quotes
+/// included, for a column added by `ALTER TABLE` when a cached statement is prepared again,
+/// so that reading the row by name fails.
+pub(crate) fn as_named<S: AsRef<str>>(quoted: &[S]) -> String {
+    quoted
+        .iter()
+        .map(|c| format!("{0} AS {0}", c.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub dialect: Dialect,
@@ -125,7 +137,7 @@ impl Statements {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            select: format!("SELECT {} FROM {table}", names.join(", ")),
+            select: format!("SELECT {} FROM {table}", as_named(&names)),
             update,
             erase,
             erase_subject,
@@ -151,9 +163,9 @@ impl Statements {
         self.id.as_ref().map(|_| self.sets.as_str())
     }
 
-    /// `SELECT c1, ..., cn` (no `FROM`).
+    /// `SELECT c1 AS c1, ..., cn AS cn` (no `FROM`).
     pub fn select_list(&self) -> String {
-        format!("SELECT {}", self.columns.join(", "))
+        format!("SELECT {}", as_named(&self.columns))
     }
 
     /// `VALUES` tuples for `rows` rows, numbering placeholders from 1.
