@@ -447,11 +447,8 @@ where
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for chunk in ids.chunks(crate::dialect::max_binds(DB::DIALECT).min(10_000)) {
-            let mut args = <DB as Database>::Arguments::default();
-            for id in chunk {
-                DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
-            }
+        for chunk in ids.chunks(crate::repo::IDS_PER_QUERY) {
+            let args = crate::repo::keys_args::<DB, T::Record>(chunk)?;
             for row in DB::fetch_rows(&mut *conn, &plain.by_ids(chunk.len()), args).await? {
                 out.push(plain.value(&row)?);
             }

@@ -18,7 +18,7 @@ use encx::{
 use sqlx::{Connection, Database, Pool};
 
 use crate::bulk;
-use crate::dialect::{max_binds, EncxDatabase};
+use crate::dialect::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 use crate::statements::Statements;
 
@@ -145,6 +145,20 @@ pub type IdOf<T> = <<T as Encrypted>::Record as RecordKey>::Id;
 
 /// The subject type of `T`'s records (the `#[encx(subject)]` field's type).
 pub type SubjectOf<T> = <<T as Encrypted>::Record as RecordKey>::Subject;
+
+/// Ids per `WHERE id IN (..)` query.
+pub(crate) const IDS_PER_QUERY: usize = 10_000;
+
+/// `ids` as the arguments, in order.
+pub(crate) fn keys_args<'q, DB: EncxDatabase, R: StoredRecord>(
+    ids: &'q [R::Id],
+) -> Result<<DB as Database>::Arguments<'q>> {
+    let mut args = <DB as Database>::Arguments::default();
+    for id in ids {
+        DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
+    }
+    Ok(args)
+}
 
 /// `id` as the only argument.
 fn key_arg<DB: EncxDatabase, R: StoredRecord>(
@@ -482,12 +496,9 @@ where
         self.sql.require_id()?;
         let id_column = self.id_column.unwrap_or_default();
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(max_binds(DB::DIALECT).min(10_000)) {
+        for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = self.sql.select_where_in(id_column, chunk.len());
-            let mut args = <DB as Database>::Arguments::default();
-            for id in chunk {
-                DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
-            }
+            let args = keys_args::<DB, T::Record>(chunk)?;
             out.extend(DB::fetch_records::<T::Record>(&mut *conn, &sql, args).await?);
         }
         Ok(out)

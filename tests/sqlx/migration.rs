@@ -407,22 +407,14 @@ async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, args: &[&str]) -> u8 {
         .chain(args.iter().copied())
         .map(str::to_owned);
     let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
-        let keks = SqlKekStore::shared(pool.clone());
-        let crypto = Crypto::builder()
-            .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
-            .index_keys_in(keks.clone(), ctx.root)
-            .build()
-            .await?;
+        let (crypto, keks) = super::rewrap::keys_crypto(&pool, ctx.root).await?;
         let reading = Repo::<Voucher, DB>::new(pool, crypto.clone()).with_plaintext(DB::source())?;
         Ok(encx_sqlx::Registry::new(crypto)
             .kek_store(keks)
             .migrating_table(reading))
     })
     .await;
-    // ExitCode has no accessor: compare with the codes it can be.
-    (0..=255u8)
-        .find(|c| std::process::ExitCode::from(*c) == code)
-        .unwrap()
+    super::rewrap::exit_code(code)
 }
 
 /// `encx migrate` and `encx verify` on 500 plaintext vouchers: a dry run changes nothing,

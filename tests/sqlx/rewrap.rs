@@ -233,19 +233,33 @@ async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: 
     let argv =
         std::iter::once("encx".to_string()).chain(args.iter().map(|s| s.as_ref().to_string()));
     let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
-        let keks = SqlKekStore::shared(pool.clone());
-        let crypto = Crypto::builder()
-            .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
-            .index_keys_in(keks.clone(), ctx.root)
-            .build()
-            .await?;
+        let (crypto, keks) = keys_crypto(&pool, ctx.root).await?;
         Ok(encx_sqlx::Registry::new(crypto.clone())
             .kek_store(keks)
             .audit_log(pool.clone())
             .table(Repo::<Voucher, DB>::new(pool, crypto)))
     })
     .await;
-    // ExitCode has no accessor: compare with the codes it can be.
+    exit_code(code)
+}
+
+/// A CLI registry's crypto: KEKs and index keys in `pool`'s `encx_keks` under `root`; and
+/// that key store.
+pub(super) async fn keys_crypto<DB: EncxDatabase>(
+    pool: &sqlx::Pool<DB>,
+    root: Arc<dyn Keyring>,
+) -> encx::Result<(Crypto, Arc<dyn encx::KekStore>)> {
+    let keks = SqlKekStore::shared(pool.clone());
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .index_keys_in(keks.clone(), root)
+        .build()
+        .await?;
+    Ok((crypto, keks))
+}
+
+/// The number of an exit code (`ExitCode` has no accessor: compare with the codes it can be).
+pub(super) fn exit_code(code: std::process::ExitCode) -> u8 {
     (0..=255u8)
         .find(|c| std::process::ExitCode::from(*c) == code)
         .unwrap()
@@ -601,10 +615,7 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         let pool = pool.clone();
         async move {
             let argv = std::iter::once("encx".to_string()).chain(args);
-            let code = encx_sqlx::cli::main_from(argv, |ctx| members_registry(pool, ctx)).await;
-            (0..=255u8)
-                .find(|c| std::process::ExitCode::from(*c) == code)
-                .unwrap()
+            exit_code(encx_sqlx::cli::main_from(argv, |ctx| members_registry(pool, ctx)).await)
         }
     };
     let with = |args: &[&str]| -> Vec<String> {
