@@ -130,11 +130,11 @@ pub(crate) struct Unmigrated<T, DB: Database> {
     /// The record's columns, then the plaintext columns: a row for `verify`.
     select_both: String,
     /// `SELECT <record> WHERE id = ? AND NOT <pending>`.
-    pub record_by_id: Option<String>,
+    pub record_by_id: String,
     /// The update of a live or unmigrated row, clearing its plaintext columns.
-    pub update: Option<String>,
+    pub update: String,
     /// The erasure of a row, clearing its plaintext columns and marking it migrated.
-    pub erase: Option<String>,
+    pub erase: String,
     /// The same for every row of a data subject.
     pub erase_subject: Option<String>,
     dialect: Dialect,
@@ -203,13 +203,12 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
             .collect();
         let p = |n: usize| placeholder(dialect, n);
         let not_erased = format!("NOT ({dek} IS NULL AND {marker} IS NOT NULL)");
-        let update = sql.update_sets().map(|sets| {
-            format!(
-                "UPDATE {table} SET {sets}, {} WHERE {id} = {} AND {not_erased}",
-                clear_plaintext.join(", "),
-                p(sql.column_count + 1)
-            )
-        });
+        let update = format!(
+            "UPDATE {table} SET {}, {} WHERE {id} = {} AND {not_erased}",
+            sql.update_sets(),
+            clear_plaintext.join(", "),
+            p(sql.column_count + 1)
+        );
         let empty = match dialect {
             Dialect::Postgres => "decode('', 'hex')",
             _ => "x''",
@@ -235,16 +234,9 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
                 sql.select_list(),
                 as_named(&plaintext_of.iter().map(|(_, p)| p).collect::<Vec<_>>())
             ),
-            record_by_id: Some(format!(
-                "{} WHERE {id} = {} AND NOT ({pending})",
-                sql.select,
-                p(1)
-            )),
+            record_by_id: format!("{} WHERE {id} = {} AND NOT ({pending})", sql.select, p(1)),
             update,
-            erase: Some(format!(
-                "UPDATE {table} SET {erase_sets} WHERE {id} = {}",
-                p(1)
-            )),
+            erase: format!("UPDATE {table} SET {erase_sets} WHERE {id} = {}", p(1)),
             erase_subject: T::subject_column().map(|s| {
                 format!(
                     "UPDATE {table} SET {erase_sets} WHERE {} = {} AND {not_erased}",

@@ -429,13 +429,9 @@ where
         conn: &mut <DB as Database>::Connection,
         id: &IdOf<T>,
     ) -> Result<Option<T>> {
-        let sql = match self
-            .plaintext
-            .as_deref()
-            .and_then(|p| p.record_by_id.clone())
-        {
-            Some(sql) => sql,
-            None => self.sql.select_by_id()?,
+        let sql = match &self.plaintext {
+            Some(plain) => std::borrow::Cow::Borrowed(plain.record_by_id.as_str()),
+            None => std::borrow::Cow::Owned(self.sql.select_by_id()?),
         };
         let args = key_arg::<DB, T::Record>(id)?;
         match DB::fetch_record::<T::Record>(&mut *conn, &sql, args).await? {
@@ -731,7 +727,7 @@ where
         value: &T,
     ) -> Result<()> {
         let sql = match &self.plaintext {
-            Some(plain) => plain.update.as_deref(),
+            Some(plain) => Some(plain.update.as_str()),
             None => self.sql.update.as_deref(),
         };
         let sql = sql.ok_or_else(|| self.no_id())?;
@@ -807,7 +803,7 @@ where
     {
         let shown = id.record_id_display();
         let sql = match &self.plaintext {
-            Some(plain) => plain.erase.as_deref(),
+            Some(plain) => Some(plain.erase.as_str()),
             None => self.sql.erase.as_deref(),
         };
         let work = self.execute_by_id(conn, sql, &id);

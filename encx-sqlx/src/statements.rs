@@ -157,10 +157,9 @@ impl Statements {
         }
     }
 
-    /// `c1 = ?, ..., cn = ?` (every stored column from the first n parameters), for a type
-    /// with an id.
-    pub fn update_sets(&self) -> Option<&str> {
-        self.id.as_ref().map(|_| self.sets.as_str())
+    /// `c1 = ?, ..., cn = ?`: every stored column from the first n parameters.
+    pub fn update_sets(&self) -> &str {
+        &self.sets
     }
 
     /// `SELECT c1 AS c1, ..., cn AS cn` (no `FROM`).
