@@ -226,7 +226,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("raw_aes_gcm", |b| {
         b.iter(|| black_box(raw_seal(&aead, &raw.field_aad[3], black_box(&payload))))
     });
-    let cipher = encx::cipher::FieldCipher::new(&encx::Dek::from_bytes(dek));
+    let cipher = encx::cipher::FieldCipher::new(&encx::Dek::from_bytes(dek)).unwrap();
     let ctx = encx::cipher::FieldContext::new("customers", "notes", b"0123456789abcdef");
     g.bench_function("encx_field_cipher", |b| {
         b.iter(|| cipher.seal(&ctx, black_box(&payload)).unwrap())

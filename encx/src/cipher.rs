@@ -12,7 +12,7 @@
 //! use encx::Dek;
 //!
 //! let dek = Dek::generate()?;
-//! let cipher = FieldCipher::new(&dek);
+//! let cipher = FieldCipher::new(&dek)?;
 //! let ctx = FieldContext::new("users", "email", b"user-1");
 //! let sealed = cipher.seal(&ctx, b"ada@example.com")?;
 //! assert_eq!(&cipher.open(&ctx, &sealed)?[..], b"ada@example.com");
@@ -23,21 +23,18 @@
 //! # Ok::<(), encx::Error>(())
 //! ```
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::aead::{AeadKey, Backend};
+use crate::codec;
 use crate::error::{Error, Result};
-use crate::keys::material::aes_cipher;
 use crate::keys::Dek;
 use crate::rng;
 
 /// First byte of every v1 field ciphertext.
 pub const FORMAT_V1: u8 = 0x01;
-/// Length of the AES-GCM nonce.
-pub const NONCE_LEN: usize = 12;
-/// Length of the AES-GCM tag.
-pub const TAG_LEN: usize = 16;
+pub use crate::aead::{NONCE_LEN, TAG_LEN};
 /// Bytes a sealed field adds to its plaintext: format byte, nonce, tag.
 pub const OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 
@@ -68,28 +65,16 @@ impl<'a> FieldContext<'a> {
     /// Calls `f` with the AAD of this context, built in a stack buffer when it fits (the usual
     /// case) so that no allocation and no copy of the buffer happens per field.
     pub(crate) fn with_aad<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let len =
-            AAD_LABEL.len() + 12 + self.table.len() + self.column.len() + self.record_id.len();
-        if len > AAD_INLINE {
-            return f(&self.aad());
-        }
-        let mut buf = [0u8; AAD_INLINE];
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            buf[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(AAD_LABEL);
-        for part in [
-            self.table.as_bytes(),
-            self.column.as_bytes(),
-            self.record_id,
-        ] {
-            // Every part is shorter than AAD_INLINE (checked above), so the cast is exact.
-            put(&(part.len() as u32).to_be_bytes());
-            put(part);
-        }
-        f(&buf[..at])
+        with_framed_aad(
+            AAD_LABEL,
+            &[
+                self.table.as_bytes(),
+                self.column.as_bytes(),
+                self.record_id,
+            ],
+            &[],
+            f,
+        )
     }
 
     /// The exact AAD bytes of this context.
@@ -110,7 +95,42 @@ impl<'a> FieldContext<'a> {
 }
 
 /// Longest AAD kept on the stack.
-const AAD_INLINE: usize = 128;
+const AAD_INLINE: usize = 160;
+
+/// Calls `f` with `label | lp(part)... | tail` (each part prefixed by its `u32be` length, as
+/// [`push_len_prefixed`] writes it), built on the stack when it fits in [`AAD_INLINE`] bytes,
+/// else in a `Vec`. The AAD framing of field ciphertexts and wrapped DEKs.
+pub(crate) fn with_framed_aad<R>(
+    label: &[u8],
+    parts: &[&[u8]],
+    tail: &[u8],
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    let len = label.len() + tail.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
+    if len > AAD_INLINE {
+        let mut aad = Vec::with_capacity(len);
+        aad.extend_from_slice(label);
+        for part in parts {
+            push_len_prefixed(&mut aad, part);
+        }
+        aad.extend_from_slice(tail);
+        return f(&aad);
+    }
+    let mut buf = [0u8; AAD_INLINE];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(label);
+    for part in parts {
+        // Every part is shorter than AAD_INLINE (checked above), so the cast is exact.
+        put(&(part.len() as u32).to_be_bytes());
+        put(part);
+    }
+    put(tail);
+    f(&buf[..at])
+}
 
 /// Appends `u32be(len) | bytes`. Lengths over 4 GiB cannot occur for names and ids in practice;
 /// they are clamped rather than allowed to wrap, which would make the framing ambiguous.
@@ -122,9 +142,7 @@ pub(crate) fn push_len_prefixed(out: &mut Vec<u8>, part: &[u8]) {
 
 /// AES-256-GCM keyed with one DEK, set up once and used for every field of a record.
 pub struct FieldCipher {
-    /// Boxed: the key schedules are about 500 bytes, and a record's cipher moves through
-    /// several layers (opener, result, async state); boxing makes each move a pointer copy.
-    aead: Box<Aes256Gcm>,
+    key: AeadKey,
     /// The DEK was generated for this one record: nonces may come from the thread's pool.
     single_record_key: bool,
 }
@@ -136,20 +154,48 @@ impl std::fmt::Debug for FieldCipher {
 }
 
 impl FieldCipher {
-    /// Sets up the cipher for `dek`.
-    pub fn new(dek: &Dek) -> Self {
-        FieldCipher {
-            aead: Box::new(aes_cipher(dek.expose_secret())),
+    /// Sets up the cipher for `dek` on the process's AES-GCM backend ([`Backend::current`]).
+    pub fn new(dek: &Dek) -> Result<Self> {
+        Self::with_backend(dek, Backend::current())
+    }
+
+    /// Sets up the cipher for `dek` on a given backend (the bytes are the same on every one).
+    ///
+    /// ```
+    /// use encx::aead::Backend;
+    /// use encx::cipher::{FieldCipher, FieldContext};
+    /// let dek = encx::Dek::generate()?;
+    /// let ctx = FieldContext::new("users", "email", b"user-1");
+    /// let sealed = FieldCipher::with_backend(&dek, Backend::RustCrypto)?.seal(&ctx, b"x")?;
+    /// for backend in Backend::available() {
+    ///     let opened = FieldCipher::with_backend(&dek, backend)?.open(&ctx, &sealed)?;
+    ///     assert_eq!(&opened[..], b"x");
+    /// }
+    /// # Ok::<(), encx::Error>(())
+    /// ```
+    pub fn with_backend(dek: &Dek, backend: Backend) -> Result<Self> {
+        Ok(FieldCipher {
+            key: AeadKey::with_backend(backend, dek.expose_secret())?,
             single_record_key: false,
-        }
+        })
     }
 
     /// For a DEK generated a moment ago for one record (the path of `Crypto::seal_record`).
-    pub(crate) fn for_new_record_key(dek: &Dek) -> Self {
-        FieldCipher {
-            aead: Box::new(aes_cipher(dek.expose_secret())),
+    pub(crate) fn for_new_record_key(dek: &Dek) -> Result<Self> {
+        Ok(FieldCipher {
+            key: AeadKey::new(dek.expose_secret())?,
             single_record_key: true,
+        })
+    }
+
+    fn nonce(&self) -> Result<[u8; NONCE_LEN]> {
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.single_record_key {
+            rng::fill_pooled(&mut nonce)?;
+        } else {
+            rng::fill(&mut nonce)?;
         }
+        Ok(nonce)
     }
 
     /// Encrypts `plaintext` bound to `ctx`, with a fresh random nonce.
@@ -158,44 +204,71 @@ impl FieldCipher {
     /// `Crypto::seal_record`, from the thread's pool of OS random bytes (see the `rng` notes
     /// in `docs/format.md`).
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE_LEN];
-        if self.single_record_key {
-            rng::fill_pooled(&mut nonce)?;
-        } else {
-            rng::fill(&mut nonce)?;
-        }
-        ctx.with_aad(|aad| seal_with_nonce(&self.aead, &nonce, aad, plaintext))
+        let nonce = self.nonce()?;
+        let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + plaintext.len()));
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        ctx.with_aad(|aad| seal_tail(&self.key, &nonce, aad, out))
+    }
+
+    /// Encodes `value` ([`codec`]) straight into the output buffer, after the format byte and
+    /// nonce, and seals it there: one allocation, no copy of the plaintext. The same bytes as
+    /// `seal(ctx, &codec::encode(value)?)`.
+    pub fn seal_value<T: Serialize + ?Sized>(
+        &self,
+        ctx: &FieldContext<'_>,
+        value: &T,
+    ) -> Result<Vec<u8>> {
+        let size = codec::encoded_len(value)?;
+        let nonce = self.nonce()?;
+        let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + size));
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        codec::encode_into(value, &mut out)?;
+        ctx.with_aad(|aad| seal_tail(&self.key, &nonce, aad, out))
     }
 
     /// Decrypts a sealed field. Any malformed, truncated, altered or moved input gives
     /// [`Error::Tampered`] (or [`Error::UnsupportedFormat`] for an unknown first byte).
     pub fn open(&self, ctx: &FieldContext<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        ctx.with_aad(|aad| open_with(&self.aead, aad, sealed, "field ciphertext"))
+        ctx.with_aad(|aad| open_with(&self.key, aad, sealed, "field ciphertext"))
     }
 }
 
-/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag`, in one allocation, with a nonce chosen
-/// by the caller, who guarantees it is fresh for this key.
-fn seal_with_nonce(
-    aead: &Aes256Gcm,
+/// Seals `out[1 + NONCE_LEN..]` (the plaintext after format byte and nonce) in place and
+/// appends the tag. `out` holds plaintext until then and is wiped if anything fails.
+fn seal_tail(
+    key: &AeadKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    mut out: Zeroizing<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let tag = key.seal_in_place(nonce, aad, &mut out[1 + NONCE_LEN..])?;
+    out.extend_from_slice(&tag);
+    // Ciphertext from here on: hand the buffer out without wiping it.
+    Ok(std::mem::take(&mut *out))
+}
+
+/// `FORMAT_V1 | nonce | AES-GCM(plaintext, aad) | tag` with a nonce chosen by the caller, who
+/// guarantees it is fresh for this key (the known-answer tests).
+#[cfg(test)]
+pub(crate) fn seal_with_nonce(
+    key: &AeadKey,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + plaintext.len()));
     out.push(FORMAT_V1);
     out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
-    let tag = aead
-        .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut out[1 + NONCE_LEN..])
-        .map_err(|_| Error::config("plaintext too long for AES-GCM"))?;
-    out.extend_from_slice(&tag);
-    Ok(out)
+    seal_tail(key, nonce, aad, out)
 }
 
-/// Inverse of [`seal_with`]. Never panics on any input.
+/// Inverse of the seal functions above. Never panics on any input.
 pub(crate) fn open_with(
-    aead: &Aes256Gcm,
+    key: &AeadKey,
     aad: &[u8],
     sealed: &[u8],
     what: &'static str,
@@ -204,12 +277,13 @@ pub(crate) fn open_with(
     if version != FORMAT_V1 {
         return Err(Error::UnsupportedFormat { what, version });
     }
-    open_parts(aead, aad, rest)
+    open_parts(key, aad, rest)
 }
 
-/// Opens `nonce | ciphertext | tag` (no format byte). Never panics on any input.
+/// Opens `nonce | ciphertext | tag` (no format byte) into a new buffer. Never panics on any
+/// input.
 pub(crate) fn open_parts(
-    aead: &Aes256Gcm,
+    key: &AeadKey,
     aad: &[u8],
     nonce_body_tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
@@ -218,112 +292,9 @@ pub(crate) fn open_parts(
     }
     let (nonce, rest) = nonce_body_tag.split_at(NONCE_LEN);
     let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let mut plaintext = Zeroizing::new(body.to_vec());
-    aead.decrypt_in_place_detached(
-        Nonce::from_slice(nonce),
-        aad,
-        &mut plaintext,
-        Tag::from_slice(tag),
-    )
-    .map_err(|_| Error::Tampered)?;
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Tampered)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Tampered)?;
+    let mut plaintext = Zeroizing::new(vec![0u8; body.len()]);
+    key.open_into(nonce, aad, body, tag, &mut plaintext)?;
     Ok(plaintext)
-}
-
-#[cfg(test)]
-mod known_answers {
-    //! AES-256 test cases 13-16 of McGrew & Viega, "The Galois/Counter Mode of Operation",
-    //! the vectors NIST's GCM validation also uses. Each is checked through encx's own seal and
-    //! open paths: the blob is `0x01 | IV | C | T`.
-    use super::*;
-    use crate::keys::material::aes_cipher;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        hex::decode(s).expect("test vector hex")
-    }
-
-    struct Case {
-        key: &'static str,
-        iv: &'static str,
-        plaintext: &'static str,
-        aad: &'static str,
-        ciphertext: &'static str,
-        tag: &'static str,
-    }
-
-    const K15: &str = "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308";
-    const P15: &str = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255";
-    const C15: &str = "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad";
-
-    const CASES: [Case; 4] = [
-        Case { key: "0000000000000000000000000000000000000000000000000000000000000000", iv: "000000000000000000000000", plaintext: "", aad: "", ciphertext: "", tag: "530f8afbc74536b9a963b4f1c4cb738b" },
-        Case { key: "0000000000000000000000000000000000000000000000000000000000000000", iv: "000000000000000000000000", plaintext: "00000000000000000000000000000000", aad: "", ciphertext: "cea7403d4d606b6e074ec5d3baf39d18", tag: "d0d1c8a799996bf0265b98b5d48ab919" },
-        Case { key: K15, iv: "cafebabefacedbaddecaf888", plaintext: P15, aad: "", ciphertext: C15, tag: "b094dac5d93471bdec1a502270e3cc6c" },
-        Case { key: K15, iv: "cafebabefacedbaddecaf888", plaintext: "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39", aad: "feedfacedeadbeeffeedfacedeadbeefabaddad2", ciphertext: "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662", tag: "76fc6ece0f4e1768cddf8853bb2d551b" },
-    ];
-
-    #[test]
-    fn stack_and_heap_aad_are_the_documented_bytes() {
-        let long = "t".repeat(300);
-        for ctx in [
-            FieldContext::new("users", "email", &[0, 0, 0, 0, 0, 0, 0, 7]),
-            FieldContext::new(&long, "c", b"id"),
-            FieldContext::new("", "", b""),
-        ] {
-            assert_eq!(ctx.with_aad(<[u8]>::to_vec), ctx.aad());
-        }
-        // docs/format.md's worked example.
-        let doc =
-            "656e63783a7631 00000005 7573657273 00000005 656d61696c 00000008 0000000000000007";
-        let ctx = FieldContext::new("users", "email", &[0, 0, 0, 0, 0, 0, 0, 7]);
-        assert_eq!(
-            hex::encode(ctx.with_aad(<[u8]>::to_vec)),
-            doc.replace(' ', "")
-        );
-    }
-
-    #[test]
-    fn seal_matches_published_vectors() {
-        for (n, case) in CASES.iter().enumerate() {
-            let key: [u8; 32] = unhex(case.key).try_into().expect("32-byte key");
-            let iv: [u8; 12] = unhex(case.iv).try_into().expect("12-byte IV");
-            let sealed = seal_with_nonce(
-                &aes_cipher(&key),
-                &iv,
-                &unhex(case.aad),
-                &unhex(case.plaintext),
-            )
-            .expect("seal");
-            let expected = [
-                vec![FORMAT_V1],
-                iv.to_vec(),
-                unhex(case.ciphertext),
-                unhex(case.tag),
-            ]
-            .concat();
-            assert_eq!(hex::encode(&sealed), hex::encode(&expected), "case {n}");
-        }
-    }
-
-    #[test]
-    fn open_accepts_published_vectors_and_rejects_a_flipped_tag() {
-        for (n, case) in CASES.iter().enumerate() {
-            let key: [u8; 32] = unhex(case.key).try_into().expect("32-byte key");
-            let aead = aes_cipher(&key);
-            let blob = [
-                vec![FORMAT_V1],
-                unhex(case.iv),
-                unhex(case.ciphertext),
-                unhex(case.tag),
-            ]
-            .concat();
-            let opened = open_with(&aead, &unhex(case.aad), &blob, "test").expect("open");
-            assert_eq!(hex::encode(&*opened), case.plaintext, "case {n}");
-            let mut bad = blob.clone();
-            *bad.last_mut().expect("tag") ^= 1;
-            assert!(matches!(
-                open_with(&aead, &unhex(case.aad), &bad, "test"),
-                Err(Error::Tampered)
-            ));
-        }
-    }
 }

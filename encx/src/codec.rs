@@ -21,10 +21,35 @@ use crate::error::{Error, Result};
 /// The encoded size is computed first and the buffer allocated once at that size, so no
 /// reallocation leaves a partial copy of the plaintext in freed memory.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>> {
-    let cannot = |e: postcard::Error| Error::Codec(format!("cannot encode field value: {e}"));
-    let size = postcard::experimental::serialized_size(value).map_err(cannot)?;
-    postcard::serialize_with_flavor(value, WipingVec(Zeroizing::new(Vec::with_capacity(size))))
-        .map_err(cannot)
+    let mut out = Zeroizing::new(Vec::with_capacity(encoded_len(value)?));
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// The length of `value`'s encoding, computed without encoding it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize> {
+    postcard::experimental::serialized_size(value).map_err(cannot_encode)
+}
+
+/// Appends `value`'s encoding to `out`. Give `out` room for [`encoded_len`] more bytes and
+/// nothing is reallocated; should it have to grow, the old buffer is wiped, and on an error
+/// `out` is wiped and left empty.
+///
+/// ```
+/// use zeroize::Zeroizing;
+/// let mut out = Zeroizing::new(vec![0xAA]);
+/// encx::codec::encode_into("Ada", &mut out)?;
+/// assert_eq!(&out[..], &[0xAA, 3, b'A', b'd', b'a']);
+/// # Ok::<(), encx::Error>(())
+/// ```
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Zeroizing<Vec<u8>>) -> Result<()> {
+    let buffer = WipingVec(std::mem::take(out));
+    *out = postcard::serialize_with_flavor(value, buffer).map_err(cannot_encode)?;
+    Ok(())
+}
+
+fn cannot_encode(e: postcard::Error) -> Error {
+    Error::Codec(format!("cannot encode field value: {e}"))
 }
 
 /// A postcard output buffer that is wiped when dropped (also on an error half-way), and that,

@@ -215,14 +215,15 @@ impl Crypto {
         table: &'a str,
         record_id: &'a [u8],
     ) -> Result<RecordSealer<'a>> {
-        let (dek, wrapped) = self
-            .inner
-            .keyring
-            .generate_dek(&KeyContext::new(table, record_id))
-            .await?;
+        let ctx = KeyContext::new(table, record_id);
+        let keyring = &self.inner.keyring;
+        let (dek, wrapped) = match keyring.generate_dek_now(&ctx) {
+            Some(generated) => generated?,
+            None => keyring.generate_dek(&ctx).await?,
+        };
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek),
+            FieldCipher::for_new_record_key(&dek)?,
             wrapped,
         ))
     }
@@ -246,7 +247,7 @@ impl Crypto {
         let wrapped = subject::wrap_dek(&key, &dek, &KeyContext::new(table, record_id))?;
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek),
+            FieldCipher::for_new_record_key(&dek)?,
             wrapped,
         ))
     }
@@ -462,11 +463,15 @@ impl Crypto {
                 .unwrap_dek(&*self.inner.keyring, wrapped, &ctx, subject, &shown)
                 .await?
         } else {
-            self.inner.keyring.unwrap_dek(wrapped, &ctx).await?
+            let keyring = &self.inner.keyring;
+            match keyring.unwrap_dek_now(wrapped, &ctx) {
+                Some(unwrapped) => unwrapped?,
+                None => keyring.unwrap_dek(wrapped, &ctx).await?,
+            }
         };
         Ok(RecordOpener::new(
             RecordContext::new(table, record_id),
-            FieldCipher::new(&dek),
+            FieldCipher::new(&dek)?,
         ))
     }
 

@@ -223,9 +223,8 @@ impl<'a> RecordSealer<'a> {
 
     /// Encodes and encrypts one field value for `column`.
     pub fn seal<T: Serialize + ?Sized>(&self, column: &'a str, value: &T) -> Result<Ciphertext> {
-        let plaintext = codec::encode(value)?;
         self.cipher
-            .seal(&self.ctx.field(column), &plaintext)
+            .seal_value(&self.ctx.field(column), value)
             .map(Ciphertext::from_bytes)
     }
 

@@ -17,7 +17,7 @@ pub fn field_context() -> FieldContext<'static> {
 
 /// The DEK every field seed is sealed under.
 pub fn field_cipher() -> FieldCipher {
-    FieldCipher::new(&Dek::from_bytes([0x42; 32]))
+    FieldCipher::new(&Dek::from_bytes([0x42; 32])).expect("field cipher")
 }
 
 /// The context every wrapped-DEK seed is bound to.

@@ -331,6 +331,16 @@ impl HierarchicalKeyring {
     }
 }
 
+/// A fresh DEK wrapped under `kek`, from one `getrandom` call.
+fn generate_under(kek: &Kek, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+    wrapped::generate(
+        kek.wrap_key(),
+        KeyringKind::Hierarchical,
+        kek.id().as_bytes(),
+        ctx,
+    )
+}
+
 impl fmt::Debug for HierarchicalKeyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HierarchicalKeyring")
@@ -351,6 +361,16 @@ impl Keyring for HierarchicalKeyring {
         format!("hierarchical(root={})", self.root.key_description())
     }
 
+    async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+        let kek = self.active_kek().await?;
+        generate_under(&kek, ctx)
+    }
+
+    fn generate_dek_now(&self, ctx: &KeyContext<'_>) -> Option<Result<(Dek, WrappedDek)>> {
+        let kek = self.active.fresh(self.ttl)?;
+        Some(generate_under(&kek, ctx))
+    }
+
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         let kek = self.active_kek().await?;
         self.wrap_under(&kek, dek, ctx)
@@ -360,6 +380,20 @@ impl Keyring for HierarchicalKeyring {
         let header = wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical)?;
         let kek = self.kek(Uuid::from_bytes(header.key_id)).await?;
         wrapped::unwrap(kek.wrap_key(), blob.as_bytes(), ctx)
+    }
+
+    fn unwrap_dek_now(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Option<Result<Dek>> {
+        let header = match wrapped::parse(blob.as_bytes(), KeyringKind::Hierarchical) {
+            Ok(header) => header,
+            Err(e) => return Some(Err(e)),
+        };
+        let kek = self
+            .keks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&Uuid::from_bytes(header.key_id))
+            .and_then(|cell| cell.fresh(self.ttl))?;
+        Some(wrapped::unwrap(kek.wrap_key(), blob.as_bytes(), ctx))
     }
 
     async fn wraps_with_active_key(&self, blob: &WrappedDek) -> Result<bool> {

@@ -230,6 +230,23 @@ impl LocalKeyring {
     fn by_id(&self, key_id: &[u8; KEY_ID_LEN]) -> Option<&MasterKey> {
         self.keys.iter().find(|k| &k.key_id == key_id)
     }
+
+    fn generate_now(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+        let key = self.active();
+        wrapped::generate(&key.key, KeyringKind::Local, &key.key_id, ctx)
+    }
+
+    fn unwrap_now(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
+        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Local)?;
+        let key = self.by_id(&header.key_id).ok_or_else(|| {
+            Error::key_not_found(format!(
+                "no local master key with id {} (known versions: {})",
+                hex(&header.key_id),
+                self.versions().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
+    }
 }
 
 impl fmt::Debug for LocalKeyring {
@@ -251,21 +268,25 @@ impl Keyring for LocalKeyring {
         format!("local:{}", hex(&self.active().key_id))
     }
 
+    async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
+        self.generate_now(ctx)
+    }
+
+    fn generate_dek_now(&self, ctx: &KeyContext<'_>) -> Option<Result<(Dek, WrappedDek)>> {
+        Some(self.generate_now(ctx))
+    }
+
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         let key = self.active();
         wrapped::wrap(&key.key, KeyringKind::Local, &key.key_id, dek, ctx)
     }
 
     async fn unwrap_dek(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
-        let header = wrapped::parse(blob.as_bytes(), KeyringKind::Local)?;
-        let key = self.by_id(&header.key_id).ok_or_else(|| {
-            Error::key_not_found(format!(
-                "no local master key with id {} (known versions: {})",
-                hex(&header.key_id),
-                self.versions().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
+        self.unwrap_now(blob, ctx)
+    }
+
+    fn unwrap_dek_now(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Option<Result<Dek>> {
+        Some(self.unwrap_now(blob, ctx))
     }
 
     async fn wraps_with_active_key(&self, blob: &WrappedDek) -> Result<bool> {

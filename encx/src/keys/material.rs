@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::Zeroizing;
 
 use crate::error::Result;
@@ -21,11 +20,6 @@ pub(crate) fn random_key_bytes() -> Result<KeyBytes> {
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
     rng::fill(bytes.as_mut())?;
     Ok(bytes)
-}
-
-/// Builds an AES-256-GCM instance; its round keys are wiped when it is dropped.
-pub(crate) fn aes_cipher(key: &[u8; KEY_LEN]) -> Aes256Gcm {
-    Aes256Gcm::new(key.into())
 }
 
 /// A data-encryption key: random, one per record (or per data subject), stored only wrapped.

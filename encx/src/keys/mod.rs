@@ -135,6 +135,22 @@ pub trait Keyring: Send + Sync + fmt::Debug {
         Ok((dek, wrapped))
     }
 
+    /// [`generate_dek`](Self::generate_dek) answered from memory, without waiting, when this
+    /// keyring can (a local master key, a cached KEK); `None` means "call `generate_dek`".
+    /// `Crypto` tries it first, which spares the boxed future of an async trait call per
+    /// record. The default is `None`.
+    fn generate_dek_now(&self, ctx: &KeyContext<'_>) -> Option<Result<(Dek, WrappedDek)>> {
+        let _ = ctx;
+        None
+    }
+
+    /// [`unwrap_dek`](Self::unwrap_dek) answered from memory when this keyring can; `None`
+    /// means "call `unwrap_dek`" (see [`generate_dek_now`](Self::generate_dek_now)).
+    fn unwrap_dek_now(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Option<Result<Dek>> {
+        let _ = (wrapped, ctx);
+        None
+    }
+
     /// Wraps an existing DEK for `ctx`.
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek>;
 

@@ -12,15 +12,14 @@
 //!
 //! AWS KMS direct-mode blobs keep format byte `0x01`: `0x01 | 0x02 | KMS CiphertextBlob`.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::material::{aes_cipher, Dek, KEY_LEN};
+use super::material::{Dek, KEY_LEN};
 use super::{KeyContext, KeyringKind};
-use crate::cipher::{push_len_prefixed, FORMAT_V1, NONCE_LEN, TAG_LEN};
+use crate::aead::AeadKey;
+use crate::cipher::{with_framed_aad, FORMAT_V1, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, Result};
 use crate::rng;
 use crate::types::WrappedDek;
@@ -44,25 +43,24 @@ pub(crate) struct Header {
     pub key_id: [u8; KEY_ID_LEN],
 }
 
-fn aad(header: &[u8], ctx: &KeyContext<'_>) -> Zeroizing<Vec<u8>> {
-    let mut aad = Vec::with_capacity(
-        AAD_LABEL.len() + 8 + ctx.table.len() + ctx.record_id.len() + HEADER_LEN,
-    );
-    aad.extend_from_slice(AAD_LABEL);
-    push_len_prefixed(&mut aad, ctx.table.as_bytes());
-    push_len_prefixed(&mut aad, ctx.record_id);
-    aad.extend_from_slice(header);
-    Zeroizing::new(aad)
+/// Calls `f` with the AAD of a wrap: `"encx:v2:dek" | lp(table) | lp(record id) | header`,
+/// built on the stack.
+fn with_aad<R>(header: &[u8], ctx: &KeyContext<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    with_framed_aad(AAD_LABEL, &[ctx.table.as_bytes(), ctx.record_id], header, f)
 }
 
 /// The one-wrap key: HKDF-SHA256-Expand of the wrapping key (a uniformly random 32-byte key,
-/// used as the PRK) with `"encx:v2:dek-wrap" | salt`. Its AES key schedule is wiped on drop.
-fn wrap_cipher(key: &[u8; KEY_LEN], salt: &[u8]) -> Result<aes_gcm::Aes256Gcm> {
+/// used as the PRK) with `"encx:v2:dek-wrap" | salt`, on the process's AES-GCM backend.
+fn wrap_cipher(key: &[u8; KEY_LEN], salt: &[u8]) -> Result<AeadKey> {
+    AeadKey::new(&*wrap_key(key, salt)?)
+}
+
+fn wrap_key(key: &[u8; KEY_LEN], salt: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
     let hkdf = Hkdf::<Sha256>::from_prk(key).map_err(|_| Error::config("HKDF PRK length"))?;
     let mut okm = Zeroizing::new([0u8; KEY_LEN]);
     hkdf.expand_multi_info(&[DERIVE_LABEL, salt], okm.as_mut())
         .map_err(|_| Error::config("HKDF output length"))?;
-    Ok(aes_cipher(&okm))
+    Ok(okm)
 }
 
 /// Which key wraps a stored DEK, read from the first [`KeyInUse::PREFIX_LEN`] bytes of its
@@ -197,19 +195,46 @@ pub(crate) fn wrap(
     dek: &Dek,
     ctx: &KeyContext<'_>,
 ) -> Result<WrappedDek> {
+    let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
+    rng::fill(&mut salt_nonce)?;
+    wrap_with(key, kind, key_id, dek, &salt_nonce, ctx)
+}
+
+/// A fresh DEK and its wrap ([`wrap`]): DEK, salt and nonce come from one `getrandom` call.
+pub(crate) fn generate(
+    key: &[u8; KEY_LEN],
+    kind: KeyringKind,
+    key_id: &[u8; KEY_ID_LEN],
+    ctx: &KeyContext<'_>,
+) -> Result<(Dek, WrappedDek)> {
+    let mut random = Zeroizing::new([0u8; KEY_LEN + SALT_LEN + NONCE_LEN]);
+    rng::fill(random.as_mut())?;
+    let (dek, salt_nonce) = random.split_at(KEY_LEN);
+    let dek = Dek::from_bytes(dek.try_into().map_err(|_| Error::Rng)?);
+    let wrapped = wrap_with(key, kind, key_id, &dek, salt_nonce, ctx)?;
+    Ok((dek, wrapped))
+}
+
+fn wrap_with(
+    key: &[u8; KEY_LEN],
+    kind: KeyringKind,
+    key_id: &[u8; KEY_ID_LEN],
+    dek: &Dek,
+    salt_nonce: &[u8],
+    ctx: &KeyContext<'_>,
+) -> Result<WrappedDek> {
     let mut blob = Zeroizing::new([0u8; WRAPPED_LEN]);
     blob[0] = FORMAT_V2;
     blob[1] = kind.byte();
     blob[2..2 + KEY_ID_LEN].copy_from_slice(key_id);
-    rng::fill(&mut blob[2 + KEY_ID_LEN..HEADER_LEN + NONCE_LEN])?;
+    blob[2 + KEY_ID_LEN..HEADER_LEN + NONCE_LEN].copy_from_slice(salt_nonce);
     let (head, tail) = blob.split_at_mut(HEADER_LEN);
     let (nonce, body) = tail.split_at_mut(NONCE_LEN);
+    let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| Error::Tampered)?;
     let (sealed, tag_out) = body.split_at_mut(KEY_LEN);
     sealed.copy_from_slice(dek.expose_secret());
     let cipher = wrap_cipher(key, &head[2 + KEY_ID_LEN..])?;
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(nonce), &aad(head, ctx), sealed)
-        .map_err(|_| Error::config("AES-GCM refused a 32-byte key wrap"))?;
+    let tag = with_aad(head, ctx, |aad| cipher.seal_in_place(nonce, aad, sealed))?;
     tag_out.copy_from_slice(&tag);
     Ok(WrappedDek::from_bytes(blob.to_vec()))
 }
@@ -222,16 +247,13 @@ pub(crate) fn unwrap(key: &[u8; KEY_LEN], blob: &[u8], ctx: &KeyContext<'_>) -> 
     let (head, tail) = blob.split_at(HEADER_LEN);
     let (nonce, body) = tail.split_at(NONCE_LEN);
     let (sealed, tag) = body.split_at(KEY_LEN);
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Tampered)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Tampered)?;
     let mut plain = Zeroizing::new([0u8; KEY_LEN]);
-    plain.copy_from_slice(sealed);
-    wrap_cipher(key, &head[2 + KEY_ID_LEN..])?
-        .decrypt_in_place_detached(
-            Nonce::from_slice(nonce),
-            &aad(head, ctx),
-            plain.as_mut(),
-            Tag::from_slice(tag),
-        )
-        .map_err(|_| Error::Tampered)?;
+    let cipher = wrap_cipher(key, &head[2 + KEY_ID_LEN..])?;
+    with_aad(head, ctx, |aad| {
+        cipher.open_into(nonce, aad, sealed, tag, plain.as_mut())
+    })?;
     Ok(Dek::from_bytes(*plain))
 }
 
@@ -252,15 +274,19 @@ mod tests {
             .expand(&info, &mut expected)
             .expect("expand");
         // Sealing the same block under both keys and the same nonce gives the same bytes.
+        assert_eq!(*wrap_key(&key, &salt).expect("derive"), expected);
+        // And the cipher is keyed with it: sealing the same block under both keys and the
+        // same nonce gives the same bytes.
         let nonce = [1u8; NONCE_LEN];
         let mut a = [3u8; 32];
         let mut b = [3u8; 32];
         let ta = wrap_cipher(&key, &salt)
             .expect("cipher")
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut a)
+            .seal_in_place(&nonce, b"", &mut a)
             .expect("seal");
-        let tb = aes_cipher(&expected)
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut b)
+        let tb = AeadKey::new(&expected)
+            .expect("key")
+            .seal_in_place(&nonce, b"", &mut b)
             .expect("seal");
         assert_eq!((a, ta), (b, tb));
     }

@@ -24,7 +24,7 @@ proptest! {
     #[test]
     fn seal_open_round_trips_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512), table in "[a-z]{1,8}", id in proptest::collection::vec(any::<u8>(), 0..24)) {
         let dek = Dek::generate().unwrap();
-        let cipher = FieldCipher::new(&dek);
+        let cipher = FieldCipher::new(&dek).unwrap();
         let ctx = FieldContext::new(&table, "c", &id);
         let sealed = cipher.seal(&ctx, &data).unwrap();
         prop_assert_eq!(sealed.len(), data.len() + encx::cipher::OVERHEAD);
@@ -34,7 +34,7 @@ proptest! {
     #[test]
     fn open_never_panics_and_never_accepts_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
         let dek = Dek::from_bytes([1; 32]);
-        let cipher = FieldCipher::new(&dek);
+        let cipher = FieldCipher::new(&dek).unwrap();
         prop_assert!(cipher.open(&FieldContext::new("t", "c", b"1"), &bytes).is_err());
     }
 

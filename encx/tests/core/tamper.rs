@@ -17,7 +17,7 @@ fn assert_tampered<T: std::fmt::Debug>(r: encx::Result<T>, what: &str) {
 #[test]
 fn field_ciphertext_every_flip_and_truncation_is_rejected() {
     let dek = Dek::generate().unwrap();
-    let cipher = FieldCipher::new(&dek);
+    let cipher = FieldCipher::new(&dek).unwrap();
     let ctx = FieldContext::new("users", "email", b"rec-1");
     let sealed = cipher.seal(&ctx, b"ada@example.com").unwrap();
 
@@ -54,7 +54,7 @@ fn field_ciphertext_every_flip_and_truncation_is_rejected() {
 #[test]
 fn field_ciphertext_context_swaps_are_rejected() {
     let dek = Dek::generate().unwrap();
-    let cipher = FieldCipher::new(&dek);
+    let cipher = FieldCipher::new(&dek).unwrap();
     let ctx = FieldContext::new("users", "email", b"rec-1");
     let sealed = cipher.seal(&ctx, b"secret").unwrap();
     for (what, other) in [
@@ -69,7 +69,7 @@ fn field_ciphertext_context_swaps_are_rejected() {
     }
     let other_dek = Dek::generate().unwrap();
     assert_tampered(
-        FieldCipher::new(&other_dek).open(&ctx, &sealed),
+        FieldCipher::new(&other_dek).unwrap().open(&ctx, &sealed),
         "wrong DEK",
     );
 }
