@@ -11,6 +11,7 @@ use encx::audit::AuditEvent;
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
 use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore, WrappedDek};
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 use uuid::Uuid;
@@ -87,6 +88,14 @@ pub trait Driver: Database {
         sql: &'s str,
         args: <Self as Database>::Arguments<'q>,
     ) -> BoxFuture<'c, Result<Vec<R>, sqlx::Error>>;
+
+    /// Runs `sql` and reads its rows as stored records while they arrive, so that the caller
+    /// decrypts one row while the next ones are on their way, holding one row at a time.
+    fn stream_records<'c, 's: 'c, 'q: 'c, R: StoredRecord + 'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'s str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> BoxStream<'c, Result<R, sqlx::Error>>;
 
     /// Runs `sql` and reads the first row, if any, as a stored record.
     fn fetch_record<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
@@ -238,6 +247,18 @@ macro_rules! impl_driver {
                     sqlx::query_with(sql, args)
                         .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
                         .fetch_all(conn),
+                )
+            }
+
+            fn stream_records<'c, 's: 'c, 'q: 'c, R: StoredRecord + 'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'s str,
+                args: <Self as Database>::Arguments<'q>,
+            ) -> BoxStream<'c, Result<R, sqlx::Error>> {
+                Box::pin(
+                    sqlx::query_with(sql, args)
+                        .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
+                        .fetch(conn),
                 )
             }
 

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod repo;
 pub(crate) mod rewrap;
 mod statements;
+mod stream_audit;
 mod subject_eraser;
 pub mod subject_store;
 

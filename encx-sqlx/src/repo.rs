@@ -15,6 +15,8 @@ use encx::sql::{RecordKey, StoredRecord};
 use encx::{
     CompoundIndex, Crypto, Encrypted, HasRecordId, HasSubject, Indexable, RecordId, SearchField,
 };
+use futures_util::stream::BoxStream;
+use futures_util::TryStreamExt;
 use sqlx::{Connection, Database, Pool};
 
 use crate::bulk;
@@ -210,6 +212,14 @@ where
         result
     }
 
+    /// The audit event of a streamed read, sent when the stream ends or is dropped.
+    fn stream_audit(&self, action: AuditAction) -> crate::stream_audit::StreamAudit {
+        let mut event = AuditEvent::new(action, self.sql.table, SystemTime::now());
+        event.actor = self.actor.as_deref().map(str::to_owned);
+        event.fields = self.encrypted.to_vec();
+        crate::stream_audit::StreamAudit::start(event, self.crypto.audit_sink().clone())
+    }
+
     /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
     pub async fn create_table(&self) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
@@ -332,18 +342,22 @@ where
         Ok(records)
     }
 
-    /// Decrypts `records`, leaving out erased ones (a record whose data subject was erased
-    /// still has its wrapped DEK, but reads as `Shredded`).
-    async fn decrypt_all(&self, records: &[T::Record]) -> Result<Vec<T>> {
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            match T::decrypt(record, &self.crypto).await {
+    /// Decrypts the records of `rows` while they arrive, appending them to `out` and leaving
+    /// out erased ones (a record whose data subject was erased still has its wrapped DEK, but
+    /// reads as `Shredded`). Holds one stored row at a time.
+    async fn decrypt_rows(
+        &self,
+        mut rows: BoxStream<'_, std::result::Result<T::Record, sqlx::Error>>,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        while let Some(record) = rows.try_next().await? {
+            match T::decrypt(&record, &self.crypto).await {
                 Ok(value) => out.push(value),
                 Err(error) if error.is_shredded() => {}
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn insert_records(
@@ -478,26 +492,88 @@ where
         conn: &mut <DB as Database>::Connection,
         ids: &[IdOf<T>],
     ) -> Result<Vec<T>> {
-        let records = self.fetch_by_ids(conn, ids).await?;
-        let mut values = self.decrypt_all(&records).await?;
+        self.sql.require_id()?;
+        let id_column = self.id_column.unwrap_or_default();
+        let mut values = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = self.sql.select_where_in(id_column, chunk.len());
+            let args = keys_args::<DB, T::Record>(chunk)?;
+            let rows = DB::stream_records::<T::Record>(&mut *conn, &sql, args);
+            self.decrypt_rows(rows, &mut values).await?;
+        }
         values.extend(self.unmigrated_by_ids(conn, ids).await?);
         Ok(values)
     }
 
-    async fn fetch_by_ids(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        ids: &[IdOf<T>],
-    ) -> Result<Vec<T::Record>> {
-        self.sql.require_id()?;
-        let id_column = self.id_column.unwrap_or_default();
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = self.sql.select_where_in(id_column, chunk.len());
-            let args = keys_args::<DB, T::Record>(chunk)?;
-            out.extend(DB::fetch_records::<T::Record>(&mut *conn, &sql, args).await?);
-        }
-        Ok(out)
+    /// Every record of the table, decrypted one by one while the rows arrive (in id order
+    /// when the type has an id): memory stays bounded by one row and one value, whatever the
+    /// table's size, for exports, reports and batch jobs. Erased records are left out. A row
+    /// that fails to decrypt (tampered bytes, a missing key) is an `Err` item and the stream
+    /// goes on; a database error is the last item. Holds one pooled connection until dropped.
+    ///
+    /// One [`Decrypt`](encx::audit::AuditAction::Decrypt) audit event counts the records
+    /// handed out, sent when the stream ends or is dropped. In the plaintext migration's
+    /// read mode ([`with_plaintext`](Self::with_plaintext)) the stream refuses to start: rows
+    /// not migrated yet would be missing from it.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// # #[derive(encx::Encrypted)] #[encx(table = "users")]
+    /// # struct User { #[encx(id)] id: i64, #[encx(encrypt)] email: String }
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>) -> encx_sqlx::Result<()> {
+    /// let mut all = users.stream_all();
+    /// while let Some(user) = all.try_next().await? {
+    ///     println!("{}", user.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream_all(&self) -> BoxStream<'_, Result<T>>
+    where
+        T: 'static,
+    {
+        Box::pin(async_stream::stream! {
+            let mut audit = self.stream_audit(AuditAction::Decrypt);
+            if self.plaintext.is_some() {
+                audit.failed(None);
+                yield Err(Error::InvalidConfig(format!(
+                    "stream_all reads encrypted rows only, and `{}` is being migrated from \
+                     plaintext: finish the migration, or read with get_many / find_by",
+                    self.sql.table
+                )));
+                return;
+            }
+            let mut conn = match self.pool.acquire().await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    audit.failed(None);
+                    yield Err(error.into());
+                    return;
+                }
+            };
+            let sql = self.sql.select_live();
+            let mut rows = DB::stream_records::<T::Record>(&mut *conn, &sql, Default::default());
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(record)) => match T::decrypt(&record, &self.crypto).await {
+                        Ok(value) => {
+                            audit.handed_out();
+                            yield Ok(value);
+                        }
+                        Err(error) if error.is_shredded() => {}
+                        Err(error) => {
+                            audit.failed(Some(error.kind()));
+                            yield Err(error.into());
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(error) => {
+                        audit.failed(None);
+                        yield Err(error.into());
+                        break;
+                    }
+                }
+            }
+        })
     }
 
     /// The records whose searchable `field` equals `value` (after the field's
@@ -554,9 +630,10 @@ where
     {
         let work = async {
             let indexes = field.lookup(&self.crypto, value)?;
-            let records = self.fetch_by_index(conn, field.column(), &indexes).await?;
             let mut lookup = self
-                .keep_matches(&records, |t| field.matches(&self.crypto, t, value))
+                .keep_matches(&mut *conn, field.column(), &indexes, |t| {
+                    field.matches(&self.crypto, t, value)
+                })
                 .await?;
             let unmigrated = self.unmigrated_matching(conn, field, value).await?;
             lookup.found.extend(unmigrated);
@@ -626,9 +703,10 @@ where
             || -> Vec<&dyn Indexable> { values.iter().map(|v| *v as &dyn Indexable).collect() };
         let work = async {
             let indexes = index.lookup(&self.crypto, &as_parts())?;
-            let records = self.fetch_by_index(conn, index.column(), &indexes).await?;
-            self.keep_matches(&records, |t| index.matches(&self.crypto, t, &as_parts()))
-                .await
+            self.keep_matches(conn, index.column(), &indexes, |t| {
+                index.matches(&self.crypto, t, &as_parts())
+            })
+            .await
         };
         self.audited_lookup(index.column(), work).await
     }
@@ -657,30 +735,26 @@ where
         Ok(!self.find_by_on(conn, field, value).await?.is_empty())
     }
 
-    async fn fetch_by_index(
+    /// Reads the rows whose blind index in `column` is one of `indexes`, decrypts each
+    /// candidate as it arrives and keeps those that really match (the re-check). A row
+    /// failing an integrity check is set aside and logged; any other error ends the
+    /// search.
+    async fn keep_matches(
         &self,
         conn: &mut <DB as Database>::Connection,
         column: &str,
         indexes: &[encx::BlindIndex],
-    ) -> Result<Vec<T::Record>> {
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<crate::Lookup<T>> {
         let sql = self.sql.select_where_in(column, indexes.len());
         let mut args = <DB as Database>::Arguments::default();
         for index in indexes {
             DB::bind_blind_index(index, &mut args).map_err(encode_error)?;
         }
-        Ok(DB::fetch_records(conn, &sql, args).await?)
-    }
-
-    /// Decrypts candidates and keeps those that really match (the re-check). A row
-    /// failing an integrity check is set aside and logged; any other error ends the
-    /// search.
-    async fn keep_matches(
-        &self,
-        records: &[T::Record],
-        matches: impl Fn(&T) -> bool,
-    ) -> Result<crate::Lookup<T>> {
+        let mut rows = DB::stream_records::<T::Record>(conn, &sql, args);
         let mut lookup = crate::Lookup::default();
-        for record in records {
+        while let Some(record) = rows.try_next().await? {
+            let record = &record;
             match T::decrypt(record, &self.crypto).await {
                 Ok(value) if matches(&value) => lookup.found.push(value),
                 Ok(_) => {}

@@ -380,6 +380,15 @@ impl Statements {
         }
     }
 
+    /// `SELECT ... WHERE encx_dek IS NOT NULL [ORDER BY id]`: every row not erased.
+    pub fn select_live(&self) -> String {
+        let dek = quote_ident(self.dialect, "encx_dek");
+        match &self.id {
+            Some(id) => format!("{} WHERE {dek} IS NOT NULL ORDER BY {id}", self.select),
+            None => format!("{} WHERE {dek} IS NOT NULL", self.select),
+        }
+    }
+
     pub fn require_id(&self) -> Result<&str> {
         self.id.as_deref().ok_or_else(|| {
             Error::InvalidConfig(format!(

@@ -181,9 +181,9 @@ impl FieldCipher {
     }
 
     /// For a DEK generated a moment ago for one record (the path of `Crypto::seal_record`).
-    pub(crate) fn for_new_record_key(dek: &Dek) -> Result<Self> {
+    pub(crate) fn for_new_record_key(dek: &Dek, backend: Backend) -> Result<Self> {
         Ok(FieldCipher {
-            key: AeadKey::new(dek.expose_secret())?,
+            key: AeadKey::with_backend(backend, dek.expose_secret())?,
             single_record_key: true,
         })
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use crate::aead::Backend;
 use crate::audit::{AuditSink, TracingAuditSink};
 use crate::cipher::FieldCipher;
 use crate::error::{Error, Result};
@@ -51,6 +52,8 @@ struct Inner {
     password: PasswordPolicy,
     subjects: Option<SubjectKeys>,
     audit: Arc<dyn AuditSink>,
+    /// The AES-GCM implementation of record ciphers.
+    aead: Backend,
 }
 
 impl fmt::Debug for Crypto {
@@ -60,6 +63,7 @@ impl fmt::Debug for Crypto {
             .field("index_keys", &self.inner.index_keys)
             .field("password", &self.inner.password)
             .field("subjects", &self.inner.subjects)
+            .field("aead", &self.inner.aead)
             .finish()
     }
 }
@@ -75,6 +79,7 @@ pub struct CryptoBuilder {
     subject_store: Option<Arc<dyn SubjectKeyStore>>,
     subject_cache: Option<(Duration, usize)>,
     audit: Option<Arc<dyn AuditSink>>,
+    aead: Option<Backend>,
 }
 
 impl fmt::Debug for CryptoBuilder {
@@ -160,11 +165,37 @@ impl CryptoBuilder {
         self
     }
 
+    /// The AES-GCM implementation that encrypts and decrypts this `Crypto`'s fields
+    /// ([`aead`](crate::aead)); default: the process's [`Backend::current`]. Key wraps use the
+    /// process's backend. Every backend writes and reads the same bytes.
+    ///
+    /// ```
+    /// use encx::{aead::Backend, Crypto, LocalKeyring, MasterKey};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+    /// let crypto = Crypto::builder()
+    ///     .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
+    ///     .aead_backend(Backend::RustCrypto)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(crypto.aead_backend(), Backend::RustCrypto);
+    /// # Ok(()) }
+    /// ```
+    pub fn aead_backend(mut self, backend: Backend) -> Self {
+        self.aead = Some(backend);
+        self
+    }
+
     /// Builds it, loading index keys from their store if one was given.
     pub async fn build(self) -> Result<Crypto> {
         let keyring = self
             .keyring
             .ok_or_else(|| Error::config("Crypto::builder() needs a keyring"))?;
+        let aead = self.aead.unwrap_or_else(Backend::current);
+        if !aead.is_available() {
+            return Err(Error::config(format!(
+                "AES-GCM backend {aead} is not built in (see encx's cargo features)"
+            )));
+        }
         let index_keys = match (self.index_keys, self.index_store) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -182,6 +213,7 @@ impl CryptoBuilder {
                 index_cache: RwLock::new(Vec::new()),
                 password: self.password.unwrap_or_default(),
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
+                aead,
                 subjects: self.subject_store.map(|store| {
                     let (ttl, entries) = self
                         .subject_cache
@@ -204,6 +236,11 @@ impl Crypto {
         &self.inner.keyring
     }
 
+    /// The AES-GCM implementation of this `Crypto`'s field ciphers.
+    pub fn aead_backend(&self) -> Backend {
+        self.inner.aead
+    }
+
     /// The password policy for `hash_secure` fields.
     pub fn password_policy(&self) -> &PasswordPolicy {
         &self.inner.password
@@ -223,7 +260,7 @@ impl Crypto {
         };
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek)?,
+            FieldCipher::for_new_record_key(&dek, self.inner.aead)?,
             wrapped,
         ))
     }
@@ -247,7 +284,7 @@ impl Crypto {
         let wrapped = subject::wrap_dek(&key, &dek, &KeyContext::new(table, record_id))?;
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek)?,
+            FieldCipher::for_new_record_key(&dek, self.inner.aead)?,
             wrapped,
         ))
     }
@@ -471,7 +508,7 @@ impl Crypto {
         };
         Ok(RecordOpener::new(
             RecordContext::new(table, record_id),
-            FieldCipher::new(&dek)?,
+            FieldCipher::with_backend(&dek, self.inner.aead)?,
         ))
     }
 

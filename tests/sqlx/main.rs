@@ -2112,6 +2112,7 @@ mod on_databases {
 
 mod migration;
 mod rewrap;
+mod streams;
 
 fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(rewrap::CHILD_ENV) {
@@ -2130,5 +2131,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(generic::tests());
     tests.extend(rewrap::tests());
     tests.extend(migration::tests());
+    tests.extend(streams::tests());
     encx_integration_tests::run(tests)
 }

@@ -499,7 +499,7 @@ pub(super) async fn vouchers<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Repo<Vou
 
 /// Audit events kept in memory.
 #[derive(Debug, Default)]
-struct Captured(std::sync::Mutex<Vec<encx::audit::AuditEvent>>);
+pub(super) struct Captured(pub(super) std::sync::Mutex<Vec<encx::audit::AuditEvent>>);
 
 impl encx::AuditSink for Captured {
     fn record(&self, event: encx::audit::AuditEvent) {
@@ -507,7 +507,7 @@ impl encx::AuditSink for Captured {
     }
 }
 
-async fn vouchers_audited<DB: EncxDatabase>(
+pub(super) async fn vouchers_audited<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
     audit: Arc<dyn encx::AuditSink>,
 ) -> Repo<Voucher, DB> {
