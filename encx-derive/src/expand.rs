@@ -205,7 +205,7 @@ pub fn derive(c: &Container) -> TokenStream {
             }
         }
     });
-    let (id_bytes_enc, id_bytes_dec, id_display) = match c.id {
+    let (id_bytes_enc, id_bytes_dec, id_display, id_shown) = match c.id {
         Some(i) => {
             let fid = &c.fields[i].ident;
             let rid = column_ident(&c.fields[i].column);
@@ -213,12 +213,15 @@ pub fn derive(c: &Container) -> TokenStream {
                 quote!(::encx::RecordId::record_id_bytes(&self.#fid)),
                 quote!(::encx::RecordId::record_id_bytes(&record.#rid)),
                 quote!(::encx::RecordId::record_id_display(&record.#rid)),
+                // Formatted only if an error names the record.
+                quote!(::encx::record::ShownId(&record.#rid)),
             )
         }
         None => (
             quote!(::std::borrow::Cow::<'static, [u8]>::Borrowed(&[])),
             quote!(::std::borrow::Cow::<'static, [u8]>::Borrowed(&[])),
             quote!(::std::string::String::from("(record without #[encx(id)])")),
+            quote!("(record without #[encx(id)])"),
         ),
     };
     let (seal, open) = match c.subject {
@@ -320,7 +323,7 @@ pub fn derive(c: &Container) -> TokenStream {
 
             async fn decrypt(record: &#record, crypto: &::encx::Crypto) -> ::encx::Result<Self> {
                 let __encx_id = #id_bytes_dec;
-                let __encx_display = #id_display;
+                let __encx_display = #id_shown;
                 let __encx_opener = #open;
                 ::core::result::Result::Ok(#ident {
                     #(#decrypt_fields,)*

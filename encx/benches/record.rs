@@ -1,19 +1,36 @@
-//! Record encryption and blind indexes through encx, beside the raw aes-gcm + hmac operations
-//! underneath, measured in the same run so the ratio framework/raw can be read off.
+//! Field and record encryption through encx beside the same primitives written by hand, for
+//! every AES-GCM backend built in, in one run, so that each ratio encx/raw is read off the
+//! same run.
 //!
-//! `cargo bench -p encx --bench record`
+//! `cargo bench -p encx --features ring --bench record` (`ENCX_BENCH_QUICK=1` for shorter
+//! runs). `scripts/bench-ratios` prints the ratios from criterion's estimates.
+//!
+//! - `field_seal/<backend>/<raw|encx>/<bytes>` and `field_open/...`: one `String` field of
+//!   16 B to 1 MiB. raw: a buffer of the sealed size, the bytes copied in, sealed in place, the
+//!   tag appended (open: decrypted into a new buffer, checked as UTF-8). encx: `RecordSealer::seal`
+//!   and `RecordOpener::open::<String>` of a `Crypto` on that backend.
+//! - `record_fields_encrypt/<backend>/<raw|encx>/<n>` and `..._decrypt`: a record of n fields
+//!   (1 to 32, 24-byte strings) under a fresh DEK wrapped by a local master key.
+//! - `record_encrypt/...`, `record_decrypt/...`: the derived 4-field `Customer` with a blind
+//!   index, through `Encrypted::encrypt`/`decrypt`, local and hierarchical keyrings.
+//!
+//! The raw baselines draw randomness as encx does: one `getrandom` call per record for DEK,
+//! wrap salt and wrap nonce, field nonces from a per-thread pool of OS random bytes; and they do
+//! the same cryptographic work: HKDF-Expand of the wrap key, the wrap, the DEK's key schedule.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use encx::aead::Backend;
 use encx::index::IndexKeys;
-use encx::{Crypto, Encrypted, HierarchicalKeyring, LocalKeyring, MasterKey, MemoryKekStore};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use encx::{
+    Ciphertext, Crypto, Encrypted, HierarchicalKeyring, LocalKeyring, MasterKey, MemoryKekStore,
+    WrappedDek,
+};
+use hmac::Mac;
 use uuid::Uuid;
 
 /// The benchmark record: an id, one plain column, four encrypted fields, one of them searchable.
@@ -44,107 +61,191 @@ fn customer() -> Customer {
     }
 }
 
-/// The raw operations a record encryption is made of, with no framework around them:
-/// DEK from the OS RNG, wrap it under a prepared master cipher, set up the DEK cipher, seal the
-/// four encoded fields with OS-RNG nonces, and one keyed HMAC for the index.
-struct Raw {
-    master: Aes256Gcm,
-    mac: Hmac<Sha256>,
-    /// The same AAD bytes encx authenticates (context of the DEK, then of each field), built
-    /// once outside the timed loop: the baseline does the same cryptographic work, minus
-    /// everything around it.
-    dek_aad: Vec<u8>,
-    field_aad: [Vec<u8>; 4],
-}
+#[path = "raw/mod.rs"]
+mod raw;
+use raw::{raw_open, raw_seal, RawKey, RawRecords};
 
-impl Raw {
-    fn new(id: &[u8]) -> Self {
-        let field = |column: &str| encx::cipher::FieldContext::new("customers", column, id).aad();
-        let mut dek_aad = b"encx:v1:dek".to_vec();
-        for part in [&b"customers"[..], id] {
-            dek_aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            dek_aad.extend_from_slice(part);
+// ---------------------------------------------------------------------------------------------
+
+const COLUMNS: [&str; 32] = [
+    "c00", "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11", "c12",
+    "c13", "c14", "c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23", "c24", "c25",
+    "c26", "c27", "c28", "c29", "c30", "c31",
+];
+
+/// Times `iters` awaits of `f` inside one `block_on`: an application calling encx is already
+/// in its executor, so the cost of entering one per call is not encx's.
+fn in_runtime<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, f: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        for _ in 0..iters {
+            black_box(f().await);
         }
-        dek_aad.extend_from_slice(&[0u8; 18]);
-        Raw {
-            master: Aes256Gcm::new((&[9u8; 32]).into()),
-            mac: <Hmac<Sha256> as Mac>::new_from_slice(&[7; 32]).unwrap(),
-            dek_aad,
-            field_aad: [
-                field("email"),
-                field("phone"),
-                field("address"),
-                field("notes"),
-            ],
-        }
-    }
+        started.elapsed()
+    })
 }
 
-fn nonce() -> [u8; 12] {
-    let mut n = [0u8; 12];
-    getrandom::getrandom(&mut n).unwrap();
-    n
-}
-
-fn raw_seal(aead: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let n = nonce();
-    let mut out = Vec::with_capacity(29 + plaintext.len());
-    out.push(1);
-    out.extend_from_slice(&n);
-    out.extend_from_slice(plaintext);
-    let tag = aead
-        .encrypt_in_place_detached(Nonce::from_slice(&n), aad, &mut out[13..])
-        .unwrap();
-    out.extend_from_slice(&tag);
-    out
-}
-
-fn raw_open(aead: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Vec<u8> {
-    let (n, rest) = sealed[1..].split_at(12);
-    let (body, tag) = rest.split_at(rest.len() - 16);
-    let mut out = body.to_vec();
-    aead.decrypt_in_place_detached(Nonce::from_slice(n), aad, &mut out, Tag::from_slice(tag))
-        .unwrap();
-    out
-}
-
-impl Raw {
-    fn encrypt(&self, c: &Customer) -> (Vec<u8>, [Vec<u8>; 4], Vec<u8>) {
-        let mut dek = [0u8; 32];
-        getrandom::getrandom(&mut dek).unwrap();
-        let wrapped = raw_seal(&self.master, &self.dek_aad, &dek);
-        let aead = Aes256Gcm::new((&dek).into());
-        let values = [&c.email, &c.phone, &c.address, &c.notes];
-        let fields =
-            [0, 1, 2, 3].map(|i| raw_seal(&aead, &self.field_aad[i], values[i].as_bytes()));
-        let mut mac = self.mac.clone();
-        mac.update(c.email.as_bytes());
-        (wrapped, fields, mac.finalize().into_bytes()[..4].to_vec())
-    }
-
-    fn decrypt(&self, wrapped: &[u8], fields: &[Vec<u8>; 4]) -> [Vec<u8>; 4] {
-        let dek = raw_open(&self.master, &self.dek_aad, wrapped);
-        let aead = Aes256Gcm::new(dek.as_slice().into());
-        [0, 1, 2, 3].map(|i| raw_open(&aead, &self.field_aad[i], &fields[i]))
-    }
-}
-
-fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn local_crypto(rt: &tokio::runtime::Runtime, backend: Backend) -> Crypto {
+    let root = LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()]).unwrap();
+    rt.block_on(
+        Crypto::builder()
+            .keyring(root)
+            .index_keys(IndexKeys::new(vec![(1, [7; 32])]).unwrap())
+            .aead_backend(backend)
+            .build(),
+    )
+    .unwrap()
+}
+
+fn configured() -> Criterion {
+    let c = Criterion::default();
+    if std::env::var_os("ENCX_BENCH_QUICK").is_some() {
+        c.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(900))
+            .sample_size(20)
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+    }
+}
+
+const SIZES: [usize; 5] = [16, 256, 4096, 65_536, 1 << 20];
+
+fn field_payload(len: usize) -> String {
+    (0..len)
+        .map(|i| (b'a' + (i * 7 % 26) as u8) as char)
+        .collect()
+}
+
+fn fields(c: &mut Criterion) {
+    let rt = runtime();
+    let id = Uuid::from_u128(7);
+    let id = id.as_bytes();
+    for backend in Backend::available() {
+        let crypto = local_crypto(&rt, backend);
+        let raw = RawRecords::new(backend, "docs", id, &["body"]);
+        let raw_key = RawKey::new(backend, &[3; 32]);
+        let sealer = rt.block_on(crypto.seal_record("docs", id)).unwrap();
+        let mut seal = c.benchmark_group(format!("field_seal/{}", name(backend)));
+        let mut sealed_by_size = Vec::new();
+        for size in SIZES {
+            let text = field_payload(size);
+            seal.throughput(Throughput::Bytes(size as u64));
+            seal.bench_with_input(BenchmarkId::new("raw", size), &text, |b, text| {
+                b.iter(|| raw_seal(&raw_key, &raw.field_aads[0], black_box(text.as_bytes())))
+            });
+            seal.bench_with_input(BenchmarkId::new("encx", size), &text, |b, text| {
+                b.iter(|| sealer.seal("body", black_box(text)).unwrap())
+            });
+            sealed_by_size.push((
+                size,
+                raw_seal(&raw_key, &raw.field_aads[0], text.as_bytes()),
+                sealer.seal("body", &text).unwrap(),
+            ));
+        }
+        seal.finish();
+        let wrapped = sealer.into_wrapped_dek();
+        let opener = rt
+            .block_on(crypto.open_record("docs", id, Some(&wrapped), &"doc"))
+            .unwrap();
+        let mut open = c.benchmark_group(format!("field_open/{}", name(backend)));
+        for (size, raw_sealed, encx_sealed) in &sealed_by_size {
+            open.throughput(Throughput::Bytes(*size as u64));
+            open.bench_with_input(BenchmarkId::new("raw", size), raw_sealed, |b, s| {
+                b.iter(|| {
+                    String::from_utf8(raw_open(&raw_key, &raw.field_aads[0], black_box(s))).unwrap()
+                })
+            });
+            open.bench_with_input(BenchmarkId::new("encx", size), encx_sealed, |b, s| {
+                b.iter(|| opener.open::<String>("body", black_box(s)).unwrap())
+            });
+        }
+        open.finish();
+    }
+}
+
+fn name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::AwsLc => "aws_lc",
+        Backend::Ring => "ring",
+        _ => "rustcrypto",
+    }
+}
+
+fn records(c: &mut Criterion) {
+    let rt = runtime();
+    let id = Uuid::from_u128(11);
+    let id = id.as_bytes();
+    let value = "twenty-four bytes, ascii";
+    for backend in Backend::available() {
+        let crypto = local_crypto(&rt, backend);
+        let mut enc = c.benchmark_group(format!("record_fields_encrypt/{}", name(backend)));
+        let mut stored = Vec::new();
+        for n in [1usize, 4, 8, 16, 32] {
+            let raw = RawRecords::new(backend, "wide", id, &COLUMNS[..n]);
+            let values = vec![value; n];
+            enc.throughput(Throughput::Elements(1));
+            enc.bench_with_input(BenchmarkId::new("raw", n), &values, |b, v| {
+                b.iter(|| raw.encrypt(black_box(v)))
+            });
+            let encx_encrypt = || async {
+                let sealer = crypto.seal_record("wide", id).await.unwrap();
+                let fields: Vec<Ciphertext> = COLUMNS[..n]
+                    .iter()
+                    .map(|c| sealer.seal(c, black_box(value)).unwrap())
+                    .collect();
+                (sealer.into_wrapped_dek(), fields)
+            };
+            enc.bench_function(BenchmarkId::new("encx", n), |b| {
+                b.iter_custom(|iters| in_runtime(&rt, iters, encx_encrypt))
+            });
+            let sealed: (WrappedDek, Vec<Ciphertext>) = rt.block_on(encx_encrypt());
+            stored.push((n, raw.encrypt(&values), sealed, raw));
+        }
+        enc.finish();
+        let mut dec = c.benchmark_group(format!("record_fields_decrypt/{}", name(backend)));
+        for (n, (raw_wrapped, raw_fields), (wrapped, fields), raw) in &stored {
+            dec.throughput(Throughput::Elements(1));
+            dec.bench_function(BenchmarkId::new("raw", n), |b| {
+                b.iter(|| raw.decrypt(black_box(raw_wrapped), raw_fields))
+            });
+            dec.bench_function(BenchmarkId::new("encx", n), |b| {
+                b.iter_custom(|iters| {
+                    in_runtime(&rt, iters, || async {
+                        let opener = crypto
+                            .open_record("wide", id, Some(black_box(wrapped)), &"r")
+                            .await
+                            .unwrap();
+                        COLUMNS[..*n]
+                            .iter()
+                            .zip(fields)
+                            .map(|(c, f)| opener.open::<String>(c, f).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+            });
+        }
+        dec.finish();
+    }
+}
+
+fn derived(c: &mut Criterion) {
+    let rt = runtime();
+    let backend = Backend::current();
+    let local = local_crypto(&rt, backend);
     let root: Arc<dyn encx::Keyring> =
-        Arc::new(LocalKeyring::new(vec![MasterKey::generate("v1").unwrap()]).unwrap());
-    let index_keys = || IndexKeys::new(vec![(1, [7; 32])]).unwrap();
-    let local = rt
-        .block_on(
-            Crypto::builder()
-                .shared_keyring(root.clone())
-                .index_keys(index_keys())
-                .build(),
-        )
-        .unwrap();
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()]).unwrap());
     let hierarchical = rt
         .block_on(
             Crypto::builder()
@@ -152,50 +253,58 @@ fn benches(c: &mut Criterion) {
                     root,
                     Arc::new(MemoryKekStore::new()),
                 ))
-                .index_keys(index_keys())
+                .index_keys(IndexKeys::new(vec![(1, [7; 32])]).unwrap())
                 .build(),
         )
         .unwrap();
     let cust = customer();
-    let raw = Raw::new(cust.id.as_bytes());
+    let raw = RawRecords::new(
+        backend,
+        "customers",
+        cust.id.as_bytes(),
+        &["email", "phone", "address", "notes"],
+    );
+    let raw_encrypt = |c: &Customer| {
+        let stored = raw.encrypt(&[c.email.as_str(), &c.phone, &c.address, &c.notes]);
+        let mut mac = raw.mac.clone();
+        mac.update(c.email.as_bytes());
+        (stored, mac.finalize().into_bytes()[..4].to_vec())
+    };
 
     let mut g = c.benchmark_group("record_encrypt");
-    g.bench_function("raw_aes_gcm_hmac", |b| {
-        b.iter(|| black_box(raw.encrypt(black_box(&cust))))
-    });
+    g.bench_function("raw", |b| b.iter(|| raw_encrypt(black_box(&cust))));
     g.bench_function("encx_local", |b| {
-        b.iter(|| rt.block_on(black_box(&cust).encrypt(&local)).unwrap())
+        b.iter_custom(|iters| in_runtime(&rt, iters, || black_box(&cust).encrypt(&local)))
     });
     g.bench_function("encx_hierarchical", |b| {
-        b.iter(|| {
-            rt.block_on(black_box(&cust).encrypt(&hierarchical))
-                .unwrap()
-        })
+        b.iter_custom(|iters| in_runtime(&rt, iters, || black_box(&cust).encrypt(&hierarchical)))
     });
     g.finish();
 
-    let (wrapped, fields, _) = raw.encrypt(&cust);
+    let ((wrapped, fields), _) = raw_encrypt(&cust);
     let rec_local = rt.block_on(cust.encrypt(&local)).unwrap();
     let rec_h = rt.block_on(cust.encrypt(&hierarchical)).unwrap();
     let mut g = c.benchmark_group("record_decrypt");
-    g.bench_function("raw_aes_gcm", |b| {
-        b.iter(|| black_box(raw.decrypt(black_box(&wrapped), &fields)))
+    g.bench_function("raw", |b| {
+        b.iter(|| raw.decrypt(black_box(&wrapped), &fields))
     });
     g.bench_function("encx_local", |b| {
-        b.iter(|| {
-            rt.block_on(Customer::decrypt(black_box(&rec_local), &local))
-                .unwrap()
+        b.iter_custom(|iters| {
+            in_runtime(&rt, iters, || {
+                Customer::decrypt(black_box(&rec_local), &local)
+            })
         })
     });
     g.bench_function("encx_hierarchical", |b| {
-        b.iter(|| {
-            rt.block_on(Customer::decrypt(black_box(&rec_h), &hierarchical))
-                .unwrap()
+        b.iter_custom(|iters| {
+            in_runtime(&rt, iters, || {
+                Customer::decrypt(black_box(&rec_h), &hierarchical)
+            })
         })
     });
     g.finish();
 
-    // What driving a future costs by itself: encx's async API runs inside `block_on` here.
+    // What entering the executor costs per call, for comparison (not in the numbers above).
     let mut g = c.benchmark_group("executor");
     g.bench_function("tokio_block_on_noop", |b| {
         b.iter(|| rt.block_on(async { black_box(1) }))
@@ -218,21 +327,11 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
-
-    let mut g = c.benchmark_group("field_seal_64B");
-    let dek = [3u8; 32];
-    let aead = Aes256Gcm::new((&dek).into());
-    let payload = [0x42u8; 64];
-    g.bench_function("raw_aes_gcm", |b| {
-        b.iter(|| black_box(raw_seal(&aead, &raw.field_aad[3], black_box(&payload))))
-    });
-    let cipher = encx::cipher::FieldCipher::new(&encx::Dek::from_bytes(dek)).unwrap();
-    let ctx = encx::cipher::FieldContext::new("customers", "notes", b"0123456789abcdef");
-    g.bench_function("encx_field_cipher", |b| {
-        b.iter(|| cipher.seal(&ctx, black_box(&payload)).unwrap())
-    });
-    g.finish();
 }
 
-criterion_group!(record, benches);
+criterion_group! {
+    name = record;
+    config = configured();
+    targets = fields, records, derived
+}
 criterion_main!(record);

@@ -139,6 +139,22 @@ macro_rules! record_id_int {
 }
 record_id_int!(i16, i32, i64, u16, u32, u64, i128, u128);
 
+/// Shows a record id ([`RecordId::record_id_display`]) only when formatted: what the derived
+/// `decrypt` hands to [`Crypto::open_record`](crate::Crypto::open_record) so that no string is
+/// made per record unless an error names it.
+///
+/// ```
+/// assert_eq!(encx::record::ShownId(&42i64).to_string(), "42");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ShownId<'a, I: ?Sized>(pub &'a I);
+
+impl<I: RecordId + ?Sized> fmt::Display for ShownId<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.record_id_display())
+    }
+}
+
 /// A record id that can be read back from its bytes: what a data subject's id must be for an
 /// erasure ledger to name it (`encx_sqlx::SubjectEraser::reapply_ledger`).
 ///

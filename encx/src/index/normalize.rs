@@ -121,6 +121,14 @@ impl Drop for Wiped<'_> {
 /// character by character in a buffer of the exact size, so no reallocation leaves a copy of
 /// the value in freed memory; with it, `str::to_lowercase` applies the Final_Sigma rule.
 fn lowercase(value: &str) -> Cow<'_, str> {
+    // ASCII (most e-mail addresses, codes, names): a byte test and an ASCII mapping, the same
+    // result as the full mapping below at a fraction of its cost.
+    if value.is_ascii() {
+        if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Cow::Borrowed(value);
+        }
+        return Cow::Owned(value.to_ascii_lowercase());
+    }
     let unchanged = |c: char| {
         let mut lower = c.to_lowercase();
         lower.next() == Some(c) && lower.next().is_none()

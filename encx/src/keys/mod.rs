@@ -218,6 +218,12 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
     async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
         (**self).generate_dek(ctx).await
     }
+    fn generate_dek_now(&self, ctx: &KeyContext<'_>) -> Option<Result<(Dek, WrappedDek)>> {
+        (**self).generate_dek_now(ctx)
+    }
+    fn unwrap_dek_now(&self, wrapped: &WrappedDek, ctx: &KeyContext<'_>) -> Option<Result<Dek>> {
+        (**self).unwrap_dek_now(wrapped, ctx)
+    }
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         (**self).wrap_dek(dek, ctx).await
     }

@@ -302,3 +302,70 @@ async fn a_local_root_rotation_rewraps_the_stored_keys() {
         "the index root key is the same key"
     );
 }
+
+/// A keyring that answers only from memory: its async methods fail. `Crypto` (which keeps
+/// keyrings as `Arc<dyn Keyring>`) must reach `generate_dek_now` / `unwrap_dek_now` through the
+/// `Arc`, sparing a boxed future per record.
+#[derive(Debug)]
+struct FromMemoryOnly(LocalKeyring);
+
+#[async_trait::async_trait]
+impl Keyring for FromMemoryOnly {
+    fn kind(&self) -> encx::KeyringKind {
+        self.0.kind()
+    }
+    fn key_description(&self) -> String {
+        self.0.key_description()
+    }
+    async fn generate_dek(
+        &self,
+        _: &encx::KeyContext<'_>,
+    ) -> encx::Result<(encx::Dek, encx::WrappedDek)> {
+        Err(encx::Error::config("async generate_dek called"))
+    }
+    fn generate_dek_now(
+        &self,
+        ctx: &encx::KeyContext<'_>,
+    ) -> Option<encx::Result<(encx::Dek, encx::WrappedDek)>> {
+        self.0.generate_dek_now(ctx)
+    }
+    async fn wrap_dek(
+        &self,
+        _: &encx::Dek,
+        _: &encx::KeyContext<'_>,
+    ) -> encx::Result<encx::WrappedDek> {
+        Err(encx::Error::config("async wrap_dek called"))
+    }
+    async fn unwrap_dek(
+        &self,
+        _: &encx::WrappedDek,
+        _: &encx::KeyContext<'_>,
+    ) -> encx::Result<encx::Dek> {
+        Err(encx::Error::config("async unwrap_dek called"))
+    }
+    fn unwrap_dek_now(
+        &self,
+        wrapped: &encx::WrappedDek,
+        ctx: &encx::KeyContext<'_>,
+    ) -> Option<encx::Result<encx::Dek>> {
+        self.0.unwrap_dek_now(wrapped, ctx)
+    }
+}
+
+#[tokio::test]
+async fn crypto_takes_the_in_memory_path_of_local_keyrings() {
+    let local = LocalKeyring::new(vec![MasterKey::generate("v1").unwrap()]).unwrap();
+    let crypto = encx::Crypto::builder()
+        .keyring(FromMemoryOnly(local))
+        .build()
+        .await
+        .unwrap();
+    let sealer = crypto.seal_record("t", b"r").await.unwrap();
+    let field = sealer.seal("c", "value").unwrap();
+    let wrapped = sealer.into_wrapped_dek();
+    let opener = crypto
+        .open_record("t", b"r", Some(&wrapped), &"r")
+        .await
+        .unwrap();
+    assert_eq!(opener.open::<String>("c", &field).unwrap(), "value");
+}

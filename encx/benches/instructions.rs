@@ -1,0 +1,136 @@
+//! Instruction counts of the record hot paths, encx beside the hand-written baseline, for
+//! `valgrind --tool=callgrind` (which counts instructions the same way on every run, whatever
+//! else the machine does). Each workload runs `N` times; the count of one call is
+//! `(Ir(N) - Ir(0)) / N`:
+//!
+//! ```text
+//! cargo bench -p encx --bench instructions --no-run
+//! scripts/instruction-ratios target/release/deps/instructions-<hash>
+//! ```
+//!
+//! Workloads: `raw_encrypt`, `encx_encrypt`, `raw_decrypt`, `encx_decrypt` (the derived
+//! 4-field record with its blind index, local keyring), `raw_seal_<n>`, `encx_seal_<n>`,
+//! `raw_open_<n>`, `encx_open_<n>` (one field of n bytes). Valgrind does not run VAES or
+//! SHA-NI code: these counts compare paths, not the speed of this CPU's AES.
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::hint::black_box;
+
+use encx::aead::Backend;
+use encx::{Crypto, Encrypted, LocalKeyring, MasterKey};
+use hmac::Mac;
+
+#[path = "raw/mod.rs"]
+mod raw;
+use raw::{raw_open, raw_seal, RawKey, RawRecords};
+
+#[derive(Clone, Encrypted)]
+#[encx(table = "customers")]
+struct Customer {
+    #[encx(id)]
+    id: uuid::Uuid,
+    name: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    email: String,
+    #[encx(encrypt)]
+    phone: String,
+    #[encx(encrypt)]
+    address: String,
+    #[encx(encrypt)]
+    notes: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench" || a == "--list") && args.len() < 3 {
+        return; // `cargo bench` / `cargo test --benches` run every bench target: nothing to do
+    }
+    let (Some(workload), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
+        eprintln!("usage: instructions <workload> <iterations>");
+        std::process::exit(2);
+    };
+    let n: usize = n;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let backend = Backend::current();
+    let crypto = rt
+        .block_on(
+            Crypto::builder()
+                .keyring(LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()]).unwrap())
+                .index_keys(encx::index::IndexKeys::new(vec![(1, [7; 32])]).unwrap())
+                .build(),
+        )
+        .unwrap();
+    let cust = Customer {
+        id: uuid::Uuid::from_u128(7),
+        name: "Ada Lovelace".into(),
+        email: "ada.lovelace@example.com".into(),
+        phone: "+44 20 7946 0958".into(),
+        address: "12 St James's Square, London SW1Y 4JH".into(),
+        notes: "Prefers contact by post. VIP since 1843.".into(),
+    };
+    let raw = RawRecords::new(
+        backend,
+        "customers",
+        cust.id.as_bytes(),
+        &["email", "phone", "address", "notes"],
+    );
+    let raw_encrypt = |c: &Customer| {
+        let stored = raw.encrypt(&[c.email.as_str(), &c.phone, &c.address, &c.notes]);
+        let mut mac = raw.mac.clone();
+        mac.update(c.email.as_bytes());
+        (stored, mac.finalize().into_bytes()[..4].to_vec())
+    };
+    // Everything set up before the loop, for every workload, so that Ir(0) holds it all.
+    let ((wrapped, fields), _) = raw_encrypt(&cust);
+    let record = rt.block_on(cust.encrypt(&crypto)).unwrap();
+    let size: usize = workload
+        .rsplit('_')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let text: String = "x".repeat(size);
+    let key = RawKey::new(backend, &[3; 32]);
+    let sealer = rt.block_on(crypto.seal_record("docs", b"d")).unwrap();
+    let raw_sealed = raw_seal(&key, &raw.field_aads[0], text.as_bytes());
+    let encx_sealed = sealer.seal("body", &text).unwrap();
+    let wrapped_doc = sealer.wrapped_dek().clone();
+    let opener = rt
+        .block_on(crypto.open_record("docs", b"d", Some(&wrapped_doc), &"d"))
+        .unwrap();
+    let kind = workload.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
+    // One executor entry for the whole loop, as in an application (see benches/record.rs).
+    rt.block_on(async {
+        for _ in 0..n {
+            match kind {
+                "raw_encrypt" => drop(black_box(raw_encrypt(black_box(&cust)))),
+                "encx_encrypt" => drop(black_box(cust.encrypt(&crypto).await.unwrap())),
+                "raw_decrypt" => drop(black_box(raw.decrypt(black_box(&wrapped), &fields))),
+                "encx_decrypt" => drop(black_box(
+                    Customer::decrypt(black_box(&record), &crypto)
+                        .await
+                        .unwrap(),
+                )),
+                "raw_seal" => drop(black_box(raw_seal(
+                    &key,
+                    &raw.field_aads[0],
+                    text.as_bytes(),
+                ))),
+                "encx_seal" => drop(black_box(sealer.seal("body", black_box(&text)).unwrap())),
+                "raw_open" => drop(black_box(
+                    String::from_utf8(raw_open(&key, &raw.field_aads[0], &raw_sealed)).unwrap(),
+                )),
+                "encx_open" => drop(black_box(
+                    opener
+                        .open::<String>("body", black_box(&encx_sealed))
+                        .unwrap(),
+                )),
+                other => {
+                    eprintln!("unknown workload {other}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    });
+}
