@@ -335,7 +335,167 @@ fn report(name: &str, plain: Vec<Duration>, encx: Vec<Duration>) -> (Duration, D
     (p, e)
 }
 
+/// Whether the section `name` runs: all of them unless `ENCX_BENCH_ONLY` lists some
+/// (comma-separated: insert, lookup, get_many, audit, rewrap, migrate).
+fn section(name: &str) -> bool {
+    match std::env::var("ENCX_BENCH_ONLY") {
+        Ok(only) => only.split(',').any(|s| s.trim() == name),
+        Err(_) => true,
+    }
+}
+
 async fn run(s: &Setup) {
+    if section("insert") {
+        insert_10k(s).await;
+    }
+    let rows: Vec<User> = (0..100_000).map(user).collect();
+    if section("lookup") || section("get_many") {
+        s.pool.execute("TRUNCATE plain_users").await.unwrap();
+        s.pool.execute("TRUNCATE bench_users").await.unwrap();
+        for chunk in rows.chunks(10_000) {
+            plain_insert(&s.pool, chunk).await;
+            s.repo.insert_many(chunk).await.unwrap();
+        }
+        s.pool.execute("VACUUM ANALYZE").await.unwrap();
+    }
+    if section("lookup") {
+        lookup_100k(s, &rows).await;
+    }
+    if section("get_many") {
+        get_many_10k(s, &rows).await;
+    }
+    if section("audit") {
+        audit_cost(s).await;
+    }
+    if section("rewrap") {
+        rewrap_and_status(s).await;
+    }
+    if section("migrate") {
+        migrate_throughput(s).await;
+    }
+}
+
+/// The plaintext twin of `User`, read by plain sqlx.
+#[derive(sqlx::FromRow)]
+struct PlainUser {
+    id: Uuid,
+    username: String,
+    email: String,
+    phone: String,
+    name: String,
+    city: String,
+}
+
+impl From<PlainUser> for User {
+    fn from(p: PlainUser) -> User {
+        User {
+            id: p.id,
+            username: p.username,
+            email: p.email,
+            phone: p.phone,
+            name: p.name,
+            city: p.city,
+        }
+    }
+}
+
+/// `get_many_10k`: `Repo::get_many` of 10,000 ids of the 100,000-row table (rows decrypted
+/// while they arrive) versus plain sqlx reading the same rows of the plaintext table
+/// (`WHERE id = ANY($1)`) into the same struct; and `stream_all_100k`: `Repo::stream_all`
+/// over the whole table versus plain sqlx's `fetch` stream of the plaintext table. 3 warm-up
+/// rounds, then 15 measured, the two variants alternating first.
+async fn get_many_10k(s: &Setup, rows: &[User]) {
+    use futures_util::TryStreamExt;
+    let ids: Vec<Uuid> = (0..10_000)
+        .map(|i| rows[(i * 7919) % rows.len()].id)
+        .collect();
+    let plain_read = || async {
+        let t = Instant::now();
+        let found: Vec<User> = sqlx::query_as::<_, PlainUser>(
+            "SELECT id, username, email, phone, name, city FROM plain_users WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&s.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(User::from)
+        .collect();
+        assert_eq!(found.len(), ids.len());
+        t.elapsed()
+    };
+    let encx_read = || async {
+        let t = Instant::now();
+        let found = s.repo.get_many(&ids).await.unwrap();
+        assert_eq!(found.len(), ids.len());
+        t.elapsed()
+    };
+    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    for round in 0..18 {
+        let (p, e) = if round % 2 == 0 {
+            let p = plain_read().await;
+            (p, encx_read().await)
+        } else {
+            let e = encx_read().await;
+            (plain_read().await, e)
+        };
+        if round >= 3 {
+            plain.push(p);
+            encx.push(e);
+        }
+    }
+    report(
+        "get_many_10k (get_many vs plain sqlx, same rows)",
+        plain,
+        encx,
+    );
+
+    let plain_stream = || async {
+        let t = Instant::now();
+        let n = sqlx::query_as::<_, PlainUser>(
+            "SELECT id, username, email, phone, name, city FROM plain_users ORDER BY id",
+        )
+        .fetch(&s.pool)
+        .map_ok(User::from)
+        .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+        .await
+        .unwrap();
+        assert_eq!(n, rows.len());
+        t.elapsed()
+    };
+    let encx_stream = || async {
+        let t = Instant::now();
+        let n = s
+            .repo
+            .stream_all()
+            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+            .await
+            .unwrap();
+        assert_eq!(n, rows.len());
+        t.elapsed()
+    };
+    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    for round in 0..8 {
+        let (p, e) = if round % 2 == 0 {
+            let p = plain_stream().await;
+            (p, encx_stream().await)
+        } else {
+            let e = encx_stream().await;
+            (plain_stream().await, e)
+        };
+        if round >= 2 {
+            plain.push(p);
+            encx.push(e);
+        }
+    }
+    report(
+        "stream_all_100k (stream_all vs plain sqlx fetch stream, whole table)",
+        plain,
+        encx,
+    );
+}
+
+async fn insert_10k(s: &Setup) {
     // insert_10k: 4 warm-up rounds, then 16 measured rounds; each round runs the four
     // variants in an order rotated by one per round.
     let batch: Vec<User> = (0..10_000).map(user).collect();
@@ -387,16 +547,10 @@ async fn run(s: &Setup) {
         ratio(floor, plain_unnest),
         ratio(encx, floor)
     );
+}
 
-    // lookup_100k: 100,000 rows in both tables, then 3,000 interleaved lookups after 500 warm-up.
-    let rows: Vec<User> = (0..100_000).map(user).collect();
-    s.pool.execute("TRUNCATE plain_users").await.unwrap();
-    s.pool.execute("TRUNCATE bench_users").await.unwrap();
-    for chunk in rows.chunks(10_000) {
-        plain_insert(&s.pool, chunk).await;
-        s.repo.insert_many(chunk).await.unwrap();
-    }
-    s.pool.execute("ANALYZE").await.unwrap();
+/// lookup_100k: 100,000 rows in both tables, then 3,000 interleaved lookups after 500 warm-up.
+async fn lookup_100k(s: &Setup, rows: &[User]) {
     let (mut plain, mut encx) = (Vec::new(), Vec::new());
     for i in 0..3_500usize {
         let target = &rows[(i * 7919) % rows.len()];
@@ -435,10 +589,6 @@ async fn run(s: &Setup) {
         plain,
         encx,
     );
-
-    audit_cost(s).await;
-    rewrap_and_status(s).await;
-    migrate_throughput(s).await;
 }
 
 /// A digest of every stored column but `encx_dek`, in id order.
