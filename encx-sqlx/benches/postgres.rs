@@ -17,6 +17,9 @@
 //!   database alone costs for rows of encx's size).
 //! - `lookup_100k`: `Repo::find_by` on a 100,000-row table (blind index, decrypt, re-check)
 //!   versus `SELECT ... WHERE email = $1` on an indexed plaintext column of the same rows.
+//! - `get_many_10k` and `stream_all_100k` (see [`get_many_10k`]): bulk reads against plain
+//!   sqlx reading the same rows, and the encrypted rows read without decryption (the floor).
+//!   `ENCX_BENCH_ONLY=get_many` (a comma-separated list of sections) runs only some sections.
 //! - `rewrap`, `reencrypt`, `status` (see [`rewrap_and_status`]), and `migrate`/`verify` of a
 //!   100,000-row plaintext table with one worker and four (see [`migrate_throughput`]).
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
@@ -430,24 +433,45 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
         assert_eq!(found.len(), ids.len());
         t.elapsed()
     };
-    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    // The floor: the same encrypted rows read by plain sqlx, not decrypted.
+    let floor_read = || async {
+        let t = Instant::now();
+        let found = sqlx::query("SELECT * FROM bench_users WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), ids.len());
+        t.elapsed()
+    };
+    let (mut plain, mut encx, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..18 {
-        let (p, e) = if round % 2 == 0 {
+        let (p, e, f) = if round % 2 == 0 {
             let p = plain_read().await;
-            (p, encx_read().await)
+            let f = floor_read().await;
+            (p, encx_read().await, f)
         } else {
             let e = encx_read().await;
-            (plain_read().await, e)
+            let f = floor_read().await;
+            (plain_read().await, e, f)
         };
         if round >= 3 {
             plain.push(p);
             encx.push(e);
+            floor.push(f);
         }
     }
-    report(
+    let floor = median(floor);
+    let (p, e) = report(
         "get_many_10k (get_many vs plain sqlx, same rows)",
         plain,
         encx,
+    );
+    println!(
+        "get_many_10k detail: the encrypted rows read by plain sqlx, not decrypted: median \
+         {floor:?} = {:.3} x plaintext; get_many / that = {:.3}",
+        floor.as_secs_f64() / p.as_secs_f64(),
+        e.as_secs_f64() / floor.as_secs_f64()
     );
 
     let plain_stream = || async {

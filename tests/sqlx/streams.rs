@@ -82,11 +82,15 @@ async fn stream_all<DB: Legacy>(pool: sqlx::Pool<DB>) {
     let event = last_decrypt_event(&sink);
     assert_eq!(event.records, 5);
 
-    // get_many and find_by read through the same streamed path.
+    // get_many and find_by read through the same streamed path; a tampered row among the
+    // ids fails the whole read as Tampered.
     let ids: Vec<i64> = (2..=ROWS).collect();
     let mut many = repo.get_many(&ids).await.unwrap();
     many.sort_by_key(|v| v.id);
     assert_eq!(many, expected);
+    let with_tampered: Vec<i64> = (1..=ROWS).rev().collect();
+    let error = repo.get_many(&with_tampered).await.unwrap_err();
+    assert!(error.is_tampered(), "{error}");
     // An 8-bit index: the bucket of CODE-00777 holds several rows, one matches.
     let found = repo.find_by(Voucher::CODE, "CODE-00777").await.unwrap();
     assert_eq!(found, vec![voucher(777)]);
