@@ -14,7 +14,7 @@
 
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::material::{Dek, KEY_LEN};
 use super::{KeyContext, KeyringKind};
@@ -207,14 +207,19 @@ pub(crate) fn generate(
     key_id: &[u8; KEY_ID_LEN],
     ctx: &KeyContext<'_>,
 ) -> Result<(Dek, WrappedDek)> {
-    let mut random = Zeroizing::new([0u8; KEY_LEN + SALT_LEN + NONCE_LEN]);
-    rng::fill(random.as_mut())?;
-    let (dek, salt_nonce) = random.split_at(KEY_LEN);
-    let dek = Dek::from_bytes(dek.try_into().map_err(|_| Error::Rng)?);
+    let mut random = [0u8; KEY_LEN + SALT_LEN + NONCE_LEN];
+    rng::fill(&mut random)?;
+    let (dek, salt_nonce) = random.split_at_mut(KEY_LEN);
+    let dek_bytes: [u8; KEY_LEN] = (&*dek).try_into().map_err(|_| Error::Rng)?;
+    // Only the DEK is secret; salt and nonce are stored in the clear.
+    dek.zeroize();
+    let dek = Dek::from_bytes(dek_bytes);
     let wrapped = wrap_with(key, kind, key_id, &dek, salt_nonce, ctx)?;
     Ok((dek, wrapped))
 }
 
+/// Builds the wrapped DEK in its own output buffer; the DEK bytes copied in are sealed in
+/// place, or wiped if sealing fails.
 fn wrap_with(
     key: &[u8; KEY_LEN],
     kind: KeyringKind,
@@ -223,20 +228,29 @@ fn wrap_with(
     salt_nonce: &[u8],
     ctx: &KeyContext<'_>,
 ) -> Result<WrappedDek> {
-    let mut blob = Zeroizing::new([0u8; WRAPPED_LEN]);
+    let mut blob = vec![0u8; WRAPPED_LEN];
     blob[0] = FORMAT_V2;
     blob[1] = kind.byte();
     blob[2..2 + KEY_ID_LEN].copy_from_slice(key_id);
     blob[2 + KEY_ID_LEN..HEADER_LEN + NONCE_LEN].copy_from_slice(salt_nonce);
-    let (head, tail) = blob.split_at_mut(HEADER_LEN);
-    let (nonce, body) = tail.split_at_mut(NONCE_LEN);
-    let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| Error::Tampered)?;
-    let (sealed, tag_out) = body.split_at_mut(KEY_LEN);
-    sealed.copy_from_slice(dek.expose_secret());
-    let cipher = wrap_cipher(key, &head[2 + KEY_ID_LEN..])?;
-    let tag = with_aad(head, ctx, |aad| cipher.seal_in_place(nonce, aad, sealed))?;
-    tag_out.copy_from_slice(&tag);
-    Ok(WrappedDek::from_bytes(blob.to_vec()))
+    let sealed = {
+        let (head, tail) = blob.split_at_mut(HEADER_LEN);
+        let (nonce, body) = tail.split_at_mut(NONCE_LEN);
+        let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| Error::Tampered)?;
+        let (sealed, tag_out) = body.split_at_mut(KEY_LEN);
+        sealed.copy_from_slice(dek.expose_secret());
+        let tag = wrap_cipher(key, &head[2 + KEY_ID_LEN..]).and_then(|cipher| {
+            with_aad(head, ctx, |aad| cipher.seal_in_place(nonce, aad, sealed))
+        });
+        tag.map(|tag| tag_out.copy_from_slice(&tag))
+    };
+    match sealed {
+        Ok(()) => Ok(WrappedDek::from_bytes(blob)),
+        Err(error) => {
+            blob.zeroize();
+            Err(error)
+        }
+    }
 }
 
 /// Unwraps a blob whose header was checked by [`parse`] (so its length is [`WRAPPED_LEN`]).
