@@ -239,9 +239,8 @@ fn wrap_with(
         let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| Error::Tampered)?;
         let (sealed, tag_out) = body.split_at_mut(KEY_LEN);
         sealed.copy_from_slice(dek.expose_secret());
-        let tag = wrap_cipher(key, &head[2 + KEY_ID_LEN..]).and_then(|cipher| {
-            with_aad(head, ctx, |aad| cipher.seal_in_place(nonce, aad, sealed))
-        });
+        let tag = wrap_cipher(key, &head[2 + KEY_ID_LEN..])
+            .and_then(|cipher| with_aad(head, ctx, |aad| cipher.seal_in_place(nonce, aad, sealed)));
         tag.map(|tag| tag_out.copy_from_slice(&tag))
     };
     match sealed {
