@@ -24,23 +24,7 @@ use hmac::Mac;
 
 #[path = "raw/mod.rs"]
 mod raw;
-use raw::{raw_open, raw_seal, RawKey, RawRecords};
-
-#[derive(Clone, Encrypted)]
-#[encx(table = "customers")]
-struct Customer {
-    #[encx(id)]
-    id: uuid::Uuid,
-    name: String,
-    #[encx(encrypt, searchable(normalize = "email"))]
-    email: String,
-    #[encx(encrypt)]
-    phone: String,
-    #[encx(encrypt)]
-    address: String,
-    #[encx(encrypt)]
-    notes: String,
-}
+use raw::{customer, raw_open, raw_seal, Customer, RawKey, RawRecords};
 
 /// Polls a future that completes without waiting (encx's in-memory keyring paths) to its end
 /// in place, as an executor that is already running would: no executor entry per call.
@@ -78,11 +62,7 @@ fn main() {
         .unwrap();
     let cust = Customer {
         id: uuid::Uuid::from_u128(7),
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        phone: "+44 20 7946 0958".into(),
-        address: "12 St James's Square, London SW1Y 4JH".into(),
-        notes: "Prefers contact by post. VIP since 1843.".into(),
+        ..customer()
     };
     let raw = RawRecords::new(
         backend,

@@ -33,37 +33,9 @@ use encx::{
 use hmac::Mac;
 use uuid::Uuid;
 
-/// The benchmark record: an id, one plain column, four encrypted fields, one of them searchable.
-#[derive(Clone, Encrypted)]
-#[encx(table = "customers")]
-struct Customer {
-    #[encx(id)]
-    id: Uuid,
-    name: String,
-    #[encx(encrypt, searchable(normalize = "email"))]
-    email: String,
-    #[encx(encrypt)]
-    phone: String,
-    #[encx(encrypt)]
-    address: String,
-    #[encx(encrypt)]
-    notes: String,
-}
-
-fn customer() -> Customer {
-    Customer {
-        id: Uuid::new_v4(),
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        phone: "+44 20 7946 0958".into(),
-        address: "12 St James's Square, London SW1Y 4JH".into(),
-        notes: "Prefers contact by post. VIP since 1843.".into(),
-    }
-}
-
 #[path = "raw/mod.rs"]
 mod raw;
-use raw::{raw_open, raw_seal, RawKey, RawRecords};
+use raw::{customer, raw_open, raw_seal, Customer, RawKey, RawRecords};
 
 // ---------------------------------------------------------------------------------------------
 
