@@ -20,7 +20,6 @@ use std::hint::black_box;
 
 use encx::aead::Backend;
 use encx::{Crypto, Encrypted, LocalKeyring, MasterKey};
-use hmac::Mac;
 
 #[path = "raw/mod.rs"]
 mod raw;
@@ -64,18 +63,8 @@ fn main() {
         id: uuid::Uuid::from_u128(7),
         ..customer()
     };
-    let raw = RawRecords::new(
-        backend,
-        "customers",
-        cust.id.as_bytes(),
-        &["email", "phone", "address", "notes"],
-    );
-    let raw_encrypt = |c: &Customer| {
-        let stored = raw.encrypt(&[c.email.as_str(), &c.phone, &c.address, &c.notes]);
-        let mut mac = raw.mac.clone();
-        mac.update(c.email.as_bytes());
-        (stored, mac.finalize().into_bytes()[..4].to_vec())
-    };
+    let raw = RawRecords::for_customers(backend, &cust.id);
+    let raw_encrypt = |c: &Customer| raw.encrypt_customer(c);
     // Everything set up before the loop, for every workload, so that Ir(0) holds it all.
     let ((wrapped, fields), _) = raw_encrypt(&cust);
     let record = rt.block_on(cust.encrypt(&crypto)).unwrap();

@@ -205,9 +205,7 @@ impl FieldCipher {
     /// in `docs/format.md`).
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
         let nonce = self.nonce()?;
-        let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + plaintext.len()));
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce);
+        let mut out = sealed_buffer(&nonce, plaintext.len());
         out.extend_from_slice(plaintext);
         ctx.with_aad(|aad| seal_tail(&self.key, &nonce, aad, out))
     }
@@ -222,9 +220,7 @@ impl FieldCipher {
     ) -> Result<Vec<u8>> {
         let size = codec::encoded_len(value)?;
         let nonce = self.nonce()?;
-        let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + size));
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce);
+        let mut out = sealed_buffer(&nonce, size);
         codec::encode_into(value, &mut out)?;
         ctx.with_aad(|aad| seal_tail(&self.key, &nonce, aad, out))
     }
@@ -234,6 +230,15 @@ impl FieldCipher {
     pub fn open(&self, ctx: &FieldContext<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         ctx.with_aad(|aad| open_with(&self.key, aad, sealed, "field ciphertext"))
     }
+}
+
+/// `FORMAT_V1 | nonce` in a buffer wiped on drop, with room for a `body_len`-byte plaintext
+/// and the tag: what the seal functions write the plaintext into.
+fn sealed_buffer(nonce: &[u8; NONCE_LEN], body_len: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + body_len));
+    out.push(FORMAT_V1);
+    out.extend_from_slice(nonce);
+    out
 }
 
 /// Seals `out[1 + NONCE_LEN..]` (the plaintext after format byte and nonce) in place and
@@ -259,9 +264,7 @@ pub(crate) fn seal_with_nonce(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + plaintext.len()));
-    out.push(FORMAT_V1);
-    out.extend_from_slice(nonce);
+    let mut out = sealed_buffer(nonce, plaintext.len());
     out.extend_from_slice(plaintext);
     seal_tail(key, nonce, aad, out)
 }

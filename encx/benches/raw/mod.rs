@@ -198,7 +198,7 @@ impl RawRecords {
     }
 
     /// DEK, salt and nonce from one `getrandom` call; wrap; seal every value.
-    pub fn encrypt(&self, values: &[&str]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    pub fn encrypt(&self, values: &[&str]) -> RawStored {
         let mut random = [0u8; 60];
         getrandom::getrandom(&mut random).unwrap();
         let dek: [u8; 32] = random[..32].try_into().unwrap();
@@ -272,5 +272,30 @@ pub fn customer() -> Customer {
         phone: "+44 20 7946 0958".into(),
         address: "12 St James's Square, London SW1Y 4JH".into(),
         notes: "Prefers contact by post. VIP since 1843.".into(),
+    }
+}
+
+/// A record built by hand: the wrapped DEK and the sealed fields.
+pub type RawStored = (Vec<u8>, Vec<Vec<u8>>);
+
+impl RawRecords {
+    /// The hand-written twin of [`Customer`]'s encryption: its four encrypted fields under a
+    /// fresh DEK, and the blind index of `email` (truncated HMAC-SHA256).
+    pub fn for_customers(backend: Backend, id: &uuid::Uuid) -> Self {
+        RawRecords::new(
+            backend,
+            "customers",
+            id.as_bytes(),
+            &["email", "phone", "address", "notes"],
+        )
+    }
+
+    /// Encrypts `c` as [`for_customers`](Self::for_customers) describes: `((wrapped DEK,
+    /// fields), blind index)`.
+    pub fn encrypt_customer(&self, c: &Customer) -> (RawStored, Vec<u8>) {
+        let stored = self.encrypt(&[c.email.as_str(), &c.phone, &c.address, &c.notes]);
+        let mut mac = self.mac.clone();
+        mac.update(c.email.as_bytes());
+        (stored, mac.finalize().into_bytes()[..4].to_vec())
     }
 }
