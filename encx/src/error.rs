@@ -17,10 +17,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// | kind | variants | what happened | what to do |
 /// |---|---|---|---|
-/// | [`ErrorKind::Integrity`] ([`is_tampered`](Error::is_tampered)) | `Tampered`, `UnsupportedFormat`, `UnknownKeyId`, `PasswordHashRefused` | stored bytes failed authentication, are malformed, carry an unknown format or keyring byte, name a key the key store never held, or hold a password hash outside the limits | alarm: someone with write access to the database altered it (or the data was written by a newer encx, or this process reads another key store than the writer) |
+/// | [`ErrorKind::Integrity`] ([`is_tampered`](Error::is_tampered)) | `Tampered`, `UnsupportedFormat`, `UnknownKeyId`, `PasswordHashRefused`, `Truncated` | stored bytes failed authentication, are malformed, carry an unknown format or keyring byte, name a key the key store never held, hold a password hash outside the limits, or an encrypted stream was cut short | alarm: someone with write access to the database altered it (or the data was written by a newer encx, or this process reads another key store than the writer) |
 /// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded`, `SubjectErased` | the record's wrapped DEK, or its data subject's key, was destroyed on purpose; new data for an erased subject is refused | expected after erasure: treat as gone |
 /// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring | operator: restore the configuration |
-/// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng` | KMS or key store unreachable or throttled; the OS random generator failed | retry later |
+/// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng`, `Io` | KMS or key store unreachable or throttled; the OS random generator failed; a stream's file or pipe failed | retry later |
 /// | [`ErrorKind::Configuration`] ([`is_config`](Error::is_config)) | `InvalidConfig`, `AccessDenied`, `Codec` | bad setup, missing KMS permission, a value whose type cannot be encoded or differs from the stored type | fix the code or setup |
 ///
 /// ```
@@ -129,6 +129,19 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the OS random number generator failed")]
     Rng,
+
+    /// An encrypted stream ([`stream`](crate::stream)) ended before its final segment: it
+    /// was cut short (a truncated backup or a broken pipe). What was handed out before is
+    /// authentic but incomplete.
+    #[error("{what} ended before its final segment (truncated)")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+    },
+
+    /// Reading or writing a stream failed (file, pipe, socket).
+    #[error("stream I/O failed: {0}")]
+    Io(#[source] std::io::Error),
 }
 
 /// The class of an [`Error`]: what happened, independent of the variant. See the table on
@@ -166,10 +179,11 @@ impl Error {
             Error::Tampered
             | Error::UnsupportedFormat { .. }
             | Error::UnknownKeyId { .. }
-            | Error::PasswordHashRefused(_) => ErrorKind::Integrity,
+            | Error::PasswordHashRefused(_)
+            | Error::Truncated { .. } => ErrorKind::Integrity,
             Error::Shredded { .. } | Error::SubjectErased { .. } => ErrorKind::Erased,
             Error::KeyNotFound { .. } => ErrorKind::MissingKey,
-            Error::KeyringUnavailable { .. } | Error::Rng => ErrorKind::Unavailable,
+            Error::KeyringUnavailable { .. } | Error::Rng | Error::Io(_) => ErrorKind::Unavailable,
             Error::AccessDenied { .. } | Error::InvalidConfig(_) | Error::Codec(_) => {
                 ErrorKind::Configuration
             }

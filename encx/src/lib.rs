@@ -14,6 +14,7 @@ pub mod password;
 pub mod record;
 mod rng;
 pub mod schema;
+pub mod stream;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 #[cfg(feature = "testing")]
