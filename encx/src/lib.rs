@@ -14,9 +14,9 @@ pub mod password;
 pub mod record;
 mod rng;
 pub mod schema;
-pub mod stream;
 #[cfg(feature = "sqlx")]
 pub mod sql;
+pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod types;

@@ -82,7 +82,9 @@ impl Header {
     ) -> Result<Self> {
         check_params(label, segment_len)?;
         if wrapped.is_empty() || wrapped.len() > MAX_WRAPPED_LEN {
-            return Err(Error::config("the keyring returned a wrapped key of unusable length"));
+            return Err(Error::config(
+                "the keyring returned a wrapped key of unusable length",
+            ));
         }
         let mut bytes = Vec::with_capacity(FIXED_LEN + label.len() + 2 + wrapped.len());
         bytes.push(FORMAT);

@@ -49,9 +49,10 @@ impl SegmentKey {
         if last {
             self.done = true;
         } else {
-            self.next = self.next.checked_add(1).ok_or_else(|| {
-                Error::config("an encrypted stream holds at most 2^32 segments")
-            })?;
+            self.next = self
+                .next
+                .checked_add(1)
+                .ok_or_else(|| Error::config("an encrypted stream holds at most 2^32 segments"))?;
         }
         Ok(())
     }

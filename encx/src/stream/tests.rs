@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 
 use super::*;
@@ -56,8 +58,16 @@ fn round_trips_every_size_around_segment_boundaries_sync_and_async() {
         let (header, used) = Header::decode(&sealed).unwrap();
         assert_eq!(header.segment_len(), SEG);
         assert_eq!(sealed.len(), used + len + (len / SEG + 1) * 16, "len {len}");
-        assert_eq!(open_sync(&keyring, &sealed).unwrap(), data, "sync, len {len}");
-        assert_eq!(open_async(&keyring, &sealed).unwrap(), data, "async, len {len}");
+        assert_eq!(
+            open_sync(&keyring, &sealed).unwrap(),
+            data,
+            "sync, len {len}"
+        );
+        assert_eq!(
+            open_async(&keyring, &sealed).unwrap(),
+            data,
+            "async, len {len}"
+        );
 
         // the async encryptor writes the same layout, readable by the blocking reader
         let mut sealed_async = Vec::new();
@@ -69,7 +79,10 @@ fn round_trips_every_size_around_segment_boundaries_sync_and_async() {
             .unwrap();
         assert_eq!(n, len as u64);
         assert_eq!(sealed_async.len(), sealed.len());
-        assert_ne!(sealed_async, sealed, "fresh key and nonce prefix per stream");
+        assert_ne!(
+            sealed_async, sealed,
+            "fresh key and nonce prefix per stream"
+        );
         assert_eq!(open_sync(&keyring, &sealed_async).unwrap(), data);
     }
 }
@@ -140,25 +153,40 @@ fn reordered_repeated_or_appended_segments_are_refused() {
         swapped.extend(seg(i));
     }
     swapped.extend_from_slice(&sealed[h + 3 * full..]);
-    assert!(matches!(open_sync(&keyring, &swapped), Err(Error::Tampered)));
+    assert!(matches!(
+        open_sync(&keyring, &swapped),
+        Err(Error::Tampered)
+    ));
 
     let mut repeated = sealed[..h + full].to_vec();
     repeated.extend(seg(0));
     repeated.extend_from_slice(&sealed[h + 2 * full..]);
-    assert!(matches!(open_async(&keyring, &repeated), Err(Error::Tampered)));
+    assert!(matches!(
+        open_async(&keyring, &repeated),
+        Err(Error::Tampered)
+    ));
 
     for extra in [&b"x"[..], &sealed[h..h + full]] {
         let mut appended = sealed.clone();
         appended.extend_from_slice(extra);
-        assert!(matches!(open_sync(&keyring, &appended), Err(Error::Tampered)));
-        assert!(matches!(open_async(&keyring, &appended), Err(Error::Tampered)));
+        assert!(matches!(
+            open_sync(&keyring, &appended),
+            Err(Error::Tampered)
+        ));
+        assert!(matches!(
+            open_async(&keyring, &appended),
+            Err(Error::Tampered)
+        ));
     }
 
     // the final segment of one stream cannot end another: keys and prefixes differ
     let other = seal_sync(&keyring, &data, SEG);
     let mut spliced = sealed[..h + 3 * full].to_vec();
     spliced.extend_from_slice(&other[h + 3 * full..]);
-    assert!(matches!(open_sync(&keyring, &spliced), Err(Error::Tampered)));
+    assert!(matches!(
+        open_sync(&keyring, &spliced),
+        Err(Error::Tampered)
+    ));
 }
 
 #[test]
@@ -203,7 +231,10 @@ fn a_writer_dropped_without_finish_reads_as_truncated() {
         let mut writer = sealer.writer(&mut out).unwrap();
         writer.write_all(&plaintext(2 * SEG)).unwrap();
     }
-    assert!(matches!(open_sync(&keyring, &out), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        open_sync(&keyring, &out),
+        Err(Error::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -216,7 +247,10 @@ fn bad_parameters_and_garbage_headers_are_typed_errors() {
         assert!(err.is_config());
     }
     let long = "x".repeat(MAX_LABEL_LEN + 1);
-    assert!(rt().block_on(Sealer::new(&keyring, &long)).unwrap_err().is_config());
+    assert!(rt()
+        .block_on(Sealer::new(&keyring, &long))
+        .unwrap_err()
+        .is_config());
 
     assert!(matches!(Header::decode(&[]), Err(Error::Truncated { .. })));
     assert!(matches!(
