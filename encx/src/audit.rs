@@ -80,6 +80,7 @@ impl AuditOutcome {
             AuditOutcome::Failed(ErrorKind::MissingKey) => "missing_key",
             AuditOutcome::Failed(ErrorKind::Unavailable) => "unavailable",
             AuditOutcome::Failed(ErrorKind::Configuration) => "configuration",
+            AuditOutcome::Failed(ErrorKind::Expired) => "expired",
             AuditOutcome::FailedElsewhere => "database",
         }
     }

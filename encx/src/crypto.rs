@@ -520,8 +520,16 @@ impl Crypto {
         })
     }
 
+    /// The active index key version and every version, newest first.
+    pub(crate) fn index_versions(&self) -> Result<(u32, Vec<u32>)> {
+        let keys = self.index_keys()?;
+        let mut versions: Vec<u32> = keys.versions().collect();
+        versions.reverse();
+        Ok((keys.active_version(), versions))
+    }
+
     /// Runs `f` with the derived key of `domain` at `version`, deriving and caching it first.
-    fn with_index_key<R>(
+    pub(crate) fn with_index_key<R>(
         &self,
         domain: &str,
         version: u32,

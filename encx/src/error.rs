@@ -22,6 +22,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring | operator: restore the configuration |
 /// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng`, `Io` | KMS or key store unreachable or throttled; the OS random generator failed; a stream's file or pipe failed | retry later |
 /// | [`ErrorKind::Configuration`] ([`is_config`](Error::is_config)) | `InvalidConfig`, `AccessDenied`, `Codec` | bad setup, missing KMS permission, a value whose type cannot be encoded or differs from the stored type | fix the code or setup |
+/// | [`ErrorKind::Expired`] | `Expired` | a signed value, token or secret is past its expiry | expected: ask for a new one |
 ///
 /// ```
 /// use encx::{Error, ErrorKind};
@@ -139,6 +140,13 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A signed value, token or secret is past its expiry.
+    #[error("{what} expired")]
+    Expired {
+        /// What expired (never its value).
+        what: String,
+    },
+
     /// Reading or writing a stream failed (file, pipe, socket).
     #[error("stream I/O failed: {0}")]
     Io(#[source] std::io::Error),
@@ -159,6 +167,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The code or setup is wrong.
     Configuration,
+    /// A signed value, token or secret outlived its expiry: expected, ask for a new one.
+    Expired,
 }
 
 impl Error {
@@ -184,6 +194,7 @@ impl Error {
             Error::Shredded { .. } | Error::SubjectErased { .. } => ErrorKind::Erased,
             Error::KeyNotFound { .. } => ErrorKind::MissingKey,
             Error::KeyringUnavailable { .. } | Error::Rng | Error::Io(_) => ErrorKind::Unavailable,
+            Error::Expired { .. } => ErrorKind::Expired,
             Error::AccessDenied { .. } | Error::InvalidConfig(_) | Error::Codec(_) => {
                 ErrorKind::Configuration
             }

@@ -6,6 +6,7 @@ pub mod aead;
 pub mod cipher;
 pub mod codec;
 mod crypto;
+pub mod ct;
 pub mod error;
 mod handles;
 pub mod index;
@@ -14,11 +15,13 @@ pub mod password;
 pub mod record;
 mod rng;
 pub mod schema;
+pub mod sign;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token;
 mod types;
 
 pub mod audit;
@@ -40,6 +43,9 @@ pub use record::{
     Encrypted, HasRecordId, HasSubject, RecordContext, RecordId, RecordOpener, RecordSealer,
     SubjectId,
 };
+pub use secrecy;
+pub use sign::Signer;
+pub use token::{Csrf, SecretToken, TokenHash, Tokens};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 
 /// Derives [`Encrypted`](trait@Encrypted) and [`schema::Schema`] for a struct with named

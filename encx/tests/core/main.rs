@@ -14,3 +14,4 @@ mod password;
 mod properties;
 mod subjects;
 mod tamper;
+mod tokens;
