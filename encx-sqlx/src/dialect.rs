@@ -29,7 +29,7 @@ use crate::migrate::Migrate;
 ///     Ok(!users.find_by(User::EMAIL, &user.email).await?.is_empty())
 /// }
 /// ```
-pub trait EncxDatabase: sqlx::Database + Driver + Migrate {
+pub trait EncxDatabase: sqlx::Database + Driver + Migrate + crate::store_sql::StoreSql {
     /// Its SQL dialect.
     const DIALECT: Dialect;
 }

@@ -7,6 +7,7 @@ pub mod audit_sink;
 mod bulk;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod config;
 mod dialect;
 mod driver;
 mod error;
@@ -18,13 +19,17 @@ mod plaintext_job;
 pub mod registry;
 pub mod repo;
 pub(crate) mod rewrap;
+pub mod secrets;
 mod statements;
+mod store_sql;
 mod stream_audit;
 mod subject_eraser;
 pub mod subject_store;
+pub mod tokens;
 
 pub use audit_log::{read_audit, AuditQuery, AuditRecord};
 pub use audit_sink::SqlAuditSink;
+pub use config::{Config, ConfigBuilder};
 pub use dialect::EncxDatabase;
 pub use error::{Error, Result};
 pub use kek_store::SqlKekStore;
@@ -35,8 +40,10 @@ pub use plaintext_job::VerifyReport;
 pub use registry::{KeyStatus, Registry, Rewrapped};
 pub use repo::{IdOf, Repo, SubjectOf};
 pub use rewrap::RewrapProgress;
+pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
 pub use subject_eraser::{SubjectEraser, SubjectErasure};
 pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
+pub use tokens::{IssuedToken, TokenStore};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///

@@ -1,6 +1,7 @@
 //! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys),
 //! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones),
-//! `encx_erasure_ledger` (which subjects were erased, when), `encx_audit` (audit events) and
+//! `encx_erasure_ledger` (which subjects were erased, when), `encx_audit` (audit events),
+//! `encx_secrets` (application secrets), `encx_tokens` (hashes of bearer tokens) and
 //! `encx_schema_migrations` (which of these migrations ran). encx keeps its own migration table
 //! so it never collides with the application's `_sqlx_migrations`.
 
@@ -38,7 +39,70 @@ const MIGRATIONS: &[Migration] = &[
         description: "encx_audit: audit events (no plaintext, no index values, no keys)",
         statements: audit_v4,
     },
+    Migration {
+        version: 5,
+        description: "encx_secrets: application secrets, versioned, sealed under the key hierarchy",
+        statements: secrets_v5,
+    },
+    Migration {
+        version: 6,
+        description: "encx_tokens: keyed hashes of issued bearer tokens",
+        statements: tokens_v6,
+    },
 ];
+
+fn secrets_v5(d: Dialect) -> Vec<String> {
+    let (name, text, bytes) = match d {
+        Dialect::Postgres => ("TEXT", "TEXT", "BYTEA"),
+        Dialect::MySql => ("VARCHAR(255)", "VARCHAR(1024)", "MEDIUMBLOB"),
+        _ => ("TEXT", "TEXT", "BLOB"),
+    };
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_secrets (
+            name {name} NOT NULL,
+            version BIGINT NOT NULL,
+            tags {text} NOT NULL,
+            value {bytes} NOT NULL,
+            encx_dek {bytes} NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NULL,
+            PRIMARY KEY (name, version)
+        )"
+    )]
+}
+
+fn tokens_v6(d: Dialect) -> Vec<String> {
+    let (id, hash, text) = match d {
+        Dialect::Postgres => ("UUID", "BYTEA", "TEXT"),
+        Dialect::MySql => ("BINARY(16)", "VARBINARY(36)", "VARCHAR(255)"),
+        _ => ("BLOB", "BLOB", "TEXT"),
+    };
+    // MySQL has no `CREATE INDEX IF NOT EXISTS`: its index is declared in the table.
+    let (inline_index, separate_index) = match d {
+        Dialect::MySql => (
+            ",\n                INDEX encx_tokens_owner (owner, prefix)",
+            None,
+        ),
+        _ => (
+            "",
+            Some("CREATE INDEX IF NOT EXISTS encx_tokens_owner ON encx_tokens (owner, prefix)"),
+        ),
+    };
+    let mut statements = vec![format!(
+        "CREATE TABLE IF NOT EXISTS encx_tokens (
+                hash {hash} NOT NULL PRIMARY KEY,
+                id {id} NOT NULL,
+                prefix VARCHAR(32) NOT NULL,
+                owner {text} NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NULL,
+                revoked_at BIGINT NULL,
+                CONSTRAINT encx_tokens_id UNIQUE (id){inline_index}
+            )"
+    )];
+    statements.extend(separate_index.map(str::to_owned));
+    statements
+}
 
 fn keks_v1(d: Dialect) -> Vec<String> {
     let (id, text, bytes) = match d {

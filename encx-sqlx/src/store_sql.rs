@@ -1,0 +1,343 @@
+//! The statements of the secrets and token stores, per database (the per-database half of
+//! [`EncxDatabase`](crate::EncxDatabase) for `encx_secrets` and `encx_tokens`).
+
+use std::future::Future;
+
+use sqlx::{Database, Pool, Row};
+use uuid::Uuid;
+
+use crate::dialect::{dollar, question};
+use crate::error::Result;
+
+/// One stored version of a secret (`encx_secrets`).
+#[derive(Clone)]
+pub struct SecretRow {
+    /// Name of the secret.
+    pub name: String,
+    /// Its version, from 1.
+    pub version: i64,
+    /// Tags, `,a,b,` (commas around each).
+    pub tags: String,
+    /// The sealed value (absent in metadata listings).
+    pub value: Option<Vec<u8>>,
+    /// The wrapped DEK.
+    pub encx_dek: Option<Vec<u8>>,
+    /// Milliseconds since 1970.
+    pub created_at: i64,
+    /// Milliseconds since 1970.
+    pub expires_at: Option<i64>,
+}
+
+/// One stored token hash (`encx_tokens`).
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    /// The keyed hash of the token.
+    pub hash: Vec<u8>,
+    /// A public id (to revoke without the token).
+    pub id: Uuid,
+    /// The token prefix.
+    pub prefix: String,
+    /// Who holds it.
+    pub owner: String,
+    /// Milliseconds since 1970.
+    pub created_at: i64,
+    /// Milliseconds since 1970.
+    pub expires_at: Option<i64>,
+    /// Milliseconds since 1970.
+    pub revoked_at: Option<i64>,
+}
+
+/// Statements of the secrets and token stores on one kind of database.
+pub trait StoreSql: Database {
+    /// Inserts a secret version; `Ok(false)` when that (name, version) exists.
+    fn insert_secret(
+        pool: &Pool<Self>,
+        row: &SecretRow,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The newest version of `name`, or a given one.
+    fn select_secret(
+        pool: &Pool<Self>,
+        name: &str,
+        version: Option<i64>,
+    ) -> impl Future<Output = Result<Option<SecretRow>>> + Send;
+    /// Every version's metadata (no value, no key), by name then version.
+    fn secret_metadata(pool: &Pool<Self>) -> impl Future<Output = Result<Vec<SecretRow>>> + Send;
+    /// Every version of `name` with its value and key (for rewrap).
+    fn secret_versions(
+        pool: &Pool<Self>,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<SecretRow>>> + Send;
+    /// Replaces the wrapped DEK of one version if it is still `old`.
+    fn update_secret_dek(
+        pool: &Pool<Self>,
+        name: &str,
+        version: i64,
+        old: &[u8],
+        new: &[u8],
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes every version of `name`; returns how many.
+    fn delete_secret(pool: &Pool<Self>, name: &str) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Inserts a token hash.
+    fn insert_token(pool: &Pool<Self>, row: &TokenRow) -> impl Future<Output = Result<()>> + Send;
+    /// The tokens with one of these hashes.
+    fn tokens_by_hash(
+        pool: &Pool<Self>,
+        hashes: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<TokenRow>>> + Send;
+    /// The tokens of `owner` with `prefix`.
+    fn tokens_of(
+        pool: &Pool<Self>,
+        prefix: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<TokenRow>>> + Send;
+    /// Marks tokens revoked: the one with `id`, or every one of `owner`; returns how many.
+    fn revoke_tokens(
+        pool: &Pool<Self>,
+        prefix: &str,
+        id: Option<Uuid>,
+        owner: Option<&str>,
+        at: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes tokens expired or revoked before `before`; returns how many.
+    fn purge_tokens(
+        pool: &Pool<Self>,
+        prefix: &str,
+        before: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
+
+fn secret_from<R: Row>(row: &R, with_value: bool) -> Result<SecretRow>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(SecretRow {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        tags: row.try_get("tags")?,
+        value: if with_value {
+            Some(row.try_get("value")?)
+        } else {
+            None
+        },
+        encx_dek: if with_value {
+            Some(row.try_get("encx_dek")?)
+        } else {
+            None
+        },
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn token_from<R: Row>(row: &R) -> Result<TokenRow>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(TokenRow {
+        hash: row.try_get("hash")?,
+        id: row.try_get("id")?,
+        prefix: row.try_get("prefix")?,
+        owner: row.try_get("owner")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const SECRET_META: &str = "name AS name, version AS version, tags AS tags, created_at AS created_at, expires_at AS expires_at";
+const SECRET_ALL: &str = "name AS name, version AS version, tags AS tags, value AS value, encx_dek AS encx_dek, created_at AS created_at, expires_at AS expires_at";
+const TOKEN_ALL: &str = "hash AS hash, id AS id, prefix AS prefix, owner AS owner, created_at AS created_at, expires_at AS expires_at, revoked_at AS revoked_at";
+
+macro_rules! impl_store_sql {
+    ($db:ty, $p:expr) => {
+        impl StoreSql for $db {
+            async fn insert_secret(pool: &Pool<Self>, row: &SecretRow) -> Result<bool> {
+                let sql = format!(
+                    "INSERT INTO encx_secrets (name, version, tags, value, encx_dek, created_at, expires_at) \
+                     VALUES ({}, {}, {}, {}, {}, {}, {})",
+                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
+                );
+                let done = sqlx::query(&sql)
+                    .bind(&row.name)
+                    .bind(row.version)
+                    .bind(&row.tags)
+                    .bind(row.value.as_deref().unwrap_or_default())
+                    .bind(row.encx_dek.as_deref().unwrap_or_default())
+                    .bind(row.created_at)
+                    .bind(row.expires_at)
+                    .execute(pool)
+                    .await;
+                match done {
+                    Ok(_) => Ok(true),
+                    Err(e) if crate::kek_store::is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn select_secret(
+                pool: &Pool<Self>,
+                name: &str,
+                version: Option<i64>,
+            ) -> Result<Option<SecretRow>> {
+                let row = match version {
+                    Some(v) => {
+                        let sql = format!(
+                            "SELECT {SECRET_ALL} FROM encx_secrets WHERE name = {} AND version = {}",
+                            $p(1), $p(2)
+                        );
+                        sqlx::query(&sql).bind(name).bind(v).fetch_optional(pool).await?
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {SECRET_ALL} FROM encx_secrets WHERE name = {} \
+                             ORDER BY version DESC LIMIT 1",
+                            $p(1)
+                        );
+                        sqlx::query(&sql).bind(name).fetch_optional(pool).await?
+                    }
+                };
+                row.as_ref().map(|r| secret_from(r, true)).transpose()
+            }
+
+            async fn secret_metadata(pool: &Pool<Self>) -> Result<Vec<SecretRow>> {
+                let sql = format!("SELECT {SECRET_META} FROM encx_secrets ORDER BY name, version");
+                let rows = sqlx::query(&sql).fetch_all(pool).await?;
+                rows.iter().map(|r| secret_from(r, false)).collect()
+            }
+
+            async fn secret_versions(pool: &Pool<Self>, name: &str) -> Result<Vec<SecretRow>> {
+                let sql = format!(
+                    "SELECT {SECRET_ALL} FROM encx_secrets WHERE name = {} ORDER BY version",
+                    $p(1)
+                );
+                let rows = sqlx::query(&sql).bind(name).fetch_all(pool).await?;
+                rows.iter().map(|r| secret_from(r, true)).collect()
+            }
+
+            async fn update_secret_dek(
+                pool: &Pool<Self>,
+                name: &str,
+                version: i64,
+                old: &[u8],
+                new: &[u8],
+            ) -> Result<bool> {
+                let sql = format!(
+                    "UPDATE encx_secrets SET encx_dek = {} WHERE name = {} AND version = {} AND encx_dek = {}",
+                    $p(1), $p(2), $p(3), $p(4)
+                );
+                let done = sqlx::query(&sql)
+                    .bind(new)
+                    .bind(name)
+                    .bind(version)
+                    .bind(old)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_secret(pool: &Pool<Self>, name: &str) -> Result<u64> {
+                let sql = format!("DELETE FROM encx_secrets WHERE name = {}", $p(1));
+                Ok(sqlx::query(&sql).bind(name).execute(pool).await?.rows_affected())
+            }
+
+            async fn insert_token(pool: &Pool<Self>, row: &TokenRow) -> Result<()> {
+                let sql = format!(
+                    "INSERT INTO encx_tokens (hash, id, prefix, owner, created_at, expires_at, revoked_at) \
+                     VALUES ({}, {}, {}, {}, {}, {}, NULL)",
+                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6)
+                );
+                sqlx::query(&sql)
+                    .bind(&row.hash)
+                    .bind(row.id)
+                    .bind(&row.prefix)
+                    .bind(&row.owner)
+                    .bind(row.created_at)
+                    .bind(row.expires_at)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn tokens_by_hash(pool: &Pool<Self>, hashes: &[Vec<u8>]) -> Result<Vec<TokenRow>> {
+                if hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let marks: Vec<String> = (1..=hashes.len()).map($p).collect();
+                let sql = format!(
+                    "SELECT {TOKEN_ALL} FROM encx_tokens WHERE hash IN ({})",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for hash in hashes {
+                    query = query.bind(hash);
+                }
+                let rows = query.fetch_all(pool).await?;
+                rows.iter().map(token_from).collect()
+            }
+
+            async fn tokens_of(pool: &Pool<Self>, prefix: &str, owner: &str) -> Result<Vec<TokenRow>> {
+                let sql = format!(
+                    "SELECT {TOKEN_ALL} FROM encx_tokens WHERE owner = {} AND prefix = {} ORDER BY created_at",
+                    $p(1), $p(2)
+                );
+                let rows = sqlx::query(&sql).bind(owner).bind(prefix).fetch_all(pool).await?;
+                rows.iter().map(token_from).collect()
+            }
+
+            async fn revoke_tokens(
+                pool: &Pool<Self>,
+                prefix: &str,
+                id: Option<Uuid>,
+                owner: Option<&str>,
+                at: i64,
+            ) -> Result<u64> {
+                let (column, done) = match (id, owner) {
+                    (Some(_), _) => ("id", true),
+                    (None, Some(_)) => ("owner", true),
+                    (None, None) => ("", false),
+                };
+                if !done {
+                    return Ok(0);
+                }
+                let sql = format!(
+                    "UPDATE encx_tokens SET revoked_at = {} WHERE prefix = {} AND {column} = {} \
+                     AND revoked_at IS NULL",
+                    $p(1), $p(2), $p(3)
+                );
+                let query = sqlx::query(&sql).bind(at).bind(prefix);
+                let query = match (id, owner) {
+                    (Some(id), _) => query.bind(id),
+                    (None, owner) => query.bind(owner.unwrap_or_default().to_owned()),
+                };
+                Ok(query.execute(pool).await?.rows_affected())
+            }
+
+            async fn purge_tokens(pool: &Pool<Self>, prefix: &str, before: i64) -> Result<u64> {
+                let sql = format!(
+                    "DELETE FROM encx_tokens WHERE prefix = {} AND \
+                     ((expires_at IS NOT NULL AND expires_at < {}) OR (revoked_at IS NOT NULL AND revoked_at < {}))",
+                    $p(1), $p(2), $p(3)
+                );
+                Ok(sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(before)
+                    .bind(before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+
+impl_store_sql!(sqlx::Postgres, dollar);
+impl_store_sql!(sqlx::MySql, question);
+impl_store_sql!(sqlx::Sqlite, question);
