@@ -162,12 +162,12 @@ impl ConfigBuilder {
     pub fn load_env(self) -> Result<Config> {
         let mut values = BTreeMap::new();
         for spec in &self.specs {
-            values.insert(spec.key.clone(), self.from_env(spec)?);
+            values.insert(spec.key.clone(), self.lookup_env(spec)?);
         }
         Ok(Config { values })
     }
 
-    fn from_env(&self, spec: &Spec) -> Result<Value> {
+    fn lookup_env(&self, spec: &Spec) -> Result<Value> {
         let found = self.env(&spec.key);
         match (&spec.secret, found) {
             (Some(_), Some(text)) => Ok(Value::Secret(SecretString::from(text))),
@@ -198,7 +198,7 @@ impl ConfigBuilder {
                     let secret = secrets.get(name).await?;
                     Value::Secret(SecretString::from(secret.expose_str()?.to_owned()))
                 }
-                _ => self.from_env(spec)?,
+                _ => self.lookup_env(spec)?,
             };
             values.insert(spec.key.clone(), value);
         }

@@ -74,7 +74,7 @@ fn secrets_v5(d: Dialect) -> Vec<String> {
 fn tokens_v6(d: Dialect) -> Vec<String> {
     let (id, hash, text) = match d {
         Dialect::Postgres => ("UUID", "BYTEA", "TEXT"),
-        Dialect::MySql => ("BINARY(16)", "VARBINARY(36)", "VARCHAR(255)"),
+        Dialect::MySql => ("BINARY(16)", "VARBINARY(64)", "VARCHAR(255)"),
         _ => ("BLOB", "BLOB", "TEXT"),
     };
     // MySQL has no `CREATE INDEX IF NOT EXISTS`: its index is declared in the table.
@@ -96,7 +96,7 @@ fn tokens_v6(d: Dialect) -> Vec<String> {
                 owner {text} NOT NULL,
                 created_at BIGINT NOT NULL,
                 expires_at BIGINT NULL,
-                revoked_at BIGINT NULL,
+                seal {hash} NOT NULL,
                 CONSTRAINT encx_tokens_id UNIQUE (id){inline_index}
             )"
     )];

@@ -82,9 +82,14 @@ fn check_tag(tag: &str) -> Result<()> {
     }
 }
 
-/// The record id a version is sealed for: `name#version` (`#` cannot occur in a name).
-fn record_id(name: &str, version: i64) -> String {
-    format!("{name}#{version}")
+/// The record id a version is sealed for: `name#version#expiry` (`#` cannot occur in a
+/// name), so that a value moved to another name or version, or an expiry edited in the
+/// table, fails authentication.
+fn record_id(row: &SecretRow) -> String {
+    match row.expires_at {
+        Some(at) => format!("{}#{}#{at}", row.name, row.version),
+        None => format!("{}#{}#-", row.name, row.version),
+    }
 }
 
 fn parse_tags(stored: &str) -> Vec<String> {
@@ -312,22 +317,23 @@ impl<DB: EncxDatabase> Secrets<DB> {
         for _ in 0..8 {
             let latest = DB::select_secret(&self.inner.pool, name, None).await?;
             let version = latest.map_or(1, |row| row.version + 1);
-            let id = record_id(name, version);
+            let mut row = SecretRow {
+                name: name.to_owned(),
+                version,
+                tags: tags.clone(),
+                value: None,
+                encx_dek: None,
+                created_at: now_millis(),
+                expires_at,
+            };
+            let id = record_id(&row);
             let sealer = self
                 .inner
                 .crypto
                 .seal_record(SECRETS_TABLE, id.as_bytes())
                 .await?;
-            let sealed = sealer.seal(VALUE_COLUMN, value)?;
-            let row = SecretRow {
-                name: name.to_owned(),
-                version,
-                tags: tags.clone(),
-                value: Some(sealed.into_bytes()),
-                encx_dek: Some(sealer.into_wrapped_dek().into_bytes()),
-                created_at: now_millis(),
-                expires_at,
-            };
+            row.value = Some(sealer.seal(VALUE_COLUMN, value)?.into_bytes());
+            row.encx_dek = Some(sealer.into_wrapped_dek().into_bytes());
             if DB::insert_secret(&self.inner.pool, &row).await? {
                 self.invalidate(name);
                 return u64::try_from(version)
@@ -404,7 +410,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
     }
 
     async fn open(&self, row: SecretRow) -> Result<Secret> {
-        let id = record_id(&row.name, row.version);
+        let id = record_id(&row);
         let wrapped = WrappedDek::from_bytes(row.encx_dek.unwrap_or_default());
         let opener = self
             .inner
@@ -475,7 +481,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
         for name in names {
             for row in DB::secret_versions(&self.inner.pool, &name).await? {
                 let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
-                let id = record_id(&row.name, row.version);
+                let id = record_id(&row);
                 if let Some(new) = self
                     .inner
                     .crypto

@@ -43,8 +43,8 @@ pub struct TokenRow {
     pub created_at: i64,
     /// Milliseconds since 1970.
     pub expires_at: Option<i64>,
-    /// Milliseconds since 1970.
-    pub revoked_at: Option<i64>,
+    /// MAC over the hash and the other columns ([`encx::Tokens::seal_row`]).
+    pub seal: Vec<u8>,
 }
 
 /// Statements of the secrets and token stores on one kind of database.
@@ -91,15 +91,14 @@ pub trait StoreSql: Database {
         prefix: &str,
         owner: &str,
     ) -> impl Future<Output = Result<Vec<TokenRow>>> + Send;
-    /// Marks tokens revoked: the one with `id`, or every one of `owner`; returns how many.
+    /// Deletes tokens: the one with `id`, or every one of `owner`; returns how many.
     fn revoke_tokens(
         pool: &Pool<Self>,
         prefix: &str,
         id: Option<Uuid>,
         owner: Option<&str>,
-        at: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
-    /// Deletes tokens expired or revoked before `before`; returns how many.
+    /// Deletes tokens expired before `before`; returns how many.
     fn purge_tokens(
         pool: &Pool<Self>,
         prefix: &str,
@@ -148,13 +147,13 @@ where
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        seal: row.try_get("seal")?,
     })
 }
 
 const SECRET_META: &str = "name AS name, version AS version, tags AS tags, created_at AS created_at, expires_at AS expires_at";
 const SECRET_ALL: &str = "name AS name, version AS version, tags AS tags, value AS value, encx_dek AS encx_dek, created_at AS created_at, expires_at AS expires_at";
-const TOKEN_ALL: &str = "hash AS hash, id AS id, prefix AS prefix, owner AS owner, created_at AS created_at, expires_at AS expires_at, revoked_at AS revoked_at";
+const TOKEN_ALL: &str = "hash AS hash, id AS id, prefix AS prefix, owner AS owner, created_at AS created_at, expires_at AS expires_at, seal AS seal";
 
 macro_rules! impl_store_sql {
     ($db:ty, $p:expr) => {
@@ -250,9 +249,9 @@ macro_rules! impl_store_sql {
 
             async fn insert_token(pool: &Pool<Self>, row: &TokenRow) -> Result<()> {
                 let sql = format!(
-                    "INSERT INTO encx_tokens (hash, id, prefix, owner, created_at, expires_at, revoked_at) \
-                     VALUES ({}, {}, {}, {}, {}, {}, NULL)",
-                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6)
+                    "INSERT INTO encx_tokens (hash, id, prefix, owner, created_at, expires_at, seal) \
+                     VALUES ({}, {}, {}, {}, {}, {}, {})",
+                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
                 );
                 sqlx::query(&sql)
                     .bind(&row.hash)
@@ -261,6 +260,7 @@ macro_rules! impl_store_sql {
                     .bind(&row.owner)
                     .bind(row.created_at)
                     .bind(row.expires_at)
+                    .bind(&row.seal)
                     .execute(pool)
                     .await?;
                 Ok(())
@@ -297,38 +297,34 @@ macro_rules! impl_store_sql {
                 prefix: &str,
                 id: Option<Uuid>,
                 owner: Option<&str>,
-                at: i64,
             ) -> Result<u64> {
-                let (column, done) = match (id, owner) {
-                    (Some(_), _) => ("id", true),
-                    (None, Some(_)) => ("owner", true),
-                    (None, None) => ("", false),
+                let done = match (id, owner) {
+                    (Some(id), _) => {
+                        let sql = format!(
+                            "DELETE FROM encx_tokens WHERE prefix = {} AND id = {}",
+                            $p(1), $p(2)
+                        );
+                        sqlx::query(&sql).bind(prefix).bind(id).execute(pool).await?
+                    }
+                    (None, Some(owner)) => {
+                        let sql = format!(
+                            "DELETE FROM encx_tokens WHERE prefix = {} AND owner = {}",
+                            $p(1), $p(2)
+                        );
+                        sqlx::query(&sql).bind(prefix).bind(owner).execute(pool).await?
+                    }
+                    (None, None) => return Ok(0),
                 };
-                if !done {
-                    return Ok(0);
-                }
-                let sql = format!(
-                    "UPDATE encx_tokens SET revoked_at = {} WHERE prefix = {} AND {column} = {} \
-                     AND revoked_at IS NULL",
-                    $p(1), $p(2), $p(3)
-                );
-                let query = sqlx::query(&sql).bind(at).bind(prefix);
-                let query = match (id, owner) {
-                    (Some(id), _) => query.bind(id),
-                    (None, owner) => query.bind(owner.unwrap_or_default().to_owned()),
-                };
-                Ok(query.execute(pool).await?.rows_affected())
+                Ok(done.rows_affected())
             }
 
             async fn purge_tokens(pool: &Pool<Self>, prefix: &str, before: i64) -> Result<u64> {
                 let sql = format!(
-                    "DELETE FROM encx_tokens WHERE prefix = {} AND \
-                     ((expires_at IS NOT NULL AND expires_at < {}) OR (revoked_at IS NOT NULL AND revoked_at < {}))",
-                    $p(1), $p(2), $p(3)
+                    "DELETE FROM encx_tokens WHERE prefix = {} AND expires_at IS NOT NULL AND expires_at < {}",
+                    $p(1), $p(2)
                 );
                 Ok(sqlx::query(&sql)
                     .bind(prefix)
-                    .bind(before)
                     .bind(before)
                     .execute(pool)
                     .await?

@@ -53,8 +53,6 @@ pub struct IssuedToken {
     pub created_at: SystemTime,
     /// When it stops verifying, if it does.
     pub expires_at: Option<SystemTime>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<SystemTime>,
 }
 
 impl IssuedToken {
@@ -65,13 +63,12 @@ impl IssuedToken {
             owner: row.owner,
             created_at: time(row.created_at),
             expires_at: row.expires_at.map(time),
-            revoked_at: row.revoked_at.map(time),
         }
     }
 
-    /// Whether it verifies at `now`: not revoked and not expired.
+    /// Whether it has not expired at `now`.
     pub fn is_valid_at(&self, now: SystemTime) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+        self.expires_at.is_none_or(|at| at > now)
     }
 }
 
@@ -111,15 +108,18 @@ impl<DB: EncxDatabase> TokenStore<DB> {
         }
         let (token, hash) = self.tokens.generate()?;
         let now = now_millis();
-        let row = TokenRow {
+        let mut row = TokenRow {
             hash: hash.as_bytes().to_vec(),
             id: Uuid::new_v4(),
             prefix: self.tokens.prefix().to_owned(),
             owner: owner.to_owned(),
             created_at: now,
             expires_at: ttl.map(|ttl| millis(SystemTime::now() + ttl)),
-            revoked_at: None,
+            seal: Vec::new(),
         };
+        row.seal = self
+            .tokens
+            .seal_row(&hash, &row_columns(&row).each_ref().map(Vec::as_slice))?;
         DB::insert_token(&self.pool, &row).await?;
         Ok((token, IssuedToken::from_row(row)))
     }
@@ -142,38 +142,29 @@ impl<DB: EncxDatabase> TokenStore<DB> {
             let stored = TokenHash::from_bytes(row.hash.clone())?;
             // Constant-time check of the stored hash, not only the database's equality.
             if self.tokens.verify(presented, &stored)? && row.prefix == self.tokens.prefix() {
+                // The owner, id and expiry are the ones issued with it, or it is refused.
+                self.tokens.check_row(
+                    &stored,
+                    &row_columns(&row).each_ref().map(Vec::as_slice),
+                    &row.seal,
+                )?;
                 found = Some(IssuedToken::from_row(row));
             }
         }
         Ok(found.filter(|t| t.is_valid_at(now)))
     }
 
-    /// Revokes the token with this id; `false` if there is none (or it was revoked already).
+    /// Revokes the token with this id (its row is deleted); `false` if there is none.
     pub async fn revoke(&self, id: Uuid) -> Result<bool> {
-        Ok(DB::revoke_tokens(
-            &self.pool,
-            self.tokens.prefix(),
-            Some(id),
-            None,
-            now_millis(),
-        )
-        .await?
-            > 0)
+        Ok(DB::revoke_tokens(&self.pool, self.tokens.prefix(), Some(id), None).await? > 0)
     }
 
     /// Revokes every token of `owner` (log out everywhere); returns how many.
     pub async fn revoke_owner(&self, owner: &str) -> Result<u64> {
-        DB::revoke_tokens(
-            &self.pool,
-            self.tokens.prefix(),
-            None,
-            Some(owner),
-            now_millis(),
-        )
-        .await
+        DB::revoke_tokens(&self.pool, self.tokens.prefix(), None, Some(owner)).await
     }
 
-    /// The tokens issued to `owner`, oldest first, revoked and expired ones included.
+    /// The tokens issued to `owner` and not revoked, oldest first, expired ones included.
     pub async fn list(&self, owner: &str) -> Result<Vec<IssuedToken>> {
         Ok(DB::tokens_of(&self.pool, self.tokens.prefix(), owner)
             .await?
@@ -182,9 +173,20 @@ impl<DB: EncxDatabase> TokenStore<DB> {
             .collect())
     }
 
-    /// Deletes the rows of tokens that expired or were revoked before `before`; returns how
-    /// many.
+    /// Deletes the rows of tokens that expired before `before`; returns how many.
     pub async fn purge(&self, before: SystemTime) -> Result<u64> {
         DB::purge_tokens(&self.pool, self.tokens.prefix(), millis(before)).await
     }
+}
+
+/// The columns a row's seal binds besides the hash: id, prefix, owner, issue and expiry times.
+fn row_columns(row: &TokenRow) -> [Vec<u8>; 5] {
+    [
+        row.id.as_bytes().to_vec(),
+        row.prefix.as_bytes().to_vec(),
+        row.owner.as_bytes().to_vec(),
+        row.created_at.to_be_bytes().to_vec(),
+        row.expires_at
+            .map_or_else(Vec::new, |at| at.to_be_bytes().to_vec()),
+    ]
 }

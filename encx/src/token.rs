@@ -193,6 +193,32 @@ impl Tokens {
         Ok(crate::ct::eq(mine.as_bytes(), stored.as_bytes()) && self.well_formed(presented))
     }
 
+    /// A MAC (32 bytes) binding a stored hash to the columns stored beside it (owner,
+    /// expiry, ...), under the hash's key version: store it with them, and
+    /// [`check_row`](Self::check_row) when reading, so that an edited row (a token moved to
+    /// another owner, an expiry pushed back) is refused.
+    pub fn seal_row(&self, hash: &TokenHash, columns: &[&[u8]]) -> Result<Vec<u8>> {
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(columns.len() + 2);
+        parts.push(b"encx:token-row:v1");
+        parts.push(hash.as_bytes());
+        parts.extend_from_slice(columns);
+        self.crypto
+            .with_index_key(&self.domain, hash.version(), |key| {
+                key.compute_compound(256, &parts)
+            })
+            .map(|mac| mac.into_bytes())
+    }
+
+    /// Checks a [`seal_row`](Self::seal_row) MAC in constant time: [`Error::Tampered`] when
+    /// the row was edited.
+    pub fn check_row(&self, hash: &TokenHash, columns: &[&[u8]], seal: &[u8]) -> Result<()> {
+        if crate::ct::eq(&self.seal_row(hash, columns)?, seal) {
+            Ok(())
+        } else {
+            Err(Error::Tampered)
+        }
+    }
+
     fn well_formed(&self, presented: &str) -> bool {
         presented.len() == self.prefix.len() + 1 + 43
             && presented.starts_with(&self.prefix)

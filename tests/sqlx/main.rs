@@ -2110,6 +2110,7 @@ mod on_databases {
     }
 }
 
+mod app_secrets;
 mod migration;
 mod rewrap;
 mod streams;
@@ -2132,5 +2133,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(rewrap::tests());
     tests.extend(migration::tests());
     tests.extend(streams::tests());
+    tests.extend(app_secrets::tests());
     encx_integration_tests::run(tests)
 }

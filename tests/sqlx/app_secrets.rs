@@ -1,0 +1,538 @@
+//! Application secrets (`encx_secrets`) and issued tokens (`encx_tokens`) on the three
+//! databases: round trips, versions, tags, expiry, the cache's single flight, KEK rotation and
+//! rewrap, SQL-level checks that no value or token reaches the tables, and rows edited in the
+//! database refused as tampered.
+
+use std::time::{Duration, SystemTime};
+
+use encx_integration_tests::{test_case, Service, Test};
+use encx_sqlx::{Config, SecretOptions, Secrets, TokenStore};
+
+use super::migration::Legacy;
+use super::*;
+
+on_databases! {
+    "app_secrets";
+    secrets_round_trip_with_versions_tags_and_expiry: |db| round_trip(db.pool.clone()) => [postgres, mariadb, sqlite];
+    secrets_edited_in_the_database_are_refused: |db| tampering(db.pool.clone()) => [postgres, mariadb, sqlite];
+    secrets_cache_loads_once_for_concurrent_readers: |db| single_flight(db.pool.clone()) => [postgres, mariadb, sqlite];
+    secrets_follow_a_kek_rotation_by_rewrap: |db| rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
+    config_masks_secrets_loaded_from_the_store: |db| config(db.pool.clone()) => [postgres, mariadb, sqlite];
+    tokens_are_stored_as_keyed_hashes: |db| tokens(db.pool.clone()) => [postgres, mariadb, sqlite];
+    token_rows_edited_in_the_database_are_refused: |db| token_tampering(db.pool.clone()) => [postgres, mariadb, sqlite];
+}
+
+/// One "process": KEKs and index keys in the database's `encx_keks`, under a root key every
+/// process shares.
+async fn process_crypto<DB: Legacy>(pool: &sqlx::Pool<DB>) -> Crypto {
+    encx_sqlx::migrate(pool).await.unwrap();
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    super::rewrap::keys_crypto(pool, root).await.unwrap().0
+}
+
+async fn store<DB: Legacy>(pool: &sqlx::Pool<DB>, ttl: Duration) -> Secrets<DB> {
+    Secrets::with_cache_ttl(pool.clone(), process_crypto(pool).await, ttl)
+}
+
+async fn round_trip<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let secrets = store(&pool, Duration::from_secs(60)).await;
+    let v1 = secrets
+        .put(
+            "db/password",
+            b"hunter2-secret",
+            &SecretOptions::new().tag("db").tag("env=prod"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    let got = secrets.get("db/password").await.unwrap();
+    assert_eq!(got.expose_secret(), b"hunter2-secret");
+    assert_eq!(
+        (got.version(), got.tags()),
+        (1, &["db".to_string(), "env=prod".to_string()][..])
+    );
+    assert!(!format!("{got:?}").contains("hunter2"));
+
+    // rotation: a new version with the same tags; the cache of this process follows at once
+    assert_eq!(
+        secrets
+            .rotate("db/password", b"correct-horse")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        secrets
+            .get("db/password")
+            .await
+            .unwrap()
+            .expose_str()
+            .unwrap(),
+        "correct-horse"
+    );
+    let old = secrets.get_version("db/password", 1).await.unwrap();
+    assert_eq!(old.expose_secret(), b"hunter2-secret");
+    assert_eq!(secrets.get("db/password").await.unwrap().tags(), old.tags());
+
+    secrets
+        .put(
+            "stripe/key",
+            &[0u8, 255, 7],
+            &SecretOptions::new().tag("payments"),
+        )
+        .await
+        .unwrap();
+    secrets
+        .put("empty", b"", &SecretOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(secrets.get("empty").await.unwrap().expose_secret(), b"");
+    assert!(secrets
+        .get("stripe/key")
+        .await
+        .unwrap()
+        .expose_str()
+        .is_err());
+
+    let all = secrets.list(None).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["db/password", "empty", "stripe/key"]);
+    assert_eq!((all[0].version, all[0].versions), (2, 2));
+    let payments = secrets.list(Some("payments")).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0].name, "stripe/key");
+    assert!(secrets.list(Some("nothing")).await.unwrap().is_empty());
+
+    // expiry: the newest version expired is refused by get, still readable by version
+    let past = SystemTime::now() - Duration::from_secs(1);
+    secrets
+        .put("old-token", b"x", &SecretOptions::new().expires_at(past))
+        .await
+        .unwrap();
+    let expired = secrets.get("old-token").await.unwrap_err();
+    assert_eq!(
+        expired.crypto_kind(),
+        Some(encx::ErrorKind::Expired),
+        "{expired:?}"
+    );
+    assert!(secrets.get_version("old-token", 1).await.is_ok());
+    secrets
+        .put(
+            "short",
+            b"y",
+            &SecretOptions::new().expires_in(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    secrets.rotate("short", b"z").await.unwrap();
+    let short = secrets.get("short").await.unwrap();
+    let left = short
+        .expires_at()
+        .unwrap()
+        .duration_since(SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_secs(3500),
+        "rotation keeps the lifetime: {left:?}"
+    );
+
+    // unknown names, bad names and tags, deletion
+    assert!(matches!(
+        secrets.get("missing").await,
+        Err(encx_sqlx::Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        secrets.rotate("missing", b"v").await,
+        Err(encx_sqlx::Error::NotFound { .. })
+    ));
+    for bad in ["", "has space", "a#1", &"n".repeat(201)] {
+        assert!(
+            matches!(
+                secrets.put(bad, b"v", &SecretOptions::new()).await,
+                Err(encx_sqlx::Error::InvalidConfig(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        secrets
+            .put("ok", b"v", &SecretOptions::new().tag("a,b"))
+            .await,
+        Err(encx_sqlx::Error::InvalidConfig(_))
+    ));
+    assert_eq!(secrets.delete("db/password").await.unwrap(), 2);
+    assert!(matches!(
+        secrets.get("db/password").await,
+        Err(encx_sqlx::Error::NotFound { .. })
+    ));
+
+    // no value in the clear anywhere in the table
+    for needle in ["hunter2", "correct-horse"] {
+        let sql = format!(
+            "SELECT COUNT(*) FROM encx_secrets WHERE {}",
+            DB::contains("value", needle)
+        );
+        assert_eq!(DB::count(&pool, &sql).await, 0, "{needle}");
+    }
+    secrets
+        .put("marker", b"PLAINTEXT-MARKER", &SecretOptions::new())
+        .await
+        .unwrap();
+    let sql = format!(
+        "SELECT COUNT(*) FROM encx_secrets WHERE {} OR {}",
+        DB::contains("value", "PLAINTEXT-MARKER"),
+        DB::contains("encx_dek", "PLAINTEXT-MARKER")
+    );
+    assert_eq!(DB::count(&pool, &sql).await, 0);
+}
+
+async fn tampering<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    // no cache: every read goes to the table
+    let secrets = store(&pool, Duration::ZERO).await;
+    secrets
+        .put("a", b"value-a1", &SecretOptions::new())
+        .await
+        .unwrap();
+    secrets
+        .put("a", b"value-a2", &SecretOptions::new())
+        .await
+        .unwrap();
+    secrets
+        .put("b", b"value-b1", &SecretOptions::new())
+        .await
+        .unwrap();
+    let future = SystemTime::now() + Duration::from_secs(3600);
+    secrets
+        .put("c", b"value-c1", &SecretOptions::new().expires_at(future))
+        .await
+        .unwrap();
+
+    // a version's value and key copied over another version of the same secret
+    let (copy, restore) = if DB::NAME == "MySQL" {
+        (
+            "UPDATE encx_secrets a JOIN encx_secrets b ON b.name = 'a' AND b.version = 2 \
+             SET a.value = b.value, a.encx_dek = b.encx_dek WHERE a.name = 'a' AND a.version = 1",
+            "UPDATE encx_secrets a JOIN encx_secrets b ON b.name = 'b' AND b.version = 1 \
+             SET a.value = b.value, a.encx_dek = b.encx_dek WHERE a.name = 'a' AND a.version = 2",
+        )
+    } else {
+        (
+            "UPDATE encx_secrets SET value = (SELECT value FROM encx_secrets WHERE name = 'a' AND version = 2), \
+             encx_dek = (SELECT encx_dek FROM encx_secrets WHERE name = 'a' AND version = 2) \
+             WHERE name = 'a' AND version = 1",
+            "UPDATE encx_secrets SET value = (SELECT value FROM encx_secrets WHERE name = 'b' AND version = 1), \
+             encx_dek = (SELECT encx_dek FROM encx_secrets WHERE name = 'b' AND version = 1) \
+             WHERE name = 'a' AND version = 2",
+        )
+    };
+    DB::run(&pool, copy).await;
+    assert!(secrets.get_version("a", 1).await.unwrap_err().is_tampered());
+    // another secret's value and key moved under this name
+    DB::run(&pool, restore).await;
+    assert!(secrets.get("a").await.unwrap_err().is_tampered());
+    // a whole row renamed
+    DB::run(
+        &pool,
+        "UPDATE encx_secrets SET name = 'renamed' WHERE name = 'b'",
+    )
+    .await;
+    assert!(secrets.get("renamed").await.unwrap_err().is_tampered());
+    // an expiry pushed back (or removed) in the table
+    DB::run(
+        &pool,
+        "UPDATE encx_secrets SET expires_at = NULL WHERE name = 'c'",
+    )
+    .await;
+    assert!(secrets.get("c").await.unwrap_err().is_tampered());
+    // a cut ciphertext, a garbage key
+    secrets
+        .put("d", b"value-d1", &SecretOptions::new())
+        .await
+        .unwrap();
+    DB::run(
+        &pool,
+        "UPDATE encx_secrets SET encx_dek = value WHERE name = 'd'",
+    )
+    .await;
+    assert!(secrets.get("d").await.unwrap_err().is_tampered());
+    // listing still works: it reads no value
+    assert_eq!(secrets.list(None).await.unwrap().len(), 4);
+}
+
+async fn single_flight<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let secrets = store(&pool, Duration::from_secs(60)).await;
+    secrets
+        .put("shared", b"one", &SecretOptions::new())
+        .await
+        .unwrap();
+    let before = secrets.cache_stats();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let secrets = secrets.clone();
+        tasks.push(tokio::spawn(async move {
+            secrets
+                .get("shared")
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_vec()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), b"one");
+    }
+    let after = secrets.cache_stats();
+    assert_eq!(
+        after.loads - before.loads,
+        1,
+        "one load for 16 readers: {after:?}"
+    );
+    assert_eq!(after.hits - before.hits, 15);
+
+    // another process rotates: this one serves the cached value until the TTL or invalidate
+    let other = store(&pool, Duration::ZERO).await;
+    other.rotate("shared", b"two").await.unwrap();
+    assert_eq!(secrets.get("shared").await.unwrap().expose_secret(), b"one");
+    assert_eq!(other.get("shared").await.unwrap().expose_secret(), b"two");
+    secrets.invalidate("shared");
+    assert_eq!(secrets.get("shared").await.unwrap().expose_secret(), b"two");
+    // a zero TTL caches nothing
+    other.get("shared").await.unwrap();
+    assert_eq!(other.cache_stats().hits, 0);
+    let short = store(&pool, Duration::from_millis(50)).await;
+    short.get("shared").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    short.get("shared").await.unwrap();
+    assert_eq!(
+        short.cache_stats().loads,
+        2,
+        "an entry past its TTL is loaded again"
+    );
+}
+
+async fn rewrap<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let secrets = store(&pool, Duration::ZERO).await;
+    for i in 0..5 {
+        secrets
+            .put(
+                &format!("s{i}"),
+                format!("v{i}").as_bytes(),
+                &SecretOptions::new(),
+            )
+            .await
+            .unwrap();
+    }
+    secrets.rotate("s0", b"v0-2").await.unwrap();
+    assert_eq!(
+        secrets.rewrap().await.unwrap(),
+        0,
+        "all under the active KEK"
+    );
+    let keks_before = DB::count(
+        &pool,
+        "SELECT COUNT(*) FROM encx_keks WHERE purpose = 'kek'",
+    )
+    .await;
+    secrets.crypto().rotate_kek(Some("test")).await.unwrap();
+    assert_eq!(
+        DB::count(
+            &pool,
+            "SELECT COUNT(*) FROM encx_keks WHERE purpose = 'kek'"
+        )
+        .await,
+        keks_before + 1
+    );
+    assert_eq!(secrets.rewrap().await.unwrap(), 6);
+    assert_eq!(secrets.rewrap().await.unwrap(), 0, "idempotent");
+    // a fresh process, knowing both KEKs, reads every version
+    let fresh = store(&pool, Duration::ZERO).await;
+    assert_eq!(fresh.get("s0").await.unwrap().expose_secret(), b"v0-2");
+    assert_eq!(
+        fresh.get_version("s0", 1).await.unwrap().expose_secret(),
+        b"v0"
+    );
+    assert_eq!(fresh.get("s4").await.unwrap().expose_secret(), b"v4");
+}
+
+async fn config<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    use encx::secrecy::ExposeSecret;
+    let secrets = store(&pool, Duration::from_secs(60)).await;
+    secrets
+        .put("db/password", b"hunter2-pw", &SecretOptions::new())
+        .await
+        .unwrap();
+    let prefix = format!("ENCX_CFG_TEST_{}_", DB::NAME.to_ascii_uppercase());
+    std::env::set_var(format!("{prefix}API_TOKEN"), "from-env-token");
+    std::env::set_var(format!("{prefix}WORKERS"), "4");
+    let config = Config::builder()
+        .env_prefix(&prefix)
+        .setting("workers", None)
+        .setting("port", Some("8080"))
+        .secret_named("db_password", "db/password")
+        .secret("api_token")
+        .load(&secrets)
+        .await
+        .unwrap();
+    assert_eq!(config.get::<u16>("port").unwrap(), 8080);
+    assert_eq!(config.get::<usize>("workers").unwrap(), 4);
+    assert_eq!(
+        config.secret("db_password").unwrap().expose_secret(),
+        "hunter2-pw"
+    );
+    assert_eq!(
+        config.secret("api_token").unwrap().expose_secret(),
+        "from-env-token"
+    );
+    for shown in [
+        config.to_string(),
+        format!("{config:?}"),
+        format!("{config:#?}"),
+    ] {
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("from-env-token"),
+            "{shown}"
+        );
+        assert!(shown.contains("8080") && shown.contains("***"), "{shown}");
+    }
+    assert!(
+        config.get::<String>("db_password").is_err(),
+        "a secret is not read as plain"
+    );
+    assert!(config.get::<u8>("port").is_err(), "8080 does not fit a u8");
+    let missing = Config::builder()
+        .env_prefix(&prefix)
+        .secret("nowhere")
+        .load(&secrets)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, encx_sqlx::Error::NotFound { .. }),
+        "{missing:?}"
+    );
+    let missing = Config::builder()
+        .env_prefix(&prefix)
+        .setting("absent", None)
+        .load_env()
+        .unwrap_err();
+    assert!(missing.to_string().contains("ABSENT"), "{missing}");
+}
+
+async fn token_store<DB: Legacy>(pool: &sqlx::Pool<DB>, prefix: &str) -> TokenStore<DB> {
+    let crypto = process_crypto(pool).await;
+    TokenStore::new(pool.clone(), crypto.tokens(prefix).unwrap())
+}
+
+async fn tokens<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let api = token_store(&pool, "sk_test").await;
+    let sessions = token_store(&pool, "sess").await;
+    let (token, issued) = api.issue("customer-1", None).await.unwrap();
+    let (token2, _) = api
+        .issue("customer-1", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let (other, _) = api.issue("customer-2", None).await.unwrap();
+    let (session, _) = sessions.issue("customer-1", None).await.unwrap();
+
+    let found = api.verify(token.expose_secret()).await.unwrap().unwrap();
+    assert_eq!((found.id, found.owner.as_str()), (issued.id, "customer-1"));
+    assert_eq!(
+        api.verify(other.expose_secret())
+            .await
+            .unwrap()
+            .unwrap()
+            .owner,
+        "customer-2"
+    );
+    // unknown, altered, other-prefix and garbage tokens
+    let mut altered = token.expose_secret().to_owned();
+    altered.replace_range(10..11, if &altered[10..11] == "A" { "B" } else { "A" });
+    for bad in [
+        altered.as_str(),
+        session.expose_secret(),
+        "",
+        "sk_test_",
+        "' OR 1=1 --",
+    ] {
+        assert!(api.verify(bad).await.unwrap().is_none(), "{bad:?}");
+    }
+    assert!(sessions
+        .verify(session.expose_secret())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(api.list("customer-1").await.unwrap().len(), 2);
+
+    // expiry
+    let (expiring, _) = api.issue("customer-3", Some(Duration::ZERO)).await.unwrap();
+    assert!(api
+        .verify(expiring.expose_secret())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        api.purge(SystemTime::now() + Duration::from_secs(1))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // revocation by id and by owner
+    assert!(api.revoke(issued.id).await.unwrap());
+    assert!(!api.revoke(issued.id).await.unwrap());
+    assert!(api.verify(token.expose_secret()).await.unwrap().is_none());
+    assert!(api.verify(token2.expose_secret()).await.unwrap().is_some());
+    assert_eq!(api.revoke_owner("customer-1").await.unwrap(), 1);
+    assert!(api.verify(token2.expose_secret()).await.unwrap().is_none());
+    assert!(
+        sessions
+            .verify(session.expose_secret())
+            .await
+            .unwrap()
+            .is_some(),
+        "other prefix untouched"
+    );
+
+    // no token text in the table
+    for t in [&other, &session] {
+        let random = &t.expose_secret()[t.expose_secret().len() - 20..];
+        let sql = format!(
+            "SELECT COUNT(*) FROM encx_tokens WHERE {} OR {} OR owner LIKE '%{random}%'",
+            DB::contains("hash", random),
+            DB::contains("seal", random)
+        );
+        assert_eq!(DB::count(&pool, &sql).await, 0);
+    }
+}
+
+async fn token_tampering<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let api = token_store(&pool, "sk_test").await;
+    let (token, _) = api
+        .issue("mallory", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    // a token moved to another owner
+    DB::run(
+        &pool,
+        "UPDATE encx_tokens SET owner = 'admin' WHERE owner = 'mallory'",
+    )
+    .await;
+    assert!(api
+        .verify(token.expose_secret())
+        .await
+        .unwrap_err()
+        .is_tampered());
+    DB::run(
+        &pool,
+        "UPDATE encx_tokens SET owner = 'mallory' WHERE owner = 'admin'",
+    )
+    .await;
+    assert!(api.verify(token.expose_secret()).await.unwrap().is_some());
+    // an expiry removed
+    DB::run(&pool, "UPDATE encx_tokens SET expires_at = NULL").await;
+    assert!(api
+        .verify(token.expose_secret())
+        .await
+        .unwrap_err()
+        .is_tampered());
+}
