@@ -8,6 +8,12 @@
 //! cargo run --example encx -- rewrap --database-url sqlite://quickstart.db --master-key-file quickstart.key
 //! cargo run --example encx -- reencrypt --database-url sqlite://quickstart.db --master-key-file quickstart.key
 //! cargo run --example encx -- audit --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! echo -n 's3cret' | cargo run --example encx -- secrets put smtp/password --tag mail --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- secrets list --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- secrets get smtp/password --reveal --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! cargo run --example encx -- secrets rotate smtp/password --generate 32 --database-url sqlite://quickstart.db --master-key-file quickstart.key
+//! tar c docs | cargo run --example encx -- backup encrypt --label docs --master-key-file quickstart.key > docs.tar.encx
+//! cargo run --example encx -- backup decrypt --expect-label docs --master-key-file quickstart.key < docs.tar.encx | tar t
 //! ```
 
 #[path = "tour.rs"]
@@ -17,13 +23,14 @@ mod tour;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use encx_sqlx::{cli, EncxDatabase, Registry, Repo, SqlKekStore};
+use encx_sqlx::{cli, EncxDatabase, Registry, Repo, Secrets, SqlKekStore};
 
-/// The quickstart's key setup and its `users` table.
+/// The quickstart's key setup, its `users` table and the application's secrets.
 async fn registry<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
     root: Arc<dyn encx::Keyring>,
 ) -> Result<Registry, cli::BuildError> {
+    encx_sqlx::migrate(&pool).await?;
     let keks = SqlKekStore::shared(pool.clone());
     let crypto = encx::Crypto::builder()
         .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
@@ -33,6 +40,7 @@ async fn registry<DB: EncxDatabase>(
     Ok(Registry::new(crypto.clone())
         .kek_store(keks)
         .audit_log(pool.clone())
+        .secrets(Secrets::new(pool.clone(), crypto.clone()))
         .table(Repo::<tour::User, DB>::new(pool, crypto)))
 }
 

@@ -188,6 +188,102 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
     },
+    /// Application secrets in `encx_secrets` (needs `Registry::secrets`).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Encrypt or decrypt a file or pipe (a database dump) under the root key; needs no
+    /// database: `pg_dump mydb | encx backup encrypt > mydb.encx`.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// Store a secret (a new version if it exists), the value read from standard input (one
+    /// trailing newline dropped) or from `--from-file`.
+    Put {
+        /// Its name: a-z A-Z 0-9 _ . / : -
+        name: String,
+        /// A tag (repeat for more).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Lifetime: `90s`, `15m`, `12h`, `30d`.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Read the value from this file, as it is.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<std::path::PathBuf>,
+    },
+    /// Show a secret's metadata; its value only with `--reveal` (to standard output, as it is).
+    Get {
+        /// Its name.
+        name: String,
+        /// A given version (default: the newest).
+        #[arg(long)]
+        version: Option<u64>,
+        /// Print the value.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// List secrets (names, versions, tags, expiry; never values).
+    List {
+        /// Only those with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Store a new version with the same tags (and lifetime): the value from standard input,
+    /// `--from-file`, or `--generate N` random bytes (base64url, not printed).
+    Rotate {
+        /// Its name.
+        name: String,
+        /// Read the value from this file, as it is.
+        #[arg(long, value_name = "FILE", conflicts_with = "generate")]
+        from_file: Option<std::path::PathBuf>,
+        /// Generate N random bytes, stored base64url-encoded.
+        #[arg(long, value_name = "N")]
+        generate: Option<usize>,
+    },
+    /// Delete every version of a secret.
+    Delete {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Encrypt standard input (or `--input`) to standard output (or `--output`).
+    Encrypt {
+        /// What the stream holds, stored in its header and bound to its key.
+        #[arg(long, default_value = "backup")]
+        label: String,
+        /// Read this file instead of standard input.
+        #[arg(long, short)]
+        input: Option<std::path::PathBuf>,
+        /// Write this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Plaintext bytes per segment.
+        #[arg(long, default_value_t = encx::stream::DEFAULT_SEGMENT_LEN)]
+        segment_size: usize,
+    },
+    /// Decrypt standard input (or `--input`); exit 5 if it was altered or cut short. With
+    /// `--output`, the file appears only when the whole stream decrypted.
+    Decrypt {
+        /// Refuse a stream with another label.
+        #[arg(long)]
+        expect_label: Option<String>,
+        /// Read this file instead of standard input.
+        #[arg(long, short)]
+        input: Option<std::path::PathBuf>,
+        /// Write this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,9 +328,9 @@ enum KeysCommand {
 }
 
 /// A failure, with the exit code of its kind.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl From<Error> for Failure {
@@ -272,7 +368,7 @@ fn crypto_code(kind: encx::ErrorKind) -> u8 {
     }
 }
 
-fn config(message: impl Into<String>) -> Failure {
+pub(crate) fn config(message: impl Into<String>) -> Failure {
     Failure {
         code: 3,
         message: message.into(),
@@ -324,6 +420,12 @@ where
     F: FnOnce(Context) -> Fut,
     Fut: Future<Output = Result<Registry, BuildError>>,
 {
+    if matches!(args.command, Command::Backup { .. }) {
+        let root = root_keyring(&args).await?;
+        if let Command::Backup { command } = args.command {
+            return crate::cli_backup::run(command, &*root).await;
+        }
+    }
     let database_url = args
         .database_url
         .clone()
@@ -677,8 +779,20 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                     .join("\n")
             });
         }
+        Command::Secrets { command } => {
+            let store = registry.secrets_store().ok_or_else(|| {
+                config("no secrets store: the application's registry must add Registry::secrets")
+            })?;
+            crate::cli_secrets::run(command, &**store, args.json).await?;
+        }
+        Command::Backup { .. } => unreachable_backup()?,
     }
     Ok(())
+}
+
+/// `backup` is handled before any database is opened.
+fn unreachable_backup() -> Result<(), Failure> {
+    Err(config("backup runs without a registry"))
 }
 
 /// An audit event's time as RFC 3339 (UTC, milliseconds).
@@ -797,7 +911,7 @@ fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
 }
 
 /// Prints `value` as JSON, or the text.
-fn emit(json: bool, value: Value, text: impl FnOnce() -> String) {
+pub(crate) fn emit(json: bool, value: Value, text: impl FnOnce() -> String) {
     if json {
         println!("{value}");
     } else {

@@ -7,6 +7,10 @@ pub mod audit_sink;
 mod bulk;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+mod cli_backup;
+#[cfg(feature = "cli")]
+mod cli_secrets;
 pub mod config;
 mod dialect;
 mod driver;

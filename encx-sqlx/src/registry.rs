@@ -40,6 +40,40 @@ trait JobTable: Send + Sync {
     ) -> BoxFuture<'a, Result<RewrapProgress>>;
 }
 
+impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
+    fn table(&self) -> &'static str {
+        crate::secrets::SECRETS_TABLE
+    }
+
+    fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>> {
+        Box::pin(crate::secrets::Secrets::key_usage(self))
+    }
+
+    fn rewrap<'a>(
+        &'a self,
+        _batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(async move {
+            let done = crate::secrets::Secrets::rewrap(self).await?;
+            progress(&done);
+            Ok(done)
+        })
+    }
+
+    fn reencrypt<'a>(
+        &'a self,
+        _batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(async move {
+            let done = crate::secrets::Secrets::reencrypt(self).await?;
+            progress(&done);
+            Ok(done)
+        })
+    }
+}
+
 impl<T, DB> JobTable for Repo<T, DB>
 where
     DB: EncxDatabase,
@@ -148,6 +182,7 @@ pub struct Registry {
     migrations: Vec<Box<dyn MigrationTable>>,
     audit: Option<AuditReader>,
     eraser: Option<(Vec<&'static str>, SubjectEraserFn, ReapplyFn)>,
+    secrets: Option<Arc<dyn crate::secrets::SecretsApi>>,
 }
 
 impl fmt::Debug for Registry {
@@ -168,6 +203,7 @@ impl Registry {
             migrations: Vec::new(),
             audit: None,
             eraser: None,
+            secrets: None,
         }
     }
 
@@ -254,6 +290,20 @@ impl Registry {
     pub fn kek_store(mut self, store: Arc<dyn KekStore>) -> Self {
         self.keks = Some(store);
         self
+    }
+
+    /// Adds the application's secrets store: `encx status`, `rewrap`, `reencrypt` and `keys
+    /// destroy` then count `encx_secrets` like a table, and `encx secrets ...` work.
+    pub fn secrets<DB: EncxDatabase>(mut self, store: crate::secrets::Secrets<DB>) -> Self {
+        self.secrets = Some(Arc::new(store.clone()));
+        self.tables.push(Box::new(store));
+        self
+    }
+
+    /// The secrets store given to [`secrets`](Self::secrets).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn secrets_store(&self) -> Option<&Arc<dyn crate::secrets::SecretsApi>> {
+        self.secrets.as_ref()
     }
 
     /// Adds a table (a repository of a type with an `#[encx(id)]` field).

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use encx::{Ciphertext, Crypto, WrappedDek};
+use encx::{Ciphertext, Crypto, KeyInUse, WrappedDek};
 use sqlx::Pool;
 use zeroize::Zeroizing;
 
@@ -40,6 +40,7 @@ use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::kek_store::time;
 use crate::migrate::{millis, now_millis};
+use crate::rewrap::RewrapProgress;
 use crate::store_sql::SecretRow;
 
 /// The table of secrets; also the table bound into every secret's ciphertext and wrapped key.
@@ -473,22 +474,47 @@ impl<DB: EncxDatabase> Secrets<DB> {
     }
 
     /// After a KEK or master-key rotation, re-wraps the data key of every version of every
-    /// secret that is not under the active key; returns how many. Each row changes alone and
-    /// only if still as read, so it is safe to interrupt and to run twice.
-    pub async fn rewrap(&self) -> Result<u64> {
+    /// secret that is not under the active key (values are not re-encrypted). Each row changes
+    /// alone and only if still as read, so it is safe to kill at any point and run again.
+    /// `encx rewrap` runs it for a [`Registry`](crate::Registry) that has the store.
+    pub async fn rewrap(&self) -> Result<RewrapProgress> {
+        self.renew(false).await
+    }
+
+    /// As [`rewrap`](Self::rewrap), but each version not under the active key gets a fresh
+    /// data key and is sealed again (DEK rotation; `encx reencrypt`).
+    pub async fn reencrypt(&self) -> Result<RewrapProgress> {
+        self.renew(true).await
+    }
+
+    async fn renew(&self, reseal: bool) -> Result<RewrapProgress> {
         let names: Vec<String> = self.list(None).await?.into_iter().map(|i| i.name).collect();
-        let mut done = 0;
+        let mut progress = RewrapProgress::default();
         for name in names {
             for row in DB::secret_versions(&self.inner.pool, &name).await? {
                 let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
                 let id = record_id(&row);
-                if let Some(new) = self
-                    .inner
-                    .crypto
+                let crypto = &self.inner.crypto;
+                let Some(new) = crypto
                     .rewrap_dek(SECRETS_TABLE, id.as_bytes(), &old)
                     .await?
-                {
-                    if DB::update_secret_dek(
+                else {
+                    continue;
+                };
+                progress.scanned += 1;
+                let written = if reseal {
+                    let secret = self.open(row.clone()).await?;
+                    let sealer = crypto.seal_record(SECRETS_TABLE, id.as_bytes()).await?;
+                    let mut fresh = row.clone();
+                    fresh.value = Some(
+                        sealer
+                            .seal(VALUE_COLUMN, secret.expose_secret())?
+                            .into_bytes(),
+                    );
+                    fresh.encx_dek = Some(sealer.into_wrapped_dek().into_bytes());
+                    DB::reseal_secret(&self.inner.pool, &fresh, old.as_bytes()).await?
+                } else {
+                    DB::update_secret_dek(
                         &self.inner.pool,
                         &row.name,
                         row.version,
@@ -496,13 +522,32 @@ impl<DB: EncxDatabase> Secrets<DB> {
                         new.as_bytes(),
                     )
                     .await?
-                    {
-                        done += 1;
-                    }
+                };
+                if written {
+                    progress.rewrapped += 1;
                 }
             }
+            progress.batches += 1;
         }
-        Ok(done)
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(progress)
+    }
+
+    /// Which key wraps how many secret versions (read from the wrapped keys' headers).
+    pub async fn key_usage(&self) -> Result<Vec<(KeyInUse, u64)>> {
+        let mut usage: Vec<(KeyInUse, u64)> = Vec::new();
+        for dek in DB::secret_deks(&self.inner.pool).await? {
+            let key = KeyInUse::from_prefix(dek.get(..KeyInUse::PREFIX_LEN).or(Some(&dek)));
+            match usage.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => usage.push((key, 1)),
+            }
+        }
+        Ok(usage)
     }
 
     /// Drops `name` from this process's cache.
@@ -539,5 +584,42 @@ fn check_expiry(secret: &Secret) -> Result<()> {
         }
         .into()),
         _ => Ok(()),
+    }
+}
+
+/// [`Secrets`] of any database, for the CLI.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+#[async_trait::async_trait]
+pub(crate) trait SecretsApi: Send + Sync {
+    async fn put(&self, name: &str, value: &[u8], options: &SecretOptions) -> Result<u64>;
+    async fn get(&self, name: &str, version: Option<u64>) -> Result<Secret>;
+    async fn rotate(&self, name: &str, value: &[u8]) -> Result<u64>;
+    async fn delete(&self, name: &str) -> Result<u64>;
+    async fn list(&self, tag: Option<&str>) -> Result<Vec<SecretInfo>>;
+}
+
+#[async_trait::async_trait]
+impl<DB: EncxDatabase> SecretsApi for Secrets<DB> {
+    async fn put(&self, name: &str, value: &[u8], options: &SecretOptions) -> Result<u64> {
+        Secrets::put(self, name, value, options).await
+    }
+
+    async fn get(&self, name: &str, version: Option<u64>) -> Result<Secret> {
+        match version {
+            Some(v) => self.get_version(name, v).await,
+            None => Secrets::get(self, name).await,
+        }
+    }
+
+    async fn rotate(&self, name: &str, value: &[u8]) -> Result<u64> {
+        Secrets::rotate(self, name, value).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<u64> {
+        Secrets::delete(self, name).await
+    }
+
+    async fn list(&self, tag: Option<&str>) -> Result<Vec<SecretInfo>> {
+        Secrets::list(self, tag).await
     }
 }

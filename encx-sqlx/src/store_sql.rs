@@ -75,6 +75,14 @@ pub trait StoreSql: Database {
         old: &[u8],
         new: &[u8],
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Replaces the sealed value and wrapped DEK of one version if its DEK is still `old`.
+    fn reseal_secret(
+        pool: &Pool<Self>,
+        row: &SecretRow,
+        old: &[u8],
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The wrapped DEK of every version.
+    fn secret_deks(pool: &Pool<Self>) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
     /// Deletes every version of `name`; returns how many.
     fn delete_secret(pool: &Pool<Self>, name: &str) -> impl Future<Output = Result<u64>> + Send;
 
@@ -240,6 +248,29 @@ macro_rules! impl_store_sql {
                     .execute(pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn reseal_secret(pool: &Pool<Self>, row: &SecretRow, old: &[u8]) -> Result<bool> {
+                let sql = format!(
+                    "UPDATE encx_secrets SET value = {}, encx_dek = {} WHERE name = {} AND version = {} AND encx_dek = {}",
+                    $p(1), $p(2), $p(3), $p(4), $p(5)
+                );
+                let done = sqlx::query(&sql)
+                    .bind(row.value.as_deref().unwrap_or_default())
+                    .bind(row.encx_dek.as_deref().unwrap_or_default())
+                    .bind(&row.name)
+                    .bind(row.version)
+                    .bind(old)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn secret_deks(pool: &Pool<Self>) -> Result<Vec<Vec<u8>>> {
+                let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT encx_dek AS encx_dek FROM encx_secrets")
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(|(dek,)| dek).collect())
             }
 
             async fn delete_secret(pool: &Pool<Self>, name: &str) -> Result<u64> {

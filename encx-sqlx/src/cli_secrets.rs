@@ -1,0 +1,205 @@
+//! `encx secrets put|get|list|rotate|delete`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::cli::{config, emit, Failure, SecretsCommand};
+use crate::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
+
+/// `90s`, `15m`, `12h`, `30d`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, Failure> {
+    let bad = || {
+        config(format!(
+            "duration {text:?}: a number followed by s, m, h or d"
+        ))
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3_600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+fn read_value(from_file: Option<&std::path::Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let mut value = Zeroizing::new(Vec::new());
+    match from_file {
+        Some(path) => {
+            let mut file = std::fs::File::open(path)
+                .map_err(|e| config(format!("cannot read {}: {e}", path.display())))?;
+            Read::by_ref(&mut file)
+                .take(MAX_VALUE_LEN as u64 + 1)
+                .read_to_end(&mut value)
+                .map_err(|e| config(format!("cannot read {}: {e}", path.display())))?;
+        }
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("reading the value from standard input (end with Ctrl-D)");
+            }
+            stdin
+                .lock()
+                .take(MAX_VALUE_LEN as u64 + 1)
+                .read_to_end(&mut value)
+                .map_err(|e| config(format!("cannot read standard input: {e}")))?;
+            if value.ends_with(b"\n") {
+                value.pop();
+                if value.ends_with(b"\r") {
+                    value.pop();
+                }
+            }
+        }
+    }
+    Ok(value)
+}
+
+fn unix(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn info_json(info: &SecretInfo) -> Value {
+    json!({
+        "name": info.name,
+        "version": info.version,
+        "versions": info.versions,
+        "tags": info.tags,
+        "created_at": unix(info.created_at),
+        "expires_at": info.expires_at.map(unix),
+        "expired": info.is_expired_at(SystemTime::now()),
+    })
+}
+
+pub(crate) async fn run(
+    command: SecretsCommand,
+    store: &dyn SecretsApi,
+    json: bool,
+) -> Result<(), Failure> {
+    match command {
+        SecretsCommand::Put {
+            name,
+            tags,
+            expires_in,
+            from_file,
+        } => {
+            let mut options = SecretOptions::new();
+            for tag in tags {
+                options = options.tag(tag);
+            }
+            if let Some(text) = expires_in {
+                options = options.expires_in(parse_duration(&text)?);
+            }
+            let value = read_value(from_file.as_deref())?;
+            let version = store.put(&name, &value, &options).await?;
+            emit(json, json!({ "name": name, "version": version }), || {
+                format!("{name}: version {version} stored")
+            });
+        }
+        SecretsCommand::Get {
+            name,
+            version,
+            reveal,
+        } => {
+            let secret = store.get(&name, version).await?;
+            if reveal {
+                let mut out = std::io::stdout().lock();
+                out.write_all(secret.expose_secret())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| config(format!("cannot write standard output: {e}")))?;
+            } else {
+                emit(
+                    json,
+                    json!({
+                        "name": secret.name(),
+                        "version": secret.version(),
+                        "tags": secret.tags(),
+                        "bytes": secret.expose_secret().len(),
+                        "created_at": unix(secret.created_at()),
+                        "expires_at": secret.expires_at().map(unix),
+                    }),
+                    || {
+                        format!(
+                            "{} version {} ({} bytes, tags: {}): value hidden, add --reveal to print it",
+                            secret.name(),
+                            secret.version(),
+                            secret.expose_secret().len(),
+                            secret.tags().join(",")
+                        )
+                    },
+                );
+            }
+        }
+        SecretsCommand::List { tag } => {
+            let all = store.list(tag.as_deref()).await?;
+            emit(
+                json,
+                Value::Array(all.iter().map(info_json).collect()),
+                || {
+                    let now = SystemTime::now();
+                    all.iter()
+                        .map(|i| {
+                            format!(
+                                "{} v{} ({} version(s)) tags: {}{}",
+                                i.name,
+                                i.version,
+                                i.versions,
+                                i.tags.join(","),
+                                if i.is_expired_at(now) { " EXPIRED" } else { "" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
+        }
+        SecretsCommand::Rotate {
+            name,
+            from_file,
+            generate,
+        } => {
+            let value = match generate {
+                Some(n) if n == 0 || n > 4096 => {
+                    return Err(config("--generate takes 1 to 4096 bytes"));
+                }
+                Some(n) => {
+                    use base64::Engine;
+                    let mut raw = Zeroizing::new(vec![0u8; n]);
+                    getrandom::getrandom(&mut raw).map_err(|_| Failure::from(encx::Error::Rng))?;
+                    Zeroizing::new(
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(&*raw)
+                            .into_bytes(),
+                    )
+                }
+                None => read_value(from_file.as_deref())?,
+            };
+            let version = store.rotate(&name, &value).await?;
+            emit(json, json!({ "name": name, "version": version }), || {
+                format!("{name}: rotated to version {version}")
+            });
+        }
+        SecretsCommand::Delete { name } => {
+            let deleted = store.delete(&name).await?;
+            if deleted == 0 {
+                return Err(Failure::from(crate::Error::NotFound {
+                    table: crate::secrets::SECRETS_TABLE,
+                    id: name,
+                }));
+            }
+            emit(
+                json,
+                json!({ "name": name, "deleted_versions": deleted }),
+                || format!("{name}: {deleted} version(s) deleted"),
+            );
+        }
+    }
+    Ok(())
+}
