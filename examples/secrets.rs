@@ -115,7 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("https://example.com/unsubscribe?t={link}");
     assert_eq!(links.verify(&link)?, b"customer-42");
     let forged = link.replacen('.', "x.", 1);
-    assert!(links.verify(&forged).unwrap_err().is_tampered());
+    assert!(links.verify(&forged).is_err_and(|e| e.is_tampered()));
     println!("csrf and signed links verified; a forged link is refused");
     Ok(())
 }
