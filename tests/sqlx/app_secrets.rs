@@ -325,7 +325,7 @@ async fn rewrap<DB: Legacy>(pool: sqlx::Pool<DB>) {
     }
     secrets.rotate("s0", b"v0-2").await.unwrap();
     assert_eq!(
-        secrets.rewrap().await.unwrap(),
+        secrets.rewrap().await.unwrap().rewrapped,
         0,
         "all under the active KEK"
     );
@@ -343,8 +343,33 @@ async fn rewrap<DB: Legacy>(pool: sqlx::Pool<DB>) {
         .await,
         keks_before + 1
     );
-    assert_eq!(secrets.rewrap().await.unwrap(), 6);
-    assert_eq!(secrets.rewrap().await.unwrap(), 0, "idempotent");
+    let usage = secrets.key_usage().await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].1, 6);
+    DB::run(
+        &pool,
+        "CREATE TABLE secrets_before AS SELECT name, version, value FROM encx_secrets",
+    )
+    .await;
+    let unchanged = "SELECT COUNT(*) FROM encx_secrets s JOIN secrets_before b \
+                     ON s.name = b.name AND s.version = b.version AND s.value = b.value";
+    let done = secrets.rewrap().await.unwrap();
+    assert_eq!((done.scanned, done.rewrapped), (6, 6));
+    assert_eq!(secrets.rewrap().await.unwrap().rewrapped, 0, "idempotent");
+    let usage = secrets.key_usage().await.unwrap();
+    assert_eq!(usage.len(), 1, "every version under the new KEK: {usage:?}");
+    assert_ne!(usage[0].0, encx::KeyInUse::Unrecognized);
+    assert_eq!(
+        DB::count(&pool, unchanged).await,
+        6,
+        "rewrap leaves the values alone"
+    );
+
+    // DEK rotation: after another KEK rotation, every version is sealed again
+    secrets.crypto().rotate_kek(Some("test")).await.unwrap();
+    assert_eq!(secrets.reencrypt().await.unwrap().rewrapped, 6);
+    assert_eq!(secrets.reencrypt().await.unwrap().rewrapped, 0);
+    assert_eq!(DB::count(&pool, unchanged).await, 0, "fresh ciphertexts");
     // a fresh process, knowing both KEKs, reads every version
     let fresh = store(&pool, Duration::ZERO).await;
     assert_eq!(fresh.get("s0").await.unwrap().expose_secret(), b"v0-2");
