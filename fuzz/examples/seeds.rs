@@ -133,4 +133,20 @@ fn main() {
     ] {
         write("normalize", name, text.as_bytes());
     }
+    let keyring = encx_fuzz::local();
+    for (name, len, segment) in [
+        ("stream-empty", 0usize, encx::stream::MIN_SEGMENT_LEN),
+        ("stream-short", 100, encx::stream::MIN_SEGMENT_LEN),
+        ("stream-three-segments", 700, encx::stream::MIN_SEGMENT_LEN),
+        ("stream-default", 5000, encx::stream::DEFAULT_SEGMENT_LEN),
+    ] {
+        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let sealer = futures_executor::block_on(encx::stream::Sealer::with_segment_len(
+            &keyring, "fuzz", segment,
+        ))
+        .expect("sealer");
+        let mut writer = sealer.writer(Vec::new()).expect("writer");
+        std::io::Write::write_all(&mut writer, &plain).expect("write");
+        write("stream_open", name, &writer.finish().expect("finish"));
+    }
 }
