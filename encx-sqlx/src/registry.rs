@@ -54,11 +54,9 @@ impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
         _batch: usize,
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>> {
-        Box::pin(async move {
-            let done = crate::secrets::Secrets::rewrap(self).await?;
-            progress(&done);
-            Ok(done)
-        })
+        Box::pin(crate::secrets::Secrets::rewrap_with_progress(
+            self, progress,
+        ))
     }
 
     fn reencrypt<'a>(
@@ -66,11 +64,9 @@ impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
         _batch: usize,
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>> {
-        Box::pin(async move {
-            let done = crate::secrets::Secrets::reencrypt(self).await?;
-            progress(&done);
-            Ok(done)
-        })
+        Box::pin(crate::secrets::Secrets::reencrypt_with_progress(
+            self, progress,
+        ))
     }
 }
 

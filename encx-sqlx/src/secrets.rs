@@ -478,19 +478,41 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// alone and only if still as read, so it is safe to kill at any point and run again.
     /// `encx rewrap` runs it for a [`Registry`](crate::Registry) that has the store.
     pub async fn rewrap(&self) -> Result<RewrapProgress> {
-        self.renew(false).await
+        self.renew(false, &mut |_| {}).await
+    }
+
+    /// [`rewrap`](Self::rewrap), calling `progress` after each secret it changed (all its
+    /// versions; `batches` counts those secrets).
+    pub async fn rewrap_with_progress(
+        &self,
+        progress: &mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> Result<RewrapProgress> {
+        self.renew(false, progress).await
     }
 
     /// As [`rewrap`](Self::rewrap), but each version not under the active key gets a fresh
     /// data key and is sealed again (DEK rotation; `encx reencrypt`).
     pub async fn reencrypt(&self) -> Result<RewrapProgress> {
-        self.renew(true).await
+        self.renew(true, &mut |_| {}).await
     }
 
-    async fn renew(&self, reseal: bool) -> Result<RewrapProgress> {
+    /// [`reencrypt`](Self::reencrypt), calling `progress` after each secret it changed.
+    pub async fn reencrypt_with_progress(
+        &self,
+        progress: &mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> Result<RewrapProgress> {
+        self.renew(true, progress).await
+    }
+
+    async fn renew(
+        &self,
+        reseal: bool,
+        report: &mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> Result<RewrapProgress> {
         let names: Vec<String> = self.list(None).await?.into_iter().map(|i| i.name).collect();
         let mut progress = RewrapProgress::default();
         for name in names {
+            let scanned_before = progress.scanned;
             for row in DB::secret_versions(&self.inner.pool, &name).await? {
                 let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
                 let id = record_id(&row);
@@ -527,7 +549,10 @@ impl<DB: EncxDatabase> Secrets<DB> {
                     progress.rewrapped += 1;
                 }
             }
-            progress.batches += 1;
+            if progress.scanned > scanned_before {
+                progress.batches += 1;
+                report(&progress);
+            }
         }
         self.inner
             .slots

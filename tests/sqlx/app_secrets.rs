@@ -20,6 +20,107 @@ on_databases! {
     config_masks_secrets_loaded_from_the_store: |db| config(db.pool.clone()) => [postgres, mariadb, sqlite];
     tokens_are_stored_as_keyed_hashes: |db| tokens(db.pool.clone()) => [postgres, mariadb, sqlite];
     token_rows_edited_in_the_database_are_refused: |db| token_tampering(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_secrets_reencrypt_killed_at_random_points_resumes: |db| killed_reencrypt(db.pool.clone(), &db.url) => [postgres, sqlite];
+}
+
+/// The environment variable that turns this test binary into a child that re-encrypts the
+/// secrets of the database at this URL, printing `batches N` after each secret.
+pub const CHILD_ENV: &str = "ENCX_TEST_SECRETS_CHILD";
+
+/// The child: `Secrets::reencrypt` on `url`'s secrets, saying its progress.
+pub fn child(url: &str) -> std::process::ExitCode {
+    async fn run<DB: Legacy>(url: &str) {
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap();
+        let secrets = store(&pool, Duration::ZERO).await;
+        secrets
+            .reencrypt_with_progress(&mut super::rewrap::say_batches)
+            .await
+            .unwrap();
+    }
+    on_url!(url, run)
+}
+
+/// 400 secrets (one with two versions); the KEK rotated; three child processes in turn
+/// re-encrypt them and are killed with SIGKILL at a point drawn from a seed (after 1 to 25
+/// secrets, then 0 to 30 ms more). After each kill every version reads its value (no row
+/// half-written) and the job has moved on; this process then re-encrypts exactly the rest.
+async fn killed_reencrypt<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
+    const COUNT: usize = 400;
+    let seed = super::rewrap::crash_seed("secrets killed_reencrypt");
+    let mut draw = super::rewrap::kill_points(seed);
+    let secrets = store(&pool, Duration::ZERO).await;
+    for i in 0..COUNT {
+        let value = format!("value-{i}");
+        secrets
+            .put(
+                &format!("s/{i:04}"),
+                value.as_bytes(),
+                &SecretOptions::new(),
+            )
+            .await
+            .unwrap();
+    }
+    secrets.rotate("s/0000", b"value-0-v2").await.unwrap();
+    let total = COUNT as u64 + 1;
+    secrets.crypto().rotate_kek(Some("test")).await.unwrap();
+    let under_new = |usage: &[(encx::KeyInUse, u64)], old: &[encx::KeyInUse]| {
+        usage
+            .iter()
+            .filter(|(k, _)| !old.contains(k))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let old_keys: Vec<encx::KeyInUse> = secrets
+        .key_usage()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(old_keys.len(), 1);
+    let read_all = || async {
+        let fresh = store(&pool, Duration::ZERO).await;
+        for i in 0..COUNT {
+            let got = fresh.get_version(&format!("s/{i:04}"), 1).await.unwrap();
+            assert_eq!(
+                got.expose_secret(),
+                format!("value-{i}").as_bytes(),
+                "seed {seed}"
+            );
+        }
+        assert_eq!(
+            fresh.get("s/0000").await.unwrap().expose_secret(),
+            b"value-0-v2"
+        );
+    };
+    let mut moved_before = 0;
+    for round in 0..3 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.env(CHILD_ENV, url);
+        super::rewrap::kill_at_random_point(child, &mut draw, round);
+        let usage = secrets.key_usage().await.unwrap();
+        let moved = under_new(&usage, &old_keys);
+        assert!(
+            moved > moved_before && moved < total,
+            "round {round} (seed {seed}): moved on, killed mid-way: {usage:?}"
+        );
+        assert_eq!(usage.iter().map(|(_, n)| n).sum::<u64>(), total);
+        moved_before = moved;
+        read_all().await;
+    }
+    let rest = secrets.reencrypt().await.unwrap();
+    assert_eq!(
+        rest.rewrapped,
+        total - moved_before,
+        "seed {seed}: exactly the rest"
+    );
+    let usage = secrets.key_usage().await.unwrap();
+    assert_eq!(under_new(&usage, &old_keys), total, "{usage:?}");
+    read_all().await;
 }
 
 /// One "process": KEKs and index keys in the database's `encx_keks`, under a root key every

@@ -2122,6 +2122,9 @@ fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(migration::CHILD_ENV) {
         return migration::child(&url);
     }
+    if let Ok(url) = std::env::var(app_secrets::CHILD_ENV) {
+        return app_secrets::child(&url);
+    }
     if let Ok(url) = std::env::var(rewrap::LOCKER_ENV) {
         return rewrap::locker(&url);
     }
