@@ -53,34 +53,28 @@ const MAX_TAG_LEN: usize = 64;
 /// The largest value accepted (1 MiB).
 pub const MAX_VALUE_LEN: usize = 1 << 20;
 
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
+/// `text` is 1 to `max` bytes of ASCII letters, digits and the characters of `extra`.
+fn check_chars(what: &str, text: &str, max: usize, extra: &str) -> Result<()> {
+    let ok = !text.is_empty()
+        && text.len() <= max
+        && text
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_./:-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || extra.as_bytes().contains(&b));
     if ok {
         Ok(())
     } else {
         Err(Error::InvalidConfig(format!(
-            "secret name {name:?}: 1 to {MAX_NAME_LEN} characters of a-z A-Z 0-9 _ . / : -"
+            "{what} {text:?}: 1 to {max} characters of a-z A-Z 0-9 and {extra}"
         )))
     }
 }
 
+fn check_name(name: &str) -> Result<()> {
+    check_chars("secret name", name, MAX_NAME_LEN, "_./:-")
+}
+
 fn check_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= MAX_TAG_LEN
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:=/-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig(format!(
-            "secret tag {tag:?}: 1 to {MAX_TAG_LEN} characters of a-z A-Z 0-9 _ . : = / -"
-        )))
-    }
+    check_chars("secret tag", tag, MAX_TAG_LEN, "_.:=/-")
 }
 
 /// The record id a version is sealed for: `name#version#expiry` (`#` cannot occur in a

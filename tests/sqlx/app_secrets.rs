@@ -30,11 +30,7 @@ pub const CHILD_ENV: &str = "ENCX_TEST_SECRETS_CHILD";
 /// The child: `Secrets::reencrypt` on `url`'s secrets, saying its progress.
 pub fn child(url: &str) -> std::process::ExitCode {
     async fn run<DB: Legacy>(url: &str) {
-        let pool = sqlx::pool::PoolOptions::<DB>::new()
-            .max_connections(2)
-            .connect(url)
-            .await
-            .unwrap();
+        let pool = super::rewrap::child_pool::<DB>(url).await;
         let secrets = store(&pool, Duration::ZERO).await;
         secrets
             .reencrypt_with_progress(&mut super::rewrap::say_batches)

@@ -454,11 +454,7 @@ async fn cli_migration<DB: Legacy>(pool: sqlx::Pool<DB>) {
 /// printing `batches N` after each batch, until it is killed (or done).
 pub fn child(url: &str) -> std::process::ExitCode {
     async fn run<DB: Legacy>(url: &str) {
-        let pool = sqlx::pool::PoolOptions::<DB>::new()
-            .max_connections(2)
-            .connect(url)
-            .await
-            .unwrap();
+        let pool = super::rewrap::child_pool::<DB>(url).await;
         let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
         repo.migrate_with_progress(500, super::rewrap::say_batches)
             .await

@@ -1150,6 +1150,15 @@ pub(super) fn kill_at_random_point(
     );
 }
 
+/// A child process's pool of two connections to `url`.
+pub(super) async fn child_pool<DB: EncxDatabase>(url: &str) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
 /// Prints `batches N` (a child job's progress, read by [`wait_for_line`]).
 pub(super) fn say_batches(p: &encx_sqlx::RewrapProgress) {
     use std::io::Write;
@@ -1268,12 +1277,7 @@ async fn killed_job_resumes<DB: EncxDatabase>(
 /// `batches N` after each batch, until it is killed (or done).
 pub fn child(url: &str) -> std::process::ExitCode {
     async fn run<DB: EncxDatabase>(url: &str) {
-        let pool = sqlx::pool::PoolOptions::<DB>::new()
-            .max_connections(2)
-            .connect(url)
-            .await
-            .unwrap();
-        let repo = vouchers(pool).await;
+        let repo = vouchers(child_pool::<DB>(url).await).await;
         let job = match std::env::var(JOB_ENV).as_deref() {
             Ok("reencrypt") => Job::Reencrypt,
             _ => Job::Rewrap,
