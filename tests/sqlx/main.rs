@@ -1780,6 +1780,18 @@ mod generic {
         assert!(text.contains("subject_orders"), "the dump holds the data");
         assert!(!text.contains(&ada_order.address), "and no plaintext");
 
+        // The dump as `encx backup encrypt` keeps it: an encrypted stream, read back whole.
+        let mut sealed = Vec::new();
+        let keyring = crypto.keyring().clone();
+        encx::stream::encrypt(&*keyring, "data/pg_dump", &dump[..], &mut sealed)
+            .await
+            .unwrap();
+        assert!(!sealed.windows(14).any(|w| w == b"subject_orders"));
+        let mut dump = Vec::new();
+        encx::stream::decrypt(&*keyring, &sealed[..], &mut dump, Some("data/pg_dump"))
+            .await
+            .unwrap();
+
         let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
             .table(members)
             .table(purchases);
@@ -1792,6 +1804,8 @@ mod generic {
             "encx_subject_keys",
             "encx_erasure_ledger",
             "encx_audit",
+            "encx_secrets",
+            "encx_tokens",
             "encx_schema_migrations",
         ] {
             sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
