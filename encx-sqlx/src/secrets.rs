@@ -511,14 +511,12 @@ impl<DB: EncxDatabase> Secrets<DB> {
                 let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
                 let id = record_id(&row);
                 let crypto = &self.inner.crypto;
-                let Some(new) = crypto
-                    .rewrap_dek(SECRETS_TABLE, id.as_bytes(), &old)
-                    .await?
-                else {
-                    continue;
-                };
-                progress.scanned += 1;
                 let written = if reseal {
+                    // Only the header is read here: the DEK is unwrapped once, by `open`.
+                    if crypto.keyring().wraps_with_active_key(&old).await? {
+                        continue;
+                    }
+                    progress.scanned += 1;
                     let secret = self.open(row.clone()).await?;
                     let sealer = crypto.seal_record(SECRETS_TABLE, id.as_bytes()).await?;
                     let mut fresh = row.clone();
@@ -530,6 +528,13 @@ impl<DB: EncxDatabase> Secrets<DB> {
                     fresh.encx_dek = Some(sealer.into_wrapped_dek().into_bytes());
                     DB::reseal_secret(&self.inner.pool, &fresh, old.as_bytes()).await?
                 } else {
+                    let Some(new) = crypto
+                        .rewrap_dek(SECRETS_TABLE, id.as_bytes(), &old)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    progress.scanned += 1;
                     DB::update_secret_dek(
                         &self.inner.pool,
                         &row.name,

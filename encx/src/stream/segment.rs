@@ -58,16 +58,13 @@ impl SegmentKey {
     }
 
     /// Seals the plaintext in `buf` in place and appends its tag.
+    /// Refuses a segment past the 2^32nd or after the last one, before sealing anything.
     pub(crate) fn seal(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<()> {
-        if self.done || (!last && self.next == u32::MAX) {
-            return Err(Error::config(
-                "an encrypted stream holds at most 2^32 segments",
-            ));
-        }
         let nonce = self.nonce(last);
+        self.advance(last)?;
         let tag = self.key.seal_in_place(&nonce, &self.aad, buf)?;
         buf.extend_from_slice(&tag);
-        self.advance(last)
+        Ok(())
     }
 
     /// Opens one sealed segment (ciphertext and tag) into `out`, which it resizes.
