@@ -114,3 +114,15 @@ pub fn subject_row_input(row: &encx::StoredSubjectKey, record_subject: &[u8]) ->
     out.extend_from_slice(row.wrapped.as_deref().unwrap_or_default());
     out
 }
+
+/// A `Crypto` with the fixed local keyring and one fixed index root key (version 1): tokens,
+/// CSRF tokens and signed values of the seeds keep verifying in later runs.
+pub fn crypto() -> encx::Crypto {
+    futures_executor::block_on(
+        encx::Crypto::builder()
+            .keyring(local())
+            .index_keys(encx::index::IndexKeys::new(vec![(1, [0x33; 32])]).expect("index keys"))
+            .build(),
+    )
+    .expect("crypto")
+}

@@ -20,7 +20,48 @@ on_databases! {
     config_masks_secrets_loaded_from_the_store: |db| config(db.pool.clone()) => [postgres, mariadb, sqlite];
     tokens_are_stored_as_keyed_hashes: |db| tokens(db.pool.clone()) => [postgres, mariadb, sqlite];
     token_rows_edited_in_the_database_are_refused: |db| token_tampering(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_registry_keeps_the_kek_of_secrets_until_they_are_rewrapped: |db| registry_guards_secrets(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_secrets_reencrypt_killed_at_random_points_resumes: |db| killed_reencrypt(db.pool.clone(), &db.url) => [postgres, sqlite];
+}
+
+/// `Registry::secrets`: `keys destroy` refuses a KEK that a secret still needs, naming
+/// `encx_secrets`; the registry's rewrap moves the secret, and then the KEK can go.
+async fn registry_guards_secrets<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let (crypto, keks) = super::rewrap::keys_crypto(&pool, root).await.unwrap();
+    let secrets = Secrets::with_cache_ttl(pool.clone(), crypto.clone(), Duration::ZERO);
+    secrets
+        .put("a", b"one", &SecretOptions::new())
+        .await
+        .unwrap();
+    let registry = encx_sqlx::Registry::new(crypto.clone())
+        .kek_store(keks)
+        .secrets(secrets.clone());
+    let encx::KeyInUse::Kek(old) = secrets.key_usage().await.unwrap()[0].0 else {
+        panic!("a secret under a KEK");
+    };
+    crypto.rotate_kek(Some("test")).await.unwrap();
+    let status = registry.status().await.unwrap();
+    assert_eq!(
+        status.users_of(encx::KeyInUse::Kek(old)),
+        vec![("encx_secrets", 1)]
+    );
+    let refused = registry.destroy_kek(old, false).await.unwrap_err();
+    assert!(
+        matches!(&refused, encx_sqlx::Error::KeyStillInUse { by, records: 1, .. } if by == "encx_secrets"),
+        "{refused:?}"
+    );
+    let done = registry.rewrap(10, |_, _| {}).await.unwrap();
+    assert!(
+        done.tables
+            .iter()
+            .any(|(t, p)| *t == "encx_secrets" && p.rewrapped == 1),
+        "{done:?}"
+    );
+    registry.destroy_kek(old, false).await.unwrap();
+    assert_eq!(secrets.get("a").await.unwrap().expose_secret(), b"one");
 }
 
 /// The environment variable that turns this test binary into a child that re-encrypts the
