@@ -16,16 +16,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, Failure> {
             "duration {text:?}: a number followed by s, m, h or d"
         ))
     };
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let unit_seconds = [('s', 1u64), ('m', 60), ('h', 3_600), ('d', 86_400)];
+    let (number, per) = unit_seconds
+        .iter()
+        .find_map(|(unit, per)| text.strip_suffix(*unit).map(|n| (n, *per)))
+        .ok_or_else(bad)?;
     let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3_600).ok_or_else(bad)?,
-        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(seconds))
+    Ok(Duration::from_secs(n.checked_mul(per).ok_or_else(bad)?))
 }
 
 fn read_value(from_file: Option<&std::path::Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
@@ -202,4 +199,37 @@ pub(crate) async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_and_bad_ones_are_refused_without_panicking() {
+        assert_eq!(parse_duration("90s").ok(), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m").ok(), Some(Duration::from_secs(900)));
+        assert_eq!(
+            parse_duration("12h").ok(),
+            Some(Duration::from_secs(43_200))
+        );
+        assert_eq!(
+            parse_duration("30d").ok(),
+            Some(Duration::from_secs(2_592_000))
+        );
+        for bad in [
+            "",
+            "d",
+            "5",
+            "5x",
+            "5é",
+            "é",
+            "-1d",
+            "99999999999999999999d",
+            "1 d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }
