@@ -70,7 +70,7 @@ pub const CHILD_ENV: &str = "ENCX_TEST_SECRETS_CHILD";
 
 /// The child: `Secrets::reencrypt` on `url`'s secrets, saying its progress.
 pub fn child(url: &str) -> std::process::ExitCode {
-    async fn run<DB: Legacy>(url: &str) {
+    async fn run<DB: Legacy + super::rewrap::ChildSessions>(url: &str) {
         let pool = super::rewrap::child_pool::<DB>(url).await;
         let secrets = store(&pool, Duration::ZERO).await;
         secrets
@@ -138,7 +138,7 @@ async fn killed_reencrypt<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     for round in 0..3 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap());
         child.env(CHILD_ENV, url);
-        super::rewrap::kill_at_random_point(child, &mut draw, round);
+        super::rewrap::kill_at_random_point(child, &mut draw, round, url).await;
         let usage = secrets.key_usage().await.unwrap();
         let moved = under_new(&usage, &old_keys);
         assert!(

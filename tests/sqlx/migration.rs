@@ -323,7 +323,7 @@ async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap());
         child.env(CHILD_ENV, url);
-        super::rewrap::kill_at_random_point(child, &mut draw, round);
+        super::rewrap::kill_at_random_point(child, &mut draw, round, url).await;
         let left = reading.unmigrated_rows().await.unwrap();
         let migrated = ROWS as u64 - left;
         assert!(
@@ -453,7 +453,7 @@ async fn cli_migration<DB: Legacy>(pool: sqlx::Pool<DB>) {
 /// The child process: migrates the vouchers of the database at `url`, 500 per batch,
 /// printing `batches N` after each batch, until it is killed (or done).
 pub fn child(url: &str) -> std::process::ExitCode {
-    async fn run<DB: Legacy>(url: &str) {
+    async fn run<DB: Legacy + super::rewrap::ChildSessions>(url: &str) {
         let pool = super::rewrap::child_pool::<DB>(url).await;
         let repo = vouchers(pool).await.with_plaintext(DB::source()).unwrap();
         repo.migrate_with_progress(500, super::rewrap::say_batches)

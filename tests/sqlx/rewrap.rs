@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use encx::KeyInUse;
 use encx_integration_tests::{test_case, Service, Test};
 use encx_sqlx::EncxDatabase;
+use futures_util::future::BoxFuture;
 
 use super::*;
 
@@ -1077,7 +1078,7 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
             .env(CHILD_ENV, url)
             .env(JOB_ENV, job.name())
             .env(BATCH_ENV, "500");
-        kill_at_random_point(child, &mut draw, round);
+        kill_at_random_point(child, &mut draw, round, url).await;
 
         let usage = repo.key_usage().await.unwrap();
         let still_old = usage
@@ -1129,10 +1130,11 @@ pub(super) fn crash_seed(test: &str) -> u64 {
 /// Starts `child` (a job printing `batches N` after each batch) and kills it with SIGKILL
 /// after 1 to 25 batches and then 0 to 30 ms more (so mostly inside a batch), as `draw`
 /// decides; asserts that it did not finish first.
-pub(super) fn kill_at_random_point(
+pub(super) async fn kill_at_random_point(
     mut child: Command,
     draw: &mut impl FnMut(u64) -> u64,
     round: usize,
+    url: &str,
 ) {
     let batches = 1 + draw(25);
     let extra = std::time::Duration::from_millis(draw(31));
@@ -1148,15 +1150,100 @@ pub(super) fn kill_at_random_point(
         !child.wait().unwrap().success(),
         "round {round}: killed, not done"
     );
+    child_sessions_closed(url).await;
 }
 
-/// A child process's pool of two connections to `url`.
-pub(super) async fn child_pool<DB: EncxDatabase>(url: &str) -> sqlx::Pool<DB> {
+/// A child process's pool of two connections to `url`; each connection records its server
+/// session (see [`ChildSessions`]).
+pub(super) async fn child_pool<DB: ChildSessions>(url: &str) -> sqlx::Pool<DB> {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(2)
+        .after_connect(|conn, _| DB::record_session(conn))
         .connect(url)
         .await
         .unwrap()
+}
+
+/// The table where a child process's connections record their server session ids.
+const CHILD_SESSIONS: &str = "encx_test_child_sessions";
+
+/// A database whose child processes record their server sessions, so that a test that killed
+/// a child can wait until the server has finished every statement the child had sent before
+/// it died (a `COMMIT` already on the wire still commits after the client is gone; counting
+/// rows before it lands would miss one).
+pub trait ChildSessions: EncxDatabase {
+    /// Records the server session of `conn` in [`CHILD_SESSIONS`] (creating the table).
+    fn record_session(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+}
+
+macro_rules! child_sessions {
+    ($db:ty, $session_id:literal) => {
+        impl ChildSessions for $db {
+            fn record_session(
+                conn: &mut Self::Connection,
+            ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let create =
+                        format!("CREATE TABLE IF NOT EXISTS {CHILD_SESSIONS} (id BIGINT NOT NULL)");
+                    sqlx::query(&create).execute(&mut *conn).await?;
+                    let insert =
+                        format!("INSERT INTO {CHILD_SESSIONS} (id) VALUES ({})", $session_id);
+                    sqlx::query(&insert).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            }
+        }
+    };
+}
+
+child_sessions!(sqlx::Postgres, "pg_backend_pid()");
+child_sessions!(sqlx::MySql, "CONNECTION_ID()");
+
+impl ChildSessions for sqlx::Sqlite {
+    /// SQLite has no server: a killed process's last transaction is in the file or not.
+    fn record_session(_conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Waits until the server has closed every session a killed child process recorded (see
+/// [`ChildSessions`]), so that whatever the child had sent has committed or rolled back
+/// before the test counts rows. Nothing to wait for on SQLite.
+pub(super) async fn child_sessions_closed(url: &str) {
+    use sqlx::Connection;
+    let recorded = format!("IN (SELECT id FROM {CHILD_SESSIONS})");
+    let open = || async {
+        if url.starts_with("postgres") {
+            let sql = format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid {recorded}");
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else if url.starts_with("mysql") {
+            let sql =
+                format!("SELECT COUNT(*) FROM information_schema.processlist WHERE id {recorded}");
+            let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            0
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let still_open = open().await;
+        if still_open == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed child's {still_open} server sessions stay open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Prints `batches N` (a child job's progress, read by [`wait_for_line`]).
@@ -1250,6 +1337,7 @@ async fn killed_job_resumes<DB: EncxDatabase>(
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child was killed, not finished");
+    child_sessions_closed(url).await;
 
     let usage = repo.key_usage().await.unwrap();
     let under = |key: uuid::Uuid| {
@@ -1276,7 +1364,7 @@ async fn killed_job_resumes<DB: EncxDatabase>(
 /// The child process: rewraps the vouchers of the database at `url`, 20 per batch, printing
 /// `batches N` after each batch, until it is killed (or done).
 pub fn child(url: &str) -> std::process::ExitCode {
-    async fn run<DB: EncxDatabase>(url: &str) {
+    async fn run<DB: ChildSessions>(url: &str) {
         let repo = vouchers(child_pool::<DB>(url).await).await;
         let job = match std::env::var(JOB_ENV).as_deref() {
             Ok("reencrypt") => Job::Reencrypt,
