@@ -23,7 +23,7 @@ mod tour;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use encx_sqlx::{cli, EncxDatabase, Registry, Repo, Secrets, SqlKekStore};
+use encx_sqlx::{cli, EncxDatabase, Registry, Repo, Secrets, SqlAuditSink, SqlKekStore};
 
 /// The quickstart's key setup, its `users` table and the application's secrets.
 async fn registry<DB: EncxDatabase>(
@@ -35,6 +35,8 @@ async fn registry<DB: EncxDatabase>(
     let crypto = encx::Crypto::builder()
         .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
         .index_keys_in(keks.clone(), root)
+        // What the CLI does (a rotation, a secret read) is on record in `encx_audit`.
+        .audit(SqlAuditSink::spawn(pool.clone(), 1_000))
         .build()
         .await?;
     Ok(Registry::new(crypto.clone())

@@ -10,12 +10,16 @@
 //! 3. Tokens: API keys issued to a customer, only their keyed hash stored; looked up by the
 //!    presented key, revoked.
 //! 4. CSRF tokens bound to a session, and signed, expiring values (an unsubscribe link).
+//! 5. The audit trail: every write and read of a secret and every token issued, checked or
+//!    revoked, with the actor, in `encx_audit` — never a value or a token.
 
 use std::time::{Duration, SystemTime};
 
 use encx::secrecy::ExposeSecret;
 use encx::{Crypto, HierarchicalKeyring, LocalKeyring, MasterKey};
-use encx_sqlx::{Config, SecretOptions, Secrets, SqlKekStore, TokenStore};
+use encx_sqlx::{
+    read_audit, AuditQuery, Config, SecretOptions, Secrets, SqlAuditSink, SqlKekStore, TokenStore,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,14 +27,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     encx_sqlx::migrate(&pool).await?;
     let root = std::sync::Arc::new(LocalKeyring::new(vec![MasterKey::generate("v1")?])?);
     let keks = SqlKekStore::shared(pool.clone());
+    let audit = SqlAuditSink::spawn(pool.clone(), 1_000);
     let crypto = Crypto::builder()
         .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()))
         .index_keys_in(keks, root)
+        .audit(audit.clone())
         .build()
         .await?;
 
-    // 1. Secrets
-    let secrets = Secrets::new(pool.clone(), crypto.clone());
+    // 1. Secrets (each read and write on record, naming who asked)
+    let secrets = Secrets::new(pool.clone(), crypto.clone()).with_actor("billing-service");
     secrets
         .put(
             "db/password",
@@ -87,7 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("config (port {port}):\n{config}");
 
     // 3. API keys: the customer sees the key once; the table holds its keyed hash
-    let api_keys = TokenStore::new(pool.clone(), crypto.tokens("sk_example")?);
+    let api_keys =
+        TokenStore::new(pool.clone(), crypto.tokens("sk_example")?).with_actor("api-gateway");
     let (key, issued) = api_keys
         .issue("customer-42", Some(Duration::from_secs(365 * 86_400)))
         .await?;
@@ -117,5 +124,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forged = link.replacen('.', "x.", 1);
     assert!(links.verify(&forged).is_err_and(|e| e.is_tampered()));
     println!("csrf and signed links verified; a forged link is refused");
+
+    // 5. The audit trail
+    audit.flush().await;
+    let first_password_reads = AuditQuery::default()
+        .record("db/password#1")
+        .action("decrypt")
+        .actor("billing-service");
+    let reads = read_audit(&pool, &first_password_reads).await?;
+    assert_eq!(reads.len(), 2, "both reads, the cached one too");
+    for event in read_audit(&pool, &AuditQuery::default().limit(10)).await? {
+        let record = event.record.as_deref().unwrap_or("-");
+        let actor = event.actor.as_deref().unwrap_or("-");
+        println!(
+            "audit: {} {} {record} by {actor}: {}",
+            event.action, event.table_name, event.outcome
+        );
+    }
     Ok(())
 }

@@ -25,7 +25,7 @@ pub struct AuditQuery {
     /// Events of this data subject.
     pub subject: Option<String>,
     /// Events of this action (`encrypt`, `decrypt`, `find_by`, `erase`, `erase_subject`,
-    /// `rotate`, `rewrap`, `reencrypt`).
+    /// `rotate`, `rewrap`, `reencrypt`, `migrate`, `issue`, `verify`, `revoke`).
     pub action: Option<String>,
     /// Events of this actor.
     pub actor: Option<String>,

@@ -190,6 +190,9 @@ enum Command {
     },
     /// Application secrets in `encx_secrets` (needs `Registry::secrets`).
     Secrets {
+        /// Who is acting (named in the audit event of each read and write).
+        #[arg(long, global = true)]
+        actor: Option<String>,
         #[command(subcommand)]
         command: SecretsCommand,
     },
@@ -779,11 +782,17 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                     .join("\n")
             });
         }
-        Command::Secrets { command } => {
+        Command::Secrets { actor, command } => {
             let store = registry.secrets_store().ok_or_else(|| {
                 config("no secrets store: the application's registry must add Registry::secrets")
             })?;
-            crate::cli_secrets::run(command, &**store, args.json).await?;
+            match actor {
+                Some(actor) => {
+                    let store = store.with_actor(&actor);
+                    crate::cli_secrets::run(command, &*store, args.json).await?;
+                }
+                None => crate::cli_secrets::run(command, &**store, args.json).await?,
+            }
         }
         Command::Backup { .. } => unreachable_backup()?,
     }

@@ -4,6 +4,7 @@
 
 mod audit_log;
 pub mod audit_sink;
+mod audited;
 mod bulk;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::audit::{AuditAction, AuditEvent};
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
 use encx::{
@@ -186,11 +186,7 @@ where
         work: impl Future<Output = Result<R>>,
         describe: impl FnOnce(&R, &mut AuditEvent),
     ) -> Result<R> {
-        let at = SystemTime::now();
-        let started = Instant::now();
-        let result = work.await;
-        let mut event = AuditEvent::new(action, self.sql.table, at);
-        event.duration = started.elapsed();
+        let mut event = AuditEvent::new(action, self.sql.table, SystemTime::now());
         event.actor = self.actor.as_deref().map(str::to_owned);
         event.fields = self.encrypted.to_vec();
         if let Some(value) = value {
@@ -198,18 +194,8 @@ where
             event.subject = value.subject_display();
             event.records = 1;
         }
-        event.outcome = match &result {
-            Ok(done) => {
-                describe(done, &mut event);
-                AuditOutcome::Ok
-            }
-            Err(error) => match error.crypto_kind() {
-                Some(kind) => AuditOutcome::Failed(kind),
-                None => AuditOutcome::FailedElsewhere,
-            },
-        };
-        self.crypto.audit_sink().record(event);
-        result
+        let sink = self.crypto.audit_sink().as_ref();
+        crate::audited::audited(sink, event, work, describe).await
     }
 
     /// The audit event of a streamed read, sent when the stream ends or is dropped.

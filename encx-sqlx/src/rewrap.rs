@@ -20,7 +20,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::audit::{AuditAction, AuditEvent};
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
 use encx::{Encrypted, HasRecordId, KeyInUse, KeyringKind, RecordId, WrappedDek};
@@ -400,11 +400,7 @@ where
         event.actor = self.actor.as_deref().map(str::to_owned);
         match &written {
             Ok(rows) => event.records = *rows,
-            Err(e) => {
-                event.outcome = e
-                    .crypto_kind()
-                    .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed)
-            }
+            Err(e) => event.outcome = crate::audited::failure(e),
         }
         self.crypto.audit_sink().record(event);
         Ok(Some((page, written?)))

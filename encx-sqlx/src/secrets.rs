@@ -32,10 +32,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use encx::audit::{AuditAction, AuditEvent};
 use encx::{Ciphertext, Crypto, KeyInUse, WrappedDek};
 use sqlx::Pool;
 use zeroize::Zeroizing;
 
+use crate::audited::audited;
 use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::kek_store::time;
@@ -253,12 +255,14 @@ struct Inner<DB: sqlx::Database> {
 /// first). Cheap to clone: clones share the cache.
 pub struct Secrets<DB: sqlx::Database> {
     inner: Arc<Inner<DB>>,
+    actor: Option<Arc<str>>,
 }
 
 impl<DB: sqlx::Database> Clone for Secrets<DB> {
     fn clone(&self) -> Self {
         Secrets {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 }
@@ -268,6 +272,7 @@ impl<DB: sqlx::Database> fmt::Debug for Secrets<DB> {
         f.debug_struct("Secrets")
             .field("database", &DB::NAME)
             .field("cache_ttl", &self.inner.ttl)
+            .field("actor", &self.actor)
             .finish_non_exhaustive()
     }
 }
@@ -291,12 +296,61 @@ impl<DB: EncxDatabase> Secrets<DB> {
                 hits: AtomicU64::new(0),
                 loads: AtomicU64::new(0),
             }),
+            actor: None,
         }
+    }
+
+    /// This store, naming `actor` (a service, an operator) in every audit event it sends.
+    /// Cheap: the clone shares the pool and the cache.
+    ///
+    /// Each `put`/`rotate` sends an `encrypt` event, each `get`/`get_version` a `decrypt`
+    /// event (cache hits included: every read of a value is on record), each `delete` an
+    /// `erase` event, each secret re-wrapped or re-encrypted a `rewrap`/`reencrypt` event, to
+    /// the [`Crypto`]'s audit sink: table `encx_secrets`, record `name#version`, never a value.
+    pub fn with_actor(&self, actor: impl Into<String>) -> Self {
+        let mut secrets = self.clone();
+        secrets.actor = Some(Arc::from(actor.into()));
+        secrets
+    }
+
+    /// An audit event of `action` about `record`, by this store's actor.
+    fn event(&self, action: AuditAction, record: &str) -> AuditEvent {
+        let mut event = AuditEvent::new(action, SECRETS_TABLE, SystemTime::now());
+        event.actor = self.actor.as_deref().map(str::to_owned);
+        event.fields = vec![VALUE_COLUMN];
+        event.record = Some(record.to_owned());
+        event
+    }
+
+    /// Runs `work` under an audit event of `action` about `name`.
+    async fn audited<R>(
+        &self,
+        action: AuditAction,
+        name: &str,
+        work: impl std::future::Future<Output = Result<R>>,
+        describe: impl FnOnce(&R, &mut AuditEvent),
+    ) -> Result<R> {
+        let sink = self.inner.crypto.audit_sink().as_ref();
+        audited(sink, self.event(action, name), work, describe).await
     }
 
     /// Stores `value` as the next version of `name` (1 for a new name) and returns that
     /// version. Two processes putting the same name at once both succeed, one after the other.
     pub async fn put(&self, name: &str, value: &[u8], options: &SecretOptions) -> Result<u64> {
+        let work = self.put_unaudited(name, value, options);
+        self.audited(AuditAction::Encrypt, name, work, |version, event| {
+            event.record = Some(format!("{name}#{version}"));
+            event.records = 1;
+        })
+        .await
+    }
+
+    async fn put_unaudited(
+        &self,
+        name: &str,
+        value: &[u8],
+        options: &SecretOptions,
+    ) -> Result<u64> {
         check_name(name)?;
         for tag in &options.tags {
             check_tag(tag)?;
@@ -363,6 +417,11 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// for an unknown name, [`encx::Error::Expired`] when the newest version has expired,
     /// `is_tampered()` when its row was altered or moved.
     pub async fn get(&self, name: &str) -> Result<Secret> {
+        self.audited(AuditAction::Decrypt, name, self.get_unaudited(name), read)
+            .await
+    }
+
+    async fn get_unaudited(&self, name: &str) -> Result<Secret> {
         check_name(name)?;
         let slot = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -392,9 +451,14 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// One version of `name`, read from the database (not cached). An expired version is
     /// still returned: check [`Secret::expires_at`].
     pub async fn get_version(&self, name: &str, version: u64) -> Result<Secret> {
-        check_name(name)?;
-        let version = i64::try_from(version).map_err(|_| not_found(name))?;
-        self.load(name, Some(version)).await
+        let work = async {
+            check_name(name)?;
+            let version = i64::try_from(version).map_err(|_| not_found(name))?;
+            self.load(name, Some(version)).await
+        };
+        let record = format!("{name}#{version}");
+        self.audited(AuditAction::Decrypt, &record, work, read)
+            .await
     }
 
     async fn load(&self, name: &str, version: Option<i64>) -> Result<Secret> {
@@ -430,10 +494,16 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// in old backups keep their wrapped keys: rotate the KEK and destroy the old one to
     /// shred those too.
     pub async fn delete(&self, name: &str) -> Result<u64> {
-        check_name(name)?;
-        let deleted = DB::delete_secret(&self.inner.pool, name).await?;
-        self.invalidate(name);
-        Ok(deleted)
+        let work = async {
+            check_name(name)?;
+            let deleted = DB::delete_secret(&self.inner.pool, name).await?;
+            self.invalidate(name);
+            Ok(deleted)
+        };
+        self.audited(AuditAction::Erase, name, work, |deleted, event| {
+            event.records = *deleted;
+        })
+        .await
     }
 
     /// Every secret (newest version each), by name; with `tag`, those whose newest version
@@ -504,61 +574,94 @@ impl<DB: EncxDatabase> Secrets<DB> {
         report: &mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> Result<RewrapProgress> {
         let names: Vec<String> = self.list(None).await?.into_iter().map(|i| i.name).collect();
+        let action = if reseal {
+            AuditAction::Reencrypt
+        } else {
+            AuditAction::Rewrap
+        };
         let mut progress = RewrapProgress::default();
-        for name in names {
-            let scanned_before = progress.scanned;
-            for row in DB::secret_versions(&self.inner.pool, &name).await? {
-                let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
-                let id = record_id(&row);
-                let crypto = &self.inner.crypto;
-                let written = if reseal {
-                    // Only the header is read here: the DEK is unwrapped once, by `open`.
-                    if crypto.keyring().wraps_with_active_key(&old).await? {
-                        continue;
-                    }
-                    progress.scanned += 1;
-                    let secret = self.open(row.clone()).await?;
-                    let sealer = crypto.seal_record(SECRETS_TABLE, id.as_bytes()).await?;
-                    let mut fresh = row.clone();
-                    fresh.value = Some(
-                        sealer
-                            .seal(VALUE_COLUMN, secret.expose_secret())?
-                            .into_bytes(),
-                    );
-                    fresh.encx_dek = Some(sealer.into_wrapped_dek().into_bytes());
-                    DB::reseal_secret(&self.inner.pool, &fresh, old.as_bytes()).await?
-                } else {
-                    let Some(new) = crypto
-                        .rewrap_dek(SECRETS_TABLE, id.as_bytes(), &old)
-                        .await?
-                    else {
-                        continue;
-                    };
-                    progress.scanned += 1;
-                    DB::update_secret_dek(
-                        &self.inner.pool,
-                        &row.name,
-                        row.version,
-                        old.as_bytes(),
-                        new.as_bytes(),
-                    )
-                    .await?
-                };
-                if written {
-                    progress.rewrapped += 1;
+        let result = async {
+            for name in names {
+                let (scanned, rewrapped) = (progress.scanned, progress.rewrapped);
+                let mut event = self.event(action, &name);
+                let started = std::time::Instant::now();
+                let done = self.renew_secret(&name, reseal, &mut progress).await;
+                event.duration = started.elapsed();
+                event.records = progress.rewrapped - rewrapped;
+                if let Err(error) = &done {
+                    event.outcome = crate::audited::failure(error);
+                }
+                // A secret with nothing to change leaves no event.
+                if done.is_err() || progress.scanned > scanned {
+                    self.inner.crypto.audit_sink().record(event);
+                }
+                done?;
+                if progress.scanned > scanned {
+                    progress.batches += 1;
+                    report(&progress);
                 }
             }
-            if progress.scanned > scanned_before {
-                progress.batches += 1;
-                report(&progress);
-            }
+            Ok(())
         }
+        .await;
         self.inner
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        Ok(progress)
+        result.map(|()| progress)
+    }
+
+    /// Re-wraps (or, with `reseal`, re-encrypts) the versions of `name` not under the active
+    /// key, counting them in `progress`.
+    async fn renew_secret(
+        &self,
+        name: &str,
+        reseal: bool,
+        progress: &mut RewrapProgress,
+    ) -> Result<()> {
+        let crypto = &self.inner.crypto;
+        for row in DB::secret_versions(&self.inner.pool, name).await? {
+            let old = WrappedDek::from_bytes(row.encx_dek.clone().unwrap_or_default());
+            let id = record_id(&row);
+            let written = if reseal {
+                // Only the header is read here: the DEK is unwrapped once, by `open`.
+                if crypto.keyring().wraps_with_active_key(&old).await? {
+                    continue;
+                }
+                progress.scanned += 1;
+                let secret = self.open(row.clone()).await?;
+                let sealer = crypto.seal_record(SECRETS_TABLE, id.as_bytes()).await?;
+                let mut fresh = row.clone();
+                fresh.value = Some(
+                    sealer
+                        .seal(VALUE_COLUMN, secret.expose_secret())?
+                        .into_bytes(),
+                );
+                fresh.encx_dek = Some(sealer.into_wrapped_dek().into_bytes());
+                DB::reseal_secret(&self.inner.pool, &fresh, old.as_bytes()).await?
+            } else {
+                let Some(new) = crypto
+                    .rewrap_dek(SECRETS_TABLE, id.as_bytes(), &old)
+                    .await?
+                else {
+                    continue;
+                };
+                progress.scanned += 1;
+                DB::update_secret_dek(
+                    &self.inner.pool,
+                    &row.name,
+                    row.version,
+                    old.as_bytes(),
+                    new.as_bytes(),
+                )
+                .await?
+            };
+            if written {
+                progress.rewrapped += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Which key wraps how many secret versions (read from the wrapped keys' headers).
@@ -594,6 +697,12 @@ impl<DB: EncxDatabase> Secrets<DB> {
     }
 }
 
+/// What a read's audit event says once the value is out: which version, one record.
+fn read(secret: &Secret, event: &mut AuditEvent) {
+    event.record = Some(format!("{}#{}", secret.name, secret.version));
+    event.records = 1;
+}
+
 fn not_found(name: &str) -> Error {
     Error::NotFound {
         table: SECRETS_TABLE,
@@ -620,6 +729,8 @@ pub(crate) trait SecretsApi: Send + Sync {
     async fn rotate(&self, name: &str, value: &[u8]) -> Result<u64>;
     async fn delete(&self, name: &str) -> Result<u64>;
     async fn list(&self, tag: Option<&str>) -> Result<Vec<SecretInfo>>;
+    /// This store, naming `actor` in its audit events.
+    fn with_actor(&self, actor: &str) -> Box<dyn SecretsApi>;
 }
 
 #[async_trait::async_trait]
@@ -645,5 +756,9 @@ impl<DB: EncxDatabase> SecretsApi for Secrets<DB> {
 
     async fn list(&self, tag: Option<&str>) -> Result<Vec<SecretInfo>> {
         Secrets::list(self, tag).await
+    }
+
+    fn with_actor(&self, actor: &str) -> Box<dyn SecretsApi> {
+        Box::new(Secrets::with_actor(self, actor))
     }
 }

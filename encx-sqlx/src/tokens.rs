@@ -25,12 +25,17 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::error::ErrorKind;
 
 use encx::{SecretToken, TokenHash, Tokens};
 use sqlx::Pool;
 use uuid::Uuid;
 
+use crate::audited::audited;
 use crate::dialect::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::kek_store::time;
@@ -38,6 +43,8 @@ use crate::migrate::{millis, now_millis};
 use crate::store_sql::TokenRow;
 
 const MAX_OWNER_LEN: usize = 255;
+/// The table of issued tokens, named in audit events.
+const TOKENS_TABLE: &str = "encx_tokens";
 
 /// What is known about an issued token (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,9 +81,27 @@ impl IssuedToken {
 
 /// Tokens of one prefix, stored as keyed hashes in `encx_tokens` (run
 /// [`migrate`](crate::migrate) first).
+///
+/// Each `issue`, `verify`, `revoke`, `revoke_owner` and `purge` sends an audit event (actions
+/// `issue`, `verify`, `revoke`) to the audit sink of the `Crypto` that made the
+/// [`Tokens`]: table `encx_tokens`, the token's id as the record and its owner as the
+/// subject where known, never the token text. A `verify` that matched nothing says
+/// `records: 0` (watch those for guessing); one that matched an expired token, outcome
+/// `expired`.
 pub struct TokenStore<DB: sqlx::Database> {
     pool: Pool<DB>,
     tokens: Tokens,
+    actor: Option<Arc<str>>,
+}
+
+impl<DB: sqlx::Database> Clone for TokenStore<DB> {
+    fn clone(&self) -> Self {
+        TokenStore {
+            pool: self.pool.clone(),
+            tokens: self.tokens.clone(),
+            actor: self.actor.clone(),
+        }
+    }
 }
 
 impl<DB: sqlx::Database> fmt::Debug for TokenStore<DB> {
@@ -84,6 +109,7 @@ impl<DB: sqlx::Database> fmt::Debug for TokenStore<DB> {
         f.debug_struct("TokenStore")
             .field("database", &DB::NAME)
             .field("prefix", &self.tokens.prefix())
+            .field("actor", &self.actor)
             .finish()
     }
 }
@@ -91,12 +117,56 @@ impl<DB: sqlx::Database> fmt::Debug for TokenStore<DB> {
 impl<DB: EncxDatabase> TokenStore<DB> {
     /// A store of the tokens made by `tokens` ([`encx::Crypto::tokens`]).
     pub fn new(pool: Pool<DB>, tokens: Tokens) -> Self {
-        TokenStore { pool, tokens }
+        TokenStore {
+            pool,
+            tokens,
+            actor: None,
+        }
+    }
+
+    /// This store, naming `actor` (a service, an operator) in every audit event it sends.
+    pub fn with_actor(&self, actor: impl Into<String>) -> Self {
+        let mut store = self.clone();
+        store.actor = Some(Arc::from(actor.into()));
+        store
+    }
+
+    /// Runs `work` under an audit event of `action` (about `owner`, if given).
+    async fn audited<R>(
+        &self,
+        action: AuditAction,
+        owner: Option<&str>,
+        work: impl std::future::Future<Output = Result<R>>,
+        describe: impl FnOnce(&R, &mut AuditEvent),
+    ) -> Result<R> {
+        let mut event = AuditEvent::new(action, TOKENS_TABLE, SystemTime::now());
+        event.actor = self.actor.as_deref().map(str::to_owned);
+        event.subject = owner.map(str::to_owned);
+        let sink = self.tokens.audit_sink().as_ref();
+        audited(sink, event, work, describe).await
     }
 
     /// Issues a new token for `owner`, valid for `ttl` (or until revoked). Returns the token
     /// (hand it over once: it is not stored) and what is stored about it.
     pub async fn issue(
+        &self,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(SecretToken, IssuedToken)> {
+        let work = self.issue_unaudited(owner, ttl);
+        self.audited(
+            AuditAction::Issue,
+            Some(owner),
+            work,
+            |(_, issued), event| {
+                event.record = Some(issued.id.to_string());
+                event.records = 1;
+            },
+        )
+        .await
+    }
+
+    async fn issue_unaudited(
         &self,
         owner: &str,
         ttl: Option<Duration>,
@@ -129,11 +199,30 @@ impl<DB: EncxDatabase> TokenStore<DB> {
     /// never reaches the database). A stored hash of the wrong length is
     /// `is_tampered()`.
     pub async fn verify(&self, presented: &str) -> Result<Option<IssuedToken>> {
+        let work = self.matching(presented);
+        let now = SystemTime::now();
+        let found = self
+            .audited(AuditAction::Verify, None, work, |found, event| {
+                if let Some(token) = found {
+                    event.record = Some(token.id.to_string());
+                    event.subject = Some(token.owner.clone());
+                    if token.is_valid_at(now) {
+                        event.records = 1;
+                    } else {
+                        event.outcome = AuditOutcome::Failed(ErrorKind::Expired);
+                    }
+                }
+            })
+            .await?;
+        Ok(found.filter(|t| t.is_valid_at(now)))
+    }
+
+    /// The issued token `presented` stands for, expired or not.
+    async fn matching(&self, presented: &str) -> Result<Option<IssuedToken>> {
         let hashes = self.tokens.lookup_hashes(presented)?;
         let lookup: Vec<Vec<u8>> = hashes.iter().map(|h| h.as_bytes().to_vec()).collect();
         let rows = DB::tokens_by_hash(&self.pool, &lookup).await?;
         let candidates: Vec<&[u8]> = hashes.iter().map(TokenHash::as_bytes).collect();
-        let now = SystemTime::now();
         let mut found = None;
         for row in rows {
             let stored = TokenHash::from_bytes(row.hash.clone())?;
@@ -149,17 +238,26 @@ impl<DB: EncxDatabase> TokenStore<DB> {
                 found = Some(IssuedToken::from_row(row));
             }
         }
-        Ok(found.filter(|t| t.is_valid_at(now)))
+        Ok(found)
     }
 
     /// Revokes the token with this id (its row is deleted); `false` if there is none.
     pub async fn revoke(&self, id: Uuid) -> Result<bool> {
-        Ok(DB::revoke_tokens(&self.pool, self.tokens.prefix(), Some(id), None).await? > 0)
+        let work = DB::revoke_tokens(&self.pool, self.tokens.prefix(), Some(id), None);
+        let revoked = self
+            .audited(AuditAction::Revoke, None, work, |revoked, event| {
+                event.record = Some(id.to_string());
+                event.records = *revoked;
+            })
+            .await?;
+        Ok(revoked > 0)
     }
 
     /// Revokes every token of `owner` (log out everywhere); returns how many.
     pub async fn revoke_owner(&self, owner: &str) -> Result<u64> {
-        DB::revoke_tokens(&self.pool, self.tokens.prefix(), None, Some(owner)).await
+        let work = DB::revoke_tokens(&self.pool, self.tokens.prefix(), None, Some(owner));
+        self.audited(AuditAction::Revoke, Some(owner), work, counted)
+            .await
     }
 
     /// The tokens issued to `owner` and not revoked, oldest first, expired ones included.
@@ -173,8 +271,14 @@ impl<DB: EncxDatabase> TokenStore<DB> {
 
     /// Deletes the rows of tokens that expired before `before`; returns how many.
     pub async fn purge(&self, before: SystemTime) -> Result<u64> {
-        DB::purge_tokens(&self.pool, self.tokens.prefix(), millis(before)).await
+        let work = DB::purge_tokens(&self.pool, self.tokens.prefix(), millis(before));
+        self.audited(AuditAction::Revoke, None, work, counted).await
     }
+}
+
+/// An audit event's count: the rows an operation touched.
+fn counted(rows: &u64, event: &mut AuditEvent) {
+    event.records = *rows;
 }
 
 /// The columns a row's seal binds besides the hash: id, prefix, owner, issue and expiry times.

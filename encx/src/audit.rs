@@ -18,13 +18,15 @@ use crate::error::ErrorKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuditAction {
-    /// Records encrypted and stored (`insert`, `insert_many`, `update`).
+    /// Records encrypted and stored (`insert`, `insert_many`, `update`; a secret's
+    /// `put`/`rotate`).
     Encrypt,
-    /// Records read and decrypted (`get`, `get_many`).
+    /// Records read and decrypted (`get`, `get_many`; a secret's `get`, from the cache or
+    /// not).
     Decrypt,
     /// A blind-index lookup (`find_by`, `find_by_index`, `exists_by`).
     FindBy,
-    /// One record crypto-shredded (`erase`).
+    /// One record crypto-shredded (`erase`; every version of a secret, `Secrets::delete`).
     Erase,
     /// A data subject erased across tables (`SubjectEraser::erase`, `reapply_ledger`).
     EraseSubject,
@@ -38,6 +40,13 @@ pub enum AuditAction {
     Reencrypt,
     /// Rows of plaintext columns encrypted into encx's columns, one batch (`Repo::migrate`).
     Migrate,
+    /// A bearer token issued (`encx_sqlx::TokenStore::issue`).
+    Issue,
+    /// A presented token checked (`encx_sqlx::TokenStore::verify`): `records` is 1 when it
+    /// matched an issued, unexpired token, else 0.
+    Verify,
+    /// Issued tokens revoked or purged (`TokenStore::revoke`, `revoke_owner`, `purge`).
+    Revoke,
 }
 
 impl AuditAction {
@@ -53,6 +62,9 @@ impl AuditAction {
             AuditAction::Rewrap => "rewrap",
             AuditAction::Reencrypt => "reencrypt",
             AuditAction::Migrate => "migrate",
+            AuditAction::Issue => "issue",
+            AuditAction::Verify => "verify",
+            AuditAction::Revoke => "revoke",
         }
     }
 }

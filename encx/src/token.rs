@@ -143,6 +143,12 @@ impl Tokens {
         &self.prefix
     }
 
+    /// Where audit events about these tokens go: the audit sink of the [`Crypto`] that made
+    /// them (`encx_sqlx::TokenStore` sends its events there).
+    pub fn audit_sink(&self) -> &std::sync::Arc<dyn crate::audit::AuditSink> {
+        self.crypto.audit_sink()
+    }
+
     /// A new token (256 random bits) and its hash under the active key version.
     pub fn generate(&self) -> Result<(SecretToken, TokenHash)> {
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);

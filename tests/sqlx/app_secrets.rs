@@ -22,6 +22,175 @@ on_databases! {
     token_rows_edited_in_the_database_are_refused: |db| token_tampering(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_registry_keeps_the_kek_of_secrets_until_they_are_rewrapped: |db| registry_guards_secrets(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_secrets_reencrypt_killed_at_random_points_resumes: |db| killed_reencrypt(db.pool.clone(), &db.url) => [postgres, sqlite];
+    secrets_and_tokens_leave_an_audit_trail: |db| audit_trail(db.pool.clone()) => [postgres, mariadb, sqlite];
+}
+
+/// One `encx_audit` row as compared here: action, table, record, subject, actor, records,
+/// outcome.
+type Trail = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+);
+
+/// Every write, read (cache hits included), deletion and re-wrap of a secret and every
+/// issue, verification (matched, unknown, expired) and revocation of a token leaves exactly
+/// one row in `encx_audit`, naming the secret version or the token id, the owner and the
+/// actor; no row holds a secret value or a token's text.
+async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let sink = encx_sqlx::SqlAuditSink::spawn(pool.clone(), 1_000);
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let keks = SqlKekStore::shared(pool.clone());
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .index_keys_in(keks, root)
+        .audit(sink.clone())
+        .build()
+        .await
+        .unwrap();
+    let secrets = Secrets::with_cache_ttl(pool.clone(), crypto.clone(), Duration::from_secs(60))
+        .with_actor("deploy-bot");
+    let options = SecretOptions::new();
+    secrets
+        .put("db/password", b"hunter2-secret", &options)
+        .await
+        .unwrap();
+    secrets.get("db/password").await.unwrap(); // loaded
+    secrets.get("db/password").await.unwrap(); // from the cache: on record all the same
+    secrets
+        .rotate("db/password", b"correct-horse")
+        .await
+        .unwrap();
+    secrets.get_version("db/password", 1).await.unwrap();
+    let missing = secrets.get("missing").await.unwrap_err();
+    assert!(
+        matches!(missing, encx_sqlx::Error::NotFound { .. }),
+        "{missing}"
+    );
+    let past = SystemTime::now() - Duration::from_secs(60);
+    let stale = options.clone().expires_at(past);
+    secrets.put("stale", b"stale-value", &stale).await.unwrap();
+    let expired = secrets.get("stale").await.unwrap_err();
+    assert_eq!(expired.crypto_kind(), Some(encx::error::ErrorKind::Expired));
+    crypto.rotate_kek(None).await.unwrap();
+    assert_eq!(secrets.rewrap().await.unwrap().rewrapped, 3);
+    assert_eq!(secrets.delete("db/password").await.unwrap(), 2);
+
+    let store =
+        TokenStore::new(pool.clone(), crypto.tokens("sk_test").unwrap()).with_actor("api-gateway");
+    let (token, issued) = store.issue("customer-42", None).await.unwrap();
+    assert!(store.verify(token.expose_secret()).await.unwrap().is_some());
+    let (never_issued, _) = crypto.tokens("sk_test").unwrap().generate().unwrap();
+    assert!(store
+        .verify(never_issued.expose_secret())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.verify("not-a-token").await.unwrap().is_none());
+    let (short, brief) = store
+        .issue("customer-43", Some(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.verify(short.expose_secret()).await.unwrap().is_none());
+    assert!(store.revoke(issued.id).await.unwrap());
+    assert_eq!(store.revoke_owner("customer-43").await.unwrap(), 1);
+    sink.flush().await;
+
+    let events = encx_sqlx::read_audit(&pool, &encx_sqlx::AuditQuery::default().limit(1_000))
+        .await
+        .unwrap();
+    let shown = format!("{events:?}");
+    for secret in [
+        "hunter2",
+        "correct-horse",
+        "stale-value",
+        "not-a-token",
+        never_issued.expose_secret(),
+        token.expose_secret(),
+        short.expose_secret(),
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let mut trail: Vec<Trail> = events
+        .into_iter()
+        .filter(|e| e.table_name != "encx_keks")
+        .map(|e| {
+            let expected_fields = if e.table_name == "encx_secrets" {
+                "value"
+            } else {
+                ""
+            };
+            assert_eq!(e.fields, expected_fields, "{e:?}");
+            (
+                e.action,
+                e.table_name,
+                e.record,
+                e.subject,
+                e.actor,
+                e.records,
+                e.outcome,
+            )
+        })
+        .collect();
+    let secret = |action: &str, record: &str, records: i64, outcome: &str| -> Trail {
+        (
+            action.into(),
+            "encx_secrets".into(),
+            Some(record.into()),
+            None,
+            Some("deploy-bot".into()),
+            records,
+            outcome.into(),
+        )
+    };
+    let token_event = |action: &str,
+                       record: Option<String>,
+                       owner: Option<&str>,
+                       records: i64,
+                       outcome: &str|
+     -> Trail {
+        (
+            action.into(),
+            "encx_tokens".into(),
+            record,
+            owner.map(str::to_owned),
+            Some("api-gateway".into()),
+            records,
+            outcome.into(),
+        )
+    };
+    let (id, brief_id) = (Some(issued.id.to_string()), Some(brief.id.to_string()));
+    let mut expected = vec![
+        secret("encrypt", "db/password#1", 1, "ok"),
+        secret("decrypt", "db/password#1", 1, "ok"),
+        secret("decrypt", "db/password#1", 1, "ok"),
+        secret("encrypt", "db/password#2", 1, "ok"),
+        secret("decrypt", "db/password#1", 1, "ok"),
+        secret("decrypt", "missing", 0, "database"),
+        secret("encrypt", "stale#1", 1, "ok"),
+        secret("decrypt", "stale", 0, "expired"),
+        secret("rewrap", "db/password", 2, "ok"),
+        secret("rewrap", "stale", 1, "ok"),
+        secret("erase", "db/password", 2, "ok"),
+        token_event("issue", id.clone(), Some("customer-42"), 1, "ok"),
+        token_event("verify", id.clone(), Some("customer-42"), 1, "ok"),
+        token_event("verify", None, None, 0, "ok"),
+        token_event("verify", None, None, 0, "ok"),
+        token_event("issue", brief_id.clone(), Some("customer-43"), 1, "ok"),
+        token_event("verify", brief_id, Some("customer-43"), 0, "expired"),
+        token_event("revoke", id, None, 1, "ok"),
+        token_event("revoke", None, Some("customer-43"), 1, "ok"),
+    ];
+    trail.sort();
+    expected.sort();
+    assert_eq!(trail, expected);
 }
 
 /// `Registry::secrets`: `keys destroy` refuses a KEK that a secret still needs, naming
