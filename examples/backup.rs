@@ -14,6 +14,8 @@
 
 use std::io::{Read, Write};
 
+use tokio::io::AsyncWriteExt;
+
 use encx::stream::{self, Header, Sealer};
 use encx::{LocalKeyring, MasterKey};
 
@@ -60,6 +62,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     let n = stream::decrypt(&keyring, &sealed[..], &mut out, Some("example/dump")).await?;
     assert_eq!(n as usize, dump.len());
+
+    // Async adapters: an AsyncWrite that encrypts into a tokio file, an AsyncRead that
+    // decrypts from it, composed with tokio::io::copy
+    let async_path = std::env::temp_dir().join("backup-example-async.encx");
+    let file = tokio::fs::File::create(&async_path).await?;
+    let mut writer = Sealer::new(&keyring, "example/upload")
+        .await?
+        .async_writer(file);
+    tokio::io::copy(&mut &dump[..], &mut writer).await?;
+    writer.shutdown().await?; // writes the last segment
+    let mut file = tokio::io::BufReader::new(tokio::fs::File::open(&async_path).await?);
+    let header = Header::read_from_async(&mut file).await?;
+    let mut reader = header.open(&keyring).await?.async_reader(file);
+    let mut restored = Vec::new();
+    tokio::io::copy(&mut reader, &mut restored).await?;
+    assert_eq!(restored, dump);
+    std::fs::remove_file(&async_path)?;
+    println!("async adapters: encrypted and decrypted through tokio::io::copy");
 
     // Cut short or altered: refused
     let cut = &sealed[..sealed.len() - 100_000];

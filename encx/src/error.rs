@@ -152,6 +152,23 @@ pub enum Error {
     Io(#[source] std::io::Error),
 }
 
+impl From<std::io::Error> for Error {
+    /// The encx error that a [`stream`](crate::stream) adapter carried inside `error` (an
+    /// altered or cut stream read through [`AsyncStreamReader`](crate::stream::AsyncStreamReader),
+    /// say), or [`Error::Io`] for any other I/O failure; so `?` on `tokio::io::copy` through an
+    /// adapter gives back `Tampered` or `Truncated`.
+    fn from(error: std::io::Error) -> Self {
+        if !error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::Io(error);
+        }
+        match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(inner)) => *inner,
+            Some(Err(other)) => Error::Io(std::io::Error::other(other)),
+            None => Error::Io(std::io::Error::other("stream I/O failed")),
+        }
+    }
+}
+
 /// The class of an [`Error`]: what happened, independent of the variant. See the table on
 /// [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

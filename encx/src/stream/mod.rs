@@ -13,7 +13,11 @@
 //!
 //! - Blocking: [`Sealer::writer`] (an [`std::io::Write`]) and [`Header::read_from`] +
 //!   [`Opener::reader`] (an [`std::io::Read`]).
-//! - Async (tokio): [`encrypt`] from an `AsyncRead` to an `AsyncWrite`, [`decrypt`] back.
+//! - Async (tokio): [`encrypt`] from an `AsyncRead` to an `AsyncWrite`, [`decrypt`] back;
+//!   or the adapters [`Sealer::async_writer`] (an `AsyncWrite`; shut it down to end the
+//!   stream) and [`Header::read_from_async`] + [`Opener::async_reader`] (an `AsyncRead`), to
+//!   compose with `tokio::io::copy`, HTTP bodies or uploads. Their I/O errors carry the
+//!   [`Error`]: `?` into an `encx::Error` gives back `Tampered` or `Truncated`.
 //!
 //! Decryption hands out each segment as soon as it is authentic, before the end is seen:
 //! until the reader returned end-of-file without an error, the output may be a prefix of the
@@ -40,11 +44,13 @@
 //! # Ok(()) }
 //! ```
 
+mod async_adapters;
 mod async_io;
 mod header;
 mod segment;
 mod sync_io;
 
+pub use async_adapters::{AsyncStreamReader, AsyncStreamWriter};
 pub use async_io::{decrypt, encrypt};
 pub use header::{Header, DEFAULT_SEGMENT_LEN, MAX_LABEL_LEN, MAX_SEGMENT_LEN, MIN_SEGMENT_LEN};
 pub use sync_io::{StreamReader, StreamWriter};

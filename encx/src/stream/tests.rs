@@ -42,10 +42,131 @@ fn open_sync(keyring: &LocalKeyring, sealed: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Decrypts with [`decrypt`], and checks that the `AsyncRead` adapter, fed a few bytes per
+/// read with a `Pending` between reads, gives the same plaintext or the same error.
 fn open_async(keyring: &LocalKeyring, sealed: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    rt().block_on(decrypt(keyring, sealed, &mut out, None))?;
-    Ok(out)
+    let by_function = rt()
+        .block_on(decrypt(keyring, sealed, &mut out, None))
+        .map(|_| out);
+    let by_adapter = open_adapter(keyring, sealed);
+    match (&by_function, &by_adapter) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "adapter and function agree"),
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "{a:?} / {b:?}"
+        ),
+        _ => panic!("function {by_function:?}, adapter {by_adapter:?}"),
+    }
+    by_function
+}
+
+fn open_adapter(keyring: &LocalKeyring, sealed: &[u8]) -> Result<Vec<u8>> {
+    rt().block_on(async {
+        let mut input = Trickle::new(sealed);
+        let header = Header::read_from_async(&mut input).await?;
+        let mut reader = header.open(keyring).await?.async_reader(input);
+        let mut out = Vec::new();
+        tokio::io::copy(&mut reader, &mut out).await?;
+        Ok(out)
+    })
+}
+
+/// An `AsyncRead` over bytes, or an `AsyncWrite` into a `Vec`, that moves 1 to 23 bytes per
+/// call and answers `Pending` (waking at once) every other call.
+struct Trickle<T> {
+    io: T,
+    step: usize,
+    stall: bool,
+}
+
+impl<T> Trickle<T> {
+    fn new(io: T) -> Self {
+        Trickle {
+            io,
+            step: 1,
+            stall: false,
+        }
+    }
+
+    /// `Some(n)`: move up to `n` bytes now; `None`: stall this call.
+    fn turn(&mut self, cx: &mut std::task::Context<'_>, room: usize) -> Option<usize> {
+        self.stall = !self.stall;
+        if self.stall {
+            cx.waker().wake_by_ref();
+            return None;
+        }
+        let n = self.step.min(room);
+        self.step = self.step % 23 + 1;
+        Some(n)
+    }
+}
+
+impl tokio::io::AsyncRead for Trickle<&[u8]> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let room = buf.remaining().min(this.io.len());
+        let Some(n) = this.turn(cx, room) else {
+            return std::task::Poll::Pending;
+        };
+        buf.put_slice(&this.io[..n]);
+        this.io = &this.io[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Trickle<Vec<u8>> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(n) = this.turn(cx, data.len()) else {
+            return std::task::Poll::Pending;
+        };
+        this.io.extend_from_slice(&data[..n]);
+        std::task::Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Encrypts `data` through the `AsyncWrite` adapter into a trickling output, in writes of
+/// odd sizes; `shutdown` false leaves the stream unfinished.
+fn seal_adapter(keyring: &LocalKeyring, data: &[u8], shutdown: bool) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt;
+    rt().block_on(async {
+        let sealer = Sealer::with_segment_len(keyring, "test", SEG)
+            .await
+            .unwrap();
+        let mut writer = sealer.async_writer(Trickle::new(Vec::new()));
+        for chunk in data.chunks(97) {
+            writer.write_all(chunk).await.unwrap();
+        }
+        writer.flush().await.unwrap();
+        if shutdown {
+            writer.shutdown().await.unwrap();
+        }
+        writer.into_inner().io
+    })
 }
 
 #[test]
@@ -85,6 +206,123 @@ fn round_trips_every_size_around_segment_boundaries_sync_and_async() {
         );
         assert_eq!(open_sync(&keyring, &sealed_async).unwrap(), data);
     }
+}
+
+#[test]
+fn the_async_write_adapter_writes_the_same_layout() {
+    let keyring = keyring();
+    for len in [0, 1, SEG - 1, SEG, SEG + 1, 2 * SEG, 3 * SEG + 17] {
+        let data = plaintext(len);
+        let sealed = seal_adapter(&keyring, &data, true);
+        let (_, used) = Header::decode(&sealed).unwrap();
+        assert_eq!(sealed.len(), used + len + (len / SEG + 1) * 16, "len {len}");
+        assert_eq!(open_sync(&keyring, &sealed).unwrap(), data, "len {len}");
+        assert_eq!(open_async(&keyring, &sealed).unwrap(), data, "len {len}");
+    }
+}
+
+#[test]
+fn an_async_writer_not_shut_down_reads_as_truncated_and_refuses_writes_after() {
+    use tokio::io::AsyncWriteExt;
+    let keyring = keyring();
+    let unfinished = seal_adapter(&keyring, &plaintext(2 * SEG + 5), false);
+    assert!(matches!(
+        open_sync(&keyring, &unfinished),
+        Err(Error::Truncated { .. })
+    ));
+    assert!(matches!(
+        open_adapter(&keyring, &unfinished),
+        Err(Error::Truncated { .. })
+    ));
+    let sealed = rt().block_on(async {
+        let sealer = Sealer::new(&keyring, "t").await.unwrap();
+        let mut writer = sealer.async_writer(Vec::new());
+        writer.write_all(b"abc").await.unwrap();
+        writer.shutdown().await.unwrap();
+        let err = writer.write_all(b"more").await.unwrap_err();
+        assert!(Error::from(err).is_config());
+        // a second shutdown adds nothing
+        writer.shutdown().await.unwrap();
+        writer.into_inner()
+    });
+    assert_eq!(open_sync(&keyring, &sealed).unwrap(), b"abc");
+}
+
+#[test]
+fn io_errors_of_the_adapters_give_back_the_encx_error() {
+    let keyring = keyring();
+    let sealed = seal_sync(&keyring, &plaintext(SEG + 3), SEG);
+    let mut bad = sealed.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert!(matches!(open_adapter(&keyring, &bad), Err(Error::Tampered)));
+    let cut = &sealed[..sealed.len() - 1];
+    assert!(matches!(open_adapter(&keyring, cut), Err(Error::Tampered)));
+    // an I/O error of the input stays an I/O error
+    let plain_io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone");
+    assert!(
+        matches!(Error::from(plain_io), Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    );
+}
+
+/// Input that ends once (a read of 0 bytes), then goes on with more bytes: what a pipe or a
+/// terminal can do.
+struct EndsThenGoesOn<'a> {
+    first: &'a [u8],
+    ended: bool,
+    then: &'a [u8],
+}
+
+impl tokio::io::AsyncRead for EndsThenGoesOn<'_> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.first.is_empty() {
+            let n = buf.remaining().min(this.first.len());
+            buf.put_slice(&this.first[..n]);
+            this.first = &this.first[n..];
+        } else if !this.ended {
+            this.ended = true;
+        } else {
+            let n = buf.remaining().min(this.then.len());
+            buf.put_slice(&this.then[..n]);
+            this.then = &this.then[n..];
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn the_async_read_adapter_holds_back_the_last_segment_until_the_end_is_seen() {
+    use tokio::io::AsyncReadExt;
+    let keyring = keyring();
+    let sealed = seal_sync(&keyring, &plaintext(10), SEG);
+    let (_, header_len) = Header::decode(&sealed).unwrap();
+    let opened = |then: &'static [u8]| {
+        let mut input = EndsThenGoesOn {
+            first: &sealed[header_len..],
+            ended: false,
+            then,
+        };
+        rt().block_on(async {
+            let header = Header::read_from_async(&mut &sealed[..header_len]).await?;
+            let mut reader = header.open(&keyring).await?.async_reader(&mut input);
+            let mut buf = [0u8; 64];
+            let first = reader.read(&mut buf).await;
+            let again = reader.read(&mut buf).await;
+            Ok::<_, Error>((first.map_err(Error::from), again.is_err()))
+        })
+        .unwrap()
+    };
+    // the only segment is authentic and the input ends: it is handed out
+    let (first, _) = opened(b"");
+    assert_eq!(first.unwrap(), 10);
+    // the input ends, then more bytes come: nothing is handed out, and the reader stays failed
+    let (first, failed) = opened(b"x");
+    assert!(matches!(first, Err(Error::Tampered)), "{first:?}");
+    assert!(failed, "stays failed");
 }
 
 #[test]
