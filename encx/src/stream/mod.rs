@@ -174,6 +174,15 @@ pub(crate) const fn sealed_len(plain: usize) -> usize {
 }
 
 /// What a decoder knows about the segment it just read.
+/// `err` as the `io::Error` of an adapter: an I/O failure as itself, anything else carried
+/// inside (`From<io::Error> for Error` takes it back out).
+pub(crate) fn to_io(err: Error) -> std::io::Error {
+    match err {
+        Error::Io(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
+
 pub(crate) fn classify(got: usize, segment_len: usize) -> Result<bool> {
     // `true` = a full, non-final segment; `false` = the final (short) one.
     if got == sealed_len(segment_len) {

@@ -5,14 +5,7 @@ use std::io::{self, Read, Write};
 use crate::error::{Error, Result};
 
 use super::segment::SegmentKey;
-use super::{classify, sealed_len, Opener, Sealer};
-
-fn to_io(err: Error) -> io::Error {
-    match err {
-        Error::Io(e) => e,
-        other => io::Error::other(other),
-    }
-}
+use super::{classify, sealed_len, to_io, Opener, Sealer};
 
 /// Encrypts what is written to it into `W` (header first). Made by [`Sealer::writer`].
 ///
