@@ -6,14 +6,19 @@ use std::future::Future;
 use std::time::Instant;
 
 use encx::audit::{AuditEvent, AuditOutcome, AuditSink};
+use encx::ErrorKind;
 
 use crate::error::{Error, Result};
 
-/// The outcome of an operation that failed with `error`.
+/// The outcome of an operation that failed with `error`: the class of an encx error, bad
+/// input or setup as `configuration`, anything else (database, missing row) as `database`.
 pub(crate) fn failure(error: &Error) -> AuditOutcome {
-    error
-        .crypto_kind()
-        .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed)
+    match error {
+        Error::InvalidConfig(_) => AuditOutcome::Failed(ErrorKind::Configuration),
+        other => other
+            .crypto_kind()
+            .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed),
+    }
 }
 
 /// Runs `work` and sends `event` about it to `sink`, with the duration and the outcome;

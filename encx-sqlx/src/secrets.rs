@@ -314,31 +314,32 @@ impl<DB: EncxDatabase> Secrets<DB> {
     }
 
     /// An audit event of `action` about `record`, by this store's actor.
-    fn event(&self, action: AuditAction, record: &str) -> AuditEvent {
+    fn event(&self, action: AuditAction, record: Option<String>) -> AuditEvent {
         let mut event = AuditEvent::new(action, SECRETS_TABLE, SystemTime::now());
         event.actor = self.actor.as_deref().map(str::to_owned);
         event.fields = vec![VALUE_COLUMN];
-        event.record = Some(record.to_owned());
+        event.record = record;
         event
     }
 
-    /// Runs `work` under an audit event of `action` about `name`.
+    /// Runs `work` under an audit event of `action` about `record`.
     async fn audited<R>(
         &self,
         action: AuditAction,
-        name: &str,
+        record: Option<String>,
         work: impl std::future::Future<Output = Result<R>>,
         describe: impl FnOnce(&R, &mut AuditEvent),
     ) -> Result<R> {
         let sink = self.inner.crypto.audit_sink().as_ref();
-        audited(sink, self.event(action, name), work, describe).await
+        audited(sink, self.event(action, record), work, describe).await
     }
 
     /// Stores `value` as the next version of `name` (1 for a new name) and returns that
     /// version. Two processes putting the same name at once both succeed, one after the other.
     pub async fn put(&self, name: &str, value: &[u8], options: &SecretOptions) -> Result<u64> {
         let work = self.put_unaudited(name, value, options);
-        self.audited(AuditAction::Encrypt, name, work, |version, event| {
+        let record = audit_record(name, None);
+        self.audited(AuditAction::Encrypt, record, work, |version, event| {
             event.record = Some(format!("{name}#{version}"));
             event.records = 1;
         })
@@ -417,7 +418,8 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// for an unknown name, [`encx::Error::Expired`] when the newest version has expired,
     /// `is_tampered()` when its row was altered or moved.
     pub async fn get(&self, name: &str) -> Result<Secret> {
-        self.audited(AuditAction::Decrypt, name, self.get_unaudited(name), read)
+        let record = audit_record(name, None);
+        self.audited(AuditAction::Decrypt, record, self.get_unaudited(name), read)
             .await
     }
 
@@ -456,9 +458,8 @@ impl<DB: EncxDatabase> Secrets<DB> {
             let version = i64::try_from(version).map_err(|_| not_found(name))?;
             self.load(name, Some(version)).await
         };
-        let record = format!("{name}#{version}");
-        self.audited(AuditAction::Decrypt, &record, work, read)
-            .await
+        let record = audit_record(name, Some(version));
+        self.audited(AuditAction::Decrypt, record, work, read).await
     }
 
     async fn load(&self, name: &str, version: Option<i64>) -> Result<Secret> {
@@ -500,7 +501,8 @@ impl<DB: EncxDatabase> Secrets<DB> {
             self.invalidate(name);
             Ok(deleted)
         };
-        self.audited(AuditAction::Erase, name, work, |deleted, event| {
+        let record = audit_record(name, None);
+        self.audited(AuditAction::Erase, record, work, |deleted, event| {
             event.records = *deleted;
         })
         .await
@@ -583,7 +585,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
         let result = async {
             for name in names {
                 let (scanned, rewrapped) = (progress.scanned, progress.rewrapped);
-                let mut event = self.event(action, &name);
+                let mut event = self.event(action, audit_record(&name, None));
                 let started = std::time::Instant::now();
                 let done = self.renew_secret(&name, reseal, &mut progress).await;
                 event.duration = started.elapsed();
@@ -695,6 +697,17 @@ impl<DB: EncxDatabase> Secrets<DB> {
     pub fn crypto(&self) -> &Crypto {
         &self.inner.crypto
     }
+}
+
+/// How an audit event names secret `name` (at `version`): not at all when `name` is not a
+/// valid secret name, so that text a caller passed in (newlines, say) never reaches the
+/// audit log as it is.
+fn audit_record(name: &str, version: Option<u64>) -> Option<String> {
+    check_name(name).ok()?;
+    Some(match version {
+        Some(version) => format!("{name}#{version}"),
+        None => name.to_owned(),
+    })
 }
 
 /// What a read's audit event says once the value is out: which version, one record.

@@ -68,6 +68,8 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
         .await
         .unwrap();
     secrets.get_version("db/password", 1).await.unwrap();
+    let injected = secrets.get("db/password\nforged line").await.unwrap_err();
+    assert!(injected.to_string().contains("name"), "{injected}");
     let missing = secrets.get("missing").await.unwrap_err();
     assert!(
         matches!(missing, encx_sqlx::Error::NotFound { .. }),
@@ -174,6 +176,15 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
         secret("encrypt", "db/password#2", 1, "ok"),
         secret("decrypt", "db/password#1", 1, "ok"),
         secret("decrypt", "missing", 0, "database"),
+        (
+            "decrypt".into(),
+            "encx_secrets".into(),
+            None, // a name that is not one is not written to the log
+            None,
+            Some("deploy-bot".into()),
+            0,
+            "configuration".into(),
+        ),
         secret("encrypt", "stale#1", 1, "ok"),
         secret("decrypt", "stale", 0, "expired"),
         secret("rewrap", "db/password", 2, "ok"),
