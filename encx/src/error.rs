@@ -158,14 +158,7 @@ impl From<std::io::Error> for Error {
     /// say), or [`Error::Io`] for any other I/O failure; so `?` on `tokio::io::copy` through an
     /// adapter gives back `Tampered` or `Truncated`.
     fn from(error: std::io::Error) -> Self {
-        if !error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            return Error::Io(error);
-        }
-        match error.into_inner().map(|inner| inner.downcast::<Error>()) {
-            Some(Ok(inner)) => *inner,
-            Some(Err(other)) => Error::Io(std::io::Error::other(other)),
-            None => Error::Io(std::io::Error::other("stream I/O failed")),
-        }
+        error.downcast::<Error>().unwrap_or_else(Error::Io)
     }
 }
 
