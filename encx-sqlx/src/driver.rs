@@ -5,7 +5,6 @@
 //! no other crate can implement or call it.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use encx::audit::AuditEvent;
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
@@ -158,12 +157,12 @@ pub trait Driver: Database {
     /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
     fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
 
-    /// Destroys the keys of `subject` created up to `created_up_to` in the `encx_subject_keys`
+    /// Destroys the keys of `subject` up to version `up_to_version` in the `encx_subject_keys`
     /// table `conn` sees; the ids destroyed.
     fn erase_subject_keys<'c>(
         conn: &'c mut <Self as Database>::Connection,
         subject: &'c [u8],
-        created_up_to: Option<SystemTime>,
+        up_to_version: Option<i64>,
     ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>>;
 }
 
@@ -392,12 +391,12 @@ macro_rules! impl_driver {
             fn erase_subject_keys<'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 subject: &'c [u8],
-                created_up_to: Option<SystemTime>,
+                up_to_version: Option<i64>,
             ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>> {
                 Box::pin(SqlSubjectKeyStore::<$db>::erase_on(
                     conn,
                     subject,
-                    created_up_to,
+                    up_to_version,
                 ))
             }
         }

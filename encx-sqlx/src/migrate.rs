@@ -49,7 +49,38 @@ const MIGRATIONS: &[Migration] = &[
         description: "encx_tokens: keyed hashes of issued bearer tokens",
         statements: tokens_v6,
     },
+    Migration {
+        version: 7,
+        description: "encx_erasure_ledger.up_to_version: the key versions an erasure covers; \
+                      case- and space-exact names and owners on MySQL",
+        statements: exact_v7,
+    },
 ];
+
+/// Ledger entries name the key versions they cover (so a re-applied erasure never touches a
+/// key made after it); on MySQL/MariaDB, secret names and token owners and prefixes compare
+/// byte for byte (the default collation ignores case and trailing spaces).
+fn exact_v7(d: Dialect) -> Vec<String> {
+    let mut statements =
+        vec!["ALTER TABLE encx_erasure_ledger ADD COLUMN up_to_version BIGINT NULL".to_owned()];
+    if d == Dialect::MySql {
+        let exact = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
+        statements.push(format!("ALTER TABLE encx_secrets MODIFY name VARCHAR(255) {exact}"));
+        statements.push(format!(
+            "ALTER TABLE encx_tokens MODIFY owner VARCHAR(255) {exact}, \
+             MODIFY prefix VARCHAR(32) {exact}"
+        ));
+    }
+    statements
+}
+
+/// Whether `error` says a column being added exists already: another process ran the same
+/// migration first (`ADD COLUMN` has no `IF NOT EXISTS` on SQLite and MySQL).
+fn is_duplicate_column(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.message().to_ascii_lowercase().contains("duplicate column"))
+}
 
 fn secrets_v5(d: Dialect) -> Vec<String> {
     let (name, text, bytes) = match d {
@@ -217,7 +248,10 @@ macro_rules! impl_migrate {
                         .await?;
                 for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
                     for statement in (m.statements)(<$db as EncxDatabase>::DIALECT) {
-                        pool.execute(statement.as_str()).await?;
+                        match pool.execute(statement.as_str()).await {
+                            Err(e) if !is_duplicate_column(&e) => return Err(e.into()),
+                            _ => {}
+                        }
                     }
                     sqlx::query($insert_ignore)
                         .bind(m.version)

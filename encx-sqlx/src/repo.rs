@@ -23,6 +23,7 @@ use crate::bulk;
 use crate::dialect::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 use crate::statements::Statements;
+use uuid::Uuid;
 
 /// A repository of `T` records in a `DB` database. Cheap to clone.
 ///
@@ -896,6 +897,22 @@ where
     where
         T: HasSubject,
     {
+        self.erase_subject_rows_sparing_on(conn, subject, &[]).await
+    }
+
+    /// [`erase_subject_rows_on`](Self::erase_subject_rows_on), leaving alone the rows whose
+    /// DEK is wrapped under one of the subject keys `spared` (keys of a re-enabled subject,
+    /// which the erasure being applied does not cover). Coverage is decided by the key id in
+    /// each row's `encx_dek`, never by times.
+    pub async fn erase_subject_rows_sparing_on(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        subject: &SubjectOf<T>,
+        spared: &[Uuid],
+    ) -> Result<u64>
+    where
+        T: HasSubject,
+    {
         let sql = match &self.plaintext {
             Some(plain) => plain.erase_subject.as_deref(),
             None => self.sql.erase_subject.as_deref(),
@@ -908,7 +925,21 @@ where
         })?;
         let mut args = <DB as Database>::Arguments::default();
         DB::bind_subject::<T::Record>(subject, &mut args).map_err(encode_error)?;
-        Ok(DB::execute(conn, sql, args).await?)
+        if spared.is_empty() {
+            return Ok(DB::execute(conn, sql, args).await?);
+        }
+        // A subject-key DEK is `format | kind | key id (16) | ...`: bytes 3 to 18 name the key.
+        let marks: Vec<String> = (2..spared.len() + 2)
+            .map(|n| crate::dialect::placeholder(DB::DIALECT, n))
+            .collect();
+        let sql = format!(
+            "{sql} AND substr(encx_dek, 3, 16) NOT IN ({})",
+            marks.join(", ")
+        );
+        for id in spared {
+            DB::bind_bytes(id.as_bytes(), &mut args).map_err(encode_error)?;
+        }
+        Ok(DB::execute(conn, &sql, args).await?)
     }
 
     /// Runs a statement whose one argument is the id; true when it touched a row.

@@ -3,26 +3,35 @@
 //!
 //! The order is what makes an interrupted erasure safe to retry, whether or not the subject
 //! keys share a database with the data:
-//! 0. with an [`ErasureLedger`], the erasure is recorded there first (subject id and time);
-//! 1. the subject's keys are destroyed in the subject key store (one transaction): from this
-//!    moment every record of the subject, in every table and every copy of the data that does
-//!    not hold the subject key store, is unreadable;
+//! 0. the erasure point is fixed: the subject's highest key version (a subject with no key
+//!    yet gets a tombstone, a key row with no key, so none can be created for it now); with an
+//!    [`ErasureLedger`], the erasure is recorded there with that version;
+//! 1. the subject's keys up to that version are destroyed in the subject key store (one
+//!    transaction): from this moment every record of the subject, in every table and every
+//!    copy of the data that does not hold the subject key store, is unreadable;
 //! 2. each registered table's rows of the subject get `encx_dek` and every blind index set to
-//!    NULL, so lookups stop finding them (they were already unreadable).
+//!    NULL, so lookups stop finding them (they were already unreadable);
+//! 3. after the writer window (the subject cache TTL of the [`Crypto`] plus a margin), step 2
+//!    runs again: it clears the rows that other processes, still holding the key in their
+//!    cache, wrote after step 1. Only then does [`SubjectEraser::erase`] return.
 //!
-//! A crash after step 0 or 1 leaves some work undone; calling [`SubjectEraser::erase`] again
-//! records the erasure once more (harmless), finds no key left to destroy, and finishes step 2.
+//! Rows are cleared by key identity: a row is cleared unless its DEK is wrapped under a key of
+//! a higher version than the erasure covers (a key made by re-enabling the subject later).
+//!
+//! A crash after any step leaves some work undone; calling [`SubjectEraser::erase`] again
+//! records the erasure once more (harmless), finds no key left to destroy, and finishes the
+//! rest.
 //!
 //! Where the subject keys and every registered table share one database,
 //! [`SubjectEraser::in_one_transaction`] runs steps 1 and 2 in a single transaction of that
 //! database: either the keys are destroyed and every row is cleared, or nothing changed.
 //! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
-//! destroys again every key the ledger says was erased.
+//! destroys again every key the ledger says was erased, and clears the rows under them.
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
 use encx::keys::subject::SUBJECT_KEY_TABLE;
@@ -40,13 +49,16 @@ use crate::repo::Repo;
 /// A table whose rows name their data subject with a value of type `S`.
 trait SubjectTable<S>: Send + Sync {
     fn table(&self) -> &'static str;
-    fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>>;
+    /// Clears the subject's rows but those under a key of `spared`.
+    fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid])
+        -> BoxFuture<'a, Result<u64>>;
     /// `erase_rows` on `conn`, a connection of the database engine the eraser's one
     /// transaction runs in (an error when it is not this table's).
     fn erase_rows_in<'a>(
         &'a self,
         conn: &'a mut (dyn Any + Send),
         subject: &'a S,
+        spared: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64>>;
 }
 
@@ -61,14 +73,23 @@ where
         <T as Schema>::TABLE
     }
 
-    fn erase_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.erase_subject_rows(subject))
+    fn erase_rows<'a>(
+        &'a self,
+        subject: &'a S,
+        spared: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut conn = self.pool().acquire().await?;
+            self.erase_subject_rows_sparing_on(&mut conn, subject, spared)
+                .await
+        })
     }
 
     fn erase_rows_in<'a>(
         &'a self,
         conn: &'a mut (dyn Any + Send),
         subject: &'a S,
+        spared: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let conn = conn
@@ -81,7 +102,8 @@ where
                         DB::NAME
                     ))
                 })?;
-            self.erase_subject_rows_on(conn, subject).await
+            self.erase_subject_rows_sparing_on(conn, subject, spared)
+                .await
         })
     }
 }
@@ -89,13 +111,15 @@ where
 /// The database that holds the subject keys and every registered table, for erasures in one
 /// transaction.
 trait SharedDatabase<S>: Send + Sync {
-    /// Destroys the keys of `subject` made up to `created_up_to` and clears its rows in every
-    /// table, in one transaction: the keys destroyed and the rows cleared per table.
+    /// Destroys the keys of `subject` up to version `up_to_version` and clears its rows (but
+    /// those under a key of `spared`) in every table, in one transaction: the keys destroyed
+    /// and the rows cleared per table.
     fn erase<'a>(
         &'a self,
         subject: &'a S,
         subject_bytes: &'a [u8],
-        created_up_to: Option<SystemTime>,
+        up_to_version: i64,
+        spared: &'a [Uuid],
         tables: &'a [Box<dyn SubjectTable<S>>],
     ) -> BoxFuture<'a, Result<(Vec<Uuid>, Vec<u64>)>>;
 }
@@ -110,16 +134,18 @@ where
         &'a self,
         subject: &'a S,
         subject_bytes: &'a [u8],
-        created_up_to: Option<SystemTime>,
+        up_to_version: i64,
+        spared: &'a [Uuid],
         tables: &'a [Box<dyn SubjectTable<S>>],
     ) -> BoxFuture<'a, Result<(Vec<Uuid>, Vec<u64>)>> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
-            let keys = DB::erase_subject_keys(&mut tx, subject_bytes, created_up_to).await?;
+            let keys =
+                DB::erase_subject_keys(&mut tx, subject_bytes, Some(up_to_version)).await?;
             let mut rows = Vec::with_capacity(tables.len());
             for table in tables {
                 let conn: &mut <DB as Database>::Connection = &mut tx;
-                rows.push(table.erase_rows_in(conn, subject).await?);
+                rows.push(table.erase_rows_in(conn, subject, spared).await?);
             }
             tx.commit().await?;
             Ok((keys, rows))
@@ -149,6 +175,7 @@ pub struct SubjectEraser<S> {
     ledger: Option<Arc<dyn ErasureLedger>>,
     actor: Option<String>,
     shared: Option<Box<dyn SharedDatabase<S>>>,
+    writer_window: Option<Duration>,
 }
 
 impl<S> fmt::Debug for SubjectEraser<S> {
@@ -169,7 +196,31 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             ledger: None,
             actor: None,
             shared: None,
+            writer_window: None,
         }
+    }
+
+    /// How long [`erase`](Self::erase) waits after destroying the keys before it clears the
+    /// subject's rows a second time: long enough for every other process to have dropped the
+    /// subject's key from its cache, so that rows they wrote meanwhile are cleared too. By
+    /// default the subject cache TTL of the eraser's [`Crypto`]
+    /// ([`CryptoBuilder::subject_cache`](encx::CryptoBuilder::subject_cache), 60 s unless
+    /// set) plus [`WRITER_MARGIN`] for a write sealed just before the cache expired. Set it to
+    /// the longest subject cache TTL among your processes, plus the margin; `Duration::ZERO`
+    /// skips the wait and the second pass (then run [`reapply_ledger`](Self::reapply_ledger)
+    /// or [`erase`](Self::erase) again after the window).
+    pub fn writer_window(mut self, window: Duration) -> Self {
+        self.writer_window = Some(window);
+        self
+    }
+
+    /// The wait [`writer_window`](Self::writer_window) describes, as this eraser applies it.
+    pub fn effective_writer_window(&self) -> Duration {
+        self.writer_window.unwrap_or_else(|| {
+            self.crypto
+                .subject_cache_ttl()
+                .map_or(Duration::ZERO, |ttl| ttl + WRITER_MARGIN)
+        })
     }
 
     /// Erases in one transaction of `pool`'s database, which must hold the subject key store
@@ -227,11 +278,13 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self
     }
 
-    /// Erases data subject `subject`: destroys its keys, then clears its rows in every
-    /// registered table (see the [module docs](self) for the order and why it is safe to
-    /// retry). Afterwards reading any of its records gives `Shredded`, lookups never return
-    /// them, and new data for it is refused until
-    /// [`Crypto::reenable_subject`](encx::Crypto::reenable_subject).
+    /// Erases data subject `subject`: destroys its keys, clears its rows in every registered
+    /// table, waits out the [writer window](Self::writer_window) and clears the rows that
+    /// other processes wrote meanwhile (see the [module docs](crate::subject_eraser) for the
+    /// order and why it is safe to retry). Afterwards reading any of its records gives
+    /// `Shredded`, lookups never return them, no row of the subject holds a DEK or a blind
+    /// index (whichever process wrote it), and new data for it is refused until
+    /// [`reenable`](Self::reenable), also for a subject that had no key yet.
     pub async fn erase(&self, subject: &S) -> Result<SubjectErasure> {
         self.erase_by(subject, self.actor.as_deref()).await
     }
@@ -240,30 +293,69 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     /// eraser's [`actor`](Self::actor) (`encx erase-subject --actor`).
     pub async fn erase_by(&self, subject: &S, actor: Option<&str>) -> Result<SubjectErasure> {
         let bytes = subject.record_id_bytes();
+        let up_to_version = self.crypto.subject_erasure_point(&bytes).await?;
         if let Some(ledger) = &self.ledger {
             ledger
-                .record(&ErasureEntry {
-                    subject: bytes.to_vec(),
-                    erased_at: SystemTime::now(),
-                })
+                .record(&ErasureEntry::new(
+                    bytes.to_vec(),
+                    SystemTime::now(),
+                    up_to_version,
+                ))
                 .await?;
         }
-        self.erase_keys_and_rows(subject, &bytes, None, actor).await
+        let mut receipt = self
+            .erase_keys_and_rows(subject, &bytes, up_to_version, actor)
+            .await?;
+        let window = self.effective_writer_window();
+        if !window.is_zero() {
+            tokio::time::sleep(window).await;
+            let spared = self.spared_keys(&bytes, up_to_version).await?;
+            receipt.swept = self.clear_rows(subject, &spared, actor).await?;
+            receipt.swept_after = Some(window);
+            receipt.at = SystemTime::now();
+        }
+        Ok(receipt)
     }
 
-    /// Destroys the keys of `subject` made up to `created_up_to` and clears its rows: in one
-    /// transaction with [`in_one_transaction`](Self::in_one_transaction), else keys first.
+    /// Lets new data of an erased subject be stored again, under a new key (see
+    /// [`Crypto::reenable_subject`](encx::Crypto::reenable_subject)). Records written before
+    /// the erasure stay shredded, and a later [`reapply_ledger`](Self::reapply_ledger) never
+    /// touches the records written under the new key.
+    pub async fn reenable(&self, subject: &S) -> Result<()> {
+        Ok(self
+            .crypto
+            .reenable_subject(&subject.record_id_bytes())
+            .await?)
+    }
+
+    /// The ids of the subject's keys above `up_to_version`: made by re-enabling it after the
+    /// erasure being applied, so never covered by it.
+    async fn spared_keys(&self, bytes: &[u8], up_to_version: i64) -> Result<Vec<Uuid>> {
+        Ok(self
+            .crypto
+            .subject_key_versions(bytes)
+            .await?
+            .into_iter()
+            .filter(|row| row.version > up_to_version)
+            .map(|row| row.id)
+            .collect())
+    }
+
+    /// Destroys the keys of `subject` up to `up_to_version` and clears its rows but those
+    /// under a later key: in one transaction with
+    /// [`in_one_transaction`](Self::in_one_transaction), else keys first.
     async fn erase_keys_and_rows(
         &self,
         subject: &S,
         bytes: &[u8],
-        created_up_to: Option<SystemTime>,
+        up_to_version: i64,
         actor: Option<&str>,
     ) -> Result<SubjectErasure> {
+        let spared = self.spared_keys(bytes, up_to_version).await?;
         let started = (SystemTime::now(), Instant::now());
-        if let Some(shared) = &self.shared {
+        let (keys_destroyed, tables) = if let Some(shared) = &self.shared {
             let erased = shared
-                .erase(subject, bytes, created_up_to, &self.tables)
+                .erase(subject, bytes, up_to_version, &spared, &self.tables)
                 .await;
             self.audit(
                 subject,
@@ -275,31 +367,34 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             );
             let (keys_destroyed, rows) = erased?;
             self.crypto.forget_subject_keys(bytes, &keys_destroyed)?;
-            let tables = self.tables.iter().map(|t| t.table()).zip(rows).collect();
+            let tables: Vec<_> = self.tables.iter().map(|t| t.table()).zip(rows).collect();
             for &(table, rows) in &tables {
                 let cleared = Ok::<u64, crate::Error>(rows);
                 self.audit(subject, actor, table, started, &cleared, |n| *n as usize);
             }
-            return Ok(SubjectErasure {
-                subject: subject.record_id_display(),
-                keys_destroyed,
-                tables,
-                at: SystemTime::now(),
-            });
-        }
-        let destroyed = match created_up_to {
-            None => self.crypto.erase_subject(bytes).await,
-            Some(at) => self.crypto.erase_subject_as_of(bytes, at).await,
+            (keys_destroyed, tables)
+        } else {
+            let destroyed = self.crypto.erase_subject_up_to(bytes, up_to_version).await;
+            self.audit(
+                subject,
+                actor,
+                SUBJECT_KEY_TABLE,
+                started,
+                &destroyed,
+                |ids| ids.len(),
+            );
+            let destroyed = destroyed?;
+            (destroyed, self.clear_rows(subject, &spared, actor).await?)
         };
-        self.audit(
-            subject,
-            actor,
-            SUBJECT_KEY_TABLE,
-            started,
-            &destroyed,
-            |ids| ids.len(),
-        );
-        self.clear_rows(subject, destroyed?, actor).await
+        Ok(SubjectErasure {
+            subject: subject.record_id_display(),
+            up_to_version,
+            keys_destroyed,
+            tables,
+            swept_after: None,
+            swept: Vec::new(),
+            at: SystemTime::now(),
+        })
     }
 
     /// Sends an `erase_subject` audit event about one step.
@@ -323,12 +418,14 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self.crypto.audit_sink().record(event);
     }
 
-    /// Applies every erasure of the ledger again: destroys each erased subject's keys that
-    /// were created up to its erasure (keys restored with a backup of the subject key
-    /// database), never a key made when the subject was re-enabled afterwards, and clears
-    /// the rows in the registered tables. Run it after any restore of the subject key
-    /// database. Returns one receipt per ledger entry; a receipt with no key destroyed means
-    /// nothing had come back.
+    /// Applies every erasure of the ledger again: destroys each erased subject's keys of the
+    /// versions the entry covers (keys restored with a backup of the subject key database),
+    /// never a key made when the subject was re-enabled afterwards, and clears the rows
+    /// wrapped under the covered keys, never those written under a later key. A subject the
+    /// restored store knows nothing of gets its tombstone back. Run it after any restore of
+    /// the subject key database (or of both databases, with the ledger kept apart from them:
+    /// see `docs/gdpr.md`). Returns one receipt per ledger entry; a receipt with no key
+    /// destroyed means no key had come back. It does not wait for a writer window.
     pub async fn reapply_ledger(&self) -> Result<Vec<SubjectErasure>>
     where
         S: SubjectId,
@@ -343,11 +440,22 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
                     "an erasure ledger entry does not hold a subject id of this type".into(),
                 )
             })?;
+            let rows = self.crypto.subject_key_versions(&entry.subject).await?;
+            let up_to_version = match entry.covered_version(&rows) {
+                Some(version) => version,
+                // A store restored from before the subject had a key: block it again.
+                None if rows.is_empty() => {
+                    self.crypto.subject_erasure_point(&entry.subject).await?
+                }
+                // An old entry that covers none of the stored keys: clear only the rows
+                // under keys the store no longer knows.
+                None => 0,
+            };
             receipts.push(
                 self.erase_keys_and_rows(
                     &subject,
                     &entry.subject,
-                    Some(entry.erased_at),
+                    up_to_version,
                     self.actor.as_deref(),
                 )
                 .await?,
@@ -356,29 +464,30 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         Ok(receipts)
     }
 
+    /// Clears the subject's rows in every table but those under a key of `spared`, auditing
+    /// each table.
     async fn clear_rows(
         &self,
         subject: &S,
-        keys_destroyed: Vec<Uuid>,
+        spared: &[Uuid],
         actor: Option<&str>,
-    ) -> Result<SubjectErasure> {
+    ) -> Result<Vec<(&'static str, u64)>> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
             let started = (SystemTime::now(), Instant::now());
-            let cleared = table.erase_rows(subject).await;
+            let cleared = table.erase_rows(subject, spared).await;
             self.audit(subject, actor, table.table(), started, &cleared, |rows| {
                 *rows as usize
             });
             tables.push((table.table(), cleared?));
         }
-        Ok(SubjectErasure {
-            subject: subject.record_id_display(),
-            keys_destroyed,
-            tables,
-            at: SystemTime::now(),
-        })
+        Ok(tables)
     }
 }
+
+/// What [`SubjectEraser::writer_window`] adds to the subject cache TTL by default: time for a
+/// record sealed with a cached key just before the cache expired to reach the database.
+pub const WRITER_MARGIN: Duration = Duration::from_secs(1);
 
 /// The class of an error, for audit events.
 trait ErrorClass {
@@ -404,10 +513,18 @@ impl ErrorClass for crate::Error {
 pub struct SubjectErasure {
     /// The subject's id, printable.
     pub subject: String,
+    /// The erasure covers the subject's keys of this version and lower.
+    pub up_to_version: i64,
     /// Ids of the subject keys this call destroyed (empty when an earlier call had).
     pub keys_destroyed: Vec<Uuid>,
     /// Each registered table with the number of rows this call cleared.
     pub tables: Vec<(&'static str, u64)>,
+    /// How long after destroying the keys the rows were cleared a second time (`None`
+    /// without a writer window, and for [`SubjectEraser::reapply_ledger`]).
+    pub swept_after: Option<Duration>,
+    /// Each table with the rows that second pass cleared: rows other processes wrote with
+    /// the key still in their cache.
+    pub swept: Vec<(&'static str, u64)>,
     /// When the erasure finished.
     pub at: SystemTime,
 }
@@ -427,6 +544,12 @@ impl fmt::Display for SubjectErasure {
         )?;
         for (table, rows) in &self.tables {
             write!(f, "; {table}: {rows} row(s) cleared")?;
+        }
+        if let Some(after) = self.swept_after {
+            write!(f, "; after {} ms", after.as_millis())?;
+            for (table, rows) in &self.swept {
+                write!(f, ", {table}: {rows} more row(s) cleared")?;
+            }
         }
         Ok(())
     }

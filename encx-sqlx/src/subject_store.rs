@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use encx::{ErasureEntry, ErasureLedger, NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
@@ -109,27 +108,28 @@ macro_rules! impl_store {
             }
 
             async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
+                self.insert_row(new.id, &new.subject, new.version, Some(&new.wrapped))
+                    .await
+            }
+
+            async fn versions(&self, subject: &[u8]) -> encx::Result<Vec<StoredSubjectKey>> {
                 let sql = format!(
-                    "INSERT INTO encx_subject_keys ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, NULL)",
-                    $p(1), $p(2), $p(3), $p(4), $p(5)
+                    "SELECT {COLUMNS} FROM encx_subject_keys WHERE subject = {} ORDER BY version",
+                    $p(1)
                 );
-                let inserted = sqlx::query(&sql)
-                    .bind(new.id)
-                    .bind(&new.subject)
-                    .bind(new.version)
-                    .bind(&new.wrapped)
-                    .bind(now_millis())
-                    .execute(&self.pool)
-                    .await;
-                match inserted {
-                    // Lost the race for this version: adopt the winner's key.
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {}
-                    Err(e) => return Err(unavailable("subject key insert", e)),
+                let rows = sqlx::query(&sql)
+                    .bind(subject)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("subject key versions", e))?;
+                rows.iter().map(from_row).collect()
+            }
+
+            async fn tombstone(&self, subject: &[u8]) -> encx::Result<StoredSubjectKey> {
+                if let Some(row) = self.latest(subject).await? {
+                    return Ok(row);
                 }
-                self.latest(&new.subject)
-                    .await?
-                    .ok_or_else(|| encx::Error::unavailable("subject key creation raced; try again"))
+                self.insert_row(Uuid::new_v4(), subject, 1, None).await
             }
 
             async fn live_page(
@@ -182,28 +182,62 @@ macro_rules! impl_store {
             async fn erase(
                 &self,
                 subject: &[u8],
-                created_up_to: Option<SystemTime>,
+                up_to_version: Option<i64>,
             ) -> encx::Result<Vec<Uuid>> {
                 let fail = |e| unavailable("subject erasure", e);
                 let mut tx = self.pool.begin().await.map_err(fail)?;
-                let ids = Self::erase_on(&mut tx, subject, created_up_to).await?;
+                let ids = Self::erase_on(&mut tx, subject, up_to_version).await?;
                 tx.commit().await.map_err(fail)?;
                 Ok(ids)
             }
         }
 
         impl SqlSubjectKeyStore<$db> {
+            /// Stores a key row (a tombstone when `wrapped` is `None`) unless the subject
+            /// already has one of this version; the subject's latest row afterwards.
+            async fn insert_row(
+                &self,
+                id: Uuid,
+                subject: &[u8],
+                version: i64,
+                wrapped: Option<&[u8]>,
+            ) -> encx::Result<StoredSubjectKey> {
+                let sql = format!(
+                    "INSERT INTO encx_subject_keys ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, {})",
+                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6)
+                );
+                let now = now_millis();
+                let inserted = sqlx::query(&sql)
+                    .bind(id)
+                    .bind(subject)
+                    .bind(version)
+                    .bind(wrapped)
+                    .bind(now)
+                    .bind(wrapped.is_none().then_some(now))
+                    .execute(&self.pool)
+                    .await;
+                match inserted {
+                    // Lost the race for this version: adopt the winner's row.
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {}
+                    Err(e) => return Err(unavailable("subject key insert", e)),
+                }
+                self.latest(subject)
+                    .await?
+                    .ok_or_else(|| encx::Error::unavailable("subject key creation raced; try again"))
+            }
+
             /// [`SubjectKeyStore::erase`] on a given connection or transaction.
             pub(crate) async fn erase_on(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 subject: &[u8],
-                created_up_to: Option<SystemTime>,
+                up_to_version: Option<i64>,
             ) -> encx::Result<Vec<Uuid>> {
                 let fail = |e| unavailable("subject erasure", e);
-                let up_to = created_up_to.map_or(i64::MAX, millis);
+                let up_to = up_to_version.unwrap_or(i64::MAX);
                 let select = format!(
                     "SELECT id FROM encx_subject_keys \
-                     WHERE subject = {} AND wrapped IS NOT NULL AND created_at <= {}",
+                     WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
                     $p(1), $p(2)
                 );
                 let ids: Vec<Uuid> = sqlx::query_scalar(&select)
@@ -214,7 +248,7 @@ macro_rules! impl_store {
                     .map_err(fail)?;
                 let update = format!(
                     "UPDATE encx_subject_keys SET wrapped = NULL, erased_at = {} \
-                     WHERE subject = {} AND wrapped IS NOT NULL AND created_at <= {}",
+                     WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
                     $p(1), $p(2), $p(3)
                 );
                 sqlx::query(&update)
@@ -270,13 +304,16 @@ macro_rules! impl_ledger {
         impl ErasureLedger for SqlErasureLedger<$db> {
             async fn record(&self, entry: &ErasureEntry) -> encx::Result<()> {
                 let sql = format!(
-                    "INSERT INTO encx_erasure_ledger (subject, erased_at) VALUES ({}, {})",
+                    "INSERT INTO encx_erasure_ledger (subject, erased_at, up_to_version) \
+                     VALUES ({}, {}, {})",
                     $p(1),
-                    $p(2)
+                    $p(2),
+                    $p(3)
                 );
                 sqlx::query(&sql)
                     .bind(&entry.subject)
                     .bind(millis(entry.erased_at))
+                    .bind(entry.up_to_version)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| unavailable("erasure ledger", e))?;
@@ -284,18 +321,16 @@ macro_rules! impl_ledger {
             }
 
             async fn entries(&self) -> encx::Result<Vec<ErasureEntry>> {
-                let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
-                    "SELECT subject, erased_at FROM encx_erasure_ledger ORDER BY erased_at",
+                let rows: Vec<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT subject, erased_at, up_to_version FROM encx_erasure_ledger \
+                     ORDER BY erased_at",
                 )
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| unavailable("erasure ledger", e))?;
                 Ok(rows
                     .into_iter()
-                    .map(|(subject, at)| ErasureEntry {
-                        subject,
-                        erased_at: time(at),
-                    })
+                    .map(|(subject, at, version)| ErasureEntry::stored(subject, time(at), version))
                     .collect())
             }
         }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::index::normalize::Wiped;
 use crate::index::{IndexKey, IndexKeys, IndexSpec, Indexable};
 use crate::keys::subject::{
-    self, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped, DEFAULT_SUBJECT_CACHE_ENTRIES,
+    self, StoredSubjectKey, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped, DEFAULT_SUBJECT_CACHE_ENTRIES,
     DEFAULT_SUBJECT_CACHE_TTL,
 };
 use crate::keys::{wrapped, Dek, KekStore, KeyContext, KeyInUse, Keyring, KeyringKind};
@@ -302,15 +302,38 @@ impl Crypto {
         self.subject_keys()?.erase(subject, None).await
     }
 
-    /// [`erase_subject`](Self::erase_subject) limited to the keys created at or before `at`:
-    /// applies a past erasure again (after the subject key store was restored from a backup)
-    /// without touching a key made when the subject was re-enabled later.
-    pub async fn erase_subject_as_of(
+    /// [`erase_subject`](Self::erase_subject) limited to the keys of version `up_to_version`
+    /// or lower: applies a past erasure again (after the subject key store was restored from
+    /// a backup) without touching a key made when the subject was re-enabled later.
+    pub async fn erase_subject_up_to(
         &self,
         subject: &[u8],
-        at: std::time::SystemTime,
+        up_to_version: i64,
     ) -> Result<Vec<uuid::Uuid>> {
-        self.subject_keys()?.erase(subject, Some(at)).await
+        self.subject_keys()?
+            .erase(subject, Some(up_to_version))
+            .await
+    }
+
+    /// The highest key version of `subject`, after storing a tombstone (a key row with no key)
+    /// if the subject has no key yet: the version an erasure starting now covers, and the
+    /// guarantee that no first key is created for the subject while it runs. The tombstone
+    /// makes new data for the subject refused until [`reenable_subject`](Self::reenable_subject).
+    pub async fn subject_erasure_point(&self, subject: &[u8]) -> Result<i64> {
+        self.subject_keys()?.erasure_point(subject).await
+    }
+
+    /// How long this process caches a subject key (or the knowledge that a subject is
+    /// erased): the longest another process configured alike keeps writing a subject after
+    /// its erasure ([`CryptoBuilder::subject_cache`]). `None` without subject keys.
+    pub fn subject_cache_ttl(&self) -> Option<Duration> {
+        self.subject_keys().ok().map(|keys| keys.ttl())
+    }
+
+    /// Every key row of `subject` in the subject key store (live keys and tombstones), lowest
+    /// version first: what an erasure or a re-applied ledger entry covers and spares.
+    pub async fn subject_key_versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>> {
+        self.subject_keys()?.versions(subject).await
     }
 
     /// Makes this process drop the cached keys `ids` of `subject` and read the subject's state

@@ -123,10 +123,18 @@ pub trait SubjectKeyStore: Send + Sync + fmt::Debug {
     /// another process stored first.
     async fn insert(&self, new: NewSubjectKey) -> Result<StoredSubjectKey>;
 
-    /// Destroys the subject's keys created at or before `created_up_to` (every key when
+    /// Every row of the subject (live keys and tombstones), lowest version first.
+    async fn versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>>;
+
+    /// Stores a tombstone of version 1 (a row with no key) for a subject that has no row yet,
+    /// so that no key can be created for it until it is re-enabled; stores nothing for a
+    /// subject that has a row. Returns the subject's latest row afterwards.
+    async fn tombstone(&self, subject: &[u8]) -> Result<StoredSubjectKey>;
+
+    /// Destroys the subject's keys of version `up_to_version` or lower (every key when
     /// `None`): the wrapped bytes are deleted, the rows stay as tombstones (id, version,
     /// `erased_at`). Idempotent. Returns the ids of the keys this call destroyed.
-    async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>>;
+    async fn erase(&self, subject: &[u8], up_to_version: Option<i64>) -> Result<Vec<Uuid>>;
 
     /// Up to `limit` rows that hold a key (not erased), with an id above `after`, in the
     /// store's id order: the pages of a rewrap or a key-usage count.
@@ -147,14 +155,54 @@ pub struct SubjectKeysRewrapped {
     pub rewrapped: u64,
 }
 
-/// One erasure as the ledger keeps it: which subject, when. No personal data beyond the
-/// subject's id (use a surrogate id, such as a UUID, as the subject).
+/// One erasure as the ledger keeps it: which subject, when, and which of its keys it
+/// covers. No personal data beyond the subject's id (use a surrogate id, such as a UUID, as
+/// the subject).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErasureEntry {
     /// The subject's id bytes.
     pub subject: Vec<u8>,
-    /// When it was erased.
+    /// When it was erased (for people; coverage is decided by `up_to_version`).
     pub erased_at: SystemTime,
+    /// The erasure covers the subject's keys of this version and lower: the keys it
+    /// destroyed, and the records wrapped under them. A key made later by
+    /// [`Crypto::reenable_subject`](crate::Crypto::reenable_subject) has a higher version and
+    /// is never covered. `None` only in entries written before encx recorded versions; those
+    /// are applied to the keys created at or before `erased_at`.
+    pub up_to_version: Option<i64>,
+}
+
+impl ErasureEntry {
+    /// An erasure of `subject` at `erased_at` covering its keys up to `up_to_version`.
+    pub fn new(subject: Vec<u8>, erased_at: SystemTime, up_to_version: i64) -> Self {
+        ErasureEntry {
+            subject,
+            erased_at,
+            up_to_version: Some(up_to_version),
+        }
+    }
+
+    /// An entry as read back from a store (`up_to_version` may be missing in old entries).
+    pub fn stored(subject: Vec<u8>, erased_at: SystemTime, up_to_version: Option<i64>) -> Self {
+        ErasureEntry {
+            subject,
+            erased_at,
+            up_to_version,
+        }
+    }
+
+    /// The highest key version this entry covers among `rows` (the subject's rows): its
+    /// recorded version, or for an old entry the highest version created up to `erased_at`
+    /// (`None` when no such key is stored).
+    pub fn covered_version(&self, rows: &[StoredSubjectKey]) -> Option<i64> {
+        self.up_to_version.or_else(|| {
+            rows.iter()
+                .filter(|r| r.created_at <= self.erased_at)
+                .map(|r| r.version)
+                .max()
+        })
+    }
 }
 
 /// A record of every subject erasure, kept apart from the subject keys, so that after the
@@ -290,12 +338,40 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
         }))
     }
 
-    async fn erase(&self, subject: &[u8], created_up_to: Option<SystemTime>) -> Result<Vec<Uuid>> {
+    async fn versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>> {
+        Ok(self.with_rows(|rows| {
+            let mut mine: Vec<StoredSubjectKey> =
+                rows.iter().filter(|r| r.subject == subject).cloned().collect();
+            mine.sort_by_key(|r| r.version);
+            mine
+        }))
+    }
+
+    async fn tombstone(&self, subject: &[u8]) -> Result<StoredSubjectKey> {
+        self.with_rows(|rows| {
+            if latest_of(rows, subject).is_none() {
+                let now = SystemTime::now();
+                rows.push(StoredSubjectKey {
+                    id: Uuid::new_v4(),
+                    subject: subject.to_vec(),
+                    version: 1,
+                    wrapped: None,
+                    created_at: now,
+                    erased_at: Some(now),
+                });
+            }
+            latest_of(rows, subject)
+                .cloned()
+                .ok_or_else(|| Error::unavailable("subject tombstone lost"))
+        })
+    }
+
+    async fn erase(&self, subject: &[u8], up_to_version: Option<i64>) -> Result<Vec<Uuid>> {
         Ok(self.with_rows(|rows| {
             let now = SystemTime::now();
             rows.iter_mut()
                 .filter(|r| r.subject == subject && r.wrapped.is_some())
-                .filter(|r| created_up_to.is_none_or(|up_to| r.created_at <= up_to))
+                .filter(|r| up_to_version.is_none_or(|up_to| r.version <= up_to))
                 .map(|r| {
                     r.wrapped = None;
                     r.erased_at = Some(now);
@@ -306,11 +382,21 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
     }
 }
 
-/// What a process knows of one subject: its live key, or that it is erased.
+/// What a process knows of one subject key: whose it is, and the key, or that it is erased.
+/// The subject is kept beside the key so that every read checks it, cached or not.
 #[derive(Clone)]
-enum SubjectState {
-    Live(Arc<Kek>),
-    Erased,
+struct SubjectState {
+    subject: Arc<[u8]>,
+    key: Option<Arc<Kek>>,
+}
+
+impl SubjectState {
+    fn live(subject: &[u8], key: Kek) -> Self {
+        SubjectState {
+            subject: subject.into(),
+            key: Some(Arc::new(key)),
+        }
+    }
 }
 
 /// The subject keys one [`Crypto`](crate::Crypto) uses: store, keyring and cache.
@@ -361,6 +447,11 @@ impl SubjectKeys {
         }
     }
 
+    /// How long keys and erasures stay cached.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The key that wraps new DEKs of `subject`, creating the subject's first key if it has
     /// none. [`Error::SubjectErased`] for an erased subject.
     pub(crate) async fn active(
@@ -378,12 +469,12 @@ impl SubjectKeys {
                 }
             })
             .await?;
-        match state {
-            SubjectState::Live(key) => Ok(key),
-            SubjectState::Erased => Err(Error::SubjectErased {
-                subject: shown.to_owned(),
-            }),
+        if *state.subject != *subject {
+            return Err(Error::Tampered);
         }
+        state.key.ok_or_else(|| Error::SubjectErased {
+            subject: shown.to_owned(),
+        })
     }
 
     /// Gives an erased subject a new key (one version above its last), so that new data for it
@@ -432,25 +523,49 @@ impl SubjectKeys {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
         }
-        match state? {
-            SubjectState::Live(key) => wrapped::unwrap(key.wrap_key(), blob.as_bytes(), ctx),
-            SubjectState::Erased => Err(Error::Shredded {
+        let state = state?;
+        if subject.is_some_and(|s| s != &*state.subject) {
+            // The record names a subject whose key did not wrap its DEK (checked on every
+            // read, not only when the key is loaded).
+            return Err(Error::Tampered);
+        }
+        match &state.key {
+            Some(key) => wrapped::unwrap(key.wrap_key(), blob.as_bytes(), ctx),
+            None => Err(Error::Shredded {
                 table: ctx.table.to_owned(),
                 record: shown_record.to_owned(),
             }),
         }
     }
 
-    /// Destroys the keys of `subject` (those created up to a time, or all) in the store and
-    /// forgets them here.
+    /// Destroys the keys of `subject` (those up to a version, or all) in the store and
+    /// forgets them here. A subject with no key yet gets a tombstone, so that new data for it
+    /// is refused as for any erased subject.
     pub(crate) async fn erase(
         &self,
         subject: &[u8],
-        created_up_to: Option<SystemTime>,
+        up_to_version: Option<i64>,
     ) -> Result<Vec<Uuid>> {
-        let ids = self.store.erase(subject, created_up_to).await?;
+        if up_to_version.is_none() {
+            self.store.tombstone(subject).await?;
+        }
+        let ids = self.store.erase(subject, up_to_version).await?;
         self.forget(subject, &ids);
         Ok(ids)
+    }
+
+    /// The highest key version of `subject`, after leaving a tombstone if it has no key yet:
+    /// what an erasure that starts now covers.
+    pub(crate) async fn erasure_point(&self, subject: &[u8]) -> Result<i64> {
+        Ok(match self.store.latest(subject).await? {
+            Some(row) => row.version,
+            None => self.store.tombstone(subject).await?.version,
+        })
+    }
+
+    /// Every key row of `subject`, lowest version first.
+    pub(crate) async fn versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>> {
+        self.store.versions(subject).await
     }
 
     pub(crate) fn forget(&self, subject: &[u8], ids: &[Uuid]) {
@@ -476,7 +591,10 @@ impl SubjectKeys {
             return Err(Error::Tampered);
         }
         let Some(wrapped) = &row.wrapped else {
-            return Ok(SubjectState::Erased);
+            return Ok(SubjectState {
+                subject: row.subject.as_slice().into(),
+                key: None,
+            });
         };
         let record_id = subject_key_record_id(&row.id, &row.subject, row.version);
         let key = keyring
@@ -485,11 +603,10 @@ impl SubjectKeys {
                 &KeyContext::new(SUBJECT_KEY_TABLE, &record_id),
             )
             .await?;
-        Ok(SubjectState::Live(Arc::new(Kek::new(
-            row.id,
-            row.version,
-            &key.into_key_bytes(),
-        ))))
+        Ok(SubjectState::live(
+            &row.subject,
+            Kek::new(row.id, row.version, &key.into_key_bytes()),
+        ))
     }
 
     /// Re-wraps every live subject key not under the keyring's active key, `batch` rows per
@@ -573,11 +690,10 @@ impl SubjectKeys {
             })
             .await?;
         if stored.id == id {
-            Ok(SubjectState::Live(Arc::new(Kek::new(
-                id,
-                version,
-                &key.into_key_bytes(),
-            ))))
+            Ok(SubjectState::live(
+                subject,
+                Kek::new(id, version, &key.into_key_bytes()),
+            ))
         } else {
             self.open_row(keyring, &stored, Some(subject)).await
         }
