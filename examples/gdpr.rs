@@ -65,6 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .index_keys_in(kek_store, root)
         .subject_keys_in(SqlSubjectKeyStore::shared(keys.clone()))
+        // How long any process keeps a subject key cached (60 s by default): the eraser
+        // waits this long (plus 1 s) before clearing rows that other processes wrote with
+        // the key still cached. Short here, so that the example finishes quickly.
+        .subject_cache(std::time::Duration::from_secs(1), 10_000)
         .build()
         .await?;
 

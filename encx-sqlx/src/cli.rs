@@ -52,11 +52,16 @@ use crate::rewrap::RewrapProgress;
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Context {
-    /// `--database-url` or `DATABASE_URL`.
+    /// `--database-url` or `DATABASE_URL`: the application's data.
     pub database_url: String,
-    /// The root keyring: the local master keys of `--master-keys` / `ENCX_MASTER_KEYS` (or
-    /// `--master-key-file`), or, with the `aws-kms` feature, the KMS key of `--kms-key-id` /
-    /// `ENCX_KMS_KEY_ID`.
+    /// `--keys-database-url` or `ENCX_KEYS_DATABASE_URL`: the database of the key tables
+    /// (`encx_keks`, `encx_subject_keys`) where they live apart from the data, as
+    /// `docs/gdpr.md` recommends; the data database's URL when not given.
+    pub keys_database_url: String,
+    /// The root keyring: the local master keys of `--master-keys` / `ENCX_MASTER_KEYS`,
+    /// `--master-key-file` / `ENCX_MASTER_KEY_FILE`, or `ENCX_MASTER_KEY` (one base64 key,
+    /// as [`LocalKeyring::from_env`](encx::LocalKeyring::from_env) reads it), or, with the
+    /// `aws-kms` feature, the KMS key of `--kms-key-id` / `ENCX_KMS_KEY_ID`.
     pub root: Arc<dyn Keyring>,
 }
 
@@ -85,7 +90,12 @@ struct Args {
     /// Database URL (postgres://, mysql://, sqlite://).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// Local master keys, `v1:BASE64,v2:BASE64` (the last wraps).
+    /// Database URL of the key tables, where they live apart from the data (default: the
+    /// data's).
+    #[arg(long, env = "ENCX_KEYS_DATABASE_URL", global = true, hide_env_values = true)]
+    keys_database_url: Option<String>,
+    /// Local master keys, `v1:BASE64,v2:BASE64` (the last wraps). Without any root option,
+    /// `ENCX_MASTER_KEY` (one base64 key) is read, as the library does.
     #[arg(long, env = "ENCX_MASTER_KEYS", global = true, hide_env_values = true)]
     master_keys: Option<String>,
     /// A file holding one base64 master key (version `v1`).
@@ -433,9 +443,14 @@ where
         .database_url
         .clone()
         .ok_or_else(|| config("no database: give --database-url or set DATABASE_URL"))?;
+    let keys_database_url = args
+        .keys_database_url
+        .clone()
+        .unwrap_or_else(|| database_url.clone());
     let root = root_keyring(&args).await?;
     let registry = build(Context {
         database_url,
+        keys_database_url,
         root: root.clone(),
     })
     .await
@@ -628,6 +643,15 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                 );
                 return Ok(());
             }
+            if let Some(window) = registry.subject_writer_window().filter(|w| !w.is_zero()) {
+                if !args.json {
+                    eprintln!(
+                        "erasing subject {subject}; then waiting {} ms for other processes' \
+                         subject caches before clearing the rows they wrote meanwhile",
+                        window.as_millis()
+                    );
+                }
+            }
             let receipt = registry.erase_subject(&subject, actor.as_deref()).await?;
             let at_ms = receipt
                 .at
@@ -638,7 +662,10 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                 json!({
                     "subject": receipt.subject,
                     "keys_destroyed": receipt.keys_destroyed.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    "up_to_version": receipt.up_to_version,
                     "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
+                    "swept_after_ms": receipt.swept_after.map(|d| d.as_millis() as u64),
+                    "swept": receipt.swept.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
                     "at_ms": at_ms,
                 }),
                 || receipt.to_string(),
@@ -978,8 +1005,12 @@ async fn root_keyring(args: &Args) -> Result<Arc<dyn Keyring>, Failure> {
     if let Some(key_id) = &args.kms_key_id {
         return kms_root(key_id).await;
     }
+    if std::env::var_os(encx::keys::local::ENV_MASTER_KEY).is_some() {
+        return Ok(Arc::new(encx::LocalKeyring::from_env()?));
+    }
     Err(config(
-        "no root key: give --master-keys (ENCX_MASTER_KEYS), --master-key-file or --kms-key-id",
+        "no root key: give --master-keys (ENCX_MASTER_KEYS), --master-key-file \
+         (ENCX_MASTER_KEY_FILE) or --kms-key-id (ENCX_KMS_KEY_ID), or set ENCX_MASTER_KEY",
     ))
 }
 

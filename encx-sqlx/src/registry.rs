@@ -177,7 +177,7 @@ pub struct Registry {
     tables: Vec<Box<dyn JobTable>>,
     migrations: Vec<Box<dyn MigrationTable>>,
     audit: Option<AuditReader>,
-    eraser: Option<(Vec<&'static str>, SubjectEraserFn, ReapplyFn)>,
+    eraser: Option<(Vec<&'static str>, SubjectEraserFn, ReapplyFn, std::time::Duration)>,
     secrets: Option<Arc<dyn crate::secrets::SecretsApi>>,
 }
 
@@ -212,6 +212,7 @@ impl Registry {
         <S as std::str::FromStr>::Err: fmt::Display,
     {
         let tables = eraser.table_names();
+        let window = eraser.effective_writer_window();
         let eraser = Arc::new(eraser);
         let reapplying = eraser.clone();
         let reapply: ReapplyFn = Arc::new(move || {
@@ -227,7 +228,7 @@ impl Registry {
                 eraser.erase_by(&parsed, actor.as_deref()).await
             })
         });
-        self.eraser = Some((tables, erase, reapply));
+        self.eraser = Some((tables, erase, reapply, window));
         self
     }
 
@@ -236,14 +237,20 @@ impl Registry {
     /// reapply-ledger`): after a restore of the subject key database, destroys again the keys
     /// of every erased subject and clears their rows. One receipt per ledger entry.
     pub async fn reapply_ledger(&self) -> Result<Vec<SubjectErasure>> {
-        let (_, _, reapply) = self.eraser.as_ref().ok_or_else(no_eraser)?;
+        let (_, _, reapply, _) = self.eraser.as_ref().ok_or_else(no_eraser)?;
         reapply().await
     }
 
     /// The tables the registered subject eraser clears; `None` without
     /// [`subject_eraser`](Self::subject_eraser).
     pub fn subject_tables(&self) -> Option<&[&'static str]> {
-        self.eraser.as_ref().map(|(tables, _, _)| tables.as_slice())
+        self.eraser.as_ref().map(|(tables, ..)| tables.as_slice())
+    }
+
+    /// How long the registered subject eraser waits for other processes' subject caches
+    /// before its closing sweep ([`SubjectEraser::writer_window`](crate::SubjectEraser::writer_window)).
+    pub fn subject_writer_window(&self) -> Option<std::time::Duration> {
+        self.eraser.as_ref().map(|(.., window)| *window)
     }
 
     /// Erases data subject `subject` (text, parsed as the eraser's subject type) with the
@@ -255,7 +262,7 @@ impl Registry {
         subject: &str,
         actor: Option<&str>,
     ) -> Result<SubjectErasure> {
-        let (_, erase, _) = self.eraser.as_ref().ok_or_else(no_eraser)?;
+        let (_, erase, ..) = self.eraser.as_ref().ok_or_else(no_eraser)?;
         erase(subject.to_owned(), actor.map(str::to_owned)).await
     }
 

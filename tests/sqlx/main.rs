@@ -1161,7 +1161,7 @@ mod generic {
         pub address: String,
     }
 
-    fn member(n: i64) -> (Member, Purchase) {
+    pub fn member(n: i64) -> (Member, Purchase) {
         let id = Uuid::new_v4();
         (
             Member {
@@ -1186,10 +1186,15 @@ mod generic {
             .keyring(HierarchicalKeyring::new(root.clone(), kek_store.clone()))
             .index_keys_in(kek_store, root)
             .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
+            // Short, so that an erasure's closing sweep waits little (TTL + 1 s margin).
+            .subject_cache(SUBJECT_CACHE_TTL, 10_000)
             .build()
             .await
             .unwrap()
     }
+
+    /// The subject cache TTL of every test process's crypto.
+    pub const SUBJECT_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(300);
 
     /// Data in `data`, subject keys in `keys` (another database); returns the crypto and both
     /// repositories, with two members and their purchases stored.
@@ -1684,16 +1689,14 @@ mod generic {
         );
         let _ = bob;
 
-        // The ledger holds the subject id and a time, nothing else.
+        // The ledger holds the subject id, a time and the key version covered, nothing else.
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('encx_erasure_ledger')")
                 .fetch_all(&data.pool)
                 .await
                 .unwrap();
-        assert_eq!(
-            columns,
-            vec!["subject".to_string(), "erased_at".to_string()]
-        );
+        assert_eq!(columns, ["subject", "erased_at", "up_to_version"]);
+        assert_eq!(entries[0].up_to_version, Some(1));
 
         for pool in [restored_keys, old_data] {
             pool.close().await;
@@ -2125,6 +2128,7 @@ mod on_databases {
 }
 
 mod app_secrets;
+mod erasure;
 mod migration;
 mod rewrap;
 mod streams;
@@ -2142,6 +2146,9 @@ fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(rewrap::LOCKER_ENV) {
         return rewrap::locker(&url);
     }
+    if let Ok(url) = std::env::var(erasure::WRITER_ENV) {
+        return erasure::writer(&url);
+    }
     let mut tests = postgres::tests();
     tests.extend(mariadb::tests());
     tests.extend(sqlite::tests());
@@ -2151,5 +2158,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(migration::tests());
     tests.extend(streams::tests());
     tests.extend(app_secrets::tests());
+    tests.extend(erasure::tests());
     encx_integration_tests::run(tests)
 }

@@ -727,6 +727,7 @@ async fn members_registry<DB: EncxDatabase>(
         .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
         .index_keys_in(keks, ctx.root)
         .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(pool.clone()))
+        .subject_cache(super::generic::SUBJECT_CACHE_TTL, 1_000)
         .audit(encx_sqlx::SqlAuditSink::spawn(pool.clone(), 100))
         .build()
         .await?;

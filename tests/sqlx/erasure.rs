@@ -1,0 +1,413 @@
+//! GDPR erasure that never loses live data: a re-applied ledger clears only the rows under the
+//! keys its entry covers (by key identity, whatever the clocks say), a subject erased before it
+//! had a key stays blocked, rows that other processes write during their cache window are
+//! swept, and a ledger kept apart from both databases undoes a full restore.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use encx_integration_tests::{test_case, Service, Test};
+use encx_sqlx::{EncxDatabase, Repo, SubjectEraser};
+use futures_util::future::BoxFuture;
+
+use super::generic::{member, subject_crypto, Member, Purchase};
+use super::*;
+
+/// The environment variable that turns this test binary into a writer process: the database
+/// URL it writes purchases of subject [`SUBJECT_ENV`] into, ids from [`ID_BASE_ENV`] on.
+pub const WRITER_ENV: &str = "ENCX_TEST_ERASURE_WRITER";
+const SUBJECT_ENV: &str = "ENCX_TEST_ERASURE_SUBJECT";
+const ID_BASE_ENV: &str = "ENCX_TEST_ERASURE_ID_BASE";
+
+/// How long a writer process keeps writing.
+const WRITER_RUN: Duration = Duration::from_secs(4);
+
+/// Runs `$run(data, keys)` on two fresh databases of each kind named, as tests
+/// `erasure::<test>_on_<database>`.
+macro_rules! two_databases {
+    ($($test:ident: $run:ident => [$($database:ident),+];)+) => {
+        $(mod $test {
+            use super::*;
+            $(two_databases!(@run $database, $test, $run);)+
+        })+
+
+        pub fn tests() -> Vec<Test> {
+            let mut tests = vec![$($(two_databases!(@case $database, $test)),+),+];
+            tests.extend(single::tests());
+            tests
+        }
+    };
+    (@run $database:ident, $test:ident, $run:ident) => {
+        pub async fn $database() {
+            let name = concat!("erasure::", stringify!($test), "_on_", stringify!($database));
+            let (Some(data), Some(keys)) = (
+                two_databases!(@open $database, name),
+                two_databases!(@open $database, name),
+            ) else {
+                return;
+            };
+            $run(data.pool.clone(), keys.pool.clone()).await;
+            data.cleanup().await;
+            keys.cleanup().await;
+        }
+    };
+    (@open postgres, $name:ident) => { encx_integration_tests::postgres($name).await };
+    (@open mariadb, $name:ident) => { encx_integration_tests::mysql($name).await };
+    (@open sqlite, $name:ident) => { encx_integration_tests::sqlite($name).await };
+    (@case $database:ident, $test:ident) => {
+        test_case!(
+            two_databases!(@service $database),
+            concat!("erasure::", stringify!($test), "_on_", stringify!($database)),
+            $test::$database
+        )
+    };
+    (@service postgres) => { Service::Postgres };
+    (@service mariadb) => { Service::MySql };
+    (@service sqlite) => { Service::Sqlite };
+}
+
+two_databases! {
+    reapplying_the_ledger_spares_rows_written_after_reenabling: reapply_spares_later_rows => [postgres, mariadb, sqlite];
+    erasing_a_subject_with_no_key_blocks_it: erase_before_first_key => [postgres, mariadb, sqlite];
+}
+
+mod single {
+    use super::*;
+
+    on_databases! {
+        "erasure";
+        writes_of_other_processes_during_their_cache_window_are_swept: |db| writers_are_swept(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
+    }
+}
+
+/// The data and key repositories of one process, and the eraser over both tables with its
+/// ledger in `ledger`.
+async fn setup<DB: EncxDatabase, L: EncxDatabase>(
+    data: &sqlx::Pool<DB>,
+    keys: &sqlx::Pool<DB>,
+    ledger: &sqlx::Pool<L>,
+) -> (Repo<Member, DB>, Repo<Purchase, DB>, SubjectEraser<Uuid>) {
+    let crypto = subject_crypto(keys.clone()).await;
+    encx_sqlx::migrate(ledger).await.unwrap();
+    let members = Repo::<Member, DB>::new(data.clone(), crypto.clone());
+    let purchases = Repo::<Purchase, DB>::new(data.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    purchases.create_table().await.unwrap();
+    let eraser = SubjectEraser::<Uuid>::new(crypto)
+        .ledger(encx_sqlx::SqlErasureLedger::shared(ledger.clone()))
+        .table(members.clone())
+        .table(purchases.clone());
+    (members, purchases, eraser)
+}
+
+/// The raw SQL these tests run beside the repositories (what a restore or an auditor does).
+pub trait Raw: EncxDatabase {
+    /// Every subject key row: id and wrapped key.
+    fn key_rows(pool: &sqlx::Pool<Self>) -> BoxFuture<'_, Vec<(Uuid, Option<Vec<u8>>)>>;
+    /// Puts a key row back as a restore of the key database would.
+    fn restore_key(pool: &sqlx::Pool<Self>, id: Uuid, wrapped: Vec<u8>) -> BoxFuture<'_, ()>;
+    /// The stored `encx_dek` of purchase `id`.
+    fn order_dek(pool: &sqlx::Pool<Self>, id: i64) -> BoxFuture<'_, Option<Vec<u8>>>;
+    /// Puts a purchase's `encx_dek` back as a restore of the data would.
+    fn restore_order_dek(pool: &sqlx::Pool<Self>, id: i64, dek: Vec<u8>) -> BoxFuture<'_, ()>;
+    /// `SELECT COUNT(*) ...` with the one parameter `subject`.
+    fn count<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str, subject: Uuid) -> BoxFuture<'a, i64>;
+    /// Runs a statement without parameters.
+    fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()>;
+    /// The one placeholder of a statement.
+    const P: [&'static str; 2];
+}
+
+macro_rules! raw {
+    ($db:ty, $p1:literal, $p2:literal) => {
+        impl Raw for $db {
+            const P: [&'static str; 2] = [$p1, $p2];
+            fn key_rows(pool: &sqlx::Pool<Self>) -> BoxFuture<'_, Vec<(Uuid, Option<Vec<u8>>)>> {
+                Box::pin(async move {
+                    sqlx::query_as("SELECT id, wrapped FROM encx_subject_keys")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap()
+                })
+            }
+            fn restore_key(
+                pool: &sqlx::Pool<Self>,
+                id: Uuid,
+                wrapped: Vec<u8>,
+            ) -> BoxFuture<'_, ()> {
+                Box::pin(async move {
+                    let sql = concat!(
+                        "UPDATE encx_subject_keys SET wrapped = ",
+                        $p1,
+                        ", erased_at = NULL WHERE id = ",
+                        $p2
+                    );
+                    sqlx::query(sql)
+                        .bind(wrapped)
+                        .bind(id)
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                })
+            }
+            fn order_dek(pool: &sqlx::Pool<Self>, id: i64) -> BoxFuture<'_, Option<Vec<u8>>> {
+                Box::pin(async move {
+                    let sql = concat!("SELECT encx_dek FROM subject_orders WHERE id = ", $p1);
+                    sqlx::query_scalar(sql)
+                        .bind(id)
+                        .fetch_one(pool)
+                        .await
+                        .unwrap()
+                })
+            }
+            fn restore_order_dek(
+                pool: &sqlx::Pool<Self>,
+                id: i64,
+                dek: Vec<u8>,
+            ) -> BoxFuture<'_, ()> {
+                Box::pin(async move {
+                    let sql = concat!(
+                        "UPDATE subject_orders SET encx_dek = ",
+                        $p1,
+                        " WHERE id = ",
+                        $p2
+                    );
+                    sqlx::query(sql)
+                        .bind(dek)
+                        .bind(id)
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                })
+            }
+            fn count<'a>(
+                pool: &'a sqlx::Pool<Self>,
+                sql: &'a str,
+                subject: Uuid,
+            ) -> BoxFuture<'a, i64> {
+                Box::pin(async move {
+                    sqlx::query_scalar(sql)
+                        .bind(subject)
+                        .fetch_one(pool)
+                        .await
+                        .unwrap()
+                })
+            }
+            fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query(sql).execute(pool).await.unwrap();
+                })
+            }
+        }
+    };
+}
+
+raw!(sqlx::Postgres, "$1", "$2");
+raw!(sqlx::MySql, "?", "?");
+raw!(sqlx::Sqlite, "?", "?");
+
+/// Issue 23, item 1, as a new user met it: erase G, re-enable G, insert a new order for G,
+/// re-apply the ledger (as the runbook says after every key-database restore). The new order
+/// must survive: coverage is decided by key version, not by time. Then a real restore of the
+/// key row and of the old order's DEK, with the ledger's clock an hour behind the writers':
+/// the re-applied entry destroys the restored key and clears the old order only.
+async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Pool<DB>) {
+    let (members, purchases, eraser) = setup(&data, &keys, &data).await;
+    let ((g, old_order), (h, h_order)) = (member(1), member(2));
+    for (m, p) in [(&g, &old_order), (&h, &h_order)] {
+        members.insert(m).await.unwrap();
+        purchases.insert(p).await.unwrap();
+    }
+    let key_rows_before = DB::key_rows(&keys).await;
+    assert_eq!(key_rows_before.len(), 2);
+    let old_dek = DB::order_dek(&data, old_order.id).await.unwrap();
+
+    let receipt = eraser.erase(&g.id).await.unwrap();
+    assert_eq!(receipt.up_to_version, 1);
+    assert_eq!(receipt.keys_destroyed.len(), 1);
+    eraser.reenable(&g.id).await.unwrap();
+    let mut new_order = old_order.clone();
+    new_order.id = 10;
+    new_order.address = "written after re-enabling".into();
+    purchases.insert(&new_order).await.unwrap();
+
+    let receipts = eraser.reapply_ledger().await.unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert!(receipts[0].keys_destroyed.is_empty(), "{}", receipts[0]);
+    assert_eq!(
+        receipts[0].tables,
+        vec![("subject_users", 0), ("subject_orders", 0)],
+        "nothing written under the re-enabled key is cleared: {}",
+        receipts[0]
+    );
+    assert_eq!(purchases.get(new_order.id).await.unwrap(), new_order);
+    let cold = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
+    assert_eq!(cold.get(new_order.id).await.unwrap(), new_order);
+
+    // A restore of the key database brings G's first key back, and a restore of the data
+    // brings back the old order's DEK; the eraser's clock ran an hour behind.
+    for (id, wrapped) in key_rows_before {
+        DB::restore_key(&keys, id, wrapped.unwrap()).await;
+    }
+    DB::restore_order_dek(&data, old_order.id, old_dek).await;
+    DB::run(
+        &data,
+        "UPDATE encx_erasure_ledger SET erased_at = erased_at - 3600000",
+    )
+    .await;
+    let restored = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
+    assert_eq!(
+        restored.get(old_order.id).await.unwrap(),
+        old_order,
+        "the restore resurrected G's old order"
+    );
+
+    let receipts = eraser.reapply_ledger().await.unwrap();
+    assert_eq!(receipts[0].keys_destroyed.len(), 1, "{}", receipts[0]);
+    assert_eq!(
+        receipts[0].tables,
+        vec![("subject_users", 0), ("subject_orders", 1)],
+        "exactly the old order: {}",
+        receipts[0]
+    );
+    let fresh = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
+    assert!(fresh.get(old_order.id).await.unwrap_err().is_shredded());
+    assert_eq!(fresh.get(new_order.id).await.unwrap(), new_order);
+    assert_eq!(fresh.get(h_order.id).await.unwrap(), h_order);
+    assert_eq!(members.get(h.id).await.unwrap(), h);
+}
+
+/// Issue 23, item 2: erasing a subject that has no key yet leaves a tombstone; the next
+/// insert for it is refused, in this process and in a cold one, until it is re-enabled.
+async fn erase_before_first_key<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sqlx::Pool<DB>) {
+    let (members, purchases, eraser) = setup(&data, &keys, &data).await;
+    let (g, order) = member(1);
+    let receipt = eraser.erase(&g.id).await.unwrap();
+    assert!(receipt.keys_destroyed.is_empty());
+    assert_eq!(receipt.up_to_version, 1);
+    let cold = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
+    for repo in [&purchases, &cold] {
+        let err = repo.insert(&order).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                encx_sqlx::Error::Crypto(encx::Error::SubjectErased { .. })
+            ),
+            "{err:?}"
+        );
+    }
+    assert!(members.insert(&g).await.is_err());
+    assert!(matches!(
+        purchases.get(order.id).await,
+        Err(encx_sqlx::Error::NotFound { .. })
+    ));
+    eraser.reenable(&g.id).await.unwrap();
+    purchases.insert(&order).await.unwrap();
+    members.insert(&g).await.unwrap();
+    assert_eq!(cold.get(order.id).await.unwrap(), order);
+}
+
+/// Issue 23, item 3: two writer processes keep inserting purchases of subject G with G's key
+/// in their cache while this process (the third) erases G. After `erase` returns (it waits
+/// out the writers' cache window and sweeps), no row of G holds a DEK or a blind index,
+/// whichever process wrote it; the sweep cleared rows the writers wrote after the keys were
+/// destroyed; another subject's rows are untouched.
+async fn writers_are_swept<DB: Raw>(pool: sqlx::Pool<DB>, url: &str) {
+    let (members, purchases, eraser) = setup(&pool, &pool, &pool).await;
+    let ((g, g_order), (h, h_order)) = (member(1), member(2));
+    for (m, p) in [(&g, &g_order), (&h, &h_order)] {
+        members.insert(m).await.unwrap();
+        purchases.insert(p).await.unwrap();
+    }
+    let mut writers: Vec<_> = (1..=2)
+        .map(|n| {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .env(WRITER_ENV, url)
+                .env(SUBJECT_ENV, g.id.to_string())
+                .env(ID_BASE_ENV, (n * 1_000_000).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "ready", "writer {n}");
+            (child, lines)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let receipt = eraser.erase(&g.id).await.unwrap();
+    let swept: u64 = receipt.swept.iter().map(|(_, n)| n).sum();
+    let mut written = 0u64;
+    for (mut child, mut lines) in writers.drain(..) {
+        let summary = lines.next().unwrap().unwrap();
+        assert!(child.wait().unwrap().success(), "{summary}");
+        // "wrote N refused M"
+        let words: Vec<&str> = summary.split_whitespace().collect();
+        assert_eq!(words[0], "wrote", "{summary}");
+        assert!(words[3].parse::<u64>().unwrap() > 0, "the writer was refused in the end: {summary}");
+        written += words[1].parse::<u64>().unwrap();
+    }
+    assert!(written > 0);
+    assert!(
+        swept > 0,
+        "the writers wrote rows of G with the cached key after the erasure, and the sweep \
+         cleared them: {receipt}"
+    );
+    let p1 = DB::P[0];
+    for (table, column, kept) in [
+        ("subject_orders", "member_id", "encx_dek IS NOT NULL"),
+        (
+            "subject_users",
+            "id",
+            "encx_dek IS NOT NULL OR email_bidx IS NOT NULL",
+        ),
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = {p1} AND ({kept})");
+        let left = DB::count(&pool, &sql, g.id).await;
+        assert_eq!(left, 0, "rows of the erased subject still keyed in {table}");
+    }
+    let all = DB::count(
+        &pool,
+        &format!("SELECT COUNT(*) FROM subject_orders WHERE member_id = {p1}"),
+        g.id,
+    )
+    .await;
+    assert!(all as u64 > swept, "the rows are there, cleared");
+    assert_eq!(purchases.get(h_order.id).await.unwrap(), h_order);
+    assert_eq!(members.get(h.id).await.unwrap(), h);
+}
+
+/// The body of a writer process: with a crypto of its own (subject cache TTL
+/// [`SUBJECT_CACHE_TTL`]), inserts purchases of the subject until [`WRITER_RUN`] has passed,
+/// says `ready` after the first, and ends with `wrote N refused M`: the rows it wrote after
+/// the first, and the inserts refused because the subject was erased.
+pub fn writer(url: &str) -> std::process::ExitCode {
+    async fn run<DB: EncxDatabase>(url: &str) {
+        let subject: Uuid = std::env::var(SUBJECT_ENV).unwrap().parse().unwrap();
+        let base: i64 = std::env::var(ID_BASE_ENV).unwrap().parse().unwrap();
+        let pool = sqlx::Pool::<DB>::connect(url).await.unwrap();
+        let crypto = subject_crypto(pool.clone()).await;
+        let purchases = Repo::<Purchase, DB>::new(pool, crypto);
+        let started = Instant::now();
+        let (mut wrote, mut refused) = (0u64, 0u64);
+        let mut n = 0;
+        while started.elapsed() < WRITER_RUN {
+            n += 1;
+            let order = Purchase {
+                id: base + n,
+                member_id: subject,
+                address: format!("{n} Written Street"),
+            };
+            match purchases.insert(&order).await {
+                Ok(()) if n == 1 => println!("ready"),
+                Ok(()) => wrote += 1,
+                Err(e) if e.is_shredded() => refused += 1,
+                Err(e) => panic!("writer: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        println!("wrote {wrote} refused {refused}");
+    }
+    on_url!(url, run)
+}
