@@ -1098,6 +1098,11 @@ mod generic {
             ),
             test_case!(
                 Service::Postgres,
+                "generic::a_full_restore_is_undone_by_a_ledger_kept_apart",
+                a_full_restore_is_undone_by_a_ledger_kept_apart
+            ),
+            test_case!(
+                Service::Postgres,
                 "generic::audit_rows_on_postgres_hold_no_secret",
                 audit_rows_on_postgres_hold_no_secret
             ),
@@ -1749,6 +1754,115 @@ mod generic {
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
+    }
+
+    /// Issue 23, item 4: both databases (data and subject keys) restored from the same night,
+    /// after an erasure. A ledger kept in the data database is rolled back with it (no entry,
+    /// the subject readable again); the ledger in a database of its own still holds the
+    /// erasure, and re-applying it shreds the subject in the restored copies, while the other
+    /// subject reads as before.
+    async fn a_full_restore_is_undone_by_a_ledger_kept_apart() {
+        let name = "generic::a_full_restore_is_undone_by_a_ledger_kept_apart";
+        let mut dbs = Vec::new();
+        for _ in 0..5 {
+            match encx_integration_tests::postgres(name).await {
+                Some(db) => dbs.push(db),
+                None => return,
+            }
+        }
+        let [data, keys, ledger_db, restored_data, restored_keys]: [_; 5] =
+            dbs.try_into().ok().unwrap();
+        encx_sqlx::migrate(&data.pool).await.unwrap(); // a ledger table in the data, too
+        let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+            subjects_setup(data.pool.clone(), keys.pool.clone()).await;
+        let server_major: i32 =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+                .fetch_one(&data.pool)
+                .await
+                .unwrap();
+        let server_major = u32::try_from(server_major).unwrap();
+        // Last night's backups of both databases are taken now, before the erasure.
+        let (data_dump, keys_dump) = (
+            pg_tool("pg_dump", &data.url, server_major, &["--no-owner", "--no-privileges"], b""),
+            pg_tool("pg_dump", &keys.url, server_major, &["--no-owner", "--no-privileges"], b""),
+        );
+
+        encx_sqlx::migrate(&ledger_db.pool).await.unwrap();
+        let apart = encx_sqlx::SqlErasureLedger::shared(ledger_db.pool.clone());
+        let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto)
+            .ledger(apart.clone())
+            .table(members)
+            .table(purchases);
+        eraser.erase(&ada.id).await.unwrap();
+
+        // Both databases restored from the same night.
+        for (dump, db) in [(&data_dump, &restored_data), (&keys_dump, &restored_keys)] {
+            for table in [
+                "encx_keks",
+                "encx_subject_keys",
+                "encx_erasure_ledger",
+                "encx_audit",
+                "encx_secrets",
+                "encx_tokens",
+                "encx_schema_migrations",
+            ] {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+            }
+            pg_tool("psql", &db.url, server_major, &["-q", "-v", "ON_ERROR_STOP=1"], dump);
+        }
+        let restored = subject_crypto(restored_keys.pool.clone()).await;
+        let members = encx_sqlx::Repo::<Member, sqlx::Postgres>::new(
+            restored_data.pool.clone(),
+            restored.clone(),
+        );
+        let purchases = encx_sqlx::Repo::<Purchase, sqlx::Postgres>::new(
+            restored_data.pool.clone(),
+            restored.clone(),
+        );
+        assert_eq!(
+            purchases.get(ada_order.id).await.unwrap(),
+            ada_order,
+            "the full restore resurrected the erased subject"
+        );
+
+        // A ledger in the data database was restored too: it forgot the erasure.
+        let rolled_back = encx_sqlx::SqlErasureLedger::shared(restored_data.pool.clone());
+        let naive = encx_sqlx::SubjectEraser::<Uuid>::new(restored.clone())
+            .ledger(rolled_back)
+            .table(members.clone())
+            .table(purchases.clone());
+        assert!(naive.reapply_ledger().await.unwrap().is_empty());
+        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+
+        // The ledger kept apart remembers it.
+        let after_restore = encx_sqlx::SubjectEraser::<Uuid>::new(restored.clone())
+            .ledger(apart)
+            .table(members.clone())
+            .table(purchases.clone());
+        let receipts = after_restore.reapply_ledger().await.unwrap();
+        assert_eq!(receipts.len(), 1);
+        assert_eq!(receipts[0].keys_destroyed.len(), 1, "{}", receipts[0]);
+        assert_eq!(
+            receipts[0].tables,
+            vec![("subject_users", 1), ("subject_orders", 1)]
+        );
+        let cold = subject_crypto(restored_keys.pool.clone()).await;
+        let cold_orders =
+            encx_sqlx::Repo::<Purchase, sqlx::Postgres>::new(restored_data.pool.clone(), cold);
+        assert!(cold_orders.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert!(members
+            .find_by(Member::EMAIL, &ada.email)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(cold_orders.get(bob_order.id).await.unwrap(), bob_order);
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        for db in [data, keys, ledger_db, restored_data, restored_keys] {
+            db.cleanup().await;
+        }
     }
 
     /// DESIGN.md's promise, with PostgreSQL's own backup tool: `pg_dump` the data database,

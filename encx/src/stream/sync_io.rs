@@ -10,12 +10,15 @@ use super::{classify, sealed_len, to_io, Opener, Sealer};
 /// Encrypts what is written to it into `W` (header first). Made by [`Sealer::writer`].
 ///
 /// Holds one segment in memory. [`finish`](Self::finish) writes the last segment: without it
-/// the stream reads as truncated.
+/// the stream reads as truncated. After a failed write to the output the writer stays failed:
+/// every later `write` and `finish` returns an error (the output may hold part of a segment,
+/// so no stream written on from there could be decrypted).
 pub struct StreamWriter<W: Write> {
     out: W,
     key: SegmentKey,
     segment_len: usize,
     buf: Vec<u8>,
+    failed: bool,
 }
 
 impl<W: Write> std::fmt::Debug for StreamWriter<W> {
@@ -36,13 +39,21 @@ impl<W: Write> StreamWriter<W> {
             key: sealer.key,
             segment_len,
             buf: Vec::with_capacity(sealed_len(segment_len)),
+            failed: false,
         })
     }
 
     fn seal_and_write(&mut self, last: bool) -> Result<()> {
+        if self.failed {
+            return Err(failed_earlier());
+        }
+        // Failed until the segment is out whole: a retry must not append to a sealed buffer
+        // nor reuse the segment counter.
+        self.failed = true;
         self.key.seal(&mut self.buf, last)?;
         self.out.write_all(&self.buf).map_err(Error::Io)?;
         self.buf.clear();
+        self.failed = false;
         Ok(())
     }
 
@@ -56,6 +67,9 @@ impl<W: Write> StreamWriter<W> {
 
 impl<W: Write> Write for StreamWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(to_io(failed_earlier()));
+        }
         let mut rest = data;
         while !rest.is_empty() {
             let room = self.segment_len - self.buf.len();
@@ -75,6 +89,13 @@ impl<W: Write> Write for StreamWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// The error of a writer used after its output failed.
+fn failed_earlier() -> Error {
+    Error::Io(io::Error::other(
+        "the stream writer failed earlier; start a new stream",
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +157,19 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
+    /// The next segment, or the reader failed for good: nothing of a segment that did not
+    /// open is ever handed out.
     fn next_segment(&mut self) -> Result<()> {
+        let next = self.read_segment();
+        if next.is_err() {
+            self.state = State::Failed;
+            self.plain.clear();
+            self.pos = 0;
+        }
+        next
+    }
+
+    fn read_segment(&mut self) -> Result<()> {
         let got = fill(&mut self.input, &mut self.sealed)?;
         let full = classify(got, self.segment_len)?;
         self.key.open(&self.sealed[..got], &mut self.plain, !full)?;
@@ -144,7 +177,6 @@ impl<R: Read> StreamReader<R> {
         if !full {
             let mut extra = [0u8; 1];
             if fill(&mut self.input, &mut extra)? != 0 {
-                self.plain.clear();
                 return Err(Error::Tampered);
             }
             self.state = State::Done;
@@ -164,12 +196,7 @@ impl<R: Read> StreamReader<R> {
             match self.state {
                 State::Done => return Ok(total),
                 State::Failed => return Err(Error::Tampered),
-                State::Reading => {
-                    if let Err(e) = self.next_segment() {
-                        self.state = State::Failed;
-                        return Err(e);
-                    }
-                }
+                State::Reading => self.next_segment()?,
             }
         }
     }
@@ -192,12 +219,7 @@ impl<R: Read> Read for StreamReader<R> {
             match self.state {
                 State::Done => return Ok(0),
                 State::Failed => return Err(io::Error::other(Error::Tampered)),
-                State::Reading => {
-                    if let Err(e) = self.next_segment() {
-                        self.state = State::Failed;
-                        return Err(to_io(e));
-                    }
-                }
+                State::Reading => self.next_segment().map_err(to_io)?,
             }
         }
     }

@@ -458,6 +458,87 @@ fn another_keyring_cannot_open_and_labels_are_checked() {
     assert!(out.is_empty());
 }
 
+/// A blocking reader whose first segment fails stays failed: every later read is an error,
+/// never a segment's worth of bytes (zeros or otherwise).
+#[test]
+fn a_blocking_reader_stays_failed_after_a_bad_segment() {
+    let keyring = keyring();
+    let data = plaintext(3 * SEG);
+    let sealed = seal_sync(&keyring, &data, SEG);
+    let mut input = &sealed[..];
+    let header = Header::read_from(&mut input).unwrap();
+    let header_len = sealed.len() - input.len();
+    for flip in [header_len + 3, header_len + sealed_len(SEG) + 3] {
+        let mut bad = sealed.clone();
+        bad[flip] ^= 1;
+        let opener = rt().block_on(header.open(&keyring)).unwrap();
+        let mut reader = opener.reader(&bad[header_len..]);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 100];
+        let mut errors = 0;
+        for _ in 0..(4 * SEG / 100) {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    errors += 1;
+                    let err: Error = e.into();
+                    assert!(err.is_tampered(), "{err:?}");
+                }
+            }
+        }
+        assert!(errors > 1, "flip at {flip}: later reads fail too");
+        assert_eq!(
+            got,
+            data[..got.len()],
+            "flip at {flip}: only authentic plaintext came out"
+        );
+        assert!(got.len() < data.len());
+    }
+}
+
+/// An output that fails once: a writer retried after that refuses (no panic, no stream with a
+/// hole in it), also at `finish`.
+#[test]
+fn a_writer_whose_output_failed_stays_failed() {
+    #[derive(Debug)]
+    struct FailOnce {
+        out: Vec<u8>,
+        fail_at: usize,
+        failed: bool,
+    }
+    impl Write for FailOnce {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if !self.failed && self.out.len() + data.len() > self.fail_at {
+                self.failed = true;
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.out.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let keyring = keyring();
+    let sealer = rt()
+        .block_on(Sealer::with_segment_len(&keyring, "t", SEG))
+        .unwrap();
+    let out = FailOnce {
+        out: Vec::new(),
+        fail_at: 200,
+        failed: false,
+    };
+    let mut writer = sealer.writer(out).unwrap();
+    let data = plaintext(3 * SEG);
+    assert!(writer.write_all(&data).is_err(), "the output failed");
+    for _ in 0..3 {
+        assert!(writer.write(&data[..10]).is_err(), "a retry is refused");
+    }
+    let err = writer.finish().unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+}
+
 #[test]
 fn a_writer_dropped_without_finish_reads_as_truncated() {
     let keyring = keyring();
