@@ -366,6 +366,12 @@ impl<DB: EncxDatabase> Secrets<DB> {
         let expires_at = options.expires_at.map(millis);
         for _ in 0..8 {
             let latest = DB::select_secret(&self.inner.pool, name, None).await?;
+            if latest.as_ref().is_some_and(|row| row.name != name) {
+                return Err(Error::InvalidConfig(format!(
+                    "secret {name}: the database compares names without case or trailing \
+                     spaces and holds another one; run encx_sqlx::migrate for exact names"
+                )));
+            }
             let version = latest.map_or(1, |row| row.version + 1);
             let mut row = SecretRow {
                 name: name.to_owned(),
@@ -402,6 +408,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
         check_name(name)?;
         let latest = DB::select_secret(&self.inner.pool, name, None)
             .await?
+            .filter(|row| row.name == name)
             .ok_or_else(|| not_found(name))?;
         let mut options = SecretOptions::new();
         for tag in parse_tags(&latest.tags) {
@@ -466,6 +473,11 @@ impl<DB: EncxDatabase> Secrets<DB> {
         let row = DB::select_secret(&self.inner.pool, name, version)
             .await?
             .ok_or_else(|| not_found(name))?;
+        if row.name != name {
+            // A database whose comparison ignores case or trailing spaces returned another
+            // secret: never open it under the name asked for.
+            return Err(not_found(name));
+        }
         self.open(row).await
     }
 

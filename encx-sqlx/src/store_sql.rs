@@ -114,6 +114,30 @@ pub trait StoreSql: Database {
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 
+/// A text column, also where MySQL/MariaDB reports it as bytes (its binary collation, which
+/// makes names compare byte for byte, marks the column binary).
+fn exact_text<R: Row>(row: &R, column: &str) -> Result<String>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    match row.try_get::<String, _>(column) {
+        Ok(text) => Ok(text),
+        Err(sqlx::Error::ColumnDecode { .. }) => {
+            let bytes: Vec<u8> = row.try_get(column)?;
+            String::from_utf8(bytes).map_err(|e| {
+                sqlx::Error::ColumnDecode {
+                    index: column.to_owned(),
+                    source: Box::new(e),
+                }
+                .into()
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn secret_from<R: Row>(row: &R, with_value: bool) -> Result<SecretRow>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
@@ -122,7 +146,7 @@ where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(SecretRow {
-        name: row.try_get("name")?,
+        name: exact_text(row, "name")?,
         version: row.try_get("version")?,
         tags: row.try_get("tags")?,
         value: if with_value {
@@ -151,8 +175,8 @@ where
     Ok(TokenRow {
         hash: row.try_get("hash")?,
         id: row.try_get("id")?,
-        prefix: row.try_get("prefix")?,
-        owner: row.try_get("owner")?,
+        prefix: exact_text(row, "prefix")?,
+        owner: exact_text(row, "owner")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         seal: row.try_get("seal")?,

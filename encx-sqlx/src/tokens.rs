@@ -255,7 +255,17 @@ impl<DB: EncxDatabase> TokenStore<DB> {
 
     /// Revokes every token of `owner` (log out everywhere); returns how many.
     pub async fn revoke_owner(&self, owner: &str) -> Result<u64> {
-        let work = DB::revoke_tokens(&self.pool, self.tokens.prefix(), None, Some(owner));
+        // By id, after an exact comparison here: a database whose comparison ignores trailing
+        // spaces (MySQL/MariaDB's PAD SPACE collations) must not revoke another owner's.
+        let work = async {
+            let mut revoked = 0;
+            for token in self.list(owner).await? {
+                revoked +=
+                    DB::revoke_tokens(&self.pool, self.tokens.prefix(), Some(token.id), None)
+                        .await?;
+            }
+            Ok(revoked)
+        };
         self.audited(AuditAction::Revoke, Some(owner), work, counted)
             .await
     }
@@ -265,6 +275,7 @@ impl<DB: EncxDatabase> TokenStore<DB> {
         Ok(DB::tokens_of(&self.pool, self.tokens.prefix(), owner)
             .await?
             .into_iter()
+            .filter(|row| row.owner == owner && row.prefix == self.tokens.prefix())
             .map(IssuedToken::from_row)
             .collect())
     }

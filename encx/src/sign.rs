@@ -63,6 +63,15 @@ impl Crypto {
     }
 }
 
+/// A key version as encx writes it: canonical decimal (no sign, no leading zero, at most
+/// `u32::MAX`), so that each version has exactly one spelling that verifies.
+pub(crate) fn canonical_version(text: &str) -> Option<u32> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
 fn unix_seconds(at: SystemTime) -> Result<u64> {
     at.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -123,7 +132,7 @@ impl Signer {
         ) else {
             return Err(Error::Tampered);
         };
-        let version: u32 = version.parse().map_err(|_| Error::Tampered)?;
+        let version = canonical_version(version).ok_or(Error::Tampered)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Error::Tampered)?;
         let (_, versions) = self.crypto.index_versions()?;
         if !versions.contains(&version) {

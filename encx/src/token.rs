@@ -301,9 +301,9 @@ impl Csrf {
         else {
             return Ok(false);
         };
-        let (Ok(nonce), Ok(version), Ok(mac)) = (
+        let (Ok(nonce), Some(version), Ok(mac)) = (
             URL_SAFE_NO_PAD.decode(nonce),
-            version.parse::<u32>(),
+            crate::sign::canonical_version(version),
             URL_SAFE_NO_PAD.decode(mac),
         ) else {
             return Ok(false);

@@ -23,6 +23,7 @@ on_databases! {
     a_registry_keeps_the_kek_of_secrets_until_they_are_rewrapped: |db| registry_guards_secrets(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_secrets_reencrypt_killed_at_random_points_resumes: |db| killed_reencrypt(db.pool.clone(), &db.url) => [postgres, sqlite];
     secrets_and_tokens_leave_an_audit_trail: |db| audit_trail(db.pool.clone()) => [postgres, mariadb, sqlite];
+    secret_names_and_token_owners_are_exact: |db| exact_names(db.pool.clone()) => [postgres, mariadb, sqlite];
 }
 
 /// One `encx_audit` row as compared here: action, table, record, subject, actor, records,
@@ -351,6 +352,52 @@ async fn process_crypto<DB: Legacy>(pool: &sqlx::Pool<DB>) -> Crypto {
 
 async fn store<DB: Legacy>(pool: &sqlx::Pool<DB>, ttl: Duration) -> Secrets<DB> {
     Secrets::with_cache_ttl(pool.clone(), process_crypto(pool).await, ttl)
+}
+
+/// Issue 23, item 7: names and owners are compared byte for byte, on MariaDB too (whose
+/// default collation ignores case and trailing spaces): another casing is another secret,
+/// a read, write or delete with it never reaches the first one; a token owner in another
+/// casing lists and revokes nothing of the first.
+async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let secrets = store(&pool, Duration::from_secs(60)).await;
+    let options = SecretOptions::new();
+    let name = "admin/root-password";
+    assert_eq!(secrets.put(name, b"root-value", &options).await.unwrap(), 1);
+    for other in ["ADMIN/ROOT-PASSWORD", "Admin/Root-Password"] {
+        let err = secrets.get(other).await.unwrap_err();
+        assert!(
+            matches!(err, encx_sqlx::Error::NotFound { .. }),
+            "{other}: {err:?}"
+        );
+        let err = secrets.rotate(other, b"x").await.unwrap_err();
+        assert!(matches!(err, encx_sqlx::Error::NotFound { .. }), "{err:?}");
+        assert_eq!(secrets.delete(other).await.unwrap(), 0, "{other}");
+    }
+    assert_eq!(
+        secrets
+            .put("Admin/Root-Password", b"other-value", &options)
+            .await
+            .unwrap(),
+        1,
+        "another casing is another secret"
+    );
+    let cold = store(&pool, Duration::from_secs(60)).await;
+    let got = cold.get(name).await.unwrap();
+    assert_eq!((got.version(), got.expose_secret()), (1, &b"root-value"[..]));
+    let got = cold.get("Admin/Root-Password").await.unwrap();
+    assert_eq!(got.expose_secret(), b"other-value");
+    assert_eq!(cold.delete("Admin/Root-Password").await.unwrap(), 1);
+    assert_eq!(cold.get(name).await.unwrap().expose_secret(), b"root-value");
+
+    let api = token_store(&pool, "sk_test").await;
+    let (token, _) = api.issue("customer-1", None).await.unwrap();
+    assert_eq!(api.list("customer-1").await.unwrap().len(), 1);
+    for other in ["CUSTOMER-1", "Customer-1", "customer-1 "] {
+        assert!(api.list(other).await.unwrap().is_empty(), "{other:?}");
+        assert_eq!(api.revoke_owner(other).await.unwrap(), 0, "{other:?}");
+    }
+    let found = api.verify(token.expose_secret()).await.unwrap().unwrap();
+    assert_eq!(found.owner, "customer-1");
 }
 
 async fn round_trip<DB: Legacy>(pool: sqlx::Pool<DB>) {

@@ -215,3 +215,26 @@ async fn signatures_survive_an_index_key_rotation_and_name_the_missing_version()
         .unwrap_err()
         .is_key_missing());
 }
+
+/// A key version has one spelling: `01`, `+1`, `0001`, ` 1` do not verify, in signed values
+/// and CSRF tokens, though they parse to the version that signed.
+#[tokio::test]
+async fn signed_values_and_csrf_tokens_take_canonical_versions_only() {
+    let crypto = crypto().await;
+    let signer = crypto.signer("cookie").unwrap();
+    let signed = signer.sign(b"v").unwrap();
+    let parts: Vec<&str> = signed.split('.').collect();
+    let csrf = crypto.csrf().unwrap();
+    let token = csrf.issue(b"s").unwrap();
+    let csrf_parts: Vec<&str> = token.split('.').collect();
+    assert!(csrf.verify(b"s", &token).unwrap());
+    for spelling in ["0", "00"].iter().map(|z| format!("{z}{}", parts[2])).chain(
+        [format!("+{}", parts[2]), format!(" {}", parts[2]), format!("{}\n", parts[2])],
+    ) {
+        let respelled = format!("{}.{}.{spelling}.{}", parts[0], parts[1], parts[3]);
+        let err = signer.verify(&respelled).unwrap_err();
+        assert!(err.is_tampered(), "{spelling:?}: {err:?}");
+        let respelled = format!("{}.{spelling}.{}", csrf_parts[0], csrf_parts[2]);
+        assert!(!csrf.verify(b"s", &respelled).unwrap(), "csrf {spelling:?}");
+    }
+}
