@@ -252,6 +252,13 @@ fn index(
     if let Some(n) = &opts.name {
         check_sql_name(errors, &n.value, n.span, "index name");
     }
+    if let Some(d) = opts.domain.as_ref().filter(|d| d.value.starts_with("encx:")) {
+        errors.at(
+            d.span,
+            "blind-index domains starting with `encx:` are reserved for encx's own keys \
+             (signed values, tokens, CSRF); choose another domain",
+        );
+    }
     let bits = match &opts.bits {
         Some(b) => match b.value.base10_parse::<u16>() {
             Ok(v) if (8..=256).contains(&v) => v,

@@ -38,9 +38,20 @@ async fn open_output(
             let mut partial = path.as_os_str().to_owned();
             partial.push(".partial");
             let partial = PathBuf::from(partial);
-            let file = tokio::fs::File::create(&partial)
-                .await
-                .map_err(|e| config(format!("cannot create {}: {e}", partial.display())))?;
+            // A new file only readable by its owner (it may hold a decrypted dump), never an
+            // existing file or a symlink someone left at that name.
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            let file = options.open(&partial).await.map_err(|e| {
+                let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    " (left by an interrupted run? check it and remove it)"
+                } else {
+                    ""
+                };
+                config(format!("cannot create {}: {e}{hint}", partial.display()))
+            })?;
             Ok((
                 Box::new(tokio::io::BufWriter::with_capacity(1 << 20, file)),
                 Some((partial, path.to_owned())),
@@ -111,4 +122,39 @@ pub(crate) async fn run(command: BackupCommand, root: &dyn Keyring) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial output file is created new with mode 0600; a file or a symlink already at
+    /// that name is refused and left untouched.
+    #[tokio::test]
+    async fn the_output_is_created_new_and_private() {
+        let dir = std::env::temp_dir().join(format!("encx-backup-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("restored.bin");
+        let Ok((_, files)) = open_output(Some(&out)).await else {
+            panic!("cannot create the output");
+        };
+        let (partial, _) = files.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&partial).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(open_output(Some(&out)).await.is_err(), "an existing partial file");
+        std::fs::remove_file(&partial).unwrap();
+        #[cfg(unix)]
+        {
+            let target = dir.join("victim");
+            std::fs::write(&target, b"keep").unwrap();
+            std::os::unix::fs::symlink(&target, &partial).unwrap();
+            assert!(open_output(Some(&out)).await.is_err(), "a symlink");
+            assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -598,6 +598,7 @@ impl Crypto {
         value: &V,
         version: u32,
     ) -> Result<BlindIndex> {
+        spec.check_domain()?;
         let text = Wiped(value.index_text());
         let normalized = spec.normalizer.apply_wiped(&text);
         self.with_index_key(spec.domain, version, |key| {
@@ -640,6 +641,7 @@ impl Crypto {
         values: &[&dyn Indexable],
         version: u32,
     ) -> Result<BlindIndex> {
+        spec.check_domain()?;
         let texts: Vec<_> = values.iter().map(|v| Wiped(v.index_text())).collect();
         let normalized: Vec<_> = texts
             .iter()

@@ -104,7 +104,6 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
     assert!(store.verify(short.expose_secret()).await.unwrap().is_none());
     assert!(store.revoke(issued.id).await.unwrap());
     assert_eq!(store.revoke_owner("customer-43").await.unwrap(), 1);
-    sink.flush().await;
 
     let events = encx_sqlx::read_audit(&pool, &encx_sqlx::AuditQuery::default().limit(1_000))
         .await
@@ -203,6 +202,27 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
     trail.sort();
     expected.sort();
     assert_eq!(trail, expected);
+
+    // Issue 23, item 9: an owner that tries to start a forged audit line.
+    let forged_owner = "mallory\n2026-12-04T00:00:00Z erase_subject users subject=victim";
+    store.issue(forged_owner, None).await.unwrap();
+    sink.flush().await;
+    let query = encx_sqlx::AuditQuery::default().action("issue").limit(100);
+    let stored: Vec<Option<String>> = encx_sqlx::read_audit(&pool, &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    assert!(
+        stored.contains(&Some(
+            "mallory\\u{a}2026-12-04T00:00:00Z erase_subject users subject=victim".into()
+        )),
+        "{stored:?}"
+    );
+    assert!(stored.iter().flatten().all(|s| !s.contains('\n')));
+    let shown = format!("{stored:?}");
+    assert!(!shown.contains("\\n2026"), "{shown}");
 }
 
 /// `Registry::secrets`: `keys destroy` refuses a KEK that a secret still needs, naming

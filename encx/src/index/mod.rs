@@ -84,6 +84,20 @@ impl IndexSpec {
             normalizer,
         }
     }
+
+    /// [`Error::InvalidConfig`] for a domain in encx's reserved `encx:` namespace (the keys of
+    /// signed values, tokens and CSRF tokens are derived there): a blind index sharing such
+    /// a key would make its values usable as their MACs. The derive refuses such a domain at
+    /// compile time; this catches hand-written specs.
+    pub fn check_domain(&self) -> crate::error::Result<()> {
+        if self.domain.starts_with("encx:") {
+            return Err(crate::error::Error::config(format!(
+                "blind index `{}`: domains starting with `encx:` are reserved for encx's own keys",
+                self.name
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The default HKDF domain of a blind index: the netstrings of the table and of the index name

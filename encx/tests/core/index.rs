@@ -278,3 +278,20 @@ async fn titlecase_spellings_find_each_other() {
     );
     assert!(c.index_matches(&spec, "\u{1C4}", "\u{1C5}"));
 }
+
+/// A hand-written index spec in encx's reserved `encx:` domain is refused: its key would be
+/// the key of signed values of that purpose.
+#[tokio::test]
+async fn a_blind_index_in_the_reserved_domain_is_refused() {
+    let crypto = encx::Crypto::builder()
+        .keyring(crate::support::local("root", 3))
+        .index_keys(encx::index::IndexKeys::generate().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let spec = encx::IndexSpec::new("cookie", "encx:sign:cookie", 256, encx::Normalizer::None);
+    assert!(crypto.blind_index(&spec, "v").unwrap_err().is_config());
+    assert!(crypto.compound_index(&spec, &[&"v"]).unwrap_err().is_config());
+    let fine = encx::IndexSpec::new("cookie", "app:cookie", 256, encx::Normalizer::None);
+    assert!(crypto.blind_index(&fine, "v").is_ok());
+}
