@@ -166,31 +166,42 @@ macro_rules! impl_store {
                 if current.state == KekState::Destroyed && state != KekState::Destroyed {
                     return Err(encx::Error::config(format!("key {id} is destroyed and cannot come back")));
                 }
+                // Written only if the state is still the one checked above: two processes
+                // changing one key at once cannot both win (say, one destroying it while the
+                // other makes it active again).
                 let result = if state == KekState::Destroyed {
                     let sql = format!(
-                        "UPDATE encx_keks SET state = {}, updated_at = {}, wrapped = {} WHERE id = {}",
-                        $p(1), $p(2), $p(3), $p(4)
+                        "UPDATE encx_keks SET state = {}, updated_at = {}, wrapped = {} \
+                         WHERE id = {} AND state = {}",
+                        $p(1), $p(2), $p(3), $p(4), $p(5)
                     );
                     sqlx::query(&sql)
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(Vec::<u8>::new())
                         .bind(id)
+                        .bind(current.state.as_str())
                         .execute(&self.pool)
                         .await
                 } else {
                     let sql = format!(
-                        "UPDATE encx_keks SET state = {}, updated_at = {} WHERE id = {}",
-                        $p(1), $p(2), $p(3)
+                        "UPDATE encx_keks SET state = {}, updated_at = {} WHERE id = {} AND state = {}",
+                        $p(1), $p(2), $p(3), $p(4)
                     );
                     sqlx::query(&sql)
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(id)
+                        .bind(current.state.as_str())
                         .execute(&self.pool)
                         .await
                 };
-                result.map_err(|e| unavailable("set_state", e))?;
+                let done = result.map_err(|e| unavailable("set_state", e))?;
+                if done.rows_affected() == 0 && current.state != state {
+                    return Err(encx::Error::config(format!(
+                        "key {id} changed state while this change was made; look at it again"
+                    )));
+                }
                 Ok(())
             }
 

@@ -78,6 +78,7 @@ mod single {
     on_databases! {
         "erasure";
         writes_of_other_processes_during_their_cache_window_are_swept: |db| writers_are_swept(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
+        a_kek_state_change_is_guarded_against_a_concurrent_one: |db| kek_state_race(db.pool.clone()) => [postgres, mariadb];
     }
 }
 
@@ -410,4 +411,43 @@ pub fn writer(url: &str) -> std::process::ExitCode {
         println!("wrote {wrote} refused {refused}");
     }
     on_url!(url, run)
+}
+
+/// Issue 23, item 11: `SqlKekStore::set_state` writes only if the state it checked is still
+/// there. Two processes change one retired KEK at once, one destroying it, one marking it
+/// retired again: a destroyed key must stay destroyed, whichever order they land in.
+async fn kek_state_race<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    use encx::{KekState, KeyPurpose};
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let store = encx_sqlx::SqlKekStore::shared(pool.clone());
+    let other = encx_sqlx::SqlKekStore::shared(pool.clone());
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let crypto = Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root, store.clone()))
+        .build()
+        .await
+        .unwrap();
+    crypto.rotate_kek(None).await.unwrap(); // the first key
+    let mut refused = 0;
+    for _ in 0..150 {
+        crypto.rotate_kek(None).await.unwrap();
+        let retired = store
+            .list(KeyPurpose::Kek)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.state == KekState::Retired)
+            .expect("the previous key is retired");
+        let (destroy, retire) = tokio::join!(
+            store.set_state(retired.id, KekState::Destroyed),
+            other.set_state(retired.id, KekState::Retired),
+        );
+        destroy.unwrap();
+        refused += usize::from(retire.is_err());
+        let now = store.get(retired.id).await.unwrap().unwrap();
+        assert_eq!(now.state, KekState::Destroyed, "a destroyed key came back as retired");
+        assert!(now.wrapped.is_empty());
+    }
+    println!("kek_state_race: {refused} of 150 concurrent changes refused");
 }
