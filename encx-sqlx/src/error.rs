@@ -15,9 +15,10 @@ pub enum Error {
     #[error(transparent)]
     Crypto(#[from] encx::Error),
 
-    /// The database failed or refused the statement.
+    /// The database failed or refused the statement (the sqlx error is its
+    /// [`source`](std::error::Error::source)).
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(#[source] sqlx::Error),
 
     /// No row with this id.
     #[error("no record {id} in table `{table}`")]
@@ -108,5 +109,32 @@ pub(crate) fn encode_error(e: sqlx::error::BoxDynError) -> Error {
     match e.downcast::<UnsupportedColumn>() {
         Ok(unsupported) => Error::InvalidConfig(unsupported.to_string()),
         Err(e) => Error::Database(sqlx::Error::Encode(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Causes stay reachable as sources: a database error's sqlx error, a key store outage's
+    /// sqlx error under the encx error.
+    #[test]
+    fn causes_are_sources() {
+        let e = Error::from(sqlx::Error::PoolTimedOut);
+        let source = e.source().expect("a database error has its sqlx error as source");
+        assert!(matches!(
+            source.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::PoolTimedOut)
+        ));
+        let e = Error::from(crate::kek_store::unavailable("get", sqlx::Error::PoolTimedOut));
+        let mut chain = e.source();
+        let mut found = false;
+        while let Some(cause) = chain {
+            found |= cause.downcast_ref::<sqlx::Error>().is_some();
+            chain = cause.source();
+        }
+        assert!(found, "the sqlx error is in the source chain: {e:?}");
     }
 }
