@@ -252,7 +252,11 @@ fn index(
     if let Some(n) = &opts.name {
         check_sql_name(errors, &n.value, n.span, "index name");
     }
-    if let Some(d) = opts.domain.as_ref().filter(|d| d.value.starts_with("encx:")) {
+    if let Some(d) = opts
+        .domain
+        .as_ref()
+        .filter(|d| d.value.starts_with("encx:"))
+    {
         errors.at(
             d.span,
             "blind-index domains starting with `encx:` are reserved for encx's own keys \

@@ -134,7 +134,11 @@ impl SqlAuditSink {
 
 impl AuditSink for SqlAuditSink {
     fn record(&self, event: AuditEvent) {
-        if self.queue.try_send(Message::Event(event.escaped())).is_err() {
+        if self
+            .queue
+            .try_send(Message::Event(event.escaped()))
+            .is_err()
+        {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

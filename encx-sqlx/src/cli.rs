@@ -92,7 +92,12 @@ struct Args {
     database_url: Option<String>,
     /// Database URL of the key tables, where they live apart from the data (default: the
     /// data's).
-    #[arg(long, env = "ENCX_KEYS_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ENCX_KEYS_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     keys_database_url: Option<String>,
     /// Local master keys, `v1:BASE64,v2:BASE64` (the last wraps). Without any root option,
     /// `ENCX_MASTER_KEY` (one base64 key) is read, as the library does.
@@ -1070,7 +1075,9 @@ mod tests {
         assert!(!line.contains('\n') && !line.contains('\u{202e}'), "{line}");
         assert!(line.contains(" record=id-1 "), "{line}");
         assert!(
-            line.contains(r#" subject="x\u{a}2026-12-04T00:00:00Z erase_subject users subject=victim" "#),
+            line.contains(
+                r#" subject="x\u{a}2026-12-04T00:00:00Z erase_subject users subject=victim" "#
+            ),
             "{line}"
         );
         assert!(line.contains(r#" actor="a\u{202e}b \"c\"" "#), "{line}");

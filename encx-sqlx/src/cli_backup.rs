@@ -145,7 +145,10 @@ mod tests {
             let mode = std::fs::metadata(&partial).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(open_output(Some(&out)).await.is_err(), "an existing partial file");
+        assert!(
+            open_output(Some(&out)).await.is_err(),
+            "an existing partial file"
+        );
         std::fs::remove_file(&partial).unwrap();
         #[cfg(unix)]
         {

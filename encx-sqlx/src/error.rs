@@ -123,12 +123,17 @@ mod tests {
     #[test]
     fn causes_are_sources() {
         let e = Error::from(sqlx::Error::PoolTimedOut);
-        let source = e.source().expect("a database error has its sqlx error as source");
+        let source = e
+            .source()
+            .expect("a database error has its sqlx error as source");
         assert!(matches!(
             source.downcast_ref::<sqlx::Error>(),
             Some(sqlx::Error::PoolTimedOut)
         ));
-        let e = Error::from(crate::kek_store::unavailable("get", sqlx::Error::PoolTimedOut));
+        let e = Error::from(crate::kek_store::unavailable(
+            "get",
+            sqlx::Error::PoolTimedOut,
+        ));
         let mut chain = e.source();
         let mut found = false;
         while let Some(cause) = chain {

@@ -65,7 +65,9 @@ fn exact_v7(d: Dialect) -> Vec<String> {
         vec!["ALTER TABLE encx_erasure_ledger ADD COLUMN up_to_version BIGINT NULL".to_owned()];
     if d == Dialect::MySql {
         let exact = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
-        statements.push(format!("ALTER TABLE encx_secrets MODIFY name VARCHAR(255) {exact}"));
+        statements.push(format!(
+            "ALTER TABLE encx_secrets MODIFY name VARCHAR(255) {exact}"
+        ));
         statements.push(format!(
             "ALTER TABLE encx_tokens MODIFY owner VARCHAR(255) {exact}, \
              MODIFY prefix VARCHAR(32) {exact}"
@@ -77,9 +79,11 @@ fn exact_v7(d: Dialect) -> Vec<String> {
 /// Whether `error` says a column being added exists already: another process ran the same
 /// migration first (`ADD COLUMN` has no `IF NOT EXISTS` on SQLite and MySQL).
 fn is_duplicate_column(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.message().to_ascii_lowercase().contains("duplicate column"))
+    error.as_database_error().is_some_and(|e| {
+        e.message()
+            .to_ascii_lowercase()
+            .contains("duplicate column")
+    })
 }
 
 fn secrets_v5(d: Dialect) -> Vec<String> {

@@ -177,7 +177,12 @@ pub struct Registry {
     tables: Vec<Box<dyn JobTable>>,
     migrations: Vec<Box<dyn MigrationTable>>,
     audit: Option<AuditReader>,
-    eraser: Option<(Vec<&'static str>, SubjectEraserFn, ReapplyFn, std::time::Duration)>,
+    eraser: Option<(
+        Vec<&'static str>,
+        SubjectEraserFn,
+        ReapplyFn,
+        std::time::Duration,
+    )>,
     secrets: Option<Arc<dyn crate::secrets::SecretsApi>>,
 }
 

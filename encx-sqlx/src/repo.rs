@@ -164,6 +164,42 @@ pub(crate) fn keys_args<'q, DB: EncxDatabase, R: StoredRecord>(
 }
 
 /// `id` as the only argument.
+/// A key-store outage met by a call on the caller's own connection or transaction: when the
+/// store was blocked by that very transaction (a SQLite write lock, the pool's only
+/// connection), retrying cannot help, so it becomes a configuration error that says what to do.
+fn blocked_by_caller(e: Error) -> Error {
+    let Error::Crypto(crypto) = &e else {
+        return e;
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(crypto);
+    while let Some(c) = cause {
+        if let Some(sqlx) = c.downcast_ref::<sqlx::Error>() {
+            let blocked = match sqlx {
+                sqlx::Error::PoolTimedOut => true,
+                sqlx::Error::Database(db) => {
+                    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                    db.code()
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                        && db.message().contains("locked")
+                }
+                _ => false,
+            };
+            if blocked {
+                return Error::InvalidConfig(format!(
+                    "{crypto}: the keys this record needs are not cached, and the key store \
+                     could not be read while this transaction holds the database (a SQLite \
+                     write lock, or the pool's only connection); retrying will not help. Call \
+                     Repo::warm_keys(&values) (or Crypto::warm_up) before beginning the \
+                     transaction, or give the key tables a pool or database of their own"
+                ));
+            }
+        }
+        cause = c.source();
+    }
+    e
+}
+
 fn key_arg<DB: EncxDatabase, R: StoredRecord>(
     id: &R::Id,
 ) -> Result<<DB as Database>::Arguments<'_>> {
@@ -242,6 +278,38 @@ where
         };
         self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
+            .map_err(blocked_by_caller)
+    }
+
+    /// Loads every key that inserting or updating `values` needs (the active KEK, creating the
+    /// first one; the index keys; each data subject's key, creating it for a new subject)
+    /// into the process's caches, without touching the table. Call it before beginning a
+    /// transaction in which you [`insert_on`](Self::insert_on) or
+    /// [`update_on`](Self::update_on) these values: the key store then is not needed while
+    /// the transaction holds the database (a SQLite write lock blocks the key store's own
+    /// connections; a pool of one connection has none to lend). Keys stay cached for their
+    /// cache TTL. An erased subject fails here as it would on insert.
+    ///
+    /// ```no_run
+    /// # use encx::Encrypted;
+    /// # #[derive(Encrypted)] struct User { #[encx(id, subject)] id: uuid::Uuid, #[encx(encrypt)] email: String }
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Sqlite>, pool: sqlx::SqlitePool, ada: User) -> encx_sqlx::Result<()> {
+    /// users.warm_keys(std::slice::from_ref(&ada)).await?;
+    /// let mut tx = pool.begin().await?;
+    /// // ... the application's own writes ...
+    /// users.insert_on(&mut tx, &ada).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn warm_keys(&self, values: &[T]) -> Result<()> {
+        if values.is_empty() {
+            self.crypto.warm_up().await?;
+        }
+        for value in values {
+            // Sealing a value in memory loads exactly the keys its insert needs.
+            value.encrypt(&self.crypto).await?;
+        }
+        Ok(())
     }
 
     /// Encrypts and inserts many records in one transaction, in multi-row batches:
@@ -281,6 +349,7 @@ where
             e.records = values.len() as u64;
         })
         .await
+        .map_err(blocked_by_caller)
     }
 
     /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
@@ -403,7 +472,9 @@ where
         T: HasRecordId,
     {
         let work = self.read_by_id(conn, &id);
-        self.audited_read(&id, work).await
+        self.audited_read(&id, work)
+            .await
+            .map_err(blocked_by_caller)
     }
 
     /// [`audited`](Self::audited) for a read by id.
@@ -470,6 +541,7 @@ where
             e.records = found.len() as u64;
         })
         .await
+        .map_err(blocked_by_caller)
     }
 
     /// The records with these ids that exist and are not erased, decrypted, and (in the
@@ -626,7 +698,9 @@ where
             lookup.found.extend(unmigrated);
             Ok(lookup)
         };
-        self.audited_lookup(field.column(), work).await
+        self.audited_lookup(field.column(), work)
+            .await
+            .map_err(blocked_by_caller)
     }
 
     /// [`audited`](Self::audited) for a blind-index lookup: names the searched column only.
@@ -695,7 +769,9 @@ where
             })
             .await
         };
-        self.audited_lookup(index.column(), work).await
+        self.audited_lookup(index.column(), work)
+            .await
+            .map_err(blocked_by_caller)
     }
 
     /// True when some record's `field` equals `value` (for uniqueness checks). A row
@@ -780,6 +856,7 @@ where
         let work = self.update_unaudited(conn, value);
         self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
+            .map_err(blocked_by_caller)
     }
 
     async fn update_unaudited(

@@ -50,8 +50,7 @@ use crate::repo::Repo;
 trait SubjectTable<S>: Send + Sync {
     fn table(&self) -> &'static str;
     /// Clears the subject's rows but those under a key of `spared`.
-    fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid])
-        -> BoxFuture<'a, Result<u64>>;
+    fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>>;
     /// `erase_rows` on `conn`, a connection of the database engine the eraser's one
     /// transaction runs in (an error when it is not this table's).
     fn erase_rows_in<'a>(
@@ -73,11 +72,7 @@ where
         <T as Schema>::TABLE
     }
 
-    fn erase_rows<'a>(
-        &'a self,
-        subject: &'a S,
-        spared: &'a [Uuid],
-    ) -> BoxFuture<'a, Result<u64>> {
+    fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let mut conn = self.pool().acquire().await?;
             self.erase_subject_rows_sparing_on(&mut conn, subject, spared)
@@ -140,8 +135,7 @@ where
     ) -> BoxFuture<'a, Result<(Vec<Uuid>, Vec<u64>)>> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
-            let keys =
-                DB::erase_subject_keys(&mut tx, subject_bytes, Some(up_to_version)).await?;
+            let keys = DB::erase_subject_keys(&mut tx, subject_bytes, Some(up_to_version)).await?;
             let mut rows = Vec::with_capacity(tables.len());
             for table in tables {
                 let conn: &mut <DB as Database>::Connection = &mut tx;

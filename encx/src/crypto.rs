@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::index::normalize::Wiped;
 use crate::index::{IndexKey, IndexKeys, IndexSpec, Indexable};
 use crate::keys::subject::{
-    self, StoredSubjectKey, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped, DEFAULT_SUBJECT_CACHE_ENTRIES,
-    DEFAULT_SUBJECT_CACHE_TTL,
+    self, StoredSubjectKey, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped,
+    DEFAULT_SUBJECT_CACHE_ENTRIES, DEFAULT_SUBJECT_CACHE_TTL,
 };
 use crate::keys::{wrapped, Dek, KekStore, KeyContext, KeyInUse, Keyring, KeyringKind};
 use crate::password::PasswordPolicy;
@@ -229,6 +229,16 @@ impl Crypto {
     /// Starts a builder.
     pub fn builder() -> CryptoBuilder {
         CryptoBuilder::default()
+    }
+
+    /// Loads the key that wraps new DEKs (with a [`HierarchicalKeyring`](crate::HierarchicalKeyring):
+    /// the active KEK, creating the first one if the store has none) into the cache, so that
+    /// the next records are sealed from memory. Call it at start-up to fail fast on a missing
+    /// root key, or before a database transaction in which records are sealed while the key
+    /// store cannot be reached (see `encx_sqlx::Repo::warm_keys`, which also warms data
+    /// subjects' keys).
+    pub async fn warm_up(&self) -> Result<()> {
+        self.inner.keyring.warm_up().await
     }
 
     /// The keyring.

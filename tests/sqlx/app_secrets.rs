@@ -403,7 +403,10 @@ async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
     );
     let cold = store(&pool, Duration::from_secs(60)).await;
     let got = cold.get(name).await.unwrap();
-    assert_eq!((got.version(), got.expose_secret()), (1, &b"root-value"[..]));
+    assert_eq!(
+        (got.version(), got.expose_secret()),
+        (1, &b"root-value"[..])
+    );
     let got = cold.get("Admin/Root-Password").await.unwrap();
     assert_eq!(got.expose_secret(), b"other-value");
     assert_eq!(cold.delete("Admin/Root-Password").await.unwrap(), 1);

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use encx_integration_tests::{test_case, Service, Test};
@@ -35,6 +36,7 @@ macro_rules! two_databases {
         pub fn tests() -> Vec<Test> {
             let mut tests = vec![$($(two_databases!(@case $database, $test)),+),+];
             tests.extend(single::tests());
+            tests.extend(in_transaction::tests());
             tests
         }
     };
@@ -346,7 +348,10 @@ async fn writers_are_swept<DB: Raw>(pool: sqlx::Pool<DB>, url: &str) {
         // "wrote N refused M"
         let words: Vec<&str> = summary.split_whitespace().collect();
         assert_eq!(words[0], "wrote", "{summary}");
-        assert!(words[3].parse::<u64>().unwrap() > 0, "the writer was refused in the end: {summary}");
+        assert!(
+            words[3].parse::<u64>().unwrap() > 0,
+            "the writer was refused in the end: {summary}"
+        );
         written += words[1].parse::<u64>().unwrap();
     }
     assert!(written > 0);
@@ -446,8 +451,132 @@ async fn kek_state_race<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
         destroy.unwrap();
         refused += usize::from(retire.is_err());
         let now = store.get(retired.id).await.unwrap().unwrap();
-        assert_eq!(now.state, KekState::Destroyed, "a destroyed key came back as retired");
+        assert_eq!(
+            now.state,
+            KekState::Destroyed,
+            "a destroyed key came back as retired"
+        );
         assert!(now.wrapped.is_empty());
     }
     println!("kek_state_race: {refused} of 150 concurrent changes refused");
+}
+
+mod in_transaction {
+    //! Issue 23, item 16: a repository call on the caller's own transaction, with the keys not
+    //! cached yet.
+    use super::*;
+    use encx_integration_tests::{test_case, Service, Test};
+
+    pub fn tests() -> Vec<Test> {
+        vec![
+            test_case!(
+                Service::Sqlite,
+                "erasure::insert_on_a_transaction_that_wrote_works_cold_on_sqlite",
+                sqlite
+            ),
+            test_case!(
+                Service::Postgres,
+                "erasure::insert_on_a_transaction_works_cold_on_a_postgres_pool_of_one",
+                postgres
+            ),
+        ]
+    }
+
+    /// A fresh process's crypto over `pool` (KEKs, index keys and subject keys in it).
+    async fn cold_crypto<DB: EncxDatabase>(pool: &sqlx::Pool<DB>) -> Crypto {
+        subject_crypto(pool.clone()).await
+    }
+
+    /// Keys warmed before the transaction (`Repo::warm_keys`): every call on the transaction
+    /// answers from memory, the first record of a new subject included, and reads back what
+    /// it wrote. Then a cold new subject inside a transaction that holds the database: the
+    /// error says what to do and is not called retryable (a retry would meet the same lock).
+    async fn run<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+        encx_sqlx::migrate(&pool).await.unwrap();
+        // One process made the tables and keys; this one starts cold.
+        let setup = cold_crypto(&pool).await;
+        let members = Repo::<Member, DB>::new(pool.clone(), setup.clone());
+        let purchases = Repo::<Purchase, DB>::new(pool.clone(), setup);
+        members.create_table().await.unwrap();
+        purchases.create_table().await.unwrap();
+        let (ada, order) = member(1);
+        members.insert(&ada).await.unwrap();
+
+        let cold = cold_crypto(&pool).await;
+        let purchases = Repo::<Purchase, DB>::new(pool.clone(), cold.clone());
+        let members = Repo::<Member, DB>::new(pool.clone(), cold.clone());
+        let (bob, bob_order) = member(2);
+        members.warm_keys(std::slice::from_ref(&bob)).await.unwrap();
+        purchases
+            .warm_keys(&[order.clone(), bob_order.clone()])
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut tx = pool.begin().await.unwrap();
+        members.insert_on(&mut tx, &bob).await.unwrap(); // the transaction has written
+        purchases.insert_on(&mut tx, &order).await.unwrap();
+        purchases.insert_on(&mut tx, &bob_order).await.unwrap();
+        assert_eq!(purchases.get_on(&mut tx, order.id).await.unwrap(), order);
+        assert_eq!(members.get_on(&mut tx, bob.id).await.unwrap(), bob);
+        tx.commit().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no wait for a lock: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+
+        // Not warmed: a new subject's key cannot be stored while the transaction holds the
+        // database.
+        let (carl, _) = member(3);
+        let (dora, _) = member(4);
+        members
+            .warm_keys(std::slice::from_ref(&dora))
+            .await
+            .unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        members.insert_on(&mut tx, &dora).await.unwrap();
+        let err = members.insert_on(&mut tx, &carl).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err:?}");
+        assert!(
+            matches!(&err, encx_sqlx::Error::InvalidConfig(m) if m.contains("warm_keys")),
+            "{err}"
+        );
+        tx.rollback().await.unwrap();
+    }
+
+    async fn sqlite() {
+        // The journal mode sqlx gives a new user: SQLite's default (no WAL), a new file.
+        let file = std::env::temp_dir().join(format!("encx_tx_{}.db", Uuid::new_v4().simple()));
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}?mode=rwc",
+            file.display()
+        ))
+        .unwrap()
+        .busy_timeout(Duration::from_secs(5));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap();
+        run(pool.clone()).await;
+        pool.close().await;
+        let _ = std::fs::remove_file(&file);
+    }
+
+    async fn postgres() {
+        let Some(db) = encx_integration_tests::postgres("in_transaction").await else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&db.url)
+            .await
+            .unwrap();
+        run(pool.clone()).await;
+        pool.close().await;
+        db.cleanup().await;
+    }
 }

@@ -1783,8 +1783,20 @@ mod generic {
         let server_major = u32::try_from(server_major).unwrap();
         // Last night's backups of both databases are taken now, before the erasure.
         let (data_dump, keys_dump) = (
-            pg_tool("pg_dump", &data.url, server_major, &["--no-owner", "--no-privileges"], b""),
-            pg_tool("pg_dump", &keys.url, server_major, &["--no-owner", "--no-privileges"], b""),
+            pg_tool(
+                "pg_dump",
+                &data.url,
+                server_major,
+                &["--no-owner", "--no-privileges"],
+                b"",
+            ),
+            pg_tool(
+                "pg_dump",
+                &keys.url,
+                server_major,
+                &["--no-owner", "--no-privileges"],
+                b"",
+            ),
         );
 
         encx_sqlx::migrate(&ledger_db.pool).await.unwrap();
@@ -1811,7 +1823,13 @@ mod generic {
                     .await
                     .unwrap();
             }
-            pg_tool("psql", &db.url, server_major, &["-q", "-v", "ON_ERROR_STOP=1"], dump);
+            pg_tool(
+                "psql",
+                &db.url,
+                server_major,
+                &["-q", "-v", "ON_ERROR_STOP=1"],
+                dump,
+            );
         }
         let restored = subject_crypto(restored_keys.pool.clone()).await;
         let members = encx_sqlx::Repo::<Member, sqlx::Postgres>::new(
@@ -1852,7 +1870,11 @@ mod generic {
         let cold = subject_crypto(restored_keys.pool.clone()).await;
         let cold_orders =
             encx_sqlx::Repo::<Purchase, sqlx::Postgres>::new(restored_data.pool.clone(), cold);
-        assert!(cold_orders.get(ada_order.id).await.unwrap_err().is_shredded());
+        assert!(cold_orders
+            .get(ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
         assert!(members
             .find_by(Member::EMAIL, &ada.email)
             .await

@@ -357,6 +357,10 @@ impl Keyring for HierarchicalKeyring {
         KeyringKind::Hierarchical
     }
 
+    async fn warm_up(&self) -> Result<()> {
+        self.active_kek().await.map(|_| ())
+    }
+
     fn key_description(&self) -> String {
         format!("hierarchical(root={})", self.root.key_description())
     }

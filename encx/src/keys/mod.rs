@@ -176,6 +176,14 @@ pub trait Keyring: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// Loads what wrapping a new DEK needs into memory (the active KEK of a
+    /// [`HierarchicalKeyring`](crate::HierarchicalKeyring), created if there is none), so
+    /// that the next wraps need no store or KMS call. The default, for keyrings that keep
+    /// nothing cached, does nothing.
+    async fn warm_up(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Makes a new key-encryption key active for new DEKs and returns its description; the
     /// previous one still unwraps. Only keyrings with KEKs of their own
     /// ([`HierarchicalKeyring`](crate::HierarchicalKeyring)) can; the others refuse with

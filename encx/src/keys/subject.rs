@@ -340,8 +340,11 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
 
     async fn versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>> {
         Ok(self.with_rows(|rows| {
-            let mut mine: Vec<StoredSubjectKey> =
-                rows.iter().filter(|r| r.subject == subject).cloned().collect();
+            let mut mine: Vec<StoredSubjectKey> = rows
+                .iter()
+                .filter(|r| r.subject == subject)
+                .cloned()
+                .collect();
             mine.sort_by_key(|r| r.version);
             mine
         }))
@@ -472,9 +475,12 @@ impl SubjectKeys {
         if *state.subject != *subject {
             return Err(Error::Tampered);
         }
-        state.key.ok_or_else(|| Error::SubjectErased {
+        let key = state.key.clone().ok_or_else(|| Error::SubjectErased {
             subject: shown.to_owned(),
-        })
+        })?;
+        // Records sealed now are read back by key id: serve those reads from memory too.
+        cell_in(&self.by_id, &key.id(), self.capacity).adopt(&cell);
+        Ok(key)
     }
 
     /// Gives an erased subject a new key (one version above its last), so that new data for it

@@ -291,7 +291,10 @@ async fn a_blind_index_in_the_reserved_domain_is_refused() {
         .unwrap();
     let spec = encx::IndexSpec::new("cookie", "encx:sign:cookie", 256, encx::Normalizer::None);
     assert!(crypto.blind_index(&spec, "v").unwrap_err().is_config());
-    assert!(crypto.compound_index(&spec, &[&"v"]).unwrap_err().is_config());
+    assert!(crypto
+        .compound_index(&spec, &[&"v"])
+        .unwrap_err()
+        .is_config());
     let fine = encx::IndexSpec::new("cookie", "app:cookie", 256, encx::Normalizer::None);
     assert!(crypto.blind_index(&fine, "v").is_ok());
 }

@@ -240,7 +240,10 @@ async fn edited_subject_key_rows_and_moved_records_are_tampered() {
     let warm = crypto_with(store.clone(), Duration::from_secs(60)).await;
     assert_eq!(Order::decrypt(&stored, &warm).await.unwrap(), order);
     let err = Order::decrypt(&moved, &warm).await.unwrap_err();
-    assert!(err.is_tampered(), "key cached by a read of the true row: {err:?}");
+    assert!(
+        err.is_tampered(),
+        "key cached by a read of the true row: {err:?}"
+    );
 
     // A DEK naming a subject key the store never held.
     let mut unknown = stored.clone();
@@ -322,7 +325,10 @@ async fn erasing_a_subject_with_no_key_yet_blocks_its_first_record() {
         .await
         .unwrap()
         .is_empty());
-    let rows = crypto.subject_key_versions(user.id.as_bytes()).await.unwrap();
+    let rows = crypto
+        .subject_key_versions(user.id.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1, "a tombstone");
     assert!(rows[0].wrapped.is_none() && rows[0].erased_at.is_some());
     for crypto in [
@@ -332,16 +338,16 @@ async fn erasing_a_subject_with_no_key_yet_blocks_its_first_record() {
         let Err(err) = order.encrypt(&crypto).await else {
             panic!("an erased subject's first record was accepted");
         };
-        assert!(
-            matches!(err, encx::Error::SubjectErased { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, encx::Error::SubjectErased { .. }), "{err:?}");
     }
     crypto.reenable_subject(user.id.as_bytes()).await.unwrap();
     let row = order.encrypt(&crypto).await.unwrap();
     assert_eq!(Order::decrypt(&row, &crypto).await.unwrap(), order);
     assert_eq!(
-        crypto.subject_erasure_point(user.id.as_bytes()).await.unwrap(),
+        crypto
+            .subject_erasure_point(user.id.as_bytes())
+            .await
+            .unwrap(),
         2
     );
 }

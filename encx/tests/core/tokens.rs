@@ -228,9 +228,15 @@ async fn signed_values_and_csrf_tokens_take_canonical_versions_only() {
     let token = csrf.issue(b"s").unwrap();
     let csrf_parts: Vec<&str> = token.split('.').collect();
     assert!(csrf.verify(b"s", &token).unwrap());
-    for spelling in ["0", "00"].iter().map(|z| format!("{z}{}", parts[2])).chain(
-        [format!("+{}", parts[2]), format!(" {}", parts[2]), format!("{}\n", parts[2])],
-    ) {
+    for spelling in ["0", "00"]
+        .iter()
+        .map(|z| format!("{z}{}", parts[2]))
+        .chain([
+            format!("+{}", parts[2]),
+            format!(" {}", parts[2]),
+            format!("{}\n", parts[2]),
+        ])
+    {
         let respelled = format!("{}.{}.{spelling}.{}", parts[0], parts[1], parts[3]);
         let err = signer.verify(&respelled).unwrap_err();
         assert!(err.is_tampered(), "{spelling:?}: {err:?}");
