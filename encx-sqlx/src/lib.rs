@@ -28,7 +28,7 @@ pub mod secrets;
 mod statements;
 mod store_sql;
 mod stream_audit;
-mod subject_eraser;
+pub mod subject_eraser;
 pub mod subject_store;
 pub mod tokens;
 
@@ -46,7 +46,7 @@ pub use registry::{KeyStatus, Registry, Rewrapped};
 pub use repo::{IdOf, Repo, SubjectOf};
 pub use rewrap::RewrapProgress;
 pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
-pub use subject_eraser::{SubjectEraser, SubjectErasure};
+pub use subject_eraser::{SubjectEraser, SubjectErasure, WRITER_MARGIN};
 pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 pub use tokens::{IssuedToken, TokenStore};
 

@@ -255,7 +255,8 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self
     }
 
-    /// Records every erasure in `ledger` before it happens (see the [module docs](self)).
+    /// Records every erasure in `ledger` before it happens (see the [module docs](crate::subject_eraser)
+    /// and [`reapply_ledger`](Self::reapply_ledger)).
     pub fn ledger(mut self, ledger: Arc<dyn ErasureLedger>) -> Self {
         self.ledger = Some(ledger);
         self

@@ -302,12 +302,14 @@ impl Crypto {
     /// Erases a data subject: destroys every key of `subject` in the subject key store, so
     /// that every record wrapped under them, in every table and in every copy of the data that
     /// does not also hold the subject key store, turns to noise. New data for the subject is
-    /// refused ([`Error::SubjectErased`]) until [`reenable_subject`](Self::reenable_subject).
-    /// Returns the ids of the keys destroyed (empty when there was nothing left to destroy).
+    /// refused ([`Error::SubjectErased`]) until [`reenable_subject`](Self::reenable_subject),
+    /// also for a subject that had no key yet (it gets a tombstone). Returns the ids of the
+    /// keys destroyed (empty when there was nothing left to destroy).
     ///
     /// This process forgets the keys at once; others stop using them within their subject
-    /// cache TTL ([`CryptoBuilder::subject_cache`]). Blind indexes of the subject's records
-    /// stay in the tables until cleared there.
+    /// cache TTL ([`CryptoBuilder::subject_cache`]) and may seal new records of the subject
+    /// until then. Blind indexes of the subject's records stay in the tables until cleared
+    /// there: `encx_sqlx::SubjectEraser` clears them, and again after that window.
     pub async fn erase_subject(&self, subject: &[u8]) -> Result<Vec<uuid::Uuid>> {
         self.subject_keys()?.erase(subject, None).await
     }

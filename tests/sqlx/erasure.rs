@@ -229,6 +229,14 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     let receipt = eraser.erase(&g.id).await.unwrap();
     assert_eq!(receipt.up_to_version, 1);
     assert_eq!(receipt.keys_destroyed.len(), 1);
+    // Updating a record of an erased subject is refused as new data for it (issue 23, item 5:
+    // the docs say so; `is_shredded` holds for it as for an erased record).
+    let refused = purchases.update(&old_order).await.unwrap_err();
+    assert!(
+        matches!(refused, encx_sqlx::Error::Crypto(encx::Error::SubjectErased { .. })),
+        "{refused:?}"
+    );
+    assert!(refused.is_shredded());
     eraser.reenable(&g.id).await.unwrap();
     let mut new_order = old_order.clone();
     new_order.id = 10;
