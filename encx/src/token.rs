@@ -233,7 +233,7 @@ impl Tokens {
 }
 
 /// CSRF tokens bound to a session (the HMAC "synchronizer token" pattern, nothing stored):
-/// `<nonce>.<version>.<mac>` with `mac = HMAC(K, len(session) | session | nonce)`, `K`
+/// `<nonce>.<version>.<mac>` with `mac = HMAC(K, frame("encx:csrf:v1", session, nonce))`, `K`
 /// derived from the index root keys (domain `encx:csrf`). Made by [`Crypto::csrf`].
 ///
 /// ```
@@ -259,6 +259,8 @@ impl fmt::Debug for Csrf {
 }
 
 const CSRF_DOMAIN: &str = "encx:csrf";
+/// The first part of every CSRF MAC's frame, as the other MACs of the domain carry one.
+const CSRF_LABEL: &[u8] = b"encx:csrf:v1";
 const CSRF_NONCE: usize = 16;
 
 impl Crypto {
@@ -274,7 +276,7 @@ impl Crypto {
 impl Csrf {
     fn mac(&self, session: &[u8], nonce: &[u8], version: u32) -> Result<Vec<u8>> {
         self.crypto.with_index_key(CSRF_DOMAIN, version, |key| {
-            key.compute_compound(256, &[session, nonce])
+            key.compute_compound(256, &[CSRF_LABEL, session, nonce])
                 .map(|m| m.into_bytes())
         })
     }

@@ -383,6 +383,9 @@ async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
     let options = SecretOptions::new();
     let name = "admin/root-password";
     assert_eq!(secrets.put(name, b"root-value", &options).await.unwrap(), 1);
+    // format.md §9: a version with no tags stores the empty string.
+    let sql = "SELECT COUNT(*) FROM encx_secrets WHERE name = 'admin/root-password' AND tags = ''";
+    assert_eq!(DB::count(&pool, sql).await, 1);
     for other in ["ADMIN/ROOT-PASSWORD", "Admin/Root-Password"] {
         let err = secrets.get(other).await.unwrap_err();
         assert!(

@@ -358,14 +358,25 @@ fn every_cut_is_detected_as_truncation_or_tampering() {
     let keyring = keyring();
     let data = plaintext(3 * SEG + 5);
     let sealed = seal_sync(&keyring, &data, SEG);
+    let (_, header_len) = Header::decode(&sealed).unwrap();
     for cut in 0..sealed.len() {
-        let err = open_sync(&keyring, &sealed[..cut]).unwrap_err();
-        assert!(err.is_tampered(), "cut at {cut}: {err:?}");
-        let err = open_async(&keyring, &sealed[..cut]).unwrap_err();
-        assert!(err.is_tampered(), "async cut at {cut}: {err:?}");
+        // format.md §8: Truncated inside the header or with fewer than 16 bytes (one tag) of
+        // a segment left; Tampered with 16 or more.
+        let left = cut.checked_sub(header_len).map(|body| body % (SEG + 16));
+        let truncated = left.is_none_or(|left| left < 16);
+        for (how, err) in [
+            ("sync", open_sync(&keyring, &sealed[..cut]).unwrap_err()),
+            ("async", open_async(&keyring, &sealed[..cut]).unwrap_err()),
+        ] {
+            assert!(err.is_tampered(), "{how} cut at {cut}: {err:?}");
+            assert_eq!(
+                matches!(err, Error::Truncated { .. }),
+                truncated,
+                "{how} cut at {cut}: {err:?}"
+            );
+        }
     }
     // a cut exactly between segments drops the last one: Truncated, not Tampered
-    let (_, header_len) = Header::decode(&sealed).unwrap();
     let boundary = header_len + 3 * (SEG + 16);
     assert!(matches!(
         open_sync(&keyring, &sealed[..boundary]),

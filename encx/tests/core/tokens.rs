@@ -244,3 +244,75 @@ async fn signed_values_and_csrf_tokens_take_canonical_versions_only() {
         assert!(!csrf.verify(b"s", &respelled).unwrap(), "csrf {spelling:?}");
     }
 }
+
+/// §10 of docs/format.md, computed from the page alone with plain HKDF and HMAC: token hashes
+/// (over the whole token text), token row seals (over the stored 36-byte hash), signed values
+/// and CSRF tokens (the 16 raw nonce bytes, under the `encx:csrf:v1` label).
+#[tokio::test]
+async fn tokens_signed_values_and_csrf_match_format_md() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    let root = [5u8; 32];
+    let key = |domain: &str| -> [u8; 32] {
+        let mut info = b"encx:v1:bidx".to_vec();
+        info.extend_from_slice(&(domain.len() as u32).to_be_bytes());
+        info.extend_from_slice(domain.as_bytes());
+        info.extend_from_slice(&1u32.to_be_bytes());
+        let mut okm = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, &root)
+            .expand(&info, &mut okm)
+            .unwrap();
+        okm
+    };
+    let hmac = |k: &[u8; 32], msg: &[u8]| -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(k).unwrap();
+        mac.update(msg);
+        mac.finalize().into_bytes().to_vec()
+    };
+    let frame = |parts: &[&[u8]]| -> Vec<u8> {
+        let mut out = (parts.len() as u32).to_be_bytes().to_vec();
+        for part in parts {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    };
+    let crypto = crypto().await;
+
+    let tokens = crypto.tokens("sk_test").unwrap();
+    let (token, hash) = tokens.generate().unwrap();
+    let k = key("encx:token:sk_test");
+    let mut expected = 1u32.to_be_bytes().to_vec();
+    expected.extend(hmac(&k, token.expose_secret().as_bytes()));
+    assert_eq!(hash.as_bytes(), &expected[..], "hash of the whole token text");
+    let id = [9u8; 16];
+    let created = 1_796_927_389_000i64.to_be_bytes();
+    let columns: [&[u8]; 5] = [&id, b"sk_test", b"customer-1", &created, b""];
+    let seal = tokens.seal_row(&hash, &columns).unwrap();
+    let mut parts: Vec<&[u8]> = vec![b"encx:token-row:v1", hash.as_bytes()];
+    parts.extend_from_slice(&columns);
+    assert_eq!(seal, hmac(&k, &frame(&parts)), "row seal over the 36-byte hash");
+
+    let signed = crypto.signer("cookie").unwrap().sign(b"user-42").unwrap();
+    let fields: Vec<&str> = signed.split('.').collect();
+    assert_eq!(fields[0], URL_SAFE_NO_PAD.encode(b"user-42"));
+    assert_eq!((fields[1], fields[2]), ("-", "1"));
+    let mac = hmac(
+        &key("encx:sign:cookie"),
+        &frame(&[b"encx:signed:v1", fields[0].as_bytes(), fields[1].as_bytes()]),
+    );
+    assert_eq!(fields[3], URL_SAFE_NO_PAD.encode(mac));
+
+    let csrf = crypto.csrf().unwrap().issue(b"session-7").unwrap();
+    let fields: Vec<&str> = csrf.split('.').collect();
+    let nonce = URL_SAFE_NO_PAD.decode(fields[0]).unwrap();
+    assert_eq!((nonce.len(), fields[1]), (16, "1"));
+    let mac = hmac(
+        &key("encx:csrf"),
+        &frame(&[b"encx:csrf:v1", b"session-7", &nonce]),
+    );
+    assert_eq!(fields[2], URL_SAFE_NO_PAD.encode(mac));
+}
