@@ -415,6 +415,17 @@ async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
     assert_eq!(cold.delete("Admin/Root-Password").await.unwrap(), 1);
     assert_eq!(cold.get(name).await.unwrap().expose_secret(), b"root-value");
 
+    // Issue 23, item 8, the limit secrets.md and the threat model state: deleting the newest
+    // row makes the previous version current again, without an error.
+    secrets.rotate(name, b"rotated-value").await.unwrap();
+    DB::run(
+        &pool,
+        "DELETE FROM encx_secrets WHERE name = 'admin/root-password' AND version = 2",
+    )
+    .await;
+    let revived = store(&pool, Duration::from_secs(60)).await.get(name).await.unwrap();
+    assert_eq!((revived.version(), revived.expose_secret()), (1, &b"root-value"[..]));
+
     let api = token_store(&pool, "sk_test").await;
     let (token, _) = api.issue("customer-1", None).await.unwrap();
     assert_eq!(api.list("customer-1").await.unwrap().len(), 1);
