@@ -1051,6 +1051,7 @@ async fn kms_root(_key_id: &str) -> Result<Arc<dyn Keyring>, Failure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

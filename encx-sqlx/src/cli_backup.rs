@@ -125,6 +125,7 @@ pub(crate) async fn run(command: BackupCommand, root: &dyn Keyring) -> Result<()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -113,6 +113,7 @@ pub(crate) fn encode_error(e: sqlx::error::BoxDynError) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::error::Error as _;
 

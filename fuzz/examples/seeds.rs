@@ -151,7 +151,11 @@ fn main() {
     }
     let crypto = encx_fuzz::crypto();
     let signer = crypto.signer("fuzz").expect("signer");
-    write("signed_values", "signed", signer.sign(b"user-42").expect("sign").as_bytes());
+    write(
+        "signed_values",
+        "signed",
+        signer.sign(b"user-42").expect("sign").as_bytes(),
+    );
     let far = std::time::UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_800); // 2100
     write(
         "signed_values",
@@ -161,9 +165,18 @@ fn main() {
     write(
         "signed_values",
         "csrf",
-        crypto.csrf().expect("csrf").issue(b"session-1").expect("csrf").as_bytes(),
+        crypto
+            .csrf()
+            .expect("csrf")
+            .issue(b"session-1")
+            .expect("csrf")
+            .as_bytes(),
     );
-    let (token, hash) = crypto.tokens("fz").expect("tokens").generate().expect("token");
+    let (token, hash) = crypto
+        .tokens("fz")
+        .expect("tokens")
+        .generate()
+        .expect("token");
     write("signed_values", "token", token.expose_secret().as_bytes());
     write("signed_values", "token-hash", hash.as_bytes());
 }

@@ -27,14 +27,19 @@ fuzz_target!(|data: &[u8]| {
         ),
     }
     let csrf = crypto.csrf().expect("csrf");
-    let _: bool = csrf.verify(b"session-1", &text).expect("csrf verify never fails");
+    let _: bool = csrf
+        .verify(b"session-1", &text)
+        .expect("csrf verify never fails");
     let tokens = crypto.tokens("fz").expect("tokens");
     let hashes = tokens.lookup_hashes(&text).expect("lookup hashes");
     assert!(hashes.len() <= 1);
     if let Ok(hash) = TokenHash::from_bytes(data.to_vec()) {
         match tokens.verify(&text, &hash) {
             Ok(_) => {}
-            Err(e) => assert!(e.is_key_missing(), "unexpected class for a token hash: {e:?}"),
+            Err(e) => assert!(
+                e.is_key_missing(),
+                "unexpected class for a token hash: {e:?}"
+            ),
         }
     }
 });

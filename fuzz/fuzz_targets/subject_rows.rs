@@ -29,7 +29,16 @@ impl SubjectKeyStore for OneRow {
     async fn insert(&self, _: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
         Err(encx::Error::unavailable("read-only fuzz store"))
     }
-    async fn erase(&self, _: &[u8], _: Option<SystemTime>) -> encx::Result<Vec<uuid::Uuid>> {
+    async fn versions(&self, subject: &[u8]) -> encx::Result<Vec<StoredSubjectKey>> {
+        Ok((subject == self.0.subject)
+            .then(|| self.0.clone())
+            .into_iter()
+            .collect())
+    }
+    async fn tombstone(&self, _: &[u8]) -> encx::Result<StoredSubjectKey> {
+        Err(encx::Error::unavailable("read-only fuzz store"))
+    }
+    async fn erase(&self, _: &[u8], _: Option<i64>) -> encx::Result<Vec<uuid::Uuid>> {
         Err(encx::Error::unavailable("read-only fuzz store"))
     }
     async fn live_page(
@@ -83,24 +92,39 @@ fuzz_target!(|data: &[u8]| {
             .expect("crypto");
         let blob = encx_fuzz::subject_dek();
         let ctx = encx_fuzz::dek_context();
-        let opened = crypto
-            .open_subject_record(
-                ctx.table,
-                ctx.record_id,
-                record_subject,
-                Some(&blob),
-                &"rec-1",
-            )
-            .await;
-        match opened {
-            Ok(_) => assert!(
-                untouched && record_subject == encx_fuzz::SUBJECT,
-                "an edited row or another subject opened the record"
-            ),
-            Err(e) => assert!(
-                e.is_tampered() || e.is_shredded() || e.is_key_missing(),
-                "{e:?}"
-            ),
+        // Cold, then again with the key possibly cached by a read of the true subject: the
+        // record's subject is checked on every read.
+        for warm_first in [false, true] {
+            if warm_first {
+                let _ = crypto
+                    .open_subject_record(
+                        ctx.table,
+                        ctx.record_id,
+                        encx_fuzz::SUBJECT,
+                        Some(&blob),
+                        &"rec-1",
+                    )
+                    .await;
+            }
+            let opened = crypto
+                .open_subject_record(
+                    ctx.table,
+                    ctx.record_id,
+                    record_subject,
+                    Some(&blob),
+                    &"rec-1",
+                )
+                .await;
+            match opened {
+                Ok(_) => assert!(
+                    untouched && record_subject == encx_fuzz::SUBJECT,
+                    "an edited row or another subject opened the record"
+                ),
+                Err(e) => assert!(
+                    e.is_tampered() || e.is_shredded() || e.is_key_missing(),
+                    "{e:?}"
+                ),
+            }
         }
     });
 });

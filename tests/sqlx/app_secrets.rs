@@ -423,8 +423,15 @@ async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
         "DELETE FROM encx_secrets WHERE name = 'admin/root-password' AND version = 2",
     )
     .await;
-    let revived = store(&pool, Duration::from_secs(60)).await.get(name).await.unwrap();
-    assert_eq!((revived.version(), revived.expose_secret()), (1, &b"root-value"[..]));
+    let revived = store(&pool, Duration::from_secs(60))
+        .await
+        .get(name)
+        .await
+        .unwrap();
+    assert_eq!(
+        (revived.version(), revived.expose_secret()),
+        (1, &b"root-value"[..])
+    );
 
     let api = token_store(&pool, "sk_test").await;
     let (token, _) = api.issue("customer-1", None).await.unwrap();

@@ -233,7 +233,10 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     // the docs say so; `is_shredded` holds for it as for an erased record).
     let refused = purchases.update(&old_order).await.unwrap_err();
     assert!(
-        matches!(refused, encx_sqlx::Error::Crypto(encx::Error::SubjectErased { .. })),
+        matches!(
+            refused,
+            encx_sqlx::Error::Crypto(encx::Error::SubjectErased { .. })
+        ),
         "{refused:?}"
     );
     assert!(refused.is_shredded());

@@ -287,14 +287,22 @@ async fn tokens_signed_values_and_csrf_match_format_md() {
     let k = key("encx:token:sk_test");
     let mut expected = 1u32.to_be_bytes().to_vec();
     expected.extend(hmac(&k, token.expose_secret().as_bytes()));
-    assert_eq!(hash.as_bytes(), &expected[..], "hash of the whole token text");
+    assert_eq!(
+        hash.as_bytes(),
+        &expected[..],
+        "hash of the whole token text"
+    );
     let id = [9u8; 16];
     let created = 1_796_927_389_000i64.to_be_bytes();
     let columns: [&[u8]; 5] = [&id, b"sk_test", b"customer-1", &created, b""];
     let seal = tokens.seal_row(&hash, &columns).unwrap();
     let mut parts: Vec<&[u8]> = vec![b"encx:token-row:v1", hash.as_bytes()];
     parts.extend_from_slice(&columns);
-    assert_eq!(seal, hmac(&k, &frame(&parts)), "row seal over the 36-byte hash");
+    assert_eq!(
+        seal,
+        hmac(&k, &frame(&parts)),
+        "row seal over the 36-byte hash"
+    );
 
     let signed = crypto.signer("cookie").unwrap().sign(b"user-42").unwrap();
     let fields: Vec<&str> = signed.split('.').collect();
@@ -302,7 +310,11 @@ async fn tokens_signed_values_and_csrf_match_format_md() {
     assert_eq!((fields[1], fields[2]), ("-", "1"));
     let mac = hmac(
         &key("encx:sign:cookie"),
-        &frame(&[b"encx:signed:v1", fields[0].as_bytes(), fields[1].as_bytes()]),
+        &frame(&[
+            b"encx:signed:v1",
+            fields[0].as_bytes(),
+            fields[1].as_bytes(),
+        ]),
     );
     assert_eq!(fields[3], URL_SAFE_NO_PAD.encode(mac));
 
