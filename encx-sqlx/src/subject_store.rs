@@ -235,6 +235,21 @@ macro_rules! impl_store {
             ) -> encx::Result<Vec<Uuid>> {
                 let fail = |e| unavailable("subject erasure", e);
                 let up_to = up_to_version.unwrap_or(i64::MAX);
+                // A write first, so that the transaction holds the write lock before it reads:
+                // on SQLite a transaction that read first and then writes fails at once
+                // (SQLITE_BUSY, no wait) when another connection wrote in between.
+                let mark = format!(
+                    "UPDATE encx_subject_keys SET erased_at = {} \
+                     WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
+                    $p(1), $p(2), $p(3)
+                );
+                sqlx::query(&mark)
+                    .bind(now_millis())
+                    .bind(subject)
+                    .bind(up_to)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(fail)?;
                 let select = format!(
                     "SELECT id FROM encx_subject_keys \
                      WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
@@ -247,12 +262,11 @@ macro_rules! impl_store {
                     .await
                     .map_err(fail)?;
                 let update = format!(
-                    "UPDATE encx_subject_keys SET wrapped = NULL, erased_at = {} \
+                    "UPDATE encx_subject_keys SET wrapped = NULL \
                      WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
-                    $p(1), $p(2), $p(3)
+                    $p(1), $p(2)
                 );
                 sqlx::query(&update)
-                    .bind(now_millis())
                     .bind(subject)
                     .bind(up_to)
                     .execute(&mut *conn)

@@ -104,6 +104,7 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
     assert!(store.verify(short.expose_secret()).await.unwrap().is_none());
     assert!(store.revoke(issued.id).await.unwrap());
     assert_eq!(store.revoke_owner("customer-43").await.unwrap(), 1);
+    sink.flush().await;
 
     let events = encx_sqlx::read_audit(&pool, &encx_sqlx::AuditQuery::default().limit(1_000))
         .await
