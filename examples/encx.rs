@@ -25,13 +25,16 @@ use std::sync::Arc;
 
 use encx_sqlx::{cli, EncxDatabase, Registry, Repo, Secrets, SqlAuditSink, SqlKekStore};
 
-/// The quickstart's key setup, its `users` table and the application's secrets.
+/// The quickstart's key setup, its `users` table and the application's secrets; the key
+/// tables in `keys` (the data's pool unless `--keys-database-url` names another database).
 async fn registry<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
+    keys: sqlx::Pool<DB>,
     root: Arc<dyn encx::Keyring>,
 ) -> Result<Registry, cli::BuildError> {
     encx_sqlx::migrate(&pool).await?;
-    let keks = SqlKekStore::shared(pool.clone());
+    encx_sqlx::migrate(&keys).await?;
+    let keks = SqlKekStore::shared(keys);
     let crypto = encx::Crypto::builder()
         .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
         .index_keys_in(keks.clone(), root)
@@ -49,14 +52,21 @@ async fn registry<DB: EncxDatabase>(
 #[tokio::main]
 async fn main() -> ExitCode {
     cli::main(|ctx: cli::Context| async move {
+        let apart = ctx.keys_database_url != ctx.database_url;
         if ctx.database_url.starts_with("postgres") {
-            registry(sqlx::PgPool::connect(&ctx.database_url).await?, ctx.root).await
+            let data = sqlx::PgPool::connect(&ctx.database_url).await?;
+            let keys = match apart {
+                true => sqlx::PgPool::connect(&ctx.keys_database_url).await?,
+                false => data.clone(),
+            };
+            registry(data, keys, ctx.root).await
         } else {
-            registry(
-                sqlx::SqlitePool::connect(&ctx.database_url).await?,
-                ctx.root,
-            )
-            .await
+            let data = sqlx::SqlitePool::connect(&ctx.database_url).await?;
+            let keys = match apart {
+                true => sqlx::SqlitePool::connect(&ctx.keys_database_url).await?,
+                false => data.clone(),
+            };
+            registry(data, keys, ctx.root).await
         }
     })
     .await

@@ -15,7 +15,9 @@
 //! async fn main() -> std::process::ExitCode {
 //!     cli::main(|ctx: cli::Context| async move {
 //!         let pool = sqlx::PgPool::connect(&ctx.database_url).await?;
-//!         let keks = SqlKekStore::shared(pool.clone());
+//!         // `--keys-database-url`: the key tables' own database (the data's when not given).
+//!         let keys = sqlx::PgPool::connect(&ctx.keys_database_url).await?;
+//!         let keks = SqlKekStore::shared(keys);
 //!         let crypto = encx::Crypto::builder()
 //!             .keyring(encx::HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
 //!             .index_keys_in(keks.clone(), ctx.root)

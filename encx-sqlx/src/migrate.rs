@@ -61,8 +61,16 @@ const MIGRATIONS: &[Migration] = &[
 /// key made after it); on MySQL/MariaDB, secret names and token owners and prefixes compare
 /// byte for byte (the default collation ignores case and trailing spaces).
 fn exact_v7(d: Dialect) -> Vec<String> {
-    let mut statements =
-        vec!["ALTER TABLE encx_erasure_ledger ADD COLUMN up_to_version BIGINT NULL".to_owned()];
+    // PostgreSQL can say `IF NOT EXISTS`; on the others a second process's attempt fails with
+    // "duplicate column", which the runner takes as done.
+    let if_not_exists = if d == Dialect::Postgres {
+        "IF NOT EXISTS "
+    } else {
+        ""
+    };
+    let mut statements = vec![format!(
+        "ALTER TABLE encx_erasure_ledger ADD COLUMN {if_not_exists}up_to_version BIGINT NULL"
+    )];
     if d == Dialect::MySql {
         let exact = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
         statements.push(format!(

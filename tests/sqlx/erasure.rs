@@ -37,6 +37,16 @@ macro_rules! two_databases {
             let mut tests = vec![$($(two_databases!(@case $database, $test)),+),+];
             tests.extend(single::tests());
             tests.extend(in_transaction::tests());
+            tests.push(test_case!(
+                Service::Sqlite,
+                "erasure::migrations_at_once_on_a_fresh_sqlite_file",
+                migrations_at_once_on_a_fresh_sqlite_file
+            ));
+            tests.push(test_case!(
+                Service::Sqlite,
+                "erasure::the_cli_takes_a_keys_database",
+                the_cli_takes_a_keys_database
+            ));
             tests
         }
     };
@@ -81,6 +91,7 @@ mod single {
         "erasure";
         writes_of_other_processes_during_their_cache_window_are_swept: |db| writers_are_swept(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
         a_kek_state_change_is_guarded_against_a_concurrent_one: |db| kek_state_race(db.pool.clone()) => [postgres, mariadb];
+        two_processes_run_migration_7_at_once: |db| migration_7_at_once(db.pool.clone()) => [postgres, mariadb];
     }
 }
 
@@ -590,4 +601,108 @@ mod in_transaction {
         pool.close().await;
         db.cleanup().await;
     }
+}
+
+/// Every migration, run by two pools of one fresh SQLite file at once (SQLite has no
+/// `ADD COLUMN IF NOT EXISTS`): both succeed, and the ledger has its version column.
+pub async fn migrations_at_once_on_a_fresh_sqlite_file() {
+    let file = std::env::temp_dir().join(format!("encx_mig_{}.db", Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(30));
+    let (a, b) = (
+        sqlx::SqlitePool::connect_with(options.clone())
+            .await
+            .unwrap(),
+        sqlx::SqlitePool::connect_with(options).await.unwrap(),
+    );
+    let (ra, rb) = tokio::join!(encx_sqlx::migrate(&a), encx_sqlx::migrate(&b));
+    ra.unwrap();
+    rb.unwrap();
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('encx_erasure_ledger')")
+            .fetch_all(&a)
+            .await
+            .unwrap();
+    assert_eq!(columns, ["subject", "erased_at", "up_to_version"]);
+    a.close().await;
+    b.close().await;
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Issue 23, item 5: the CLI hands the registry builder the key tables' own database
+/// (`--keys-database-url`), and `keys rotate` through it writes there, not into the data's.
+pub async fn the_cli_takes_a_keys_database() {
+    let (Some(data), Some(keys)) = (
+        encx_integration_tests::sqlite("cli_keys").await,
+        encx_integration_tests::sqlite("cli_keys").await,
+    ) else {
+        return;
+    };
+    let argv = [
+        "encx",
+        "keys",
+        "rotate",
+        "--database-url",
+        data.url.as_str(),
+        "--keys-database-url",
+        keys.url.as_str(),
+        "--master-keys",
+        super::rewrap::ROOT_SPEC,
+    ]
+    .map(String::from);
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen_in = seen.clone();
+    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+        *seen_in.lock().unwrap() = Some((ctx.database_url.clone(), ctx.keys_database_url.clone()));
+        let keys = sqlx::SqlitePool::connect(&ctx.keys_database_url).await?;
+        let keks = encx_sqlx::SqlKekStore::shared(keys);
+        let crypto = Crypto::builder()
+            .keyring(HierarchicalKeyring::new(ctx.root, keks.clone()))
+            .build()
+            .await?;
+        Ok(encx_sqlx::Registry::new(crypto).kek_store(keks))
+    })
+    .await;
+    assert_eq!(super::rewrap::exit_code(code), 0);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        Some((data.url.clone(), keys.url.clone()))
+    );
+    let in_keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM encx_keks")
+        .fetch_one(&keys.pool)
+        .await
+        .unwrap();
+    let in_data: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM encx_keks")
+        .fetch_one(&data.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (in_keys, in_data),
+        (1, 0),
+        "the KEK went to the keys database"
+    );
+    data.cleanup().await;
+    keys.cleanup().await;
+}
+
+/// Migration 7 adds a column, which has no `IF NOT EXISTS` on SQLite and MySQL: two
+/// processes migrating at once must both succeed all the same.
+async fn migration_7_at_once<DB: Raw>(pool: sqlx::Pool<DB>) {
+    DB::run(
+        &pool,
+        "ALTER TABLE encx_erasure_ledger DROP COLUMN up_to_version",
+    )
+    .await;
+    DB::run(
+        &pool,
+        "DELETE FROM encx_schema_migrations WHERE version = 7",
+    )
+    .await;
+    let (a, b) = tokio::join!(encx_sqlx::migrate(&pool), encx_sqlx::migrate(&pool));
+    a.unwrap();
+    b.unwrap();
+    DB::run(&pool, "SELECT up_to_version FROM encx_erasure_ledger").await;
+    encx_sqlx::migrate(&pool).await.unwrap();
 }

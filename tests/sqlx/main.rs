@@ -1756,6 +1756,36 @@ mod generic {
         out.stdout
     }
 
+    /// Restores a `pg_dump` into `db`, a fresh database emptied of encx's own tables first (the
+    /// test harness migrates every database it makes), so that the dump restores unchanged.
+    async fn pg_restore_into(
+        db: &encx_integration_tests::TestDb<sqlx::Postgres>,
+        server_major: u32,
+        dump: &[u8],
+    ) {
+        for table in [
+            "encx_keks",
+            "encx_subject_keys",
+            "encx_erasure_ledger",
+            "encx_audit",
+            "encx_secrets",
+            "encx_tokens",
+            "encx_schema_migrations",
+        ] {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        pg_tool(
+            "psql",
+            &db.url,
+            server_major,
+            &["-q", "-v", "ON_ERROR_STOP=1"],
+            dump,
+        );
+    }
+
     /// Issue 23, item 4: both databases (data and subject keys) restored from the same night,
     /// after an erasure. A ledger kept in the data database is rolled back with it (no entry,
     /// the subject readable again); the ledger in a database of its own still holds the
@@ -1808,29 +1838,8 @@ mod generic {
         eraser.erase(&ada.id).await.unwrap();
 
         // Both databases restored from the same night.
-        for (dump, db) in [(&data_dump, &restored_data), (&keys_dump, &restored_keys)] {
-            for table in [
-                "encx_keks",
-                "encx_subject_keys",
-                "encx_erasure_ledger",
-                "encx_audit",
-                "encx_secrets",
-                "encx_tokens",
-                "encx_schema_migrations",
-            ] {
-                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-                    .execute(&db.pool)
-                    .await
-                    .unwrap();
-            }
-            pg_tool(
-                "psql",
-                &db.url,
-                server_major,
-                &["-q", "-v", "ON_ERROR_STOP=1"],
-                dump,
-            );
-        }
+        pg_restore_into(&restored_data, server_major, &data_dump).await;
+        pg_restore_into(&restored_keys, server_major, &keys_dump).await;
         let restored = subject_crypto(restored_keys.pool.clone()).await;
         let members = encx_sqlx::Repo::<Member, sqlx::Postgres>::new(
             restored_data.pool.clone(),
@@ -1936,29 +1945,7 @@ mod generic {
             .table(purchases);
         eraser.erase(&ada.id).await.unwrap();
 
-        // The restored database is a fresh one, emptied of encx's own tables first, so that
-        // the dump restores into it unchanged.
-        for table in [
-            "encx_keks",
-            "encx_subject_keys",
-            "encx_erasure_ledger",
-            "encx_audit",
-            "encx_secrets",
-            "encx_tokens",
-            "encx_schema_migrations",
-        ] {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-                .execute(&restored.pool)
-                .await
-                .unwrap();
-        }
-        pg_tool(
-            "psql",
-            &restored.url,
-            server_major,
-            &["-q", "-v", "ON_ERROR_STOP=1"],
-            &dump,
-        );
+        pg_restore_into(&restored, server_major, &dump).await;
         let members =
             encx_sqlx::Repo::<Member, sqlx::Postgres>::new(restored.pool.clone(), crypto.clone());
         let purchases =
