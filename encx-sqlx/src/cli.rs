@@ -137,7 +137,8 @@ enum Command {
         dry_run: bool,
     },
     /// Erase a data subject: destroy its keys and clear its rows in every table of the
-    /// application's subject eraser (needs `Registry::subject_eraser`).
+    /// application's subject eraser (needs `Registry::subject_eraser`), then wait out the
+    /// other processes' subject caches and clear the rows they wrote meanwhile.
     EraseSubject {
         /// The subject's id, as the application's subject type parses it.
         subject: String,
