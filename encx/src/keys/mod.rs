@@ -177,7 +177,7 @@ pub trait Keyring: Send + Sync + fmt::Debug {
     }
 
     /// Loads what wrapping a new DEK needs into memory (the active KEK of a
-    /// [`HierarchicalKeyring`](crate::HierarchicalKeyring), created if there is none), so
+    /// [`HierarchicalKeyring`], created if there is none), so
     /// that the next wraps need no store or KMS call. The default, for keyrings that keep
     /// nothing cached, does nothing.
     async fn warm_up(&self) -> Result<()> {
