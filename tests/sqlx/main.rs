@@ -1756,6 +1756,16 @@ mod generic {
         out.stdout
     }
 
+    /// The PostgreSQL server's major version (which `pg_dump` must match or exceed).
+    async fn pg_major(pool: &sqlx::PgPool) -> u32 {
+        let major: i32 =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        u32::try_from(major).unwrap()
+    }
+
     /// Restores a `pg_dump` into `db`, a fresh database emptied of encx's own tables first (the
     /// test harness migrates every database it makes), so that the dump restores unchanged.
     async fn pg_restore_into(
@@ -1805,12 +1815,7 @@ mod generic {
         encx_sqlx::migrate(&data.pool).await.unwrap(); // a ledger table in the data, too
         let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
             subjects_setup(data.pool.clone(), keys.pool.clone()).await;
-        let server_major: i32 =
-            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
-                .fetch_one(&data.pool)
-                .await
-                .unwrap();
-        let server_major = u32::try_from(server_major).unwrap();
+        let server_major = pg_major(&data.pool).await;
         // Last night's backups of both databases are taken now, before the erasure.
         let (data_dump, keys_dump) = (
             pg_tool(
@@ -1911,12 +1916,7 @@ mod generic {
         };
         let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
             subjects_setup(data.pool.clone(), keys.pool.clone()).await;
-        let server_major: i32 =
-            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
-                .fetch_one(&data.pool)
-                .await
-                .unwrap();
-        let server_major = u32::try_from(server_major).unwrap();
+        let server_major = pg_major(&data.pool).await;
         let dump = pg_tool(
             "pg_dump",
             &data.url,
