@@ -46,25 +46,6 @@ impl<T: Clone> TtlCell<T> {
         self.store(value);
     }
 
-    /// Takes `other`'s value with the time it was loaded, if `other` holds a fresher one than
-    /// this cell: a value cached under a second key never lives longer than under the first.
-    pub(crate) fn adopt(&self, other: &TtlCell<T>) {
-        let theirs = match other.value.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let Some((value, at)) = theirs else {
-            return;
-        };
-        let mut guard = match self.value.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if guard.as_ref().is_none_or(|(_, mine)| *mine < at) {
-            *guard = Some((value, at));
-        }
-    }
-
     fn store(&self, value: T) {
         let mut guard = match self.value.lock() {
             Ok(g) => g,

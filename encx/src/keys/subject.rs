@@ -466,21 +466,24 @@ impl SubjectKeys {
         let cell = cell_in(&self.by_subject, &subject.to_vec(), self.capacity);
         let state = cell
             .get_or_load_strict(self.ttl, || async {
-                match self.store.latest(subject).await? {
-                    Some(row) => self.open_row(keyring, &row, Some(subject)).await,
-                    None => self.create(keyring, subject, 1).await,
+                let state = match self.store.latest(subject).await? {
+                    Some(row) => self.open_row(keyring, &row, Some(subject)).await?,
+                    None => self.create(keyring, subject, 1).await?,
+                };
+                // Records sealed with this key are read back by its id: serve those reads from
+                // memory too (cached no longer than here, so an erasure is seen as soon).
+                if let Some(key) = &state.key {
+                    cell_in(&self.by_id, &key.id(), self.capacity).store_now(state.clone());
                 }
+                Ok(state)
             })
             .await?;
         if *state.subject != *subject {
             return Err(Error::Tampered);
         }
-        let key = state.key.clone().ok_or_else(|| Error::SubjectErased {
+        state.key.ok_or_else(|| Error::SubjectErased {
             subject: shown.to_owned(),
-        })?;
-        // Records sealed now are read back by key id: serve those reads from memory too.
-        cell_in(&self.by_id, &key.id(), self.capacity).adopt(&cell);
-        Ok(key)
+        })
     }
 
     /// Gives an erased subject a new key (one version above its last), so that new data for it
