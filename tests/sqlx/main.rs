@@ -1584,8 +1584,17 @@ mod generic {
             .unwrap();
         let held = pool.acquire().await.unwrap();
         let sink = encx_sqlx::SqlAuditSink::spawn(pool.clone(), 4);
+        // One event first, so that the writer task is already blocked on the held connection
+        // when the rest arrive: otherwise, on a busy machine, it can keep taking events into
+        // its batch while they are recorded, and fewer are dropped than the queue explains.
+        sink.record(AuditEvent::new(
+            AuditAction::Decrypt,
+            "t",
+            std::time::SystemTime::now(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let started = std::time::Instant::now();
-        for _ in 0..100 {
+        for _ in 1..100 {
             sink.record(AuditEvent::new(
                 AuditAction::Decrypt,
                 "t",
