@@ -2,8 +2,9 @@
 //!
 //! `DATABASE_URL=postgres://user:password@127.0.0.1:5432/db cargo run --example postgres`
 //!
-//! Uses (and creates) the tables `users`, `encx_keks` and `encx_schema_migrations`, and the
-//! master key in `quickstart.key` (generated on first run).
+//! **It drops and recreates the tables `users` and `user_notes` of that database** (run it on
+//! a scratch database), and creates encx's own tables (`encx_keks`, `encx_subject_keys`, ...);
+//! it uses the master key in `quickstart.key` (generated on first run).
 
 mod tour;
 
@@ -17,9 +18,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_connections(4)
         .connect(&url)
         .await?;
-    sqlx::query("DROP TABLE IF EXISTS users")
-        .execute(&pool)
-        .await?; // start the tour afresh
+    for table in ["users", "user_notes"] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&pool)
+            .await?; // start the tour afresh: this database's `users` is dropped
+    }
 
     let ids = tour::run(pool.clone(), Path::new("quickstart.key")).await?;
 

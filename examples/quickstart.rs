@@ -4,8 +4,12 @@
 //!
 //! On first run it generates a master key in `quickstart.key` (keep it: without it the data is
 //! gone), creates `quickstart.db`, inserts three users with encrypted fields, finds one by email
-//! through the blind index, erases another (crypto-shredding), and prints the stored rows.
+//! through the blind index, erases another (crypto-shredding), and prints the stored rows. It
+//! also leaves a `subscribers` table with plaintext e-mail addresses, half migrated, for the
+//! example operator CLI (`examples/encx.rs`) to finish with `encx migrate` and `encx verify`.
 
+#[allow(dead_code)] // the CLI's half of it is used by examples/encx.rs
+mod legacy;
 mod tour;
 
 use std::path::Path;
@@ -18,12 +22,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .connect_with(options)
         .await?;
-    sqlx::query("DROP TABLE IF EXISTS users")
-        .execute(&pool)
-        .await?; // start the tour afresh
+    for table in ["users", "user_notes", "subscribers"] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&pool)
+            .await?; // start the tour afresh
+    }
 
     let ids = tour::run(pool.clone(), Path::new("quickstart.key")).await?;
 
     tour::show_stored_rows(&pool, "SELECT * FROM users WHERE id = ?", ids).await?;
+
+    legacy::create(&pool).await?;
+    println!(
+        "\nsubscribers: 3 e-mail addresses left in plaintext, for the operator CLI to migrate \
+         (cargo run --example encx -- migrate, then verify: see examples/encx.rs)"
+    );
     Ok(())
 }

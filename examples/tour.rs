@@ -20,6 +20,19 @@ pub struct User {
     pub phone: Option<String>,
 }
 
+/// A note about a user, wrapped under that user's own key (a data subject's key): erasing
+/// the user as a data subject (`encx erase-subject <id>`) shreds every note about them.
+#[derive(Debug, Clone, encx::Encrypted)]
+#[encx(table = "user_notes")]
+pub struct Note {
+    #[encx(id)]
+    pub id: uuid::Uuid,
+    #[encx(subject)]
+    pub user_id: uuid::Uuid,
+    #[encx(encrypt)]
+    pub body: String,
+}
+
 /// Inserts three users, finds one by email, erases another; returns the ids of the first two
 /// (live, erased) for the caller to show their stored rows.
 pub async fn run<DB: EncxDatabase>(
@@ -36,11 +49,14 @@ pub async fn run<DB: EncxDatabase>(
     let crypto = encx::Crypto::builder()
         .keyring(encx::HierarchicalKeyring::new(root.clone(), store.clone()))
         .index_keys_in(store, root)
+        .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(pool.clone()))
         .build()
         .await?;
 
-    let users = Repo::<User, DB>::new(pool, crypto);
+    let users = Repo::<User, DB>::new(pool.clone(), crypto.clone());
     users.create_table().await?;
+    let notes = Repo::<Note, DB>::new(pool, crypto);
+    notes.create_table().await?;
 
     let people = [
         ("ada", "Ada@Example.com", Some("+44 20 7946 0958")),
@@ -57,8 +73,14 @@ pub async fn run<DB: EncxDatabase>(
         };
         ids.push(user.id);
         users.insert(&user).await?;
+        let note = Note {
+            id: uuid::Uuid::new_v4(),
+            user_id: user.id,
+            body: format!("{username} prefers email"),
+        };
+        notes.insert(&note).await?;
     }
-    println!("inserted 3 users");
+    println!("inserted 3 users, and a note about each under the user's own subject key");
 
     let found = users.find_by(User::EMAIL, "  ada@EXAMPLE.com ").await?;
     let found: Vec<_> = found.iter().map(|u| (&u.username, &u.email)).collect();

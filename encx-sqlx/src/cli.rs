@@ -14,9 +14,10 @@
 //! #[tokio::main]
 //! async fn main() -> std::process::ExitCode {
 //!     cli::main(|ctx: cli::Context| async move {
-//!         let pool = sqlx::PgPool::connect(&ctx.database_url).await?;
+//!         // Fails within --connect-timeout, with the host and the cause.
+//!         let pool = ctx.connect::<sqlx::Postgres>(&ctx.database_url).await?;
 //!         // `--keys-database-url`: the key tables' own database (the data's when not given).
-//!         let keys = sqlx::PgPool::connect(&ctx.keys_database_url).await?;
+//!         let keys = ctx.connect::<sqlx::Postgres>(&ctx.keys_database_url).await?;
 //!         let keks = SqlKekStore::shared(keys);
 //!         let crypto = encx::Crypto::builder()
 //!             .keyring(encx::HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))
@@ -34,18 +35,26 @@
 //!
 //! Exit codes tell failure kinds apart: 0 done, 2 bad usage, 3 configuration, 4 refused (a key
 //! still in use), 5 integrity failure (tampered data), 6 unavailable (database or KMS; retry),
-//! 7 a key the stored data names is missing (e.g. another root key), 1 anything else.
+//! 7 a key the stored data names is missing (e.g. another root key, or rows a job skipped
+//! because their KEK is destroyed), 130 interrupted (SIGINT, SIGTERM), 1 anything else.
+//!
+//! Guards (see `docs/operations.md`): `keys destroy` refuses a KEK for one KEK cache TTL after
+//! its retirement and while any row needs it, encx's own tables of both databases always
+//! counted; `keys index-destroy` refuses while records were not re-encrypted since the next
+//! version came or live tokens were issued before it; read-only commands create nothing.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use encx::{KeyInUse, Keyring};
 use serde_json::{json, Value};
 
 use crate::audit_log::{AuditQuery, AuditRecord};
+pub use crate::cli_connect::Scheme;
+use crate::dialect::EncxDatabase;
 use crate::error::Error;
 use crate::registry::{KeyStatus, Registry};
 use crate::rewrap::RewrapProgress;
@@ -65,7 +74,43 @@ pub struct Context {
     /// as [`LocalKeyring::from_env`](encx::LocalKeyring::from_env) reads it), or, with the
     /// `aws-kms` feature, the KMS key of `--kms-key-id` / `ENCX_KMS_KEY_ID`.
     pub root: Arc<dyn Keyring>,
+    /// `--connect-timeout`: how long a database connection may take (default 10 s).
+    pub connect_timeout: std::time::Duration,
+    /// Whether the command only reads (`status`, `audit`, `verify`, `secrets get|list`,
+    /// every `--dry-run`): the builder should then create nothing (no `migrate`). The CLI
+    /// already refused a database without encx's tables.
+    pub read_only: bool,
 }
+
+impl Context {
+    /// A pool for `url` (the data's or the keys' database) that fails within
+    /// [`connect_timeout`](Self::connect_timeout) with the host and the cause, and whose error
+    /// the CLI maps to its exit code (3 for a missing database, role or file, 6 for a refused
+    /// or silent port).
+    pub async fn connect<DB: EncxDatabase>(&self, url: &str) -> Result<sqlx::Pool<DB>, BuildError> {
+        crate::cli_connect::connect::<DB>(url, self.connect_timeout)
+            .await
+            .map_err(|f| Box::new(CliError(f)) as BuildError)
+    }
+
+    /// The engine of [`database_url`](Self::database_url), to pick the application's
+    /// database type (a configuration error, exit 3, for any other scheme).
+    pub fn scheme(&self) -> Result<Scheme, BuildError> {
+        Scheme::of(&self.database_url).map_err(|f| Box::new(CliError(f)) as BuildError)
+    }
+}
+
+/// A failure with its exit code, as a registry builder's error.
+#[derive(Debug)]
+struct CliError(Failure);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for CliError {}
 
 /// The error a registry builder may return.
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
@@ -86,7 +131,8 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
         encx erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo@example.com --dry-run\n  \
         encx audit --subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --since-minutes 1440\n\n\
         Exit codes: 0 done, 2 usage, 3 configuration, 4 refused (key still in use), \
-        5 integrity failure, 6 unavailable (retry), 7 missing key, 1 other."
+        5 integrity failure, 6 unavailable (retry), 7 missing key (or rows skipped), \
+        130 interrupted, 1 other."
 )]
 struct Args {
     /// Database URL (postgres://, mysql://, sqlite://).
@@ -114,6 +160,12 @@ struct Args {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Who acts, named in the audit events of key operations, jobs, erasures and secrets.
+    #[arg(long, env = "ENCX_ACTOR", global = true)]
+    actor: Option<String>,
+    /// Seconds a database connection may take before the command gives up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, global = true)]
+    connect_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,12 +194,13 @@ enum Command {
     EraseSubject {
         /// The subject's id, as the application's subject type parses it.
         subject: String,
-        /// Who erases, for the audit trail.
-        #[arg(long)]
-        actor: Option<String>,
-        /// Say what would be erased; change nothing.
+        /// Say what would be erased (the subject's keys and rows); change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Record the erasure even when the subject has no keys and no rows (a request that
+        /// precedes any data: its first record is then refused).
+        #[arg(long)]
+        record_unknown: bool,
     },
     /// After a restore of the subject key database: destroy again the keys of every subject
     /// in the erasure ledger and clear their rows (needs `Registry::subject_eraser` with a
@@ -164,8 +217,8 @@ enum Command {
         /// Only events of this data subject.
         #[arg(long)]
         subject: Option<String>,
-        /// Only events of this action (encrypt, decrypt, find_by, erase, erase_subject,
-        /// rotate, rewrap, reencrypt).
+        /// Only events of this action: encrypt, decrypt, find_by, erase, erase_subject,
+        /// rotate, rewrap, reencrypt, migrate, issue, verify, revoke, destroy_key, add_key.
         #[arg(long)]
         action: Option<String>,
         /// Only events of this actor.
@@ -208,9 +261,6 @@ enum Command {
     },
     /// Application secrets in `encx_secrets` (needs `Registry::secrets`).
     Secrets {
-        /// Who is acting (named in the audit event of each read and write).
-        #[arg(long, global = true)]
-        actor: Option<String>,
         #[command(subcommand)]
         command: SecretsCommand,
     },
@@ -301,9 +351,13 @@ pub(crate) enum BackupCommand {
         /// Read this file instead of standard input.
         #[arg(long, short)]
         input: Option<std::path::PathBuf>,
-        /// Write this file instead of standard output.
+        /// Write this file instead of standard output (refused if it exists, unless
+        /// `--force`).
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
+        /// Replace the `--output` file if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -311,14 +365,12 @@ pub(crate) enum BackupCommand {
 enum KeysCommand {
     /// Make a new KEK active; the old one is retired and still unwraps.
     Rotate {
-        /// Who rotates, for the audit trail.
-        #[arg(long)]
-        actor: Option<String>,
         /// Say what would happen; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
-    /// Destroy a retired KEK (refused while a registered table or subject key needs it).
+    /// Destroy a retired KEK (refused while a row needs it, in a registered table or in
+    /// encx's own tables, and within one KEK cache TTL of its retirement).
     Destroy {
         /// The KEK's id (see `encx status`).
         id: uuid::Uuid,
@@ -345,10 +397,14 @@ enum KeysCommand {
         /// once reindexed).
         #[arg(long)]
         force: bool,
+        /// Check only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
 /// A failure, with the exit code of its kind.
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) code: u8,
     pub(crate) message: String,
@@ -359,7 +415,7 @@ impl From<Error> for Failure {
         let code = match &e {
             Error::KeyStillInUse { .. } => 4,
             Error::InvalidConfig(_) => 3,
-            Error::Database(_) => 6,
+            Error::Database(d) => crate::cli_connect::exit_code(d),
             Error::Crypto(c) => crypto_code(c.kind()),
             _ => 1,
         };
@@ -415,15 +471,30 @@ where
     F: FnOnce(Context) -> Fut,
     Fut: Future<Output = Result<Registry, BuildError>>,
 {
-    let args = match Args::try_parse_from(args) {
-        Ok(args) => args,
+    let argv: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let parsed = Args::command()
+        .try_get_matches_from(argv.clone())
+        .and_then(|matches| Ok((Args::from_arg_matches(&matches)?, matches)));
+    let (args, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
-            let _ = e.print();
+            let json = argv.iter().skip(1).any(|a| a == "--json");
+            if json && e.use_stderr() {
+                let message = e.kind().to_string();
+                let detail = e.render().to_string();
+                eprintln!(
+                    "{}",
+                    json!({ "error": message, "detail": detail.trim(), "exit_code": 2 })
+                );
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
     let json = args.json;
-    match run(args, build).await {
+    let sources = RootSources::of(&matches);
+    match run(args, sources, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if json {
@@ -436,13 +507,13 @@ where
     }
 }
 
-async fn run<F, Fut>(args: Args, build: F) -> Result<(), Failure>
+async fn run<F, Fut>(args: Args, sources: RootSources, build: F) -> Result<(), Failure>
 where
     F: FnOnce(Context) -> Fut,
     Fut: Future<Output = Result<Registry, BuildError>>,
 {
     if matches!(args.command, Command::Backup { .. }) {
-        let root = root_keyring(&args).await?;
+        let root = root_keyring(&args, &sources).await?;
         if let Command::Backup { command } = args.command {
             return crate::cli_backup::run(command, &*root).await;
         }
@@ -455,97 +526,138 @@ where
         .keys_database_url
         .clone()
         .unwrap_or_else(|| database_url.clone());
-    let root = root_keyring(&args).await?;
+    let connect_timeout = std::time::Duration::from_secs(args.connect_timeout.max(1));
+    let read_only = args.command.is_read_only();
+    // Both databases are reached (host and cause on failure) and looked at before the
+    // application's builder runs: a read-only command must not create tables or keys.
+    let data = crate::cli_connect::look(&database_url, connect_timeout).await?;
+    let keys = match keys_database_url == database_url {
+        true => None,
+        false => Some(crate::cli_connect::look(&keys_database_url, connect_timeout).await?),
+    };
+    if read_only {
+        let (url, rows) = match &keys {
+            Some(keys) => (&keys_database_url, keys.key_rows),
+            None => (&database_url, data.key_rows),
+        };
+        match rows {
+            None => {
+                return Err(config(format!(
+                    "no encx tables in {} (nothing was created there): is this the \
+                     application's database? A read-only command creates nothing",
+                    crate::cli_connect::redact(url)
+                )))
+            }
+            Some(0) => {
+                return Err(config(format!(
+                    "no encx keys in {} yet (nothing was created there): the application \
+                     has not written any record",
+                    crate::cli_connect::redact(url)
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let root = root_keyring(&args, &sources).await?;
     let registry = build(Context {
         database_url,
         keys_database_url,
         root: root.clone(),
+        connect_timeout,
+        read_only,
     })
     .await
-    .map_err(|e| Failure {
-        code: build_code(&*e),
-        message: format!("setting up: {e}"),
+    .map_err(|e| match e.downcast::<CliError>() {
+        Ok(e) => e.0,
+        Err(e) => Failure {
+            code: build_code(&*e),
+            message: format!("setting up: {}", with_hint(&*e)),
+        },
     })?;
+    let mut registry = data.register(registry);
+    if let Some(keys) = keys {
+        registry = keys.register(registry);
+    }
+    if let Some(actor) = &args.actor {
+        registry = registry.with_actor(actor.clone());
+    }
     let done = run_command(args, &registry, &*root).await;
     // A sink that queues events (SqlAuditSink) writes them before the process exits.
     registry.crypto().audit_sink().flush().await;
     done
 }
 
+/// `e`'s message, with what to do when it says the root key is not the one that wrapped the
+/// stored keys.
+fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
+    let text = e.to_string();
+    match e.downcast_ref::<encx::Error>().map(encx::Error::kind) {
+        Some(encx::ErrorKind::MissingKey) if !text.contains("wrapped this database") => format!(
+            "{text} (the root key given is not the one that wrapped this database's keys: \
+             check --master-keys / --master-key-file / --kms-key-id and the environment)"
+        ),
+        _ => text,
+    }
+}
+
+impl Command {
+    /// Whether the command only reads: it must create no table and no key.
+    fn is_read_only(&self) -> bool {
+        match self {
+            Command::Status | Command::Audit { .. } | Command::Verify { .. } => true,
+            Command::Rewrap { dry_run, .. }
+            | Command::Reencrypt { dry_run, .. }
+            | Command::Migrate { dry_run, .. }
+            | Command::EraseSubject { dry_run, .. } => *dry_run,
+            Command::Keys { command } => match command {
+                KeysCommand::Rotate { dry_run, .. }
+                | KeysCommand::Destroy { dry_run, .. }
+                | KeysCommand::IndexAdd { dry_run }
+                | KeysCommand::IndexDestroy { dry_run, .. } => *dry_run,
+            },
+            Command::Secrets { command } => matches!(
+                command,
+                SecretsCommand::Get { .. } | SecretsCommand::List { .. }
+            ),
+            Command::ReapplyLedger | Command::Backup { .. } => false,
+        }
+    }
+}
+
 /// Runs the parsed command on the application's registry.
 async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Result<(), Failure> {
+    let json = args.json;
     match args.command {
         Command::Status => {
             let status = registry.status().await?;
-            emit(args.json, status_json(&status), || status.to_string());
+            emit(json, status_json(&status), || status.to_string());
         }
-        Command::Keys {
-            command: KeysCommand::Rotate { actor, dry_run },
-        } => {
-            if dry_run {
-                let status = registry.status().await?;
-                emit(
-                    args.json,
-                    json!({ "dry_run": true, "would_rotate": true, "pending_rewrap_after": status.pending_rewrap() + active_rows(&status) }),
-                    || {
-                        "dry run: a new KEK would become active; the active one would be retired (still unwrapping)".into()
-                    },
-                );
-            } else {
-                let rotated = registry.crypto().rotate_kek(actor.as_deref()).await?;
-                emit(args.json, json!({ "active": rotated }), || {
-                    format!("{rotated} is active; run `encx rewrap` to move existing records")
-                });
-            }
-        }
-        Command::Keys {
-            command: KeysCommand::Destroy { id, force, dry_run },
-        } => {
-            if dry_run {
-                let status = registry.status().await?;
-                let users = status.users_of(KeyInUse::Kek(id));
-                emit(
-                    args.json,
-                    json!({ "dry_run": true, "kek": id.to_string(), "still_needed_by": users.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>() }),
-                    || match users.is_empty() {
-                        true => format!("dry run: KEK {id} is needed by no registered table"),
-                        false => format!("dry run: KEK {id} is still needed by {users:?}"),
-                    },
-                );
-            } else {
-                registry.destroy_kek(id, force).await?;
-                emit(args.json, json!({ "destroyed": id.to_string() }), || {
-                    format!("KEK {id} destroyed")
-                });
-            }
-        }
+        Command::Keys { command } => keys_command(command, registry, root, json).await?,
         Command::Rewrap { batch, dry_run } => {
             let status = registry.status().await?;
             let pending = status.pending_rewrap();
             if dry_run {
                 emit(
-                    args.json,
+                    json,
                     json!({ "dry_run": true, "pending_rewrap": pending }),
                     || format!("dry run: {pending} row(s) and subject key(s) would be re-wrapped"),
                 );
                 return Ok(());
             }
-            let mut shown = Progress::new(pending, args.json, "re-wrapped");
-            let done = registry
-                .rewrap(batch, |table, p| shown.update(table, p))
-                .await?;
-            shown.finish();
+            let shown = Progress::new(pending, json, "re-wrapped");
+            let done = interruptible(&shown, || registry.rewrap(batch, shown.updater())).await?;
+            let (timing, timing_json) = shown.finish();
             let tables: Vec<Value> = done
                 .tables
                 .iter()
-                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "rewrapped": p.rewrapped, "batches": p.batches }))
+                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "rewrapped": p.rewrapped, "unopenable": p.unopenable, "batches": p.batches }))
                 .collect();
             let subject = done
                 .subject_keys
                 .map(|s| json!({ "scanned": s.scanned, "rewrapped": s.rewrapped }));
             emit(
-                args.json,
-                json!({ "key_rows": done.key_rows, "tables": tables, "subject_keys": subject }),
+                json,
+                json!({ "key_rows": done.key_rows, "tables": tables, "subject_keys": subject, "timing": timing_json }),
                 || {
                     let mut out = String::new();
                     if done.key_rows > 0 {
@@ -566,58 +678,17 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                             s.rewrapped, s.scanned
                         ));
                     }
-                    out.trim_end().to_owned()
+                    out.push_str(&timing);
+                    out
                 },
             );
-        }
-        Command::Keys {
-            command: KeysCommand::IndexAdd { dry_run },
-        } => {
-            if dry_run {
-                let versions = registry.index_versions().await?;
-                let rows: Vec<Value> = versions
-                    .iter()
-                    .map(|k| json!({ "version": k.version, "state": format!("{:?}", k.state), "id": k.id.to_string() }))
-                    .collect();
-                emit(
-                    args.json,
-                    json!({ "dry_run": true, "index_versions": rows }),
-                    || {
-                        let mut out = String::from("dry run: would add an index key version; now:");
-                        for k in &versions {
-                            out.push_str(&format!(
-                                "\n  index key version {}: {:?}",
-                                k.version, k.state
-                            ));
-                        }
-                        out
-                    },
-                );
-                return Ok(());
-            }
-            let version = registry.add_index_version(root).await?;
-            emit(args.json, json!({ "index_version": version }), || {
-                format!(
-                    "index key version {version} is active; restart every process, then `encx keys \
-                     rotate` and `encx reencrypt`"
-                )
-            });
-        }
-        Command::Keys {
-            command: KeysCommand::IndexDestroy { version, force },
-        } => {
-            registry.destroy_index_version(version, force).await?;
-            emit(
-                args.json,
-                json!({ "destroyed_index_version": version }),
-                || format!("index key version {version} destroyed; restart every process"),
-            );
+            unopenable_rows(&done.tables)?;
         }
         Command::ReapplyLedger => {
             let receipts = registry.reapply_ledger().await?;
             let destroyed: usize = receipts.iter().map(|r| r.keys_destroyed.len()).sum();
             emit(
-                args.json,
+                json,
                 json!({ "ledger_entries": receipts.len(), "keys_destroyed": destroyed }),
                 || {
                     format!(
@@ -629,55 +700,18 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
         }
         Command::EraseSubject {
             subject,
-            actor,
             dry_run,
+            record_unknown,
         } => {
-            let tables = registry.subject_tables().ok_or_else(|| {
-                Error::InvalidConfig(
-                    "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
-                        .into(),
-                )
-            })?;
-            if dry_run {
-                emit(
-                    args.json,
-                    json!({ "dry_run": true, "subject": subject, "tables": tables }),
-                    || {
-                        format!(
-                            "dry run: would destroy the keys of subject {subject} and clear its rows in {}",
-                            tables.join(", ")
-                        )
-                    },
-                );
-                return Ok(());
-            }
-            if let Some(window) = registry.subject_writer_window().filter(|w| !w.is_zero()) {
-                if !args.json {
-                    eprintln!(
-                        "erasing subject {subject}; then waiting {} ms for other processes' \
-                         subject caches before clearing the rows they wrote meanwhile",
-                        window.as_millis()
-                    );
-                }
-            }
-            let receipt = registry.erase_subject(&subject, actor.as_deref()).await?;
-            let at_ms = receipt
-                .at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            emit(
-                args.json,
-                json!({
-                    "subject": receipt.subject,
-                    "keys_destroyed": receipt.keys_destroyed.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-                    "up_to_version": receipt.up_to_version,
-                    "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
-                    "swept_after_ms": receipt.swept_after.map(|d| d.as_millis() as u64),
-                    "swept": receipt.swept.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
-                    "at_ms": at_ms,
-                }),
-                || receipt.to_string(),
-            );
+            erase_subject(
+                registry,
+                &subject,
+                args.actor.as_deref(),
+                dry_run,
+                record_unknown,
+                json,
+            )
+            .await?
         }
         Command::Audit {
             table,
@@ -688,6 +722,18 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
             since_minutes,
             limit,
         } => {
+            if let Some(action) = &action {
+                if encx::audit::AuditAction::from_name(action).is_none() {
+                    let known: Vec<&str> = encx::audit::AuditAction::ALL
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect();
+                    return Err(Failure {
+                        code: 2,
+                        message: format!("no audit action `{action}`: one of {}", known.join(", ")),
+                    });
+                }
+            }
             let mut query = AuditQuery::default().limit(limit);
             query.table = table;
             query.record = record;
@@ -704,7 +750,7 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
             });
             let events = registry.audit(query).await?;
             let rows: Vec<Value> = events.iter().map(audit_json).collect();
-            emit(args.json, json!({ "events": rows }), || {
+            emit(json, json!({ "events": rows }), || {
                 if events.is_empty() {
                     return "no audit event matches".to_owned();
                 }
@@ -716,120 +762,366 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
             let pending: u64 = unmigrated.iter().map(|(_, n)| n).sum();
             if dry_run {
                 emit(
-                    args.json,
+                    json,
                     json!({ "dry_run": true, "unmigrated_rows": pending }),
                     || format!("dry run: {pending} row(s) would be migrated"),
                 );
                 return Ok(());
             }
-            let mut shown = Progress::new(pending, args.json, "migrated");
-            let done = registry
-                .migrate(batch, |table, p| shown.update(table, p))
-                .await?;
-            shown.finish();
-            let tables: Vec<Value> = done
-                .iter()
-                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "migrated": p.rewrapped, "batches": p.batches }))
-                .collect();
-            emit(args.json, json!({ "tables": tables }), || {
-                done.iter()
-                    .map(|(t, p)| format!("{t}: {} of {} row(s) migrated", p.rewrapped, p.scanned))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            let shown = Progress::new(pending, json, "migrated");
+            let done = interruptible(&shown, || registry.migrate(batch, shown.updater())).await?;
+            job_done(&shown, &done, json);
         }
-        Command::Verify { batch } => {
-            let reports = registry.verify(batch).await?;
-            let tables: Vec<Value> = reports
-                .iter()
-                .map(|(t, r)| {
-                    json!({
-                        "table": t, "checked": r.checked, "mismatched": r.mismatched,
-                        "unreadable": r.unreadable, "failed_ids": r.failed_ids,
-                        "unmigrated": r.unmigrated, "retired": r.retired, "erased": r.erased,
-                        "complete": r.is_complete(),
-                    })
-                })
-                .collect();
-            emit(args.json, json!({ "tables": tables }), || {
-                reports
-                    .iter()
-                    .map(|(t, r)| {
-                        let mut line = format!(
-                            "{t}: {} row(s) checked, {} mismatched, {} unreadable, {} not migrated \
-                             yet, {} rewritten since, {} erased",
-                            r.checked, r.mismatched, r.unreadable, r.unmigrated, r.retired, r.erased
-                        );
-                        if !r.failed_ids.is_empty() {
-                            line.push_str(&format!("\n  failed ids: {}", r.failed_ids.join(", ")));
-                        }
-                        line
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            let failed: u64 = reports
-                .iter()
-                .map(|(_, r)| r.mismatched + r.unreadable)
-                .sum();
-            let left: u64 = reports.iter().map(|(_, r)| r.unmigrated).sum();
-            if failed > 0 {
-                return Err(Failure {
-                    code: 5,
-                    message: format!("{failed} migrated row(s) differ from their plaintext or fail their integrity check"),
-                });
-            }
-            if left > 0 {
-                return Err(Failure {
-                    code: 1,
-                    message: format!("{left} row(s) not migrated yet: run encx migrate"),
-                });
-            }
-        }
+        Command::Verify { batch } => verify(registry, batch, json).await?,
         Command::Reencrypt { batch, dry_run } => {
             let pending = registry.status().await?.pending_rows();
             if dry_run {
                 emit(
-                    args.json,
+                    json,
                     json!({ "dry_run": true, "pending_rows": pending }),
                     || format!("dry run: {pending} record(s) would be re-encrypted"),
                 );
                 return Ok(());
             }
-            let mut shown = Progress::new(pending, args.json, "re-encrypted");
-            let done = registry
-                .reencrypt(batch, |table, p| shown.update(table, p))
-                .await?;
-            shown.finish();
-            let tables: Vec<Value> = done
-                .iter()
-                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "reencrypted": p.rewrapped, "batches": p.batches }))
-                .collect();
-            emit(args.json, json!({ "tables": tables }), || {
-                done.iter()
-                    .map(|(t, p)| {
-                        format!(
-                            "{t}: {} of {} record(s) re-encrypted",
-                            p.rewrapped, p.scanned
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            let shown = Progress::new(pending, json, "re-encrypted");
+            let done = interruptible(&shown, || registry.reencrypt(batch, shown.updater())).await?;
+            job_done(&shown, &done, json);
+            unopenable_rows(&done)?;
         }
-        Command::Secrets { actor, command } => {
+        Command::Secrets { command } => {
             let store = registry.secrets_store().ok_or_else(|| {
                 config("no secrets store: the application's registry must add Registry::secrets")
             })?;
-            match actor {
+            match &args.actor {
                 Some(actor) => {
-                    let store = store.with_actor(&actor);
-                    crate::cli_secrets::run(command, &*store, args.json).await?;
+                    let store = store.with_actor(actor);
+                    crate::cli_secrets::run(command, &*store, json).await?;
                 }
-                None => crate::cli_secrets::run(command, &**store, args.json).await?,
+                None => crate::cli_secrets::run(command, &**store, json).await?,
             }
         }
         Command::Backup { .. } => unreachable_backup()?,
+    }
+    Ok(())
+}
+
+/// Prints what a job did in each table (rows written of rows read, rows skipped), then its
+/// elapsed time and rate.
+fn job_done(shown: &Progress, done: &[(&'static str, RewrapProgress)], json: bool) {
+    let (timing, timing_json) = shown.finish();
+    let tables: Vec<Value> = done
+        .iter()
+        .map(|(t, p)| {
+            json!({ "table": t, "scanned": p.scanned, "written": p.rewrapped,
+                    "unopenable": p.unopenable, "batches": p.batches })
+        })
+        .collect();
+    emit(
+        json,
+        json!({ "tables": tables, "timing": timing_json }),
+        || {
+            let mut lines: Vec<String> = done
+                .iter()
+                .map(|(t, p)| {
+                    format!(
+                        "{t}: {} of {} row(s) {}",
+                        p.rewrapped, p.scanned, shown.verb
+                    )
+                })
+                .collect();
+            lines.push(timing);
+            lines.join("\n")
+        },
+    );
+}
+
+/// Exit 7 after a job that skipped rows it could not open, saying how many and where.
+fn unopenable_rows(tables: &[(&'static str, RewrapProgress)]) -> Result<(), Failure> {
+    let skipped: Vec<String> = tables
+        .iter()
+        .filter(|(_, p)| p.unopenable > 0)
+        .map(|(t, p)| format!("{t}: {}", p.unopenable))
+        .collect();
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    Err(Failure {
+        code: 7,
+        message: format!(
+            "skipped row(s) whose KEK is destroyed or missing ({}): they cannot be read again; \
+             `encx status` shows them under their KEK. Every other row was done",
+            skipped.join(", ")
+        ),
+    })
+}
+
+/// `encx keys ...`.
+async fn keys_command(
+    command: KeysCommand,
+    registry: &Registry,
+    root: &dyn Keyring,
+    json: bool,
+) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Rotate { dry_run } => {
+            if dry_run {
+                let status = registry.status().await?;
+                emit(
+                    json,
+                    json!({ "dry_run": true, "would_rotate": true, "pending_rewrap_after": status.pending_rewrap() + active_rows(&status) }),
+                    || {
+                        "dry run: a new KEK would become active; the active one would be retired (still unwrapping)".into()
+                    },
+                );
+            } else {
+                let rotated = registry.crypto().rotate_kek(registry.actor()).await?;
+                let ttl = registry.effective_kek_cache_ttl();
+                let settled =
+                    std::time::SystemTime::now() + ttl + std::time::Duration::from_secs(1);
+                emit(
+                    json,
+                    json!({ "active": rotated, "every_process_has_it_after": crate::migrate::rfc3339(settled) }),
+                    || {
+                        format!(
+                            "{rotated} is active; run `encx rewrap` to move existing records. \
+                             Processes may wrap under the old KEK until {} (KEK cache TTL {} s): \
+                             run `encx rewrap` again after that, before `encx keys destroy`",
+                            crate::migrate::rfc3339(settled),
+                            ttl.as_secs()
+                        )
+                    },
+                );
+            }
+        }
+        KeysCommand::Destroy { id, force, dry_run } => {
+            if dry_run {
+                let refusal = registry.kek_destroy_refusal(id).await?;
+                let status = registry.status().await?;
+                let users = status.users_of(KeyInUse::Kek(id));
+                let listed = users
+                    .iter()
+                    .map(|(t, n)| format!("{t}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                emit(
+                    json,
+                    json!({
+                        "dry_run": true, "kek": id.to_string(),
+                        "still_needed_by": users.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+                        "refused": refusal.as_ref().map(ToString::to_string),
+                    }),
+                    || {
+                        let needs = match users.is_empty() {
+                            true => "no row needs it".to_owned(),
+                            false => format!("destroying it would shred {listed}"),
+                        };
+                        match &refusal {
+                            Some(r) => format!("dry run: KEK {id}: {needs}; refused now: {r}"),
+                            None => format!("dry run: KEK {id}: {needs}; it would be destroyed"),
+                        }
+                    },
+                );
+            } else {
+                let shredded = registry.destroy_kek(id, force).await?;
+                emit(
+                    json,
+                    json!({ "destroyed": id.to_string(), "shredded": shredded.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>() }),
+                    || {
+                        let mut out = format!("KEK {id} destroyed");
+                        for (t, n) in &shredded {
+                            out.push_str(&format!("; {t}: {n} row(s) shredded with it"));
+                        }
+                        out
+                    },
+                );
+            }
+        }
+        KeysCommand::IndexAdd { dry_run } => {
+            if dry_run {
+                let versions = registry.index_versions().await?;
+                let rows: Vec<Value> = versions
+                    .iter()
+                    .map(|k| json!({ "version": k.version, "state": format!("{:?}", k.state), "id": k.id.to_string() }))
+                    .collect();
+                emit(
+                    json,
+                    json!({ "dry_run": true, "index_versions": rows }),
+                    || {
+                        let mut out = String::from("dry run: would add an index key version; now:");
+                        for k in &versions {
+                            out.push_str(&format!(
+                                "\n  index key version {}: {:?}",
+                                k.version, k.state
+                            ));
+                        }
+                        out
+                    },
+                );
+                return Ok(());
+            }
+            let version = registry.add_index_version(root).await?;
+            emit(json, json!({ "index_version": version }), || {
+                format!(
+                    "index key version {version} is active; restart every process, then `encx keys \
+                     rotate` and `encx reencrypt`"
+                )
+            });
+        }
+        KeysCommand::IndexDestroy {
+            version,
+            force,
+            dry_run,
+        } => {
+            if dry_run {
+                let refusal = registry.index_destroy_refusal(version).await?;
+                emit(
+                    json,
+                    json!({ "dry_run": true, "index_version": version, "refused": refusal.as_ref().map(ToString::to_string) }),
+                    || match &refusal {
+                        Some(r) => format!("dry run: refused now: {r}"),
+                        None => format!("dry run: index key version {version} would be destroyed"),
+                    },
+                );
+                return Ok(());
+            }
+            registry.destroy_index_version(version, force).await?;
+            emit(json, json!({ "destroyed_index_version": version }), || {
+                format!("index key version {version} destroyed; restart every process")
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `encx erase-subject`.
+async fn erase_subject(
+    registry: &Registry,
+    subject: &str,
+    actor: Option<&str>,
+    dry_run: bool,
+    record_unknown: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let tables = registry.subject_tables().ok_or_else(|| {
+        Error::InvalidConfig(
+            "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
+                .into(),
+        )
+    })?;
+    let found = registry.subject_footprint(subject).await?;
+    let footprint_json = json!({
+        "subject": found.subject, "live_keys": found.live_keys,
+        "highest_version": found.highest_version, "erased_before": found.erased,
+        "rows": found.tables.iter().map(|(t, n)| json!({ "table": t, "rows": n })).collect::<Vec<_>>(),
+        "unknown": found.is_unknown(),
+    });
+    if dry_run {
+        emit(
+            json,
+            json!({ "dry_run": true, "tables": tables, "found": footprint_json }),
+            || match found.is_unknown() {
+                true => format!(
+                    "dry run: {found}: nothing to erase (an erasure would only be recorded, \
+                     with --record-unknown)"
+                ),
+                false => format!(
+                    "dry run: {found}; would destroy its keys and clear its rows in {}",
+                    tables.join(", ")
+                ),
+            },
+        );
+        return Ok(());
+    }
+    if found.is_unknown() && !record_unknown {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "no keys and no rows for subject {}: nothing erased, nothing recorded. Check \
+                 the id; for a request that precedes any data, run again with \
+                 --record-unknown (its first record is then refused)",
+                found.subject
+            ),
+        });
+    }
+    if let Some(window) = registry.subject_writer_window().filter(|w| !w.is_zero()) {
+        if !json {
+            eprintln!(
+                "erasing subject {subject}; then waiting {} ms for other processes' \
+                 subject caches before clearing the rows they wrote meanwhile",
+                window.as_millis()
+            );
+        }
+    }
+    let receipt = registry.erase_subject(subject, actor).await?;
+    let at_ms = receipt
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    emit(
+        json,
+        json!({
+            "subject": receipt.subject,
+            "keys_destroyed": receipt.keys_destroyed.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+            "up_to_version": receipt.up_to_version,
+            "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
+            "swept_after_ms": receipt.swept_after.map(|d| d.as_millis() as u64),
+            "swept": receipt.swept.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
+            "at": crate::migrate::rfc3339(receipt.at),
+            "at_ms": at_ms,
+            "unknown_before": found.is_unknown(),
+        }),
+        || receipt.to_string(),
+    );
+    Ok(())
+}
+
+/// `encx verify`.
+async fn verify(registry: &Registry, batch: usize, json: bool) -> Result<(), Failure> {
+    let reports = registry.verify(batch).await?;
+    let tables: Vec<Value> = reports
+        .iter()
+        .map(|(t, r)| {
+            json!({
+                "table": t, "checked": r.checked, "mismatched": r.mismatched,
+                "unreadable": r.unreadable, "failed_ids": r.failed_ids,
+                "unmigrated": r.unmigrated, "retired": r.retired, "erased": r.erased,
+                "complete": r.is_complete(),
+            })
+        })
+        .collect();
+    emit(json, json!({ "tables": tables }), || {
+        reports
+            .iter()
+            .map(|(t, r)| {
+                let mut line = format!(
+                    "{t}: {} row(s) checked, {} mismatched, {} unreadable, {} not migrated \
+                     yet, {} rewritten since, {} erased",
+                    r.checked, r.mismatched, r.unreadable, r.unmigrated, r.retired, r.erased
+                );
+                if !r.failed_ids.is_empty() {
+                    line.push_str(&format!("\n  failed ids: {}", r.failed_ids.join(", ")));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let failed: u64 = reports
+        .iter()
+        .map(|(_, r)| r.mismatched + r.unreadable)
+        .sum();
+    let left: u64 = reports.iter().map(|(_, r)| r.unmigrated).sum();
+    if failed > 0 {
+        return Err(Failure {
+            code: 5,
+            message: format!("{failed} migrated row(s) differ from their plaintext or fail their integrity check"),
+        });
+    }
+    if left > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!("{left} row(s) not migrated yet: run encx migrate"),
+        });
     }
     Ok(())
 }
@@ -897,16 +1189,30 @@ fn audit_json(e: &AuditRecord) -> Value {
     })
 }
 
-/// A progress bar over several tables' batches (plain lines when stderr is not a terminal,
-/// nothing with `--json`).
+/// A progress bar over several tables' batches (plain lines with a timestamp, the total and
+/// the rate when stderr is not a terminal; nothing with `--json`). Clones share one state.
+#[derive(Clone)]
 struct Progress {
     bar: indicatif::ProgressBar,
     plain: bool,
     verb: &'static str,
+    total: u64,
+    started: std::time::Instant,
+    state: Arc<std::sync::Mutex<Shown>>,
+}
+
+/// What a [`Progress`] has heard.
+#[derive(Default)]
+struct Shown {
     /// Rows written in the tables finished before the current one.
     earlier: u64,
     current: (&'static str, u64),
+    /// When the last plain line was printed.
+    said: Option<std::time::Instant>,
 }
+
+/// How often a plain progress line is printed at most.
+const PLAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Progress {
     fn new(total: u64, json: bool, verb: &'static str) -> Self {
@@ -914,29 +1220,148 @@ impl Progress {
             bar: progress_bar(total, json),
             plain: !json && !std::io::stderr().is_terminal(),
             verb,
-            earlier: 0,
-            current: ("", 0),
+            total,
+            started: std::time::Instant::now(),
+            state: Arc::default(),
         }
     }
 
-    fn update(&mut self, table: &'static str, p: &RewrapProgress) {
-        if table != self.current.0 {
-            self.earlier += self.current.1;
-            self.bar.set_message(table);
-        }
-        self.current = (table, p.rewrapped);
-        self.bar.set_position(self.earlier + p.rewrapped);
-        if self.plain {
+    /// The callback a registry job reports its batches to.
+    fn updater(&self) -> impl FnMut(&'static str, &RewrapProgress) + Send {
+        let shown = self.clone();
+        move |table, p| shown.update(table, p)
+    }
+
+    fn update(&self, table: &'static str, p: &RewrapProgress) {
+        let (position, say) = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if table != state.current.0 {
+                state.earlier += state.current.1;
+                self.bar.set_message(table);
+            }
+            state.current = (table, p.rewrapped);
+            // A plain line for the first batch, then at most one a second.
+            let say = state.said.is_none_or(|at| at.elapsed() >= PLAIN_EVERY);
+            if say {
+                state.said = Some(std::time::Instant::now());
+            }
+            (state.earlier + p.rewrapped, say)
+        };
+        self.bar.set_position(position);
+        if self.plain && say {
             eprintln!(
-                "{table}: {} batch(es), {} row(s) read, {} {}",
-                p.batches, p.scanned, p.rewrapped, self.verb
+                "{} {table}: {position}/{} row(s) {}, {} batch(es), {:.0} rows/s",
+                crate::migrate::rfc3339(std::time::SystemTime::now()),
+                self.total,
+                self.verb,
+                p.batches,
+                self.rate(position)
             );
         }
     }
 
-    fn finish(self) {
-        self.bar.finish_and_clear();
+    /// Rows written so far, in every table.
+    fn rows(&self) -> u64 {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.earlier + state.current.1
     }
+
+    fn rate(&self, rows: u64) -> f64 {
+        rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    /// Clears the bar; the elapsed time and the rate, as text and as JSON.
+    fn finish(&self) -> (String, Value) {
+        self.bar.finish_and_clear();
+        let rows = self.rows();
+        let elapsed = self.started.elapsed();
+        let rate = self.rate(rows);
+        (
+            format!(
+                "{rows} row(s) {} in {:.1} s ({rate:.0} rows/s)",
+                self.verb,
+                elapsed.as_secs_f64()
+            ),
+            json!({ "elapsed_ms": elapsed.as_millis() as u64, "rows_per_second": rate.round() }),
+        )
+    }
+}
+
+/// How often a job is run again after the database or the KMS dropped it.
+const JOB_RETRIES: u32 = 3;
+
+/// Runs a registry job to its end, again (it resumes) when it failed in a way that may pass
+/// (a dropped database session, a KMS outage: up to [`JOB_RETRIES`] times in a row without
+/// progress, 1, 2, 4 s apart),
+/// and stops at SIGINT or SIGTERM: the batch under way is abandoned (its transaction rolls
+/// back) and the failure, exit 130, says how far it got.
+async fn interruptible<R, Fut>(shown: &Progress, mut job: impl FnMut() -> Fut) -> Result<R, Failure>
+where
+    Fut: Future<Output = crate::Result<R>>,
+{
+    let mut attempt = 0;
+    let mut rows_at_failure = None;
+    loop {
+        let outcome = tokio::select! {
+            outcome = job() => outcome,
+            signal = interrupted() => {
+                shown.bar.finish_and_clear();
+                return Err(Failure {
+                    code: INTERRUPTED,
+                    message: format!(
+                        "{signal}: stopped after {} row(s) {}; run again to continue",
+                        shown.rows(),
+                        shown.verb
+                    ),
+                });
+            }
+        };
+        match outcome {
+            Err(e) if e.is_retryable() && attempt < JOB_RETRIES => {
+                // A job that got further since its last failure starts its tries afresh.
+                if rows_at_failure.is_some_and(|rows| shown.rows() > rows) {
+                    attempt = 0;
+                }
+                rows_at_failure = Some(shown.rows());
+                attempt += 1;
+                let wait = std::time::Duration::from_secs(1 << (attempt - 1));
+                eprintln!(
+                    "encx: {e}; running the job again in {} s (try {attempt} of {JOB_RETRIES}), \
+                     it resumes where it stopped",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            outcome => return outcome.map_err(Failure::from),
+        }
+    }
+}
+
+/// The exit code of a job stopped by SIGINT or SIGTERM.
+const INTERRUPTED: u8 = 130;
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM; says which. Never returns if neither can be heard.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                heard = tokio::signal::ctrl_c() => {
+                    if heard.is_err() {
+                        term.recv().await;
+                        return "terminated (SIGTERM)";
+                    }
+                    return "interrupted (SIGINT)";
+                }
+                _ = term.recv() => return "terminated (SIGTERM)",
+            }
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    "interrupted (SIGINT)"
 }
 
 /// Rows under the active KEK (they become pending after a rotation).
@@ -988,8 +1413,9 @@ fn status_json(status: &KeyStatus) -> Value {
     json!({
         "keks": status.keks.iter().map(|k| json!({
             "id": k.id.to_string(), "version": k.version, "state": format!("{:?}", k.state).to_lowercase(),
-            "root_key": k.root_key,
+            "root_key": k.root_key, "root_key_name": status.root_name(&k.root_key),
         })).collect::<Vec<_>>(),
+        "unregistered": status.unregistered.iter().map(|(t, u)| json!({ "table": t, "keys": usage(u) })).collect::<Vec<_>>(),
         "tables": status.tables.iter().map(|(t, u)| json!({ "table": t, "keys": usage(u) })).collect::<Vec<_>>(),
         "subject_keys": status.subject_keys.as_ref().map(usage),
         "key_rows_to_rewrap": status.key_rows_to_rewrap,
@@ -1015,26 +1441,114 @@ fn build_code(e: &(dyn std::error::Error + 'static)) -> u8 {
     1
 }
 
-async fn root_keyring(args: &Args) -> Result<Arc<dyn Keyring>, Failure> {
-    if let Some(spec) = &args.master_keys {
-        return Ok(Arc::new(encx::LocalKeyring::from_spec(spec)?));
+/// The root key options of the command line and of the environment.
+#[derive(Debug, Default)]
+struct RootSources {
+    /// Options given on the command line, by flag.
+    flags: Vec<RootSource>,
+    /// Options set in the environment, by variable.
+    env: Vec<RootSource>,
+}
+
+/// One way to give the root key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootSource {
+    MasterKeys,
+    MasterKeyFile,
+    KmsKeyId,
+    /// `ENCX_MASTER_KEY`, one base64 key (environment only).
+    MasterKey,
+}
+
+impl RootSource {
+    fn flag(self) -> &'static str {
+        match self {
+            RootSource::MasterKeys => "--master-keys",
+            RootSource::MasterKeyFile => "--master-key-file",
+            RootSource::KmsKeyId => "--kms-key-id",
+            RootSource::MasterKey => encx::keys::local::ENV_MASTER_KEY,
+        }
     }
-    if let Some(path) = &args.master_key_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config(format!("cannot read {}: {e}", path.display())))?;
-        let key = encx::MasterKey::from_base64("v1", text.trim())?;
-        return Ok(Arc::new(encx::LocalKeyring::new(vec![key])?));
+
+    fn variable(self) -> &'static str {
+        match self {
+            RootSource::MasterKeys => "ENCX_MASTER_KEYS",
+            RootSource::MasterKeyFile => "ENCX_MASTER_KEY_FILE",
+            RootSource::KmsKeyId => "ENCX_KMS_KEY_ID",
+            RootSource::MasterKey => encx::keys::local::ENV_MASTER_KEY,
+        }
     }
-    if let Some(key_id) = &args.kms_key_id {
-        return kms_root(key_id).await;
+}
+
+impl RootSources {
+    fn of(matches: &clap::ArgMatches) -> Self {
+        let mut sources = RootSources::default();
+        for (id, source) in [
+            ("master_keys", RootSource::MasterKeys),
+            ("master_key_file", RootSource::MasterKeyFile),
+            ("kms_key_id", RootSource::KmsKeyId),
+        ] {
+            match matches.value_source(id) {
+                Some(clap::parser::ValueSource::CommandLine) => sources.flags.push(source),
+                Some(clap::parser::ValueSource::EnvVariable) => sources.env.push(source),
+                _ => {}
+            }
+        }
+        if std::env::var_os(encx::keys::local::ENV_MASTER_KEY).is_some() {
+            sources.env.push(RootSource::MasterKey);
+        }
+        sources
     }
-    if std::env::var_os(encx::keys::local::ENV_MASTER_KEY).is_some() {
-        return Ok(Arc::new(encx::LocalKeyring::from_env()?));
+
+    /// The one source to use: a flag beats the environment; two flags, or two variables
+    /// without a flag, are a configuration error.
+    fn choose(&self) -> Result<RootSource, Failure> {
+        if self.flags.len() > 1 {
+            let given: Vec<&str> = self.flags.iter().map(|s| s.flag()).collect();
+            return Err(config(format!(
+                "give one root key, not {}: they may be different keys",
+                given.join(" and ")
+            )));
+        }
+        if let Some(flag) = self.flags.first() {
+            return Ok(*flag);
+        }
+        match self.env.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(config(
+                "no root key: give --master-keys (ENCX_MASTER_KEYS), --master-key-file \
+                 (ENCX_MASTER_KEY_FILE) or --kms-key-id (ENCX_KMS_KEY_ID), or set ENCX_MASTER_KEY",
+            )),
+            many => {
+                let set: Vec<&str> = many.iter().map(|s| s.variable()).collect();
+                Err(config(format!(
+                    "the environment sets {} root keys ({}): unset all but one, or give one \
+                     on the command line (a flag beats the environment)",
+                    set.len(),
+                    set.join(", ")
+                )))
+            }
+        }
     }
-    Err(config(
-        "no root key: give --master-keys (ENCX_MASTER_KEYS), --master-key-file \
-         (ENCX_MASTER_KEY_FILE) or --kms-key-id (ENCX_KMS_KEY_ID), or set ENCX_MASTER_KEY",
-    ))
+}
+
+async fn root_keyring(args: &Args, sources: &RootSources) -> Result<Arc<dyn Keyring>, Failure> {
+    let missing = || config("the chosen root key option has no value");
+    match sources.choose()? {
+        RootSource::MasterKeys => {
+            let spec = args.master_keys.as_deref().ok_or_else(missing)?;
+            Ok(Arc::new(encx::LocalKeyring::from_spec(spec)?))
+        }
+        RootSource::MasterKeyFile => {
+            let path = args.master_key_file.as_deref().ok_or_else(missing)?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| config(format!("cannot read {}: {e}", path.display())))?;
+            let key = encx::MasterKey::from_base64("v1", text.trim())?;
+            Ok(Arc::new(encx::LocalKeyring::new(vec![key])?))
+        }
+        RootSource::KmsKeyId => kms_root(args.kms_key_id.as_deref().ok_or_else(missing)?).await,
+        RootSource::MasterKey => Ok(Arc::new(encx::LocalKeyring::from_env()?)),
+    }
 }
 
 #[cfg(feature = "aws-kms")]

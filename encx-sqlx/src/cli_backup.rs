@@ -113,7 +113,17 @@ pub(crate) async fn run(command: BackupCommand, root: &dyn Keyring) -> Result<()
             expect_label,
             input,
             output,
+            force,
         } => {
+            if let Some(path) = output.as_deref() {
+                // Checked before reading anything; the rename at the end replaces it.
+                if !force && std::fs::symlink_metadata(path).is_ok() {
+                    return Err(config(format!(
+                        "{} exists: give another --output, or --force to replace it",
+                        path.display()
+                    )));
+                }
+            }
             let reader = open_input(input.as_deref()).await?;
             let (writer, files) = open_output(output.as_deref()).await?;
             let done = stream::decrypt(root, reader, writer, expect_label.as_deref()).await;

@@ -25,7 +25,40 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, Failure> {
     Ok(Duration::from_secs(n.checked_mul(per).ok_or_else(bad)?))
 }
 
+/// A secret's lifetime from `--expires-in`: above zero, and ending at a time encx's tables
+/// can store (milliseconds since 1970 in a signed 64-bit number).
+pub(crate) fn parse_lifetime(text: &str) -> Result<Duration, Failure> {
+    let lifetime = parse_duration(text)?;
+    if lifetime.is_zero() {
+        return Err(config(format!(
+            "--expires-in {text}: the secret would be expired when stored; give a lifetime above 0"
+        )));
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let fits = now_ms
+        .checked_add(lifetime.as_millis())
+        .is_some_and(|end| end <= i64::MAX as u128);
+    if !fits {
+        return Err(config(format!(
+            "--expires-in {text}: that expiry is beyond what a timestamp holds"
+        )));
+    }
+    Ok(lifetime)
+}
+
 fn read_value(from_file: Option<&std::path::Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let value = read_raw_value(from_file)?;
+    if value.is_empty() {
+        return Err(config(
+            "the value is empty: nothing stored (give the value on standard input or with --from-file)",
+        ));
+    }
+    Ok(value)
+}
+
+fn read_raw_value(from_file: Option<&std::path::Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let mut value = Zeroizing::new(Vec::new());
     match from_file {
         Some(path) => {
@@ -39,7 +72,13 @@ fn read_value(from_file: Option<&std::path::Path>) -> Result<Zeroizing<Vec<u8>>,
         None => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprintln!("reading the value from standard input (end with Ctrl-D)");
+                // Typed at a terminal: not echoed, one line.
+                let typed = Zeroizing::new(
+                    rpassword::prompt_password("value (not shown, end with Enter): ")
+                        .map_err(|e| config(format!("cannot read the terminal: {e}")))?,
+                );
+                value.extend_from_slice(typed.as_bytes());
+                return Ok(value);
             }
             stdin
                 .lock()
@@ -61,6 +100,24 @@ fn unix(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// One secret's metadata as a line: name, version, tags, expiry.
+fn info_line(i: &SecretInfo) -> String {
+    let expiry = match i.expires_at {
+        Some(at) if i.is_expired_at(SystemTime::now()) => {
+            format!(" EXPIRED at {}", crate::migrate::rfc3339(at))
+        }
+        Some(at) => format!(" expires {}", crate::migrate::rfc3339(at)),
+        None => " never expires".to_owned(),
+    };
+    format!(
+        "{} v{} ({} version(s)) tags: {}{expiry}",
+        i.name,
+        i.version,
+        i.versions,
+        i.tags.join(",")
+    )
 }
 
 fn info_json(info: &SecretInfo) -> Value {
@@ -92,7 +149,7 @@ pub(crate) async fn run(
                 options = options.tag(tag);
             }
             if let Some(text) = expires_in {
-                options = options.expires_in(parse_duration(&text)?);
+                options = options.expires_in(parse_lifetime(&text)?);
             }
             let value = read_value(from_file.as_deref())?;
             let version = store.put(&name, &value, &options).await?;
@@ -105,7 +162,22 @@ pub(crate) async fn run(
             version,
             reveal,
         } => {
-            let secret = store.get(&name, version).await?;
+            let secret = match store.get(&name, version).await {
+                // An expired secret's value is refused; its metadata is not.
+                Err(e) if !reveal && e.crypto_kind() == Some(encx::ErrorKind::Expired) => {
+                    let info = store
+                        .list(None)
+                        .await?
+                        .into_iter()
+                        .find(|i| i.name == name)
+                        .ok_or(e)?;
+                    emit(json, info_json(&info), || {
+                        format!("{} (value refused: the secret expired)", info_line(&info))
+                    });
+                    return Ok(());
+                }
+                secret => secret?,
+            };
             if reveal {
                 let mut out = std::io::stdout().lock();
                 out.write_all(secret.expose_secret())
@@ -139,22 +211,7 @@ pub(crate) async fn run(
             emit(
                 json,
                 Value::Array(all.iter().map(info_json).collect()),
-                || {
-                    let now = SystemTime::now();
-                    all.iter()
-                        .map(|i| {
-                            format!(
-                                "{} v{} ({} version(s)) tags: {}{}",
-                                i.name,
-                                i.version,
-                                i.versions,
-                                i.tags.join(","),
-                                if i.is_expired_at(now) { " EXPIRED" } else { "" }
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                },
+                || all.iter().map(info_line).collect::<Vec<_>>().join("\n"),
             );
         }
         SecretsCommand::Rotate {

@@ -34,11 +34,8 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
-    /// A key cannot be destroyed: something still needs it.
-    #[error(
-        "{key} cannot be destroyed: {by} still needs it ({records} row(s)); rotate and rewrap \
-         first, or force"
-    )]
+    /// A key cannot be destroyed: something still needs it, or may (another process's cache).
+    #[error("{key} cannot be destroyed: {by} still needs it ({records} row(s)); {remedy}")]
     KeyStillInUse {
         /// The key, e.g. `KEK 0b5e…`.
         key: String,
@@ -46,6 +43,8 @@ pub enum Error {
         by: String,
         /// How many rows.
         records: u64,
+        /// What the operator can do about it, e.g. "run `encx rewrap`, then destroy it".
+        remedy: String,
     },
 }
 
@@ -76,11 +75,25 @@ impl Error {
         matches!(self, Error::Crypto(e) if e.is_key_missing())
     }
 
-    /// True for failures that may pass when retried (keyring unavailable, pool timeout, I/O).
+    /// True for failures that may pass when retried: keyring unavailable, pool timeout, I/O,
+    /// a session the server ended (PostgreSQL 57P01–57P03, MySQL/MariaDB 2006/2013), a
+    /// deadlock or serialization failure (PostgreSQL 40001/40P01, MySQL/MariaDB 1213).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Crypto(e) => e.is_retryable(),
-            Error::Database(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)),
+            Error::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                matches!(
+                    code.as_deref(),
+                    Some("57P01" | "57P02" | "57P03" | "40001" | "40P01")
+                ) || db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| matches!(m.number(), 1213 | 2006 | 2013))
+            }
+            Error::Database(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Protocol(_)
+            ),
             _ => false,
         }
     }
@@ -101,6 +114,22 @@ impl From<sqlx::Error> for Error {
             other => Error::Database(other),
         }
     }
+}
+
+/// Whether the database said that a table (or a column) does not exist: PostgreSQL 42P01 /
+/// 42703, MySQL/MariaDB 1146 / 1054, SQLite "no such table" / "no such column".
+pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let code = db.code();
+    let code = code.as_deref().unwrap_or("");
+    matches!(code, "42P01" | "42703" | "42S02" | "42S22")
+        || db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| matches!(m.number(), 1146 | 1054))
+        || db.message().starts_with("no such table")
+        || db.message().starts_with("no such column")
 }
 
 /// A value that failed to bind: a column type the database cannot store is a configuration

@@ -11,10 +11,13 @@ pub mod cli;
 #[cfg(feature = "cli")]
 mod cli_backup;
 #[cfg(feature = "cli")]
+mod cli_connect;
+#[cfg(feature = "cli")]
 mod cli_secrets;
 pub mod config;
 mod dialect;
 mod driver;
+mod encx_tables;
 mod error;
 pub mod kek_store;
 mod lookup;
@@ -46,7 +49,7 @@ pub use registry::{KeyStatus, Registry, Rewrapped};
 pub use repo::{IdOf, Repo, SubjectOf};
 pub use rewrap::RewrapProgress;
 pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
-pub use subject_eraser::{SubjectEraser, SubjectErasure, WRITER_MARGIN};
+pub use subject_eraser::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
 pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 pub use tokens::{IssuedToken, TokenStore};
 

@@ -242,6 +242,18 @@ pub(crate) fn now_millis() -> i64 {
 }
 
 /// Milliseconds since 1970, as encx's tables store times.
+/// `at` as RFC 3339 (UTC, seconds), as operators read times.
+pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
+    let seconds = millis(at).div_euclid(1_000);
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{seconds} s since 1970"))
+}
+
 pub(crate) fn millis(at: std::time::SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use encx::audit::{AuditAction, AuditEvent};
 use encx::schema::Schema;
 use encx::sql::StoredRecord;
 use encx::{
@@ -14,15 +15,17 @@ use encx::{
     SubjectKeysRewrapped,
 };
 use futures_util::future::BoxFuture;
+use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 use crate::audit_log::{AuditQuery, AuditRecord};
 use crate::dialect::EncxDatabase;
+use crate::encx_tables::EncxTables;
 use crate::error::{Error, Result};
 use crate::plaintext_job::VerifyReport;
 use crate::repo::Repo;
 use crate::rewrap::RewrapProgress;
-use crate::subject_eraser::SubjectErasure;
+use crate::subject_eraser::{SubjectErasure, SubjectFootprint};
 
 /// A registered table, its type erased.
 trait JobTable: Send + Sync {
@@ -38,6 +41,10 @@ trait JobTable: Send + Sync {
         batch: usize,
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>>;
+    /// Whether its rows hold blind indexes (which a rewrap keeps and a re-encryption renews).
+    fn has_blind_indexes(&self) -> bool;
+    /// The same table, naming `actor` in its jobs' audit events.
+    fn acting_as(&self, actor: &str) -> Box<dyn JobTable>;
 }
 
 impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
@@ -68,12 +75,20 @@ impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
             self, progress,
         ))
     }
+
+    fn has_blind_indexes(&self) -> bool {
+        false
+    }
+
+    fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {
+        Box::new(self.with_actor(actor))
+    }
 }
 
 impl<T, DB> JobTable for Repo<T, DB>
 where
     DB: EncxDatabase,
-    T: Encrypted + Schema + HasRecordId + Send + Sync,
+    T: Encrypted + Schema + HasRecordId + Send + Sync + 'static,
     T::Record: StoredRecord,
 {
     fn table(&self) -> &'static str {
@@ -98,6 +113,16 @@ where
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>> {
         Box::pin(self.reencrypt_with_progress(batch, progress))
+    }
+
+    fn has_blind_indexes(&self) -> bool {
+        <T as Schema>::columns()
+            .iter()
+            .any(|c| matches!(c.kind, encx::schema::ColumnKind::BlindIndex { .. }))
+    }
+
+    fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {
+        Box::new(self.with_actor(actor))
     }
 }
 
@@ -144,6 +169,10 @@ where
 type SubjectEraserFn =
     Arc<dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<SubjectErasure>> + Send + Sync>;
 
+/// What the registered eraser would find of a subject given as text.
+type FootprintFn =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<SubjectFootprint>> + Send + Sync>;
+
 /// Re-applies the registered eraser's ledger.
 type ReapplyFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<SubjectErasure>>> + Send + Sync>;
 
@@ -182,8 +211,12 @@ pub struct Registry {
         SubjectEraserFn,
         ReapplyFn,
         std::time::Duration,
+        FootprintFn,
     )>,
     secrets: Option<Arc<dyn crate::secrets::SecretsApi>>,
+    encx_tables: Vec<Arc<dyn EncxTables>>,
+    kek_cache_ttl: Option<Duration>,
+    actor: Option<String>,
 }
 
 impl fmt::Debug for Registry {
@@ -205,7 +238,72 @@ impl Registry {
             audit: None,
             eraser: None,
             secrets: None,
+            encx_tables: Vec::new(),
+            kek_cache_ttl: None,
+            actor: None,
         }
+    }
+
+    /// A database holding encx's own tables (the data's, and the key tables' own where they
+    /// live apart), checked whether or not the application registered them: [`destroy_kek`]
+    /// counts the keys its `encx_secrets` and `encx_subject_keys` hold under the KEK,
+    /// [`destroy_index_version`] the live tokens of its `encx_tokens`, and
+    /// [`status`](Self::status) lists them. The `encx` CLI adds the databases of its URLs.
+    ///
+    /// [`destroy_kek`]: Self::destroy_kek
+    /// [`destroy_index_version`]: Self::destroy_index_version
+    pub fn encx_tables<DB: EncxDatabase>(mut self, pool: sqlx::Pool<DB>) -> Self {
+        self.encx_tables
+            .push(Arc::new(crate::encx_tables::TablesIn(pool)));
+        self
+    }
+
+    /// How long the application's processes keep the active KEK cached (their
+    /// [`HierarchicalKeyring::with_cache_ttl`](encx::HierarchicalKeyring::with_cache_ttl)):
+    /// for that long after a rotation, one of them may still wrap new DEKs under the retired
+    /// KEK, so [`destroy_kek`](Self::destroy_kek) refuses it until then. Default: the TTL of
+    /// this registry's own keyring ([`Keyring::kek_cache_ttl`](encx::Keyring::kek_cache_ttl),
+    /// 5 minutes unless set), which is right when the CLI builds its keyring as the
+    /// application does.
+    pub fn kek_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.kek_cache_ttl = Some(ttl);
+        self
+    }
+
+    /// The KEK cache TTL the guards assume ([`kek_cache_ttl`](Self::kek_cache_ttl)).
+    pub fn effective_kek_cache_ttl(&self) -> Duration {
+        self.kek_cache_ttl
+            .or_else(|| self.crypto.keyring().kek_cache_ttl())
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// This registry, naming `actor` in the audit events of what it does: key destruction,
+    /// index key versions, and every batch of a rewrap or re-encryption.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        let actor = actor.into();
+        self.tables = self.tables.iter().map(|t| t.acting_as(&actor)).collect();
+        self.actor = Some(actor);
+        self
+    }
+
+    /// The actor given to [`with_actor`](Self::with_actor).
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
+    /// Records an audit event of an operator action on `table`, by this registry's actor.
+    fn record_event(
+        &self,
+        action: AuditAction,
+        table: &'static str,
+        record: Option<String>,
+        records: u64,
+    ) {
+        let mut event = AuditEvent::new(action, table, SystemTime::now());
+        event.record = record;
+        event.records = records;
+        event.actor = self.actor.clone();
+        self.crypto.audit_sink().record(event);
     }
 
     /// The application's [`SubjectEraser`](crate::SubjectEraser): needed by
@@ -220,6 +318,14 @@ impl Registry {
         let window = eraser.effective_writer_window();
         let eraser = Arc::new(eraser);
         let reapplying = eraser.clone();
+        let looking = eraser.clone();
+        let footprint: FootprintFn = Arc::new(move |subject: String| {
+            let eraser = looking.clone();
+            Box::pin(async move {
+                let parsed: S = parse_subject(&subject)?;
+                eraser.footprint(&parsed).await
+            })
+        });
         let reapply: ReapplyFn = Arc::new(move || {
             let eraser = reapplying.clone();
             Box::pin(async move { eraser.reapply_ledger().await })
@@ -227,23 +333,38 @@ impl Registry {
         let erase: SubjectEraserFn = Arc::new(move |subject: String, actor: Option<String>| {
             let eraser = eraser.clone();
             Box::pin(async move {
-                let parsed: S = subject.parse().map_err(|e| {
-                    Error::InvalidConfig(format!("`{subject}` is not a subject id here: {e}"))
-                })?;
+                let parsed: S = parse_subject(&subject)?;
                 eraser.erase_by(&parsed, actor.as_deref()).await
             })
         });
-        self.eraser = Some((tables, erase, reapply, window));
+        self.eraser = Some((tables, erase, reapply, window, footprint));
         self
+    }
+
+    /// What an erasure of `subject` (text, parsed as the registered eraser's subject type)
+    /// would find now ([`SubjectEraser::footprint`](crate::SubjectEraser::footprint)):
+    /// `encx erase-subject --dry-run`.
+    pub async fn subject_footprint(&self, subject: &str) -> Result<SubjectFootprint> {
+        let (.., footprint) = self.eraser.as_ref().ok_or_else(no_eraser)?;
+        footprint(subject.to_owned()).await
     }
 
     /// Re-applies the registered [`SubjectEraser`](crate::SubjectEraser)'s erasure ledger
     /// ([`SubjectEraser::reapply_ledger`](crate::SubjectEraser::reapply_ledger), `encx
     /// reapply-ledger`): after a restore of the subject key database, destroys again the keys
     /// of every erased subject and clears their rows. One receipt per ledger entry.
+    /// Audited with this registry's [actor](Self::with_actor) (`erase_subject` on
+    /// `encx_erasure_ledger`, the entries re-applied).
     pub async fn reapply_ledger(&self) -> Result<Vec<SubjectErasure>> {
-        let (_, _, reapply, _) = self.eraser.as_ref().ok_or_else(no_eraser)?;
-        reapply().await
+        let (_, _, reapply, ..) = self.eraser.as_ref().ok_or_else(no_eraser)?;
+        let receipts = reapply().await?;
+        self.record_event(
+            AuditAction::EraseSubject,
+            "encx_erasure_ledger",
+            None,
+            receipts.len() as u64,
+        );
+        Ok(receipts)
     }
 
     /// The tables the registered subject eraser clears; `None` without
@@ -255,7 +376,7 @@ impl Registry {
     /// How long the registered subject eraser waits for other processes' subject caches
     /// before its closing sweep ([`SubjectEraser::writer_window`](crate::SubjectEraser::writer_window)).
     pub fn subject_writer_window(&self) -> Option<std::time::Duration> {
-        self.eraser.as_ref().map(|(.., window)| *window)
+        self.eraser.as_ref().map(|(.., window, _)| *window)
     }
 
     /// Erases data subject `subject` (text, parsed as the eraser's subject type) with the
@@ -405,7 +526,9 @@ impl Registry {
     }
 
     /// Which key serves how many rows of each table and how many subject keys, and the KEKs
-    /// with their states. Reads wrapped keys' headers only; one `GROUP BY` per table.
+    /// with their states; encx's own tables of the databases given to
+    /// [`encx_tables`](Self::encx_tables) too. Reads wrapped keys' headers only; one `GROUP
+    /// BY` per table.
     pub async fn status(&self) -> Result<KeyStatus> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
@@ -420,12 +543,43 @@ impl Registry {
             Some(store) => store.list(KeyPurpose::Kek).await?,
             None => Vec::new(),
         };
+        let mut unregistered: Vec<(&'static str, Vec<(KeyInUse, u64)>)> = Vec::new();
+        for db in &self.encx_tables {
+            for (table, usage) in db.key_usage().await? {
+                let counted = tables.iter().any(|(t, _)| *t == table)
+                    || (table == encx::keys::subject::SUBJECT_KEY_TABLE && subject_keys.is_some());
+                if counted || usage.is_empty() {
+                    continue;
+                }
+                // The same table in both databases: one count per key.
+                match unregistered.iter_mut().find(|(t, _)| *t == table) {
+                    Some((_, seen)) => {
+                        for (key, n) in usage {
+                            match seen.iter_mut().find(|(k, _)| *k == key) {
+                                Some((_, total)) => *total += n,
+                                None => seen.push((key, n)),
+                            }
+                        }
+                    }
+                    None => unregistered.push((table, usage)),
+                }
+            }
+        }
         let key_rows_to_rewrap = self.crypto.stored_keys_to_rewrap().await?;
+        let root_names = keks
+            .iter()
+            .filter_map(|k| {
+                let name = self.crypto.keyring().key_name(&k.root_key)?;
+                Some((k.root_key.clone(), name))
+            })
+            .collect();
         Ok(KeyStatus {
             key_rows_to_rewrap,
             tables,
             subject_keys,
             keks,
+            unregistered,
+            root_names,
         })
     }
 
@@ -434,6 +588,12 @@ impl Registry {
     /// registered table ([`Repo::rewrap`]) and then the subject keys, if any
     /// ([`Crypto::rewrap_subject_keys`]); `progress` hears each table's batches. Idempotent
     /// and safe to kill and run again.
+    ///
+    /// A table with blind indexes whose rows are under a KEK older than the newest index key
+    /// version is re-encrypted instead ([`Repo::reencrypt`]): a rewrap would keep indexes
+    /// under the old version while moving the rows to a KEK that says they are renewed, which
+    /// is what [`destroy_index_version`](Self::destroy_index_version) trusts. Rows whose KEK
+    /// is destroyed or missing are skipped and counted ([`RewrapProgress::unopenable`]).
     pub async fn rewrap(
         &self,
         batch: usize,
@@ -445,11 +605,21 @@ impl Registry {
             ));
         }
         let key_rows = self.crypto.rewrap_stored_keys(None).await?;
+        let stale_keks = self.keks_older_than_newest_index().await?;
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
             let name = table.table();
             let mut report = |p: &RewrapProgress| progress(name, p);
-            tables.push((name, table.rewrap(batch, &mut report).await?));
+            let reindex = table.has_blind_indexes()
+                && !stale_keks.is_empty()
+                && table.key_usage().await?.iter().any(
+                    |(k, n)| matches!(k, KeyInUse::Kek(id) if stale_keks.contains(id) && *n > 0),
+                );
+            let done = match reindex {
+                true => table.reencrypt(batch, &mut report).await?,
+                false => table.rewrap(batch, &mut report).await?,
+            };
+            tables.push((name, done));
         }
         let subject_keys = match self.crypto.rewrap_subject_keys(batch).await {
             Ok(done) => Some(done),
@@ -463,9 +633,33 @@ impl Registry {
         })
     }
 
+    /// The KEKs created before the newest index key version came (empty with one version or
+    /// none, or without a KEK store).
+    async fn keks_older_than_newest_index(&self) -> Result<Vec<Uuid>> {
+        let Some(store) = &self.keks else {
+            return Ok(Vec::new());
+        };
+        let versions = store.list(KeyPurpose::IndexRoot).await?;
+        if versions.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let Some(newest) = versions.iter().map(|k| k.created_at).max() else {
+            return Ok(Vec::new());
+        };
+        Ok(store
+            .list(KeyPurpose::Kek)
+            .await?
+            .iter()
+            .filter(|k| k.created_at < newest)
+            .map(|k| k.id)
+            .collect())
+    }
+
     /// Re-encrypts, in every registered table, the records not under the active key
     /// ([`Repo::reencrypt`]: fresh DEKs, blind indexes under the active index key version);
-    /// `progress` hears each table's batches. Rotate the KEK first. Idempotent and safe to
+    /// `progress` hears each table's batches. Then re-wraps the subject keys, if any
+    /// ([`Crypto::rewrap_subject_keys`]: a subject key can only be re-wrapped), so that
+    /// nothing is left under the retired KEK. Rotate the KEK first. Idempotent and safe to
     /// kill and run again.
     pub async fn reencrypt(
         &self,
@@ -478,16 +672,28 @@ impl Registry {
             let mut report = |p: &RewrapProgress| progress(name, p);
             tables.push((name, table.reencrypt(batch, &mut report).await?));
         }
+        match self.crypto.rewrap_subject_keys(batch.max(1)).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == encx::ErrorKind::Configuration => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(tables)
     }
 
     /// Adds an index key version: a new index root key, wrapped by `root`, becomes active in
     /// the KEK store ([`IndexKeys::add_stored_version`](encx::index::IndexKeys::add_stored_version),
     /// `encx keys index-add`); returns its version. Then restart every process, rotate the KEK
-    /// and re-encrypt (`docs/operations.md`, index key rotation).
+    /// and re-encrypt (`docs/operations.md`, index key rotation). Audited (`add_key`).
     pub async fn add_index_version(&self, root: &dyn encx::Keyring) -> Result<u32> {
         let store = self.require_kek_store()?;
-        Ok(encx::index::IndexKeys::add_stored_version(&**store, root).await?)
+        let version = encx::index::IndexKeys::add_stored_version(&**store, root).await?;
+        self.record_event(
+            AuditAction::AddKey,
+            encx::keys::hierarchical::KEY_TABLE,
+            Some(format!("index key version {version}")),
+            0,
+        );
+        Ok(version)
     }
 
     /// The index root keys of the KEK store, oldest first.
@@ -499,56 +705,149 @@ impl Registry {
     }
 
     /// Destroys index key version `version` (`encx keys index-destroy`): lookups stop
-    /// computing it once processes restart. Refused with [`Error::KeyStillInUse`] while it is
-    /// the active version, or, unless `force`, while the tables may still hold indexes under
-    /// it: a stored index carries no version, so encx asks that the active KEK be newer than
-    /// the next index version and that no registered row be under an older KEK (the runbook's
-    /// rotate-then-reencrypt was done after the new version came).
+    /// computing it once processes restart. Audited (`destroy_key`). Refused with
+    /// [`Error::KeyStillInUse`] while it is the active version, or, unless `force`, while
+    /// something may still need it ([`index_destroy_refusal`](Self::index_destroy_refusal)).
     pub async fn destroy_index_version(&self, version: u32, force: bool) -> Result<()> {
         let store = self.require_kek_store()?;
-        let versions = store.list(KeyPurpose::IndexRoot).await?;
-        let key = versions
-            .iter()
-            .find(|k| k.version == i64::from(version) && k.state != KekState::Destroyed)
-            .ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "no live index key version {version} in the key store"
-                ))
-            })?;
-        let name = format!("index key version {version}");
+        let key = self.live_index_version(version).await?;
         if key.state == KekState::Active {
-            return Err(Error::KeyStillInUse {
-                key: name,
-                by: "the blind indexes of new records (add a version first)".into(),
-                records: 0,
-            });
+            return Err(index_active(version));
         }
         if !force {
-            let next = versions
-                .iter()
-                .filter(|k| k.version > key.version)
-                .map(|k| k.created_at)
-                .min();
-            let status = self.status().await?;
-            let kek_newer = status
-                .keks
-                .iter()
-                .find(|k| k.state == KekState::Active)
-                .zip(next)
-                .is_some_and(|(kek, next)| kek.created_at >= next);
-            let pending = status.pending_rows();
-            if !kek_newer || pending > 0 {
-                return Err(Error::KeyStillInUse {
-                    key: name,
-                    by: "records not re-encrypted since a newer index version came (keys \
-                         rotate, then reencrypt)"
-                        .into(),
-                    records: pending,
-                });
+            if let Some(refusal) = self.index_destroy_refusal(version).await? {
+                return Err(refusal);
             }
         }
         store.set_state(key.id, KekState::Destroyed).await?;
+        self.record_event(
+            AuditAction::DestroyKey,
+            encx::keys::hierarchical::KEY_TABLE,
+            Some(format!("index key version {version}")),
+            0,
+        );
         Ok(())
+    }
+
+    /// Why destroying index key version `version` would be refused now, or `None` if it
+    /// would be accepted. A stored index carries no version, so encx counts:
+    ///
+    /// - records of the registered tables with blind indexes still under a KEK older than
+    ///   the next index version (they were not re-encrypted since it came: `keys rotate`,
+    ///   then `reencrypt`; [`rewrap`](Self::rewrap) re-encrypts them too), and asks that the
+    ///   active KEK be newer than that version;
+    /// - live tokens of `encx_tokens` ([`encx_tables`](Self::encx_tables)) issued before the
+    ///   next version came: they verify only under the versions live when they were issued.
+    ///
+    /// Records of data subjects are not counted: a re-encryption leaves them as they are.
+    pub async fn index_destroy_refusal(&self, version: u32) -> Result<Option<Error>> {
+        let key = self.live_index_version(version).await?;
+        if key.state == KekState::Active {
+            return Ok(Some(index_active(version)));
+        }
+        let versions = self.index_versions().await?;
+        let Some((next, next_version)) = versions
+            .iter()
+            .filter(|k| k.version > key.version)
+            .min_by_key(|k| k.version)
+            .map(|k| (k.created_at, k.version))
+        else {
+            return Ok(None);
+        };
+        let name = format!("index key version {version}");
+        let status = self.status().await?;
+        let older: Vec<Uuid> = status
+            .keks
+            .iter()
+            .filter(|k| k.created_at < next)
+            .map(|k| k.id)
+            .collect();
+        let mut stale = Vec::new();
+        for table in self.tables.iter().filter(|t| t.has_blind_indexes()) {
+            let usage = status
+                .tables
+                .iter()
+                .find(|(t, _)| *t == table.table())
+                .map(|(_, u)| u.as_slice())
+                .unwrap_or_default();
+            let n: u64 = usage
+                .iter()
+                .filter(|(k, _)| match k {
+                    KeyInUse::Kek(id) => older.contains(id),
+                    _ => false,
+                })
+                .map(|(_, n)| n)
+                .sum();
+            if n > 0 {
+                stale.push((table.table(), n));
+            }
+        }
+        let kek_newer = status
+            .keks
+            .iter()
+            .find(|k| k.state == KekState::Active)
+            .is_some_and(|kek| kek.created_at >= next);
+        if !stale.is_empty() || !kek_newer {
+            let records = stale.iter().map(|(_, n)| n).sum();
+            let by = match stale.is_empty() {
+                true => format!(
+                    "every record written before index key version {} came (the active KEK is \
+                     older than it)",
+                    next_version
+                ),
+                false => format!(
+                    "the blind indexes of records not re-encrypted since index key version {} \
+                     came ({}; a rewrap keeps a record's indexes)",
+                    next_version,
+                    stale
+                        .iter()
+                        .map(|(t, n)| format!("{t}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Ok(Some(Error::KeyStillInUse {
+                key: name,
+                by,
+                records,
+                remedy: "restart every process, run `encx keys rotate`, then `encx reencrypt`, \
+                         then destroy it (or --force: lookups then miss those records)"
+                    .into(),
+            }));
+        }
+        let before = crate::migrate::millis(next);
+        let mut tokens = 0;
+        for db in &self.encx_tables {
+            tokens += db.live_tokens_issued_before(before).await?;
+        }
+        if tokens > 0 {
+            return Ok(Some(Error::KeyStillInUse {
+                key: name,
+                by: format!(
+                    "encx_tokens: live tokens issued before index key version {} came",
+                    next_version
+                ),
+                records: tokens,
+                remedy: "they stop verifying once it is destroyed: wait until they expire, or \
+                         revoke them, then destroy it (or --force)"
+                    .into(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The live index key of `version`; a configuration error if there is none.
+    async fn live_index_version(&self, version: u32) -> Result<StoredKek> {
+        self.index_versions()
+            .await?
+            .into_iter()
+            .find(|k| k.version == i64::from(version) && k.state != KekState::Destroyed)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "no live index key version {version} in the key store (see `encx keys \
+                     index-add --dry-run`)"
+                ))
+            })
     }
 
     fn require_kek_store(&self) -> Result<&Arc<dyn KekStore>> {
@@ -560,40 +859,127 @@ impl Registry {
     }
 
     /// Destroys KEK `id`: its wrapped bytes are deleted from the KEK store, and every DEK or
-    /// subject key still wrapped under it is shredded. Refused with
-    /// [`Error::KeyStillInUse`] while the active KEK is `id`, or while a registered table or
-    /// the subject key store still has a row under it (run [`rewrap`](Self::rewrap) first),
-    /// unless `force`. Tables that are not registered are not checked.
-    pub async fn destroy_kek(&self, id: Uuid, force: bool) -> Result<()> {
+    /// subject key still wrapped under it is shredded. Audited (`destroy_key`). Refused with
+    /// [`Error::KeyStillInUse`] while the active KEK is `id`, and, unless `force`, while
+    /// something may still need it ([`kek_destroy_refusal`](Self::kek_destroy_refusal)).
+    /// Returns the rows shredded with it (none unless forced).
+    pub async fn destroy_kek(&self, id: Uuid, force: bool) -> Result<Vec<(&'static str, u64)>> {
         let store = self
             .keks
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("destroy_kek needs Registry::kek_store".into()))?;
-        let kek = store
+        let kek = self.stored_kek(id).await?;
+        if kek.state == KekState::Active {
+            return Err(kek_active(id));
+        }
+        if !force {
+            if let Some(refusal) = self.kek_destroy_refusal(id).await? {
+                return Err(refusal);
+            }
+        }
+        let shredded = self.status().await?.users_of(KeyInUse::Kek(id));
+        store.set_state(id, KekState::Destroyed).await?;
+        self.record_event(
+            AuditAction::DestroyKey,
+            encx::keys::hierarchical::KEY_TABLE,
+            Some(format!("KEK {id} version {}", kek.version)),
+            shredded.iter().map(|(_, n)| n).sum(),
+        );
+        Ok(shredded)
+    }
+
+    /// Why destroying KEK `id` would be refused now, or `None` if it would be accepted:
+    ///
+    /// - it is the active KEK;
+    /// - it was retired (a newer KEK came) less than the KEK cache TTL
+    ///   ([`effective_kek_cache_ttl`](Self::effective_kek_cache_ttl)) ago, plus a second: a
+    ///   process of the application may still hold it as its active KEK and wrap new DEKs
+    ///   under it, which a rewrap run before then does not see;
+    /// - a row still needs it, counted after that window: in a registered table, in the
+    ///   subject key store, or in encx's own tables (`encx_secrets`, `encx_subject_keys`) of
+    ///   the databases given to [`encx_tables`](Self::encx_tables).
+    pub async fn kek_destroy_refusal(&self, id: Uuid) -> Result<Option<Error>> {
+        let kek = self.stored_kek(id).await?;
+        if kek.state == KekState::Active {
+            return Ok(Some(kek_active(id)));
+        }
+        let status = self.status().await?;
+        let retired_at = status
+            .keks
+            .iter()
+            .filter(|k| k.version > kek.version)
+            .map(|k| k.created_at)
+            .min();
+        let window = self.effective_kek_cache_ttl() + Duration::from_secs(1);
+        if let Some(safe_after) = retired_at.map(|at| at + window) {
+            if SystemTime::now() < safe_after {
+                return Ok(Some(Error::KeyStillInUse {
+                    key: format!("KEK {id}"),
+                    by: format!(
+                        "a process of the application that may still cache it as its active \
+                         KEK and wrap new records under it (retired at {}; KEK cache TTL {} s)",
+                        crate::migrate::rfc3339(retired_at.unwrap_or(safe_after)),
+                        window.as_secs().saturating_sub(1)
+                    ),
+                    records: 0,
+                    remedy: format!(
+                        "wait until {}, run `encx rewrap` again, then destroy it (or --force)",
+                        crate::migrate::rfc3339(safe_after)
+                    ),
+                }));
+            }
+        }
+        if let Some((by, records)) = status.users_of(KeyInUse::Kek(id)).into_iter().next() {
+            return Ok(Some(Error::KeyStillInUse {
+                key: format!("KEK {id}"),
+                by: by.to_owned(),
+                records,
+                remedy: "run `encx rewrap`, then destroy it (or --force: those rows are then \
+                         lost for good)"
+                    .into(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The stored KEK `id`; a configuration error if the store has none.
+    async fn stored_kek(&self, id: Uuid) -> Result<StoredKek> {
+        self.require_kek_store()?
             .get(id)
             .await?
             .filter(|k| k.purpose == KeyPurpose::Kek)
-            .ok_or_else(|| Error::InvalidConfig(format!("no KEK {id} in the key store")))?;
-        if kek.state == KekState::Active {
-            return Err(Error::KeyStillInUse {
-                key: format!("KEK {id}"),
-                by: "the active KEK's new records".into(),
-                records: 0,
-            });
-        }
-        if !force {
-            let status = self.status().await?;
-            if let Some((by, records)) = status.users_of(KeyInUse::Kek(id)).into_iter().next() {
-                return Err(Error::KeyStillInUse {
-                    key: format!("KEK {id}"),
-                    by: by.to_owned(),
-                    records,
-                });
-            }
-        }
-        store.set_state(id, KekState::Destroyed).await?;
-        Ok(())
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!("no KEK {id} in the key store (see `encx status`)"))
+            })
     }
+}
+
+fn kek_active(id: Uuid) -> Error {
+    Error::KeyStillInUse {
+        key: format!("KEK {id}"),
+        by: "the active KEK's new records".into(),
+        records: 0,
+        remedy: "run `encx keys rotate` and `encx rewrap` first".into(),
+    }
+}
+
+fn index_active(version: u32) -> Error {
+    Error::KeyStillInUse {
+        key: format!("index key version {version}"),
+        by: "the blind indexes of new records".into(),
+        records: 0,
+        remedy: "add a version first (`encx keys index-add`)".into(),
+    }
+}
+
+/// `text` as a subject id of type `S`; a configuration error naming it otherwise.
+fn parse_subject<S>(text: &str) -> Result<S>
+where
+    S: std::str::FromStr,
+    <S as std::str::FromStr>::Err: fmt::Display,
+{
+    text.parse()
+        .map_err(|e| Error::InvalidConfig(format!("`{text}` is not a subject id here: {e}")))
 }
 
 fn no_eraser() -> Error {
@@ -615,19 +1001,29 @@ pub struct KeyStatus {
     pub subject_keys: Option<Vec<(KeyInUse, u64)>>,
     /// The KEKs of the KEK store (empty without [`Registry::kek_store`]), oldest first.
     pub keks: Vec<StoredKek>,
+    /// encx's own tables the application did not register, of the databases given to
+    /// [`Registry::encx_tables`], with their keys per KEK: their rows need the KEK all the
+    /// same, but [`Registry::rewrap`] does not move them.
+    pub unregistered: Vec<(&'static str, Vec<(KeyInUse, u64)>)>,
+    /// The operator's names of the root keys that wrapped the KEKs (`root_key` to `v1`),
+    /// where the root keyring knows them ([`Keyring::key_name`](encx::Keyring::key_name)).
+    pub root_names: Vec<(String, String)>,
 }
 
 impl KeyStatus {
-    /// Who still needs `key`: each table (or `encx_subject_keys`) with its row count.
+    /// Who still needs `key`: each table (or `encx_subject_keys`, registered or not) with its
+    /// row count.
     pub fn users_of(&self, key: KeyInUse) -> Vec<(&'static str, u64)> {
         let subject = self
             .subject_keys
             .iter()
             .map(|usage| (encx::keys::subject::SUBJECT_KEY_TABLE, usage));
+        let unregistered = self.unregistered.iter().map(|(t, u)| (*t, u));
         self.tables
             .iter()
             .map(|(table, usage)| (*table, usage))
             .chain(subject)
+            .chain(unregistered)
             .filter_map(|(table, usage)| {
                 usage
                     .iter()
@@ -636,6 +1032,14 @@ impl KeyStatus {
             })
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// The operator's name of root key `root_key` (see [`root_names`](Self::root_names)).
+    pub fn root_name(&self, root_key: &str) -> Option<&str> {
+        self.root_names
+            .iter()
+            .find(|(k, _)| k == root_key)
+            .map(|(_, name)| name.as_str())
     }
 
     /// Retired KEKs that no registered table and no subject key needs: safe to destroy.
@@ -683,11 +1087,15 @@ impl KeyStatus {
 impl fmt::Display for KeyStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for k in &self.keks {
-            writeln!(
+            write!(
                 f,
                 "KEK {} version {}: {:?}, wrapped by {}",
                 k.id, k.version, k.state, k.root_key
             )?;
+            match self.root_name(&k.root_key) {
+                Some(name) => writeln!(f, " (master key {name})")?,
+                None => writeln!(f)?,
+            }
         }
         let subject = self
             .subject_keys
@@ -698,6 +1106,15 @@ impl fmt::Display for KeyStatus {
             if usage.is_empty() {
                 writeln!(f, "  (no rows)")?;
             }
+            for (key, n) in usage {
+                writeln!(f, "  {key}: {n}")?;
+            }
+        }
+        for (table, usage) in &self.unregistered {
+            writeln!(
+                f,
+                "{table} (not registered with this registry: `encx rewrap` does not move it):"
+            )?;
             for (key, n) in usage {
                 writeln!(f, "  {key}: {n}")?;
             }

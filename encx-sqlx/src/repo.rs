@@ -208,6 +208,15 @@ fn key_arg<DB: EncxDatabase, R: StoredRecord>(
     Ok(args)
 }
 
+/// Arguments holding `subject` as the value of `R`'s subject column.
+fn subject_arg<DB: EncxDatabase, R: StoredRecord>(
+    subject: &R::Subject,
+) -> Result<<DB as Database>::Arguments<'_>> {
+    let mut args = <DB as Database>::Arguments::default();
+    DB::bind_subject::<R>(subject, &mut args).map_err(encode_error)?;
+    Ok(args)
+}
+
 impl<T, DB> Repo<T, DB>
 where
     DB: EncxDatabase,
@@ -994,14 +1003,8 @@ where
             Some(plain) => plain.erase_subject.as_deref(),
             None => self.sql.erase_subject.as_deref(),
         };
-        let sql = sql.ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "table `{}` has no #[encx(subject)] field",
-                self.sql.table
-            ))
-        })?;
-        let mut args = <DB as Database>::Arguments::default();
-        DB::bind_subject::<T::Record>(subject, &mut args).map_err(encode_error)?;
+        let sql = sql.ok_or_else(|| self.no_subject())?;
+        let mut args = subject_arg::<DB, T::Record>(subject)?;
         if spared.is_empty() {
             return Ok(DB::execute(conn, sql, args).await?);
         }
@@ -1017,6 +1020,23 @@ where
             DB::bind_bytes(id.as_bytes(), &mut args).map_err(encode_error)?;
         }
         Ok(DB::execute(conn, &sql, args).await?)
+    }
+
+    /// How many rows of data subject `subject` this table holds that are not erased (in the
+    /// plaintext migration's read mode, migrated rows only).
+    pub async fn count_subject_rows(&self, subject: &SubjectOf<T>) -> Result<u64>
+    where
+        T: HasSubject,
+    {
+        let sql = self
+            .sql
+            .count_subject
+            .as_deref()
+            .ok_or_else(|| self.no_subject())?;
+        let args = subject_arg::<DB, T::Record>(subject)?;
+        let mut conn = self.pool.acquire().await?;
+        let n = DB::fetch_count(&mut conn, sql, args).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Runs a statement whose one argument is the id; true when it touched a row.
@@ -1036,6 +1056,13 @@ where
             table: self.sql.table,
             id,
         }
+    }
+
+    fn no_subject(&self) -> Error {
+        Error::InvalidConfig(format!(
+            "table `{}` has no #[encx(subject)] field",
+            self.sql.table
+        ))
     }
 
     fn no_id(&self) -> Error {

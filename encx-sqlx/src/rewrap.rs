@@ -47,14 +47,34 @@ pub struct RewrapProgress {
     pub rewrapped: u64,
     /// Pages done.
     pub batches: u64,
+    /// Rows skipped because their key cannot be opened: the KEK that wraps their DEK is
+    /// destroyed or missing (a rewrap or re-encryption then goes on with the others; `encx
+    /// status` shows those rows under their KEK).
+    pub unopenable: u64,
 }
 
 impl RewrapProgress {
-    fn add(&mut self, scanned: usize, rewrapped: u64) {
+    fn add(&mut self, scanned: usize, page: PageDone) {
         self.scanned += scanned as u64;
-        self.rewrapped += rewrapped;
+        self.rewrapped += page.written;
+        self.unopenable += page.unopenable;
         self.batches += 1;
     }
+}
+
+/// What one page of a job did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PageDone {
+    /// Rows written.
+    pub(crate) written: u64,
+    /// Rows skipped: their key cannot be opened.
+    pub(crate) unopenable: u64,
+}
+
+/// Whether `e` says a row's key cannot be opened here (destroyed or missing KEK), so that a
+/// job skips the row rather than stop.
+fn unopenable(e: &encx::Error) -> bool {
+    e.kind() == encx::ErrorKind::MissingKey
 }
 
 /// MySQL/MariaDB's "Lock wait timeout exceeded" (error 1205).
@@ -339,10 +359,20 @@ where
                 next => next?,
             };
             let Some((page, written)) = next else { break };
-            done.add(page.len(), written);
+            // Rows the walk skipped come again here: counted once, by the walk.
+            let again = usize::try_from(written.unopenable).unwrap_or(page.len());
+            done.add(
+                page.len().saturating_sub(again),
+                PageDone {
+                    unopenable: 0,
+                    ..written
+                },
+            );
             progress(&done);
-            if written == 0 {
-                break; // rows this keyring says need no rewrap: nothing more to gain
+            if written.written == 0 {
+                // Rows this keyring says need no rewrap, or rows it cannot open: nothing
+                // more to gain.
+                break;
             }
         }
         Ok(done)
@@ -356,7 +386,7 @@ where
         work: Work,
         sql: &str,
         last: Option<&T::Record>,
-    ) -> Result<Option<(Vec<T::Record>, u64)>> {
+    ) -> Result<Option<(Vec<T::Record>, PageDone)>> {
         let at = SystemTime::now();
         let started = Instant::now();
         // SQLite: take the write lock first, so that a writer of the application and the job
@@ -384,7 +414,13 @@ where
         let written = match work {
             Work::Rewrap => self.rewrap_page(&mut tx, &page).await,
             Work::Reencrypt => self.reencrypt_page(&mut tx, &page).await,
-            Work::Migrate => self.migrate_page(&mut tx, &page).await,
+            Work::Migrate => self
+                .migrate_page(&mut tx, &page)
+                .await
+                .map(|written| PageDone {
+                    written,
+                    unopenable: 0,
+                }),
         };
         let written = match written {
             Ok(rows) => tx.commit().await.map(|()| rows).map_err(Error::from),
@@ -399,7 +435,7 @@ where
         event.duration = started.elapsed();
         event.actor = self.actor.as_deref().map(str::to_owned);
         match &written {
-            Ok(rows) => event.records = *rows,
+            Ok(rows) => event.records = rows.written,
             Err(e) => event.outcome = crate::audited::failure(e),
         }
         self.crypto.audit_sink().record(event);
@@ -411,16 +447,24 @@ where
         &self,
         conn: &mut <DB as Database>::Connection,
         page: &[T::Record],
-    ) -> Result<u64> {
+    ) -> Result<PageDone> {
         let mut changes: Vec<(&<T::Record as RecordKey>::Id, &WrappedDek, WrappedDek)> = Vec::new();
+        let mut skipped = 0;
         for record in page {
             let (Some(id), Some(old)) = (record.key(), record.wrapped_dek()) else {
                 continue;
             };
-            let new = self
+            let new = match self
                 .crypto
                 .rewrap_dek(self.sql.table, &id.record_id_bytes(), old)
-                .await?;
+                .await
+            {
+                Err(e) if unopenable(&e) => {
+                    skipped += 1;
+                    continue;
+                }
+                new => new?,
+            };
             if let Some(new) = new {
                 changes.push((id, old, new));
             }
@@ -437,7 +481,10 @@ where
             }
             written += DB::execute(conn, &sql, args).await?;
         }
-        Ok(written)
+        Ok(PageDone {
+            written,
+            unopenable: skipped,
+        })
     }
 
     /// Decrypts each record of one page and writes it back encrypted anew, on `conn`, if its
@@ -446,13 +493,20 @@ where
         &self,
         conn: &mut <DB as Database>::Connection,
         page: &[T::Record],
-    ) -> Result<u64> {
+    ) -> Result<PageDone> {
         let mut changes: Vec<(T::Record, &WrappedDek)> = Vec::with_capacity(page.len());
+        let mut skipped = 0;
         for record in page {
             let Some(old) = record.wrapped_dek() else {
                 continue;
             };
-            let value = T::decrypt(record, &self.crypto).await?;
+            let value = match T::decrypt(record, &self.crypto).await {
+                Err(e) if unopenable(&e) => {
+                    skipped += 1;
+                    continue;
+                }
+                value => value?,
+            };
             changes.push((value.encrypt(&self.crypto).await?, old));
         }
         let per_row = self.sql.column_count + 2;
@@ -474,7 +528,10 @@ where
             }
             written += DB::execute(conn, &sql, args).await?;
         }
-        Ok(written)
+        Ok(PageDone {
+            written,
+            unopenable: skipped,
+        })
     }
 }
 

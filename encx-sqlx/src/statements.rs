@@ -77,6 +77,9 @@ pub(crate) struct Statements {
     /// `UPDATE t SET encx_dek = NULL, b1 = NULL, ... WHERE subject = ? AND encx_dek IS NOT
     /// NULL`, for a type with a subject column.
     pub erase_subject: Option<String>,
+    /// `SELECT COUNT(*) FROM t WHERE subject = ? AND encx_dek IS NOT NULL`, for a type with
+    /// a subject column.
+    pub count_subject: Option<String>,
 }
 
 impl Statements {
@@ -122,7 +125,15 @@ impl Statements {
                 placeholder(dialect, 1)
             )
         });
+        let count_subject = T::subject_column().map(|subject| {
+            format!(
+                "SELECT COUNT(*) FROM {table} WHERE {} = {} AND {dek} IS NOT NULL",
+                q(subject),
+                placeholder(dialect, 1)
+            )
+        });
         Statements {
+            count_subject,
             dialect,
             table: T::TABLE,
             column_count: names.len(),

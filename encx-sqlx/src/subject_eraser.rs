@@ -49,6 +49,8 @@ use crate::repo::Repo;
 /// A table whose rows name their data subject with a value of type `S`.
 trait SubjectTable<S>: Send + Sync {
     fn table(&self) -> &'static str;
+    /// The subject's rows that are not erased.
+    fn count_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>>;
     /// Clears the subject's rows but those under a key of `spared`.
     fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>>;
     /// `erase_rows` on `conn`, a connection of the database engine the eraser's one
@@ -70,6 +72,10 @@ where
 {
     fn table(&self) -> &'static str {
         <T as Schema>::TABLE
+    }
+
+    fn count_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.count_subject_rows(subject))
     }
 
     fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>> {
@@ -271,6 +277,24 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     {
         self.tables.push(Box::new(repo));
         self
+    }
+
+    /// What an erasure of `subject` would find now, changing nothing: its key rows in the
+    /// subject key store (live keys and tombstones) and its rows not erased per table.
+    pub async fn footprint(&self, subject: &S) -> Result<SubjectFootprint> {
+        let bytes = subject.record_id_bytes();
+        let keys = self.crypto.subject_key_versions(&bytes).await?;
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            tables.push((table.table(), table.count_rows(subject).await?));
+        }
+        Ok(SubjectFootprint {
+            subject: subject.record_id_display(),
+            live_keys: keys.iter().filter(|k| k.wrapped.is_some()).count(),
+            highest_version: keys.iter().map(|k| k.version).max(),
+            erased: keys.iter().any(|k| k.wrapped.is_none()),
+            tables,
+        })
     }
 
     /// Erases data subject `subject`: destroys its keys, clears its rows in every registered
@@ -502,6 +526,54 @@ impl ErrorClass for crate::Error {
     }
 }
 
+/// What [`SubjectEraser::footprint`] found of a subject: counts only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubjectFootprint {
+    /// The subject's id, printable.
+    pub subject: String,
+    /// Its live keys in the subject key store.
+    pub live_keys: usize,
+    /// The highest version of its key rows (an erasure now covers up to it); `None` without
+    /// any key row.
+    pub highest_version: Option<i64>,
+    /// Whether a key row of it is destroyed or a tombstone: it was erased before.
+    pub erased: bool,
+    /// Each table with the subject's rows not erased.
+    pub tables: Vec<(&'static str, u64)>,
+}
+
+impl SubjectFootprint {
+    /// True when the subject has no key row and no row in any table: nothing to erase (an
+    /// id mistyped, or a request that precedes any data).
+    pub fn is_unknown(&self) -> bool {
+        self.highest_version.is_none() && self.tables.iter().all(|(_, n)| *n == 0)
+    }
+}
+
+impl fmt::Display for SubjectFootprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_unknown() {
+            return write!(f, "subject {}: no keys and no rows", self.subject);
+        }
+        write!(
+            f,
+            "subject {}: {} live key(s)",
+            self.subject, self.live_keys
+        )?;
+        if let Some(v) = self.highest_version {
+            write!(f, " (key versions up to {v})")?;
+        }
+        if self.erased {
+            write!(f, ", erased before")?;
+        }
+        for (table, rows) in &self.tables {
+            write!(f, "; {table}: {rows} row(s)")?;
+        }
+        Ok(())
+    }
+}
+
 /// What [`SubjectEraser::erase`] did: no plaintext, no key bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -526,16 +598,13 @@ pub struct SubjectErasure {
 
 impl fmt::Display for SubjectErasure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = self
-            .at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         write!(
             f,
-            "erased subject {} at {at} (unix seconds): {} key(s) destroyed",
+            "erased subject {} at {}: {} key(s) destroyed (up to version {})",
             self.subject,
-            self.keys_destroyed.len()
+            crate::migrate::rfc3339(self.at),
+            self.keys_destroyed.len(),
+            self.up_to_version
         )?;
         for (table, rows) in &self.tables {
             write!(f, "; {table}: {rows} row(s) cleared")?;

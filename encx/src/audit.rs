@@ -47,6 +47,11 @@ pub enum AuditAction {
     Verify,
     /// Issued tokens revoked or purged (`TokenStore::revoke`, `revoke_owner`, `purge`).
     Revoke,
+    /// A key destroyed by an operator: a KEK (`Registry::destroy_kek`, `encx keys destroy`)
+    /// or an index key version (`encx keys index-destroy`); `record` names the key.
+    DestroyKey,
+    /// A key added by an operator: an index key version (`encx keys index-add`).
+    AddKey,
 }
 
 impl AuditAction {
@@ -65,7 +70,32 @@ impl AuditAction {
             AuditAction::Issue => "issue",
             AuditAction::Verify => "verify",
             AuditAction::Revoke => "revoke",
+            AuditAction::DestroyKey => "destroy_key",
+            AuditAction::AddKey => "add_key",
         }
+    }
+
+    /// Every action, in declaration order (what `encx audit --action` accepts).
+    pub const ALL: [AuditAction; 14] = [
+        AuditAction::Encrypt,
+        AuditAction::Decrypt,
+        AuditAction::FindBy,
+        AuditAction::Erase,
+        AuditAction::EraseSubject,
+        AuditAction::Rotate,
+        AuditAction::Rewrap,
+        AuditAction::Reencrypt,
+        AuditAction::Migrate,
+        AuditAction::Issue,
+        AuditAction::Verify,
+        AuditAction::Revoke,
+        AuditAction::DestroyKey,
+        AuditAction::AddKey,
+    ];
+
+    /// The action stored as `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == name)
     }
 }
 

@@ -239,12 +239,14 @@ async fn registry_guards_secrets<DB: Legacy>(pool: sqlx::Pool<DB>) {
         .await
         .unwrap();
     let registry = encx_sqlx::Registry::new(crypto.clone())
+        .kek_cache_ttl(Duration::ZERO)
         .kek_store(keks)
         .secrets(secrets.clone());
     let encx::KeyInUse::Kek(old) = secrets.key_usage().await.unwrap()[0].0 else {
         panic!("a secret under a KEK");
     };
     crypto.rotate_kek(Some("test")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the KEK cache TTL's window
     let status = registry.status().await.unwrap();
     assert_eq!(
         status.users_of(encx::KeyInUse::Kek(old)),

@@ -2262,6 +2262,7 @@ mod on_databases {
 mod app_secrets;
 mod erasure;
 mod migration;
+mod operator;
 mod rewrap;
 mod streams;
 
@@ -2281,6 +2282,9 @@ fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(erasure::WRITER_ENV) {
         return erasure::writer(&url);
     }
+    if let Ok(registry) = std::env::var(operator::CLI_ENV) {
+        return operator::child(&registry);
+    }
     let mut tests = postgres::tests();
     tests.extend(mariadb::tests());
     tests.extend(sqlite::tests());
@@ -2291,5 +2295,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(streams::tests());
     tests.extend(app_secrets::tests());
     tests.extend(erasure::tests());
+    tests.extend(operator::tests());
     encx_integration_tests::run(tests)
 }

@@ -22,7 +22,7 @@ on_databases! {
     four_workers_share_a_migration: |db| four_workers(db.pool.clone(), &db.url) => [postgres, mariadb];
     a_migration_of_50k_killed_at_random_points_resumes: |db| crash_at_random_points(db.pool.clone(), &db.url) => [postgres, sqlite];
     records_of_data_subjects_migrate_under_their_subject_keys: |db| migrate_members(db.pool.clone()) => [postgres, mariadb];
-    the_cli_migrates_and_verifies: |db| cli_migration(db.pool.clone()) => [sqlite, postgres];
+    the_cli_migrates_and_verifies: |db| cli_migration(db.pool.clone(), &db.url) => [sqlite, postgres];
 }
 
 /// The vouchers table as it was before encx: the code in plaintext, in `code_plain` (renamed
@@ -397,11 +397,11 @@ async fn migrate_members<DB: Legacy>(pool: sqlx::Pool<DB>) {
 
 /// Runs the CLI in this process with the vouchers table registered as being migrated; its
 /// exit code.
-async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, args: &[&str]) -> u8 {
+async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, url: &str, args: &[&str]) -> u8 {
     let pool = pool.clone();
     let root = ["--master-keys", super::rewrap::ROOT_SPEC];
-    // The registry is built on `pool`: the URL only has to be there.
-    let argv = ["encx", "--database-url", "sqlite://unused"]
+    // The registry is built on `pool`, the database of `url` (which the CLI looks at first).
+    let argv = ["encx", "--database-url", url]
         .into_iter()
         .chain(root)
         .chain(args.iter().copied())
@@ -421,33 +421,33 @@ async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, args: &[&str]) -> u8 {
 /// `verify` exits 1 while rows are left, `migrate` does them all, `verify` then exits 0, and
 /// 5 once a plaintext differs; `status` counts the unmigrated rows apart from erased ones;
 /// `reindex` is `reencrypt`.
-async fn cli_migration<DB: Legacy>(pool: sqlx::Pool<DB>) {
+async fn cli_migration<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     let (repo, reading) = legacy_vouchers(pool.clone(), 500).await;
-    assert_eq!(encx_cli(&pool, &["migrate", "--dry-run"]).await, 0);
+    assert_eq!(encx_cli(&pool, url, &["migrate", "--dry-run"]).await, 0);
     assert_eq!(reading.unmigrated_rows().await.unwrap(), 500);
     let usage = reading.key_usage().await.unwrap();
     assert_eq!(usage, vec![(encx::KeyInUse::Unmigrated, 500)]);
-    assert_eq!(encx_cli(&pool, &["status"]).await, 0);
-    assert_eq!(encx_cli(&pool, &["verify"]).await, 1, "rows left");
-    assert_eq!(encx_cli(&pool, &["migrate", "--batch", "0"]).await, 3);
+    assert_eq!(encx_cli(&pool, url, &["status"]).await, 0);
+    assert_eq!(encx_cli(&pool, url, &["verify"]).await, 1, "rows left");
+    assert_eq!(encx_cli(&pool, url, &["migrate", "--batch", "0"]).await, 3);
     assert_eq!(
-        encx_cli(&pool, &["migrate", "--batch", "64", "--json"]).await,
+        encx_cli(&pool, url, &["migrate", "--batch", "64", "--json"]).await,
         0
     );
     assert_eq!(reading.unmigrated_rows().await.unwrap(), 0);
     assert!(read_all(&repo, 500).await == (0..500).map(voucher).collect::<Vec<_>>());
-    assert_eq!(encx_cli(&pool, &["verify", "--batch", "100"]).await, 0);
+    assert_eq!(encx_cli(&pool, url, &["verify", "--batch", "100"]).await, 0);
     DB::run(
         &pool,
         "UPDATE vouchers SET code_plain = 'WRONG' WHERE id = 3",
     )
     .await;
     assert_eq!(
-        encx_cli(&pool, &["verify", "--json"]).await,
+        encx_cli(&pool, url, &["verify", "--json"]).await,
         5,
         "a mismatch"
     );
-    assert_eq!(encx_cli(&pool, &["reindex", "--dry-run"]).await, 0);
+    assert_eq!(encx_cli(&pool, url, &["reindex", "--dry-run"]).await, 0);
 }
 
 /// The child process: migrates the vouchers of the database at `url`, 500 per batch,

@@ -252,11 +252,21 @@ pub(super) async fn keys_crypto<DB: EncxDatabase>(
 ) -> encx::Result<(Crypto, Arc<dyn encx::KekStore>)> {
     let keks = SqlKekStore::shared(pool.clone());
     let crypto = Crypto::builder()
-        .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()).with_cache_ttl(KEK_TTL))
         .index_keys_in(keks.clone(), root)
         .build()
         .await?;
     Ok((crypto, keks))
+}
+
+/// The KEK cache TTL of the CLI registries of these tests: `keys destroy` refuses a KEK until
+/// this long (and a second) after its retirement.
+pub(super) const KEK_TTL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Waits until `keys destroy` no longer refuses a KEK retired now for the KEK cache TTL
+/// ([`KEK_TTL`] and the guard's second).
+pub(super) async fn wait_out_kek_ttl() {
+    tokio::time::sleep(KEK_TTL + std::time::Duration::from_millis(1_100)).await;
 }
 
 /// The number of an exit code (`ExitCode` has no accessor: compare with the codes it can be).
@@ -320,6 +330,12 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     assert_eq!(live, 25);
     assert_eq!(
         encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
+        4,
+        "retired less than the KEK cache TTL ago"
+    );
+    wait_out_kek_ttl().await;
+    assert_eq!(
+        encx_cli(&pool, &with_id(&with(&["keys", "destroy"]), &old_id)).await,
         0
     );
     assert_eq!(encx_cli(&pool, &with(&["keys", "rotate"])).await, 0);
@@ -378,6 +394,7 @@ async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let crypto = super::generic::subject_crypto(pool.clone()).await;
     let registry_of = |crypto: Crypto| {
         encx_sqlx::Registry::new(crypto.clone())
+            .kek_cache_ttl(std::time::Duration::ZERO)
             .kek_store(SqlKekStore::shared(pool.clone()))
             .table(Repo::<Voucher, DB>::new(pool.clone(), crypto.clone()))
             .table(Repo::<Member, DB>::new(pool.clone(), crypto))
@@ -417,6 +434,15 @@ async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let status = registry.status().await.unwrap();
     assert_eq!(status.pending_rewrap(), 33, "{status}");
     assert!(status.retired_keks_unused().is_empty());
+    match registry.destroy_kek(old, false).await.unwrap_err() {
+        encx_sqlx::Error::KeyStillInUse {
+            records: 0, remedy, ..
+        } => {
+            assert!(remedy.starts_with("wait until"), "{remedy}")
+        }
+        other => panic!("refused for the KEK cache TTL first: {other}"),
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     match registry.destroy_kek(old, false).await.unwrap_err() {
         encx_sqlx::Error::KeyStillInUse { by, records, .. } => {
             assert_eq!((by.as_str(), records), ("vouchers", 30))

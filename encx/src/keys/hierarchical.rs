@@ -365,6 +365,14 @@ impl Keyring for HierarchicalKeyring {
         format!("hierarchical(root={})", self.root.key_description())
     }
 
+    fn kek_cache_ttl(&self) -> Option<Duration> {
+        Some(self.ttl)
+    }
+
+    fn key_name(&self, description: &str) -> Option<String> {
+        self.root.key_name(description)
+    }
+
     async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
         let kek = self.active_kek().await?;
         generate_under(&kek, ctx)

@@ -239,10 +239,16 @@ impl LocalKeyring {
     fn unwrap_now(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
         let header = wrapped::parse(blob.as_bytes(), KeyringKind::Local)?;
         let key = self.by_id(&header.key_id).ok_or_else(|| {
+            let given: Vec<String> = self
+                .keys
+                .iter()
+                .map(|k| format!("{} = local:{}", k.version, hex(&k.key_id)))
+                .collect();
             Error::key_not_found(format!(
-                "no local master key with id {} (known versions: {})",
+                "local master key local:{}, which wrapped these keys, is not among the master \
+                 keys given ({}): give the master key that wrapped this database's keys",
                 hex(&header.key_id),
-                self.versions().collect::<Vec<_>>().join(", ")
+                given.join(", ")
             ))
         })?;
         wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
@@ -266,6 +272,14 @@ impl Keyring for LocalKeyring {
 
     fn key_description(&self) -> String {
         format!("local:{}", hex(&self.active().key_id))
+    }
+
+    fn key_name(&self, description: &str) -> Option<String> {
+        let id = description.strip_prefix("local:")?;
+        self.keys
+            .iter()
+            .find(|k| hex(&k.key_id) == id)
+            .map(|k| k.version.clone())
     }
 
     async fn generate_dek(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {

@@ -213,6 +213,22 @@ pub trait Keyring: Send + Sync + fmt::Debug {
     async fn stored_keys_to_rewrap(&self) -> Result<u64> {
         Ok(0)
     }
+
+    /// How long this keyring keeps an unwrapped key-encryption key, and the knowledge of
+    /// which one is active, in memory: after a rotation, another process may wrap new DEKs
+    /// under the retired KEK for this long. `None` (the default) for keyrings that cache no
+    /// KEK.
+    fn kek_cache_ttl(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// The operator's name for the root key a stored key says wrapped it (its `root_key`,
+    /// a [`key_description`](Self::key_description)), where this keyring knows one: a local
+    /// master key's version (`v1`). `None` (the default) otherwise.
+    fn key_name(&self, description: &str) -> Option<String> {
+        let _ = description;
+        None
+    }
 }
 
 #[async_trait]
@@ -252,5 +268,14 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
     }
     async fn stored_keys_to_rewrap(&self) -> Result<u64> {
         (**self).stored_keys_to_rewrap().await
+    }
+    async fn warm_up(&self) -> Result<()> {
+        (**self).warm_up().await
+    }
+    fn kek_cache_ttl(&self) -> Option<std::time::Duration> {
+        (**self).kek_cache_ttl()
+    }
+    fn key_name(&self, description: &str) -> Option<String> {
+        (**self).key_name(description)
     }
 }
