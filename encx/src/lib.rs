@@ -11,6 +11,8 @@ pub mod error;
 mod handles;
 pub mod index;
 pub mod keys;
+#[cfg(test)]
+mod known_answers;
 pub mod password;
 pub mod record;
 mod rng;
