@@ -32,7 +32,8 @@ use base64::Engine;
 use crate::crypto::Crypto;
 use crate::error::{Error, Result};
 
-/// Longest signed string accepted by [`Signer::verify`] (1 MiB).
+/// Longest signed string [`Signer::sign`] makes and [`Signer::verify`] accepts (1 MiB): a
+/// value of up to 786,396 bytes (its base64 and 48 bytes of expiry, version and MAC).
 pub const MAX_SIGNED_LEN: usize = 1 << 20;
 
 /// Signs and verifies values for one purpose. Made by [`Crypto::signer`].
@@ -93,10 +94,20 @@ impl Signer {
         let (version, _) = self.crypto.index_versions()?;
         let value_b64 = URL_SAFE_NO_PAD.encode(value);
         let mac = self.mac(&value_b64, &expiry, version)?;
-        Ok(format!(
+        let signed = format!(
             "{value_b64}.{expiry}.{version}.{}",
             URL_SAFE_NO_PAD.encode(mac)
-        ))
+        );
+        if signed.len() > MAX_SIGNED_LEN {
+            // verify would refuse it: say so now, not when it comes back.
+            return Err(Error::config(format!(
+                "a signed value is at most {MAX_SIGNED_LEN} bytes; this value of {} bytes \
+                 signs to {}",
+                value.len(),
+                signed.len()
+            )));
+        }
+        Ok(signed)
     }
 
     /// Signs `value` with the active key version; it never expires.

@@ -727,3 +727,46 @@ pub(crate) fn wrap_dek(key: &Kek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<Wra
 pub fn wrap_dek_under(id: Uuid, key: &Dek, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
     wrap_dek(&Kek::new(id, 1, key.expose_secret()), dek, ctx)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::{LocalKeyring, MasterKey};
+
+    fn sizes(keys: &SubjectKeys) -> (usize, usize) {
+        (
+            keys.by_subject.read().unwrap().len(),
+            keys.by_id.read().unwrap().len(),
+        )
+    }
+
+    #[test]
+    fn the_subject_caches_keep_what_fits_and_never_grow_past_their_bound() {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let keyring = LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()])
+                    .unwrap();
+                let store = Arc::new(MemorySubjectKeyStore::new());
+                let keys = SubjectKeys::new(store.clone(), Duration::from_secs(60), 4);
+                for n in 0u8..3 {
+                    keys.active(&keyring, &[n], "s").await.unwrap();
+                }
+                // Below the bound, every subject stays cached (by subject and by key id).
+                assert_eq!(sizes(&keys), (3, 3));
+                let first = keys.active(&keyring, &[0], "s").await.unwrap();
+                assert_eq!(sizes(&keys), (3, 3), "a cached subject is not loaded again");
+                for n in 3u8..40 {
+                    keys.active(&keyring, &[n], "s").await.unwrap();
+                    let (by_subject, by_id) = sizes(&keys);
+                    assert!(by_subject <= 4 && by_id <= 4, "{by_subject}, {by_id}");
+                }
+                // A subject dropped from the full cache is loaded again, the same key.
+                let again = keys.active(&keyring, &[0], "s").await.unwrap();
+                assert_eq!(again.id(), first.id());
+                assert_eq!(store.with_rows(|rows| rows.len()), 40);
+            });
+    }
+}

@@ -351,4 +351,52 @@ mod tests {
             Ok(KeyringKind::AwsKms)
         ));
     }
+
+    #[test]
+    fn key_in_use_names_each_kind_from_its_prefix() {
+        let id = [7u8; KEY_ID_LEN];
+        let blob = |format: u8, kind: u8| {
+            let mut b = vec![format, kind];
+            b.extend_from_slice(&id);
+            b.resize(WRAPPED_LEN, 0);
+            b
+        };
+        let of = |b: &[u8]| KeyInUse::from_prefix(Some(b));
+        assert_eq!(of(&blob(FORMAT_V2, 0x01)), KeyInUse::LocalMasterKey(id));
+        assert_eq!(
+            of(&blob(FORMAT_V2, 0x03)),
+            KeyInUse::Kek(uuid::Uuid::from_bytes(id))
+        );
+        assert_eq!(of(&blob(FORMAT_V2, 0x04)), KeyInUse::SubjectKey);
+        assert_eq!(of(&blob(FORMAT_V1, 0x02)), KeyInUse::AwsKms);
+        assert_eq!(KeyInUse::from_prefix(None), KeyInUse::Erased);
+        // What no keyring writes is not mistaken for a key.
+        assert_eq!(of(&blob(FORMAT_V2, 0x02)), KeyInUse::Unrecognized);
+        assert_eq!(of(&blob(FORMAT_V1, 0x01)), KeyInUse::Unrecognized);
+        assert_eq!(of(&[]), KeyInUse::Unrecognized);
+        assert_eq!(of(&[FORMAT_V2, 0x03, 1, 2]), KeyInUse::Unrecognized);
+        // The prefix alone is enough (the SQL key-usage queries read 18 bytes).
+        assert_eq!(
+            of(&blob(FORMAT_V2, 0x03)[..KeyInUse::PREFIX_LEN]),
+            KeyInUse::Kek(uuid::Uuid::from_bytes(id))
+        );
+    }
+
+    #[test]
+    fn key_prefix_is_how_every_wrap_under_the_key_starts() {
+        let key = [5u8; KEY_LEN];
+        let id = [0xA5u8; KEY_ID_LEN];
+        let dek = Dek::from_bytes([1u8; KEY_LEN]);
+        let ctx = KeyContext::new("t", b"r");
+        for kind in [
+            KeyringKind::Local,
+            KeyringKind::Hierarchical,
+            KeyringKind::Subject,
+        ] {
+            let blob = wrap(&key, kind, &id, &dek, &ctx).expect("wrap");
+            let prefix = key_prefix(kind, &id);
+            assert_eq!(prefix.len(), KeyInUse::PREFIX_LEN);
+            assert_eq!(prefix, blob.as_bytes()[..KeyInUse::PREFIX_LEN]);
+        }
+    }
 }

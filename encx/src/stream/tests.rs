@@ -615,3 +615,35 @@ proptest::proptest! {
         let _ = open_async(&keyring, &bytes);
     }
 }
+
+/// A label of 1,024 bytes (the most) seals and reads back; 1,025 bytes is refused when
+/// sealing, and a header claiming 1,025 is refused when reading, before the label is read.
+#[test]
+fn a_label_of_the_largest_length_round_trips_and_one_more_byte_is_refused() {
+    let keyring = keyring();
+    let label = "l".repeat(MAX_LABEL_LEN);
+    let sealer = rt()
+        .block_on(Sealer::with_segment_len(&keyring, &label, SEG))
+        .unwrap();
+    let mut writer = sealer.writer(Vec::new()).unwrap();
+    writer.write_all(&plaintext(300)).unwrap();
+    let sealed = writer.finish().unwrap();
+    let (header, used) = Header::decode(&sealed).unwrap();
+    assert_eq!(header.label(), label);
+    let opener = rt().block_on(header.open(&keyring)).unwrap();
+    let mut out = Vec::new();
+    opener.reader(&sealed[used..]).copy_to(&mut out).unwrap();
+    assert_eq!(out, plaintext(300));
+
+    let longer = "l".repeat(MAX_LABEL_LEN + 1);
+    let err = rt()
+        .block_on(Sealer::with_segment_len(&keyring, &longer, SEG))
+        .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    // The label length field (bytes 13..15) raised to 1,025, one more label byte inserted.
+    let mut claimed = sealed[..13].to_vec();
+    claimed.extend_from_slice(&1025u16.to_be_bytes());
+    claimed.push(b'l');
+    claimed.extend_from_slice(&sealed[15..]);
+    assert!(matches!(Header::decode(&claimed), Err(Error::Tampered)));
+}

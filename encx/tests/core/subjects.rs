@@ -473,3 +473,117 @@ async fn subject_keys_are_rewrapped_under_a_new_root_version() {
     let erased = Order::decrypt(&orders[0].0, &v2).await.unwrap_err();
     assert_eq!(erased.kind(), encx::ErrorKind::Erased, "{erased:?}");
 }
+
+/// A store whose `latest` answers "no key yet" once when told to: the read of a process that
+/// raced another to create a subject's first key, made just before the other stored it.
+#[derive(Debug, Default)]
+struct StaleOnce {
+    inner: MemorySubjectKeyStore,
+    stale: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl SubjectKeyStore for StaleOnce {
+    async fn latest(&self, subject: &[u8]) -> encx::Result<Option<StoredSubjectKey>> {
+        if self.stale.swap(false, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        self.inner.latest(subject).await
+    }
+    async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
+        self.inner.get(id).await
+    }
+    async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
+        self.inner.insert(new).await
+    }
+    async fn versions(&self, subject: &[u8]) -> encx::Result<Vec<StoredSubjectKey>> {
+        self.inner.versions(subject).await
+    }
+    async fn tombstone(&self, subject: &[u8]) -> encx::Result<StoredSubjectKey> {
+        self.inner.tombstone(subject).await
+    }
+    async fn erase(&self, subject: &[u8], up_to: Option<i64>) -> encx::Result<Vec<Uuid>> {
+        self.inner.erase(subject, up_to).await
+    }
+    async fn live_page(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> encx::Result<Vec<StoredSubjectKey>> {
+        self.inner.live_page(after, limit).await
+    }
+    async fn replace_wrapped(&self, id: Uuid, old: &[u8], new: &[u8]) -> encx::Result<bool> {
+        self.inner.replace_wrapped(id, old, new).await
+    }
+}
+
+/// Two processes create a subject's first key at once: the store keeps one, and the process
+/// whose insert lost adopts the stored key instead of sealing under a key nobody stored (whose
+/// records nobody could read, and no erasure could reach).
+#[tokio::test]
+async fn the_process_that_loses_the_race_for_a_first_key_seals_under_the_stored_one() {
+    let store = Arc::new(StaleOnce::default());
+    let winner = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    let (user, first, mut second) = ada();
+    let first_stored = first.encrypt(&winner).await.unwrap();
+
+    let loser = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    store.stale.store(true, Ordering::SeqCst);
+    second.id = 2;
+    let second_stored = second.encrypt(&loser).await.unwrap();
+    assert!(!store.stale.load(Ordering::SeqCst), "the stale read was made");
+
+    assert_eq!(store.inner.with_rows(|rows| rows.len()), 1, "one key stored");
+    let key_id = |order: &OrderRecord| order.encx_dek.as_ref().unwrap().as_bytes()[2..18].to_vec();
+    assert_eq!(key_id(&second_stored), key_id(&first_stored));
+    let reader = crypto_with(store.clone(), Duration::from_secs(60)).await;
+    assert_eq!(Order::decrypt(&second_stored, &reader).await.unwrap(), second);
+    // And erasing the subject reaches the loser's record too.
+    reader.erase_subject(user.id.as_bytes()).await.unwrap();
+    let fresh = crypto_with(store, Duration::from_secs(60)).await;
+    let err = Order::decrypt(&second_stored, &fresh).await.unwrap_err();
+    assert!(matches!(err, encx::Error::Shredded { .. }), "{err:?}");
+}
+
+/// Key usage reads the store a page (1,000 rows) at a time: every page is counted.
+#[tokio::test]
+async fn subject_key_usage_counts_every_page() {
+    use std::collections::BTreeMap;
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let local_id = [0x11u8; 16];
+    let kek = Uuid::from_bytes([0x22; 16]);
+    let mut expected: BTreeMap<encx::KeyInUse, u64> = BTreeMap::new();
+    store.with_rows(|rows| {
+        for n in 0u32..2_345 {
+            let (prefix, in_use) = match n % 3 {
+                0 => (
+                    [&[0x02, 0x01][..], &local_id].concat(),
+                    encx::KeyInUse::LocalMasterKey(local_id),
+                ),
+                1 => (
+                    [&[0x02, 0x03][..], kek.as_bytes()].concat(),
+                    encx::KeyInUse::Kek(kek),
+                ),
+                _ => (vec![0x01, 0x02, 0xAA, 0xBB], encx::KeyInUse::AwsKms),
+            };
+            let mut wrapped = prefix;
+            wrapped.resize(94, 0);
+            let erased = n % 100 == 7;
+            if !erased {
+                *expected.entry(in_use).or_default() += 1;
+            }
+            rows.push(StoredSubjectKey {
+                id: Uuid::new_v4(),
+                subject: n.to_be_bytes().to_vec(),
+                version: 1,
+                wrapped: (!erased).then_some(wrapped),
+                created_at: std::time::SystemTime::now(),
+                erased_at: None,
+            });
+        }
+    });
+    let crypto = crypto_with(store, Duration::from_secs(60)).await;
+    let usage: BTreeMap<_, _> = crypto.subject_key_usage().await.unwrap().into_iter().collect();
+    assert_eq!(usage, expected);
+    assert!(usage.values().sum::<u64>() > 2_000);
+}

@@ -328,3 +328,42 @@ async fn tokens_signed_values_and_csrf_match_format_md() {
     );
     assert_eq!(fields[2], URL_SAFE_NO_PAD.encode(mac));
 }
+
+/// A CSRF token naming a key version this process does not hold, or a version spelled in a
+/// non-canonical way, is simply not valid: `false`, never an error a handler would turn into
+/// a 500 for a forged form.
+#[tokio::test]
+async fn csrf_tokens_of_unknown_or_misspelled_versions_are_false() {
+    let crypto = crypto().await;
+    let csrf = crypto.csrf().unwrap();
+    let token = csrf.issue(b"session-1").unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts[1], "1");
+    for version in ["2", "01", "+1", "4294967296", ""] {
+        let forged = format!("{}.{version}.{}", parts[0], parts[2]);
+        assert!(!csrf.verify(b"session-1", &forged).unwrap(), "{version:?}");
+    }
+    // A holder of version 2 only refuses a version-1 token the same way.
+    let newer = crypto_with(IndexKeys::new(vec![(2, [6; 32])]).unwrap()).await;
+    assert!(!newer.csrf().unwrap().verify(b"session-1", &token).unwrap());
+    assert!(csrf.verify(b"session-1", &token).unwrap());
+}
+
+/// Signed values stop at 1 MiB: the longest value that fits signs and verifies, one byte more
+/// is refused when signing, and a longer string is refused before any MAC work.
+#[tokio::test]
+async fn signed_values_stop_at_one_mebibyte_on_both_sides() {
+    let crypto = crypto().await;
+    let signer = crypto.signer("export").unwrap();
+    // base64 of 786,396 bytes is 1,048,528 characters; ".-.1." and a 43-character MAC follow.
+    let largest = vec![7u8; 786_396];
+    let signed = signer.sign(&largest).unwrap();
+    assert_eq!(signed.len(), encx::sign::MAX_SIGNED_LEN);
+    assert_eq!(signer.verify(&signed).unwrap(), largest);
+
+    let err = signer.sign(&vec![7u8; 786_397]).unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    // A valid signature of a longer value (made by hand, as an attacker could) is refused.
+    let too_long = format!("A{signed}");
+    assert!(matches!(signer.verify(&too_long), Err(Error::Tampered)));
+}
