@@ -526,7 +526,8 @@ impl SubjectKeys {
             })
             .await;
         if state.is_err() && cell.is_empty() {
-            // Do not let unknown ids from tampered blobs grow the map.
+            // Do not let unknown ids from tampered blobs grow the map. (A failed load of a
+            // cell that held an expired state may drop it too: `||` here is equivalent.)
             self.by_id
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
@@ -651,6 +652,8 @@ impl SubjectKeys {
                     done.rewrapped += 1;
                 }
             }
+            // A short page is the last; asking once more would read an empty page and stop
+            // too (so the guard's `true` mutant is equivalent, one query slower).
             match page.last() {
                 Some(last) if page.len() == batch => after = Some(last.id),
                 _ => return Ok(done),
@@ -747,8 +750,8 @@ mod tests {
             .build()
             .unwrap()
             .block_on(async {
-                let keyring = LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()])
-                    .unwrap();
+                let keyring =
+                    LocalKeyring::new(vec![MasterKey::new("v1", [9; 32]).unwrap()]).unwrap();
                 let store = Arc::new(MemorySubjectKeyStore::new());
                 let keys = SubjectKeys::new(store.clone(), Duration::from_secs(60), 4);
                 for n in 0u8..3 {

@@ -338,10 +338,14 @@ mod tests {
             read_kind(&[FORMAT_V2, 0x02]),
             Err(Error::Tampered)
         ));
-        assert!(matches!(
-            read_kind(&[FORMAT_V1, 0x01]),
-            Err(Error::UnsupportedFormat { version: 1, .. })
-        ));
+        // The early 78-byte layout is named as such, so that an operator knows what it is.
+        for kind in [0x01, 0x03, 0x04] {
+            let err = read_kind(&[FORMAT_V1, kind]).expect_err("format 1");
+            assert!(
+                matches!(err, Error::UnsupportedFormat { version: 1, what } if what.contains("format 1 of the local/hierarchical keyrings is no longer read")),
+                "{err:?}"
+            );
+        }
         assert!(matches!(
             read_kind(&[0x09, 0x01]),
             Err(Error::UnsupportedFormat { version: 9, .. })
@@ -380,6 +384,29 @@ mod tests {
             of(&blob(FORMAT_V2, 0x03)[..KeyInUse::PREFIX_LEN]),
             KeyInUse::Kek(uuid::Uuid::from_bytes(id))
         );
+    }
+
+    #[test]
+    fn key_in_use_reads_as_what_status_prints() {
+        let id = [0xABu8; KEY_ID_LEN];
+        let uuid = uuid::Uuid::from_bytes(id);
+        for (key, text) in [
+            (KeyInUse::Erased, "erased".to_owned()),
+            (
+                KeyInUse::LocalMasterKey(id),
+                format!("local master key {}", "ab".repeat(KEY_ID_LEN)),
+            ),
+            (KeyInUse::Kek(uuid), format!("KEK {uuid}")),
+            (KeyInUse::SubjectKey, "data subject keys".to_owned()),
+            (KeyInUse::AwsKms, "AWS KMS".to_owned()),
+            (KeyInUse::Unrecognized, "unrecognized bytes".to_owned()),
+            (
+                KeyInUse::Unmigrated,
+                "not migrated yet (plaintext)".to_owned(),
+            ),
+        ] {
+            assert_eq!(key.to_string(), text);
+        }
     }
 
     #[test]

@@ -647,3 +647,98 @@ fn a_label_of_the_largest_length_round_trips_and_one_more_byte_is_refused() {
     claimed.extend_from_slice(&sealed[15..]);
     assert!(matches!(Header::decode(&claimed), Err(Error::Tampered)));
 }
+
+/// The segment length limits of docs/format.md §8: 65,536 by default, 256 to 8 MiB, in the
+/// header as a big-endian u32 (bytes 2..6); one outside is refused when sealing and reading.
+#[test]
+fn segment_lengths_are_the_documented_default_and_limits() {
+    let keyring = keyring();
+    let default = rt().block_on(Sealer::new(&keyring, "d")).unwrap();
+    assert_eq!(default.header().segment_len(), 65_536);
+    assert_eq!(default.header().as_bytes()[2..6], [0, 1, 0, 0]);
+    for (len, ok) in [
+        (255, false),
+        (256, true),
+        (8 * 1024 * 1024, true),
+        (8 * 1024 * 1024 + 1, false),
+    ] {
+        let sealed = rt().block_on(Sealer::with_segment_len(&keyring, "l", len));
+        assert_eq!(sealed.is_ok(), ok, "sealing with segments of {len}");
+        // The same length written into a valid header is read back or refused alike.
+        let mut header = default.header().as_bytes().to_vec();
+        header[2..6].copy_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
+        match Header::decode(&header) {
+            Ok((read, _)) => {
+                assert!(ok, "a header with segments of {len} was read");
+                assert_eq!(read.segment_len(), len);
+            }
+            Err(err) => {
+                assert!(!ok, "a header with segments of {len} was refused: {err:?}");
+                assert!(matches!(err, Error::Tampered));
+            }
+        }
+    }
+}
+
+/// A wrapped key of 1 to 4,096 bytes is read from a header (a KMS blob is about 200); 0 and
+/// 4,097 are refused before anything else is read.
+#[test]
+fn wrapped_key_lengths_are_read_up_to_the_limit_and_refused_beyond() {
+    let keyring = keyring();
+    let sealer = rt()
+        .block_on(Sealer::with_segment_len(&keyring, "w", SEG))
+        .unwrap();
+    let fixed_and_label = &sealer.header().as_bytes()[..15 + 1];
+    for (len, ok) in [(0usize, false), (1, true), (4096, true), (4097, false)] {
+        let mut header = fixed_and_label.to_vec();
+        header.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+        header.extend(std::iter::repeat_n(0x5A, len));
+        match Header::decode(&header) {
+            Ok((read, used)) => {
+                assert!(ok, "a wrapped key of {len} bytes was read");
+                assert_eq!((read.wrapped_dek().len(), used), (len, header.len()));
+            }
+            Err(err) => {
+                assert!(!ok, "a wrapped key of {len} bytes was refused: {err:?}");
+                assert!(matches!(err, Error::Tampered), "{err:?}");
+            }
+        }
+    }
+}
+
+/// A reader that fails (not a stream that ends early) is an I/O error, blocking or async, so
+/// that a broken pipe is not reported as a truncated stream.
+#[test]
+fn a_failing_reader_is_an_io_error_not_a_truncated_stream() {
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"))
+        }
+    }
+    impl tokio::io::AsyncRead for Broken {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "gone",
+            )))
+        }
+    }
+    let is_broken_pipe =
+        |err: &Error| matches!(err, Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
+    let err = Header::read_from(&mut Broken).unwrap_err();
+    assert!(is_broken_pipe(&err), "{err:?}");
+    let err = rt()
+        .block_on(Header::read_from_async(&mut Broken))
+        .unwrap_err();
+    assert!(is_broken_pipe(&err), "{err:?}");
+    // And an input that ends inside the header is a truncated stream, both ways.
+    let err = rt()
+        .block_on(Header::read_from_async(&mut &[1u8, b'S'][..]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+}

@@ -80,3 +80,68 @@ fn errors_never_carry_key_text() {
     assert!(!err.to_string().contains(&b64[..10]));
     assert!(!format!("{err:?}").contains(&b64[..10]));
 }
+
+/// Every handle of the security code prints its name and what is safe to show (a version, a
+/// purpose, a prefix), never a secret: the exact text, so that a Debug impl that prints
+/// nothing (or more) is noticed.
+#[tokio::test]
+async fn debug_of_the_crypto_handles_is_their_name_and_nothing_secret() {
+    use std::time::SystemTime;
+    let key = [0xA7u8; 32];
+    let crypto = Crypto::builder()
+        .keyring(LocalKeyring::new(vec![MasterKey::new("v1", key).unwrap()]).unwrap())
+        .index_keys(IndexKeys::new(vec![(3, key)]).unwrap())
+        .build()
+        .await
+        .unwrap();
+    let field = encx::cipher::FieldCipher::new(&Dek::from_bytes(key)).unwrap();
+    assert_eq!(format!("{field:?}"), "FieldCipher(..)");
+    let signer = crypto.signer("unsubscribe").unwrap();
+    assert_eq!(
+        format!("{signer:?}"),
+        r#"Signer { domain: "encx:sign:unsubscribe", .. }"#
+    );
+    let tokens = crypto.tokens("sk_live").unwrap();
+    assert_eq!(format!("{tokens:?}"), r#"Tokens { prefix: "sk_live", .. }"#);
+    let (token, hash) = tokens.generate().unwrap();
+    assert_eq!(format!("{token:?}"), "SecretToken(..)");
+    assert_eq!(format!("{hash:?}"), "TokenHash(v3, ..)");
+    assert_eq!(format!("{:?}", crypto.csrf().unwrap()), "Csrf(..)");
+
+    let id = uuid::Uuid::from_bytes([1; 16]);
+    let stored = encx::StoredSubjectKey {
+        id,
+        subject: b"customer-42".to_vec(),
+        version: 2,
+        wrapped: Some(key.to_vec()),
+        created_at: SystemTime::UNIX_EPOCH,
+        erased_at: None,
+    };
+    assert_eq!(
+        format!("{stored:?}"),
+        format!("StoredSubjectKey {{ id: {id}, version: 2, erased: false, .. }}")
+    );
+    let new = encx::NewSubjectKey {
+        id,
+        subject: b"customer-42".to_vec(),
+        version: 1,
+        wrapped: key.to_vec(),
+    };
+    assert_eq!(
+        format!("{new:?}"),
+        format!("NewSubjectKey {{ id: {id}, version: 1, .. }}")
+    );
+    assert_eq!(
+        format!("{:?}", encx::MemorySubjectKeyStore::new()),
+        "MemorySubjectKeyStore { .. }"
+    );
+
+    let keyring = LocalKeyring::new(vec![MasterKey::new("v1", key).unwrap()]).unwrap();
+    let sealer = encx::stream::Sealer::with_segment_len(&keyring, "backups/1", 256)
+        .await
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", sealer.header()),
+        r#"Header { label: "backups/1", segment_len: 256, wrapped_dek_len: 94, .. }"#
+    );
+}

@@ -531,13 +531,23 @@ async fn the_process_that_loses_the_race_for_a_first_key_seals_under_the_stored_
     store.stale.store(true, Ordering::SeqCst);
     second.id = 2;
     let second_stored = second.encrypt(&loser).await.unwrap();
-    assert!(!store.stale.load(Ordering::SeqCst), "the stale read was made");
+    assert!(
+        !store.stale.load(Ordering::SeqCst),
+        "the stale read was made"
+    );
 
-    assert_eq!(store.inner.with_rows(|rows| rows.len()), 1, "one key stored");
+    assert_eq!(
+        store.inner.with_rows(|rows| rows.len()),
+        1,
+        "one key stored"
+    );
     let key_id = |order: &OrderRecord| order.encx_dek.as_ref().unwrap().as_bytes()[2..18].to_vec();
     assert_eq!(key_id(&second_stored), key_id(&first_stored));
     let reader = crypto_with(store.clone(), Duration::from_secs(60)).await;
-    assert_eq!(Order::decrypt(&second_stored, &reader).await.unwrap(), second);
+    assert_eq!(
+        Order::decrypt(&second_stored, &reader).await.unwrap(),
+        second
+    );
     // And erasing the subject reaches the loser's record too.
     reader.erase_subject(user.id.as_bytes()).await.unwrap();
     let fresh = crypto_with(store, Duration::from_secs(60)).await;
@@ -583,7 +593,117 @@ async fn subject_key_usage_counts_every_page() {
         }
     });
     let crypto = crypto_with(store, Duration::from_secs(60)).await;
-    let usage: BTreeMap<_, _> = crypto.subject_key_usage().await.unwrap().into_iter().collect();
+    let usage: BTreeMap<_, _> = crypto
+        .subject_key_usage()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(usage, expected);
     assert!(usage.values().sum::<u64>() > 2_000);
+}
+
+/// What an erasure covers: its recorded version, or for an entry written before versions were
+/// recorded, the highest version created at or before the erasure (none when there is none).
+#[test]
+fn an_erasure_covers_its_recorded_version_or_the_keys_made_before_it() {
+    use encx::ErasureEntry;
+    use std::time::{Duration, SystemTime};
+    let t = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    let row = |version: i64, created: u64| StoredSubjectKey {
+        id: Uuid::new_v4(),
+        subject: b"s".to_vec(),
+        version,
+        wrapped: None,
+        created_at: t(created),
+        erased_at: None,
+    };
+    let rows = vec![row(1, 100), row(2, 200), row(3, 300)];
+    assert_eq!(
+        ErasureEntry::new(b"s".to_vec(), t(150), 2).covered_version(&rows),
+        Some(2)
+    );
+    assert_eq!(
+        ErasureEntry::new(b"s".to_vec(), t(150), 7).covered_version(&[]),
+        Some(7)
+    );
+    let old = |at: u64| ErasureEntry::stored(b"s".to_vec(), t(at), None);
+    assert_eq!(old(250).covered_version(&rows), Some(2));
+    assert_eq!(
+        old(300).covered_version(&rows),
+        Some(3),
+        "created at the erasure"
+    );
+    assert_eq!(old(99).covered_version(&rows), None);
+    assert_eq!(old(1_000).covered_version(&rows[..1]), Some(1));
+}
+
+#[tokio::test]
+async fn the_memory_ledger_keeps_every_entry_in_order() {
+    use encx::{ErasureEntry, ErasureLedger, MemoryErasureLedger};
+    let ledger = MemoryErasureLedger::new();
+    assert!(ledger.entries().await.unwrap().is_empty());
+    let at = std::time::SystemTime::UNIX_EPOCH;
+    let a = ErasureEntry::new(b"a".to_vec(), at, 1);
+    let b = ErasureEntry::stored(b"b".to_vec(), at, None);
+    ledger.record(&a).await.unwrap();
+    ledger.record(&b).await.unwrap();
+    assert_eq!(ledger.entries().await.unwrap(), vec![a, b]);
+}
+
+/// `replace_wrapped` replaces the row with that id only while it still holds `old`.
+#[tokio::test]
+async fn the_memory_store_replaces_a_wrapped_key_only_if_unchanged() {
+    let store = MemorySubjectKeyStore::new();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, subject, wrapped) in [(a, b"a", b"old-a"), (b, b"b", b"old-b")] {
+        store
+            .insert(NewSubjectKey {
+                id,
+                subject: subject.to_vec(),
+                version: 1,
+                wrapped: wrapped.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let store = &store;
+    let wrapped_of = |id| async move { store.get(id).await.unwrap().unwrap().wrapped };
+    // Another row's bytes, or a stale value, replace nothing.
+    assert!(!store.replace_wrapped(a, b"old-b", b"new").await.unwrap());
+    assert!(!store
+        .replace_wrapped(Uuid::new_v4(), b"old-a", b"new")
+        .await
+        .unwrap());
+    assert_eq!(wrapped_of(a).await, Some(b"old-a".to_vec()));
+    assert_eq!(wrapped_of(b).await, Some(b"old-b".to_vec()));
+    assert!(store.replace_wrapped(a, b"old-a", b"new-a").await.unwrap());
+    assert_eq!(wrapped_of(a).await, Some(b"new-a".to_vec()));
+    assert_eq!(wrapped_of(b).await, Some(b"old-b".to_vec()));
+    assert!(!store.replace_wrapped(a, b"old-a", b"newer").await.unwrap());
+}
+
+/// The subject cache settings are what the builder was given, and the Crypto's Debug shows
+/// them (and no key).
+#[tokio::test]
+async fn the_subject_cache_ttl_and_bound_are_the_builders() {
+    let store = Arc::new(MemorySubjectKeyStore::new());
+    let crypto = crypto_with(store, Duration::from_millis(1_234)).await;
+    assert_eq!(
+        crypto.subject_cache_ttl(),
+        Some(Duration::from_millis(1_234))
+    );
+    let debug = format!("{crypto:?}");
+    assert!(
+        debug.contains(
+            "SubjectKeys { store: MemorySubjectKeyStore { .. }, cache_ttl: 1.234s, cache_entries: 100 }"
+        ),
+        "{debug}"
+    );
+    let without = Crypto::builder()
+        .keyring(local("root", 3))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(without.subject_cache_ttl(), None);
 }
