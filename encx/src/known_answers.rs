@@ -241,14 +241,20 @@ fn key_rows_are_the_vectors_bytes() {
             keyring.key_description(),
             "the root_key column"
         );
-        let ctx = KeyContext::new("encx_keks", &record_id);
-        let (key, wrapped) = scripted::with(&cat(&[&v["key"], &v["salt"], &v["nonce"]]), || {
-            block_on(keyring.generate_dek(&ctx))
-        })
-        .unwrap();
-        assert_eq!(key.expose_secret().to_vec(), hex(&v["key"]));
-        assert_eq!(wrapped.as_bytes(), hex(&v["wrapped"]));
+        key_row_is_generated_as_the_vector(&keyring, "encx_keks", &record_id, v);
     }
+}
+
+/// A key the keyring generates for a key row (a KEK, an index root, a subject key) is the
+/// vector's key and wrapped bytes, its draws being the key, the salt and the nonce.
+fn key_row_is_generated_as_the_vector(keyring: &dyn Keyring, table: &str, rid: &[u8], v: &Value) {
+    let ctx = KeyContext::new(table, rid);
+    let (key, wrapped) = scripted::with(&cat(&[&v["key"], &v["salt"], &v["nonce"]]), || {
+        block_on(keyring.generate_dek(&ctx))
+    })
+    .unwrap();
+    assert_eq!(key.expose_secret().to_vec(), hex(&v["key"]));
+    assert_eq!(wrapped.as_bytes(), hex(&v["wrapped"]));
 }
 
 #[test]
@@ -301,13 +307,7 @@ fn subject_key_rows_are_the_vectors_bytes() {
         let subject = hex(&v["subject"]);
         let record_id = subject_key_record_id(&uuid(&v["id"]), &subject, int(&v["version"]));
         assert_eq!(record_id, hex(&v["record_id"]));
-        let ctx = KeyContext::new(SUBJECT_KEY_TABLE, &record_id);
-        let (key, wrapped) = scripted::with(&cat(&[&v["key"], &v["salt"], &v["nonce"]]), || {
-            block_on(keyring.generate_dek(&ctx))
-        })
-        .unwrap();
-        assert_eq!(key.expose_secret().to_vec(), hex(&v["key"]));
-        assert_eq!(wrapped.as_bytes(), hex(&v["wrapped"]));
+        key_row_is_generated_as_the_vector(&keyring, SUBJECT_KEY_TABLE, &record_id, v);
     }
 }
 

@@ -648,6 +648,20 @@ fn a_label_of_the_largest_length_round_trips_and_one_more_byte_is_refused() {
     assert!(matches!(Header::decode(&claimed), Err(Error::Tampered)));
 }
 
+/// `header` decoded when `ok`, else refused as tampered (`what` names the case).
+fn decoded_if(ok: bool, header: &[u8], what: &str) -> Option<(Header, usize)> {
+    match Header::decode(header) {
+        Ok(decoded) => {
+            assert!(ok, "a header with {what} was read");
+            Some(decoded)
+        }
+        Err(err) => {
+            assert!(!ok && matches!(err, Error::Tampered), "{what}: {err:?}");
+            None
+        }
+    }
+}
+
 /// The segment length limits of docs/format.md §8: 65,536 by default, 256 to 8 MiB, in the
 /// header as a big-endian u32 (bytes 2..6); one outside is refused when sealing and reading.
 #[test]
@@ -667,15 +681,8 @@ fn segment_lengths_are_the_documented_default_and_limits() {
         // The same length written into a valid header is read back or refused alike.
         let mut header = default.header().as_bytes().to_vec();
         header[2..6].copy_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
-        match Header::decode(&header) {
-            Ok((read, _)) => {
-                assert!(ok, "a header with segments of {len} was read");
-                assert_eq!(read.segment_len(), len);
-            }
-            Err(err) => {
-                assert!(!ok, "a header with segments of {len} was refused: {err:?}");
-                assert!(matches!(err, Error::Tampered));
-            }
+        if let Some((read, _)) = decoded_if(ok, &header, &format!("segments of {len}")) {
+            assert_eq!(read.segment_len(), len);
         }
     }
 }
@@ -693,15 +700,8 @@ fn wrapped_key_lengths_are_read_up_to_the_limit_and_refused_beyond() {
         let mut header = fixed_and_label.to_vec();
         header.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
         header.extend(std::iter::repeat_n(0x5A, len));
-        match Header::decode(&header) {
-            Ok((read, used)) => {
-                assert!(ok, "a wrapped key of {len} bytes was read");
-                assert_eq!((read.wrapped_dek().len(), used), (len, header.len()));
-            }
-            Err(err) => {
-                assert!(!ok, "a wrapped key of {len} bytes was refused: {err:?}");
-                assert!(matches!(err, Error::Tampered), "{err:?}");
-            }
+        if let Some((read, used)) = decoded_if(ok, &header, &format!("a wrapped key of {len}")) {
+            assert_eq!((read.wrapped_dek().len(), used), (len, header.len()));
         }
     }
 }

@@ -33,11 +33,14 @@ pub struct Order {
     pub address: String,
 }
 
-/// A store that counts reads, to prove single-flight loading.
+/// A store that counts reads (slowly, to prove single-flight loading), and whose `latest`
+/// answers "no key yet" once when `stale` is set: the read of a process that raced another to
+/// create a subject's first key, made just before the other stored it.
 #[derive(Debug, Default)]
 struct CountingStore {
     inner: MemorySubjectKeyStore,
     reads: AtomicUsize,
+    stale: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -45,6 +48,9 @@ impl SubjectKeyStore for CountingStore {
     async fn latest(&self, subject: &[u8]) -> encx::Result<Option<StoredSubjectKey>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
+        if self.stale.swap(false, Ordering::SeqCst) {
+            return Ok(None);
+        }
         self.inner.latest(subject).await
     }
     async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
@@ -474,55 +480,12 @@ async fn subject_keys_are_rewrapped_under_a_new_root_version() {
     assert_eq!(erased.kind(), encx::ErrorKind::Erased, "{erased:?}");
 }
 
-/// A store whose `latest` answers "no key yet" once when told to: the read of a process that
-/// raced another to create a subject's first key, made just before the other stored it.
-#[derive(Debug, Default)]
-struct StaleOnce {
-    inner: MemorySubjectKeyStore,
-    stale: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl SubjectKeyStore for StaleOnce {
-    async fn latest(&self, subject: &[u8]) -> encx::Result<Option<StoredSubjectKey>> {
-        if self.stale.swap(false, Ordering::SeqCst) {
-            return Ok(None);
-        }
-        self.inner.latest(subject).await
-    }
-    async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
-        self.inner.get(id).await
-    }
-    async fn insert(&self, new: NewSubjectKey) -> encx::Result<StoredSubjectKey> {
-        self.inner.insert(new).await
-    }
-    async fn versions(&self, subject: &[u8]) -> encx::Result<Vec<StoredSubjectKey>> {
-        self.inner.versions(subject).await
-    }
-    async fn tombstone(&self, subject: &[u8]) -> encx::Result<StoredSubjectKey> {
-        self.inner.tombstone(subject).await
-    }
-    async fn erase(&self, subject: &[u8], up_to: Option<i64>) -> encx::Result<Vec<Uuid>> {
-        self.inner.erase(subject, up_to).await
-    }
-    async fn live_page(
-        &self,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> encx::Result<Vec<StoredSubjectKey>> {
-        self.inner.live_page(after, limit).await
-    }
-    async fn replace_wrapped(&self, id: Uuid, old: &[u8], new: &[u8]) -> encx::Result<bool> {
-        self.inner.replace_wrapped(id, old, new).await
-    }
-}
-
 /// Two processes create a subject's first key at once: the store keeps one, and the process
 /// whose insert lost adopts the stored key instead of sealing under a key nobody stored (whose
 /// records nobody could read, and no erasure could reach).
 #[tokio::test]
 async fn the_process_that_loses_the_race_for_a_first_key_seals_under_the_stored_one() {
-    let store = Arc::new(StaleOnce::default());
+    let store = Arc::new(CountingStore::default());
     let winner = crypto_with(store.clone(), Duration::from_secs(60)).await;
     let (user, first, mut second) = ada();
     let first_stored = first.encrypt(&winner).await.unwrap();
