@@ -237,6 +237,14 @@ macro_rules! db_tests {
                         ),
                         two_cold_processes_agree_on_the_first_kek
                     ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::a_subject_key_insert_that_lost_its_race_adopts_the_stored_row"
+                        ),
+                        a_subject_key_insert_that_lost_its_race_adopts_the_stored_row
+                    ),
                 ]
             }
             use encx_integration_tests as harness;
@@ -909,6 +917,36 @@ macro_rules! db_tests {
                 assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
                 let store = SqlKekStore::<Db>::new(db.pool.clone());
                 assert_eq!(store.list(encx::KeyPurpose::Kek).await.unwrap().len(), 1);
+                db.cleanup().await;
+            }
+            /// Two processes store a subject's first key at once: the database's unique
+            /// (subject, version) refuses the second insert, and its process adopts the stored
+            /// row instead of failing (or keeping a key nobody stored).
+            async fn a_subject_key_insert_that_lost_its_race_adopts_the_stored_row() {
+                use encx::SubjectKeyStore;
+                let test = concat!(
+                    stringify!($module),
+                    "::a_subject_key_insert_that_lost_its_race_adopts_the_stored_row"
+                );
+                let Some(db) = $open(test).await else { return };
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                let store = encx_sqlx::SqlSubjectKeyStore::<Db>::new(db.pool.clone());
+                let first = encx::NewSubjectKey {
+                    id: Uuid::new_v4(),
+                    subject: b"customer-42".to_vec(),
+                    version: 1,
+                    wrapped: vec![1; 94],
+                };
+                assert_eq!(store.insert(first.clone()).await.unwrap().id, first.id);
+                let late = encx::NewSubjectKey {
+                    id: Uuid::new_v4(),
+                    wrapped: vec![2; 94],
+                    ..first.clone()
+                };
+                let adopted = store.insert(late).await.unwrap();
+                assert_eq!(adopted.id, first.id);
+                assert_eq!(adopted.wrapped, Some(vec![1; 94]));
+                assert_eq!(store.versions(b"customer-42").await.unwrap().len(), 1);
                 db.cleanup().await;
             }
         }
