@@ -947,6 +947,23 @@ macro_rules! db_tests {
                 assert_eq!(adopted.id, first.id);
                 assert_eq!(adopted.wrapped, Some(vec![1; 94]));
                 assert_eq!(store.versions(b"customer-42").await.unwrap().len(), 1);
+                // The stores show which database they use, and nothing else.
+                let name = <Db as sqlx::Database>::NAME;
+                assert_eq!(
+                    format!("{store:?}"),
+                    format!("SqlSubjectKeyStore {{ database: {name:?} }}")
+                );
+                assert_eq!(
+                    format!("{:?}", SqlKekStore::<Db>::new(db.pool.clone())),
+                    format!("SqlKekStore {{ database: {name:?} }}")
+                );
+                assert_eq!(
+                    format!(
+                        "{:?}",
+                        encx_sqlx::SqlErasureLedger::<Db>::new(db.pool.clone())
+                    ),
+                    format!("SqlErasureLedger {{ database: {name:?} }}")
+                );
                 db.cleanup().await;
             }
         }
