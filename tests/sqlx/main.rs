@@ -245,6 +245,14 @@ macro_rules! db_tests {
                         ),
                         a_subject_key_insert_that_lost_its_race_adopts_the_stored_row
                     ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::an_eraser_waits_out_the_subject_cache_ttl_and_a_margin"
+                        ),
+                        an_eraser_waits_out_the_subject_cache_ttl_and_a_margin
+                    ),
                 ]
             }
             use encx_integration_tests as harness;
@@ -917,6 +925,40 @@ macro_rules! db_tests {
                 assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
                 let store = SqlKekStore::<Db>::new(db.pool.clone());
                 assert_eq!(store.list(encx::KeyPurpose::Kek).await.unwrap().len(), 1);
+                db.cleanup().await;
+            }
+            /// The writer window of an eraser: the subject cache TTL of its `Crypto` plus
+            /// `WRITER_MARGIN` unless set, nothing without subject keys.
+            async fn an_eraser_waits_out_the_subject_cache_ttl_and_a_margin() {
+                use std::time::Duration;
+                let test = concat!(
+                    stringify!($module),
+                    "::an_eraser_waits_out_the_subject_cache_ttl_and_a_margin"
+                );
+                let Some(db) = $open(test).await else { return };
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                let keyring =
+                    || LocalKeyring::new(vec![MasterKey::new("v1", [3; 32]).unwrap()]).unwrap();
+                let crypto = Crypto::builder()
+                    .keyring(keyring())
+                    .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::<Db>::shared(db.pool.clone()))
+                    .subject_cache(Duration::from_millis(300), 10)
+                    .build()
+                    .await
+                    .unwrap();
+                let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone());
+                assert_eq!(
+                    eraser.effective_writer_window(),
+                    Duration::from_millis(300) + encx_sqlx::WRITER_MARGIN
+                );
+                assert_eq!(format!("{eraser:?}"), "SubjectEraser { tables: [], .. }");
+                let set = eraser.writer_window(Duration::from_secs(5));
+                assert_eq!(set.effective_writer_window(), Duration::from_secs(5));
+                let plain = Crypto::builder().keyring(keyring()).build().await.unwrap();
+                assert_eq!(
+                    encx_sqlx::SubjectEraser::<Uuid>::new(plain).effective_writer_window(),
+                    Duration::ZERO
+                );
                 db.cleanup().await;
             }
             /// Two processes store a subject's first key at once: the database's unique
