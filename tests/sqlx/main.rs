@@ -1360,6 +1360,14 @@ mod generic {
         let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
             .table(members.clone())
             .table(purchases.clone());
+        assert_eq!(
+            eraser.table_names(),
+            vec!["subject_users", "subject_orders"]
+        );
+        assert_eq!(
+            format!("{eraser:?}"),
+            r#"SubjectEraser { tables: ["subject_users", "subject_orders"], .. }"#
+        );
         let receipt = eraser.erase(&ada.id).await.unwrap();
         assert!(receipt.keys_destroyed.is_empty());
         assert_eq!(
