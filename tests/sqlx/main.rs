@@ -954,6 +954,16 @@ macro_rules! db_tests {
                 assert_eq!(format!("{eraser:?}"), "SubjectEraser { tables: [], .. }");
                 let set = eraser.writer_window(Duration::from_secs(5));
                 assert_eq!(set.effective_writer_window(), Duration::from_secs(5));
+                // An erasure waits out its window, then sweeps again; with none, it does not.
+                let short = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+                    .writer_window(Duration::from_millis(50));
+                let started = std::time::Instant::now();
+                let receipt = short.erase(&Uuid::new_v4()).await.unwrap();
+                assert!(started.elapsed() >= Duration::from_millis(50));
+                assert_eq!(receipt.swept_after, Some(Duration::from_millis(50)));
+                let none = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
+                    .writer_window(Duration::ZERO);
+                assert_eq!(none.erase(&Uuid::new_v4()).await.unwrap().swept_after, None);
                 let plain = Crypto::builder().keyring(keyring()).build().await.unwrap();
                 assert_eq!(
                     encx_sqlx::SubjectEraser::<Uuid>::new(plain).effective_writer_window(),
