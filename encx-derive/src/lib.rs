@@ -1,8 +1,8 @@
 //! `#[derive(Encrypted)]` for encx. Use it through the `encx` crate (`use encx::Encrypted;`);
 //! the attributes are documented on the re-export there and in `docs/derive.md`.
 //!
-//! Layout, after serde_derive and thiserror-impl: [`attr`] parses `#[encx(...)]` attributes,
-//! [`check`] applies the cross-field rules and builds the [`model`], [`expand`] emits code.
+//! Layout, after serde_derive and thiserror-impl: `attr` parses `#[encx(...)]` attributes,
+//! `check` applies the cross-field rules and builds the `model`, `expand` emits code.
 #![forbid(unsafe_code)]
 
 extern crate proc_macro;

@@ -1133,14 +1133,7 @@ fn unreachable_backup() -> Result<(), Failure> {
 
 /// An audit event's time as RFC 3339 (UTC, milliseconds).
 fn rfc3339(event: &AuditRecord) -> String {
-    let nanos = i128::from(event.at) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{} ms", event.at))
+    crate::migrate::rfc3339_millis(event.at)
 }
 
 /// Stored caller text as one token of an audit line: as it is when it holds only characters

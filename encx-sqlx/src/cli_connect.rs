@@ -28,14 +28,42 @@ impl Scheme {
     /// The engine of `url`; a configuration failure (exit 3) for any other text.
     pub(crate) fn of(url: &str) -> Result<Scheme, Failure> {
         let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("postgres" | "postgresql") => Ok(Scheme::Postgres),
-            Some("mysql" | "mariadb") => Ok(Scheme::MySql),
-            Some("sqlite") => Ok(Scheme::Sqlite),
-            _ => Err(crate::cli::config(format!(
-                "unsupported database URL `{}`: give postgres://, mysql:// or sqlite://",
-                redact(url)
-            ))),
+        let scheme = match scheme.as_deref() {
+            Some("postgres" | "postgresql") => Scheme::Postgres,
+            Some("mysql" | "mariadb") => Scheme::MySql,
+            Some("sqlite") => Scheme::Sqlite,
+            _ => {
+                return Err(crate::cli::config(format!(
+                    "unsupported database URL `{}`: give postgres://, mysql:// or sqlite://",
+                    redact(url)
+                )))
+            }
+        };
+        if !scheme.built() {
+            return Err(crate::cli::config(format!(
+                "this build of encx has no {scheme:?} support: rebuild it with the encx-sqlx \
+                 feature `{}`",
+                scheme.feature()
+            )));
+        }
+        Ok(scheme)
+    }
+
+    /// The encx-sqlx feature that compiles this engine's driver in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Scheme::Postgres => "postgres",
+            Scheme::MySql => "mysql",
+            Scheme::Sqlite => "sqlite",
+        }
+    }
+
+    /// Whether this build has the engine's driver (its [`feature`](Scheme::feature) is on).
+    pub fn built(self) -> bool {
+        match self {
+            Scheme::Postgres => cfg!(feature = "postgres"),
+            Scheme::MySql => cfg!(feature = "mysql"),
+            Scheme::Sqlite => cfg!(feature = "sqlite"),
         }
     }
 }
@@ -71,9 +99,7 @@ pub(crate) fn exit_code(e: &sqlx::Error) -> u8 {
         sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => 6,
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let mysql = db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .map(|m| m.number());
+            let mysql = crate::error::mysql_error_number(db.as_ref());
             let config = matches!(
                 code.as_str(),
                 // PostgreSQL: no such database, bad credentials, no such table/column, denied.
@@ -150,9 +176,17 @@ impl Looked {
 /// Connects to `url` and reads what encx tables it holds, creating nothing.
 pub(crate) async fn look(url: &str, timeout: Duration) -> Result<Looked, Failure> {
     match Scheme::of(url)? {
+        #[cfg(feature = "postgres")]
         Scheme::Postgres => look_in::<sqlx::Postgres>(url, timeout).await,
+        #[cfg(feature = "mysql")]
         Scheme::MySql => look_in::<sqlx::MySql>(url, timeout).await,
+        #[cfg(feature = "sqlite")]
         Scheme::Sqlite => look_in::<sqlx::Sqlite>(url, timeout).await,
+        // `Scheme::of` refuses an engine this build has no driver for.
+        #[allow(unreachable_patterns)]
+        other => Err(crate::cli::config(format!(
+            "no {other:?} support in this build"
+        ))),
     }
 }
 

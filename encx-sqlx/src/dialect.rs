@@ -34,14 +34,17 @@ pub trait EncxDatabase: sqlx::Database + Driver + Migrate + crate::store_sql::St
     const DIALECT: Dialect;
 }
 
+#[cfg(feature = "postgres")]
 impl EncxDatabase for sqlx::Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
 }
 
+#[cfg(feature = "mysql")]
 impl EncxDatabase for sqlx::MySql {
     const DIALECT: Dialect = Dialect::MySql;
 }
 
+#[cfg(feature = "sqlite")]
 impl EncxDatabase for sqlx::Sqlite {
     const DIALECT: Dialect = Dialect::Sqlite;
 }
@@ -63,11 +66,13 @@ pub(crate) fn max_binds(dialect: Dialect) -> usize {
 }
 
 /// `$n`: PostgreSQL's placeholders, for statements written once per database.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn dollar(n: usize) -> String {
     format!("${n}")
 }
 
 /// `?`: MySQL's and SQLite's placeholders.
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
 pub(crate) fn question(_: usize) -> String {
     "?".to_owned()
 }

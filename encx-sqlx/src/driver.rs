@@ -403,8 +403,11 @@ macro_rules! impl_driver {
     };
 }
 
+#[cfg(feature = "postgres")]
 impl_driver!(sqlx::Postgres, |records: &[R], args| R::pg_bind_arrays(
     records, args
 ));
+#[cfg(feature = "mysql")]
 impl_driver!(sqlx::MySql, |_: &[R], _| None);
+#[cfg(feature = "sqlite")]
 impl_driver!(sqlx::Sqlite, |_: &[R], _| None);

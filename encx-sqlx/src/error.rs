@@ -86,9 +86,7 @@ impl Error {
                 matches!(
                     code.as_deref(),
                     Some("57P01" | "57P02" | "57P03" | "40001" | "40P01")
-                ) || db
-                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|m| matches!(m.number(), 1213 | 2006 | 2013))
+                ) || matches!(mysql_error_number(db.as_ref()), Some(1213 | 2006 | 2013))
             }
             Error::Database(e) => matches!(
                 e,
@@ -125,11 +123,23 @@ pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
     let code = db.code();
     let code = code.as_deref().unwrap_or("");
     matches!(code, "42P01" | "42703" | "42S02" | "42S22")
-        || db
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .is_some_and(|m| matches!(m.number(), 1146 | 1054))
+        || matches!(mysql_error_number(db.as_ref()), Some(1146 | 1054))
         || db.message().starts_with("no such table")
         || db.message().starts_with("no such column")
+}
+
+/// The MySQL/MariaDB error number of a database error; `None` for the other databases (and
+/// without feature `mysql`, when no MySQL error can occur).
+pub(crate) fn mysql_error_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    #[cfg(feature = "mysql")]
+    return db
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(|m| m.number());
+    #[cfg(not(feature = "mysql"))]
+    return {
+        let _ = db;
+        None
+    };
 }
 
 /// A value that failed to bind: a column type the database cannot store is a configuration

@@ -313,8 +313,13 @@ macro_rules! impl_store {
     };
 }
 
-use crate::dialect::{dollar, question};
-
-impl_store!(sqlx::Postgres, dollar, None::<&'static str>);
-impl_store!(sqlx::MySql, question, None::<&'static str>);
-impl_store!(sqlx::Sqlite, question, Some("BEGIN IMMEDIATE"));
+#[cfg(feature = "postgres")]
+impl_store!(sqlx::Postgres, crate::dialect::dollar, None::<&'static str>);
+#[cfg(feature = "mysql")]
+impl_store!(sqlx::MySql, crate::dialect::question, None::<&'static str>);
+#[cfg(feature = "sqlite")]
+impl_store!(
+    sqlx::Sqlite,
+    crate::dialect::question,
+    Some("BEGIN IMMEDIATE")
+);

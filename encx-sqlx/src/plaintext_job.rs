@@ -1,15 +1,5 @@
-//! Plaintext migration, the jobs: [`Repo::migrate`] encrypts the rows of a table that existed
-//! before encx from their plaintext columns into encx's columns; [`Repo::verify`] decrypts
-//! every migrated row and compares it with its plaintext.
-//!
-//! `migrate` walks the unmigrated rows exactly as [`Repo::rewrap`] walks the rows under an old
-//! key (see its [module docs](crate::rewrap)): a page at a time in id order, each page in one
-//! transaction that locks its rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL/MariaDB,
-//! `BEGIN IMMEDIATE` on SQLite), written back with one `UPDATE` per few hundred rows that only
-//! touches rows still unmigrated. So it is resumable (a killed run loses its open
-//! transaction only), idempotent (a second run finds nothing), shareable by several workers,
-//! and never overwrites a row the application wrote meanwhile. The plaintext columns are left
-//! as they are: dropping them is the operator's own DDL, after `verify`.
+//! Plaintext migration, the jobs: [`Repo::migrate`] and [`Repo::verify`] (explained in the
+//! public [`jobs`](crate::jobs) docs).
 
 use std::time::{Instant, SystemTime};
 
@@ -70,7 +60,7 @@ where
     /// [`Plaintext`](crate::Plaintext) source of [`with_plaintext`](Self::with_plaintext)) into
     /// encx's columns, `batch_size` rows per transaction, each row under a fresh DEK with its
     /// blind indexes. Resumable, idempotent and shareable by several workers (see the
-    /// [module docs](self)); `rewrapped` in the result counts the rows written. Sends one
+    /// [`jobs`](crate::jobs) docs); `rewrapped` in the result counts the rows written. Sends one
     /// [`Migrate`](AuditAction::Migrate) audit event per batch.
     ///
     /// ```no_run

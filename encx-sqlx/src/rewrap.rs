@@ -1,22 +1,5 @@
-//! [`Repo::rewrap`]: after a KEK rotation, re-wrap every record's DEK under the active key, in
-//! batches, touching nothing but `encx_dek`; [`Repo::reencrypt`]: the same walk, encrypting
-//! each record anew (fresh DEK, blind indexes under the active index key version).
-//!
-//! The database finds the rows to do: those whose wrapped DEK does not start with the active
-//! key's header (format, kind, key id; data subjects' rows aside). A worker takes them a page
-//! at a time, in id order, each page in one transaction that locks its rows (`FOR UPDATE SKIP
-//! LOCKED` on PostgreSQL and MySQL/MariaDB), re-wraps them and writes them back with
-//! compare-and-swap `UPDATE`s, `encx_dek` only. So:
-//!
-//! - **several workers** (tasks, processes, machines) can run the same job at once: each skips
-//!   the rows another holds, and no row is re-wrapped twice;
-//! - **a worker that dies** (even `kill -9`) loses only its open transaction; its rows are free
-//!   again once the database rolls it back, and every worker ends with a sweep from the start
-//!   that waits for held rows, so none is missed;
-//! - **a second run** finds nothing to do; a writer that updates, erases or deletes a row
-//!   during the job wins.
-//!
-//! SQLite has one writer at a time: run one worker there.
+//! [`Repo::rewrap`] and [`Repo::reencrypt`]: how they walk a table is explained in the public
+//! [`jobs`](crate::jobs) docs.
 
 use std::time::{Instant, SystemTime};
 
@@ -82,8 +65,7 @@ fn is_lock_wait_timeout(e: &Error) -> bool {
     let Error::Database(sqlx::Error::Database(db)) = e else {
         return false;
     };
-    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .is_some_and(|m| m.number() == 1205)
+    crate::error::mysql_error_number(db.as_ref()) == Some(1205)
 }
 
 /// What a rewrap asks the database for: rows whose wrapped DEK does not start with `active`
@@ -221,7 +203,7 @@ where
     /// `batch_size` rows per transaction; field ciphertexts and blind indexes are not touched.
     /// Records of data subjects are skipped: their subject key wraps their DEKs. Safe to run
     /// while the application reads and writes, safe to kill and run again (see the
-    /// [module docs](self)). Sends one [`Rewrap`](AuditAction::Rewrap) audit event per batch.
+    /// [`jobs`](crate::jobs) docs). Sends one [`Rewrap`](AuditAction::Rewrap) audit event per batch.
     ///
     /// ```no_run
     /// # use encx::Encrypted;
@@ -253,7 +235,7 @@ where
     /// ([`Crypto::rotate_kek`](encx::Crypto::rotate_kek)) so that every record is pending;
     /// the job then knows which records are done by their DEK's key, which makes it resumable,
     /// idempotent and shareable by several workers exactly as [`rewrap`](Self::rewrap) (see the
-    /// [module docs](self)). A record is written back only if its wrapped DEK is unchanged
+    /// [`jobs`](crate::jobs) docs). A record is written back only if its wrapped DEK is unchanged
     /// since read (`… WHERE id = ? AND encx_dek = old`), so updates and erasures made during
     /// the job win. Records of data subjects are skipped (their subject key wraps their DEKs:
     /// [`update`](Self::update) them). `rewrapped` in the result counts the records written.

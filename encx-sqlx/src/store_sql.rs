@@ -6,7 +6,6 @@ use std::future::Future;
 use sqlx::{Database, Pool, Row};
 use uuid::Uuid;
 
-use crate::dialect::{dollar, question};
 use crate::error::Result;
 
 /// One stored version of a secret (`encx_secrets`).
@@ -389,6 +388,9 @@ macro_rules! impl_store_sql {
     };
 }
 
-impl_store_sql!(sqlx::Postgres, dollar);
-impl_store_sql!(sqlx::MySql, question);
-impl_store_sql!(sqlx::Sqlite, question);
+#[cfg(feature = "postgres")]
+impl_store_sql!(sqlx::Postgres, crate::dialect::dollar);
+#[cfg(feature = "mysql")]
+impl_store_sql!(sqlx::MySql, crate::dialect::question);
+#[cfg(feature = "sqlite")]
+impl_store_sql!(sqlx::Sqlite, crate::dialect::question);

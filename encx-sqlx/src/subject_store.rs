@@ -278,8 +278,11 @@ macro_rules! impl_store {
     };
 }
 
+#[cfg(feature = "postgres")]
 impl_store!(sqlx::Postgres, crate::dialect::dollar);
+#[cfg(feature = "mysql")]
 impl_store!(sqlx::MySql, crate::dialect::question);
+#[cfg(feature = "sqlite")]
 impl_store!(sqlx::Sqlite, crate::dialect::question);
 
 /// The `encx_erasure_ledger` table of one database pool, as an [`ErasureLedger`]. Keep it
@@ -351,6 +354,9 @@ macro_rules! impl_ledger {
     };
 }
 
+#[cfg(feature = "postgres")]
 impl_ledger!(sqlx::Postgres, crate::dialect::dollar);
+#[cfg(feature = "mysql")]
 impl_ledger!(sqlx::MySql, crate::dialect::question);
+#[cfg(feature = "sqlite")]
 impl_ledger!(sqlx::Sqlite, crate::dialect::question);

@@ -186,7 +186,7 @@ pub trait Keyring: Send + Sync + fmt::Debug {
 
     /// Makes a new key-encryption key active for new DEKs and returns its description; the
     /// previous one still unwraps. Only keyrings with KEKs of their own
-    /// ([`HierarchicalKeyring`](crate::HierarchicalKeyring)) can; the others refuse with
+    /// ([`HierarchicalKeyring`]) can; the others refuse with
     /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) (rotate a local master key by
     /// adding a version, an AWS KMS key in KMS).
     async fn rotate(&self) -> Result<String> {
@@ -199,7 +199,7 @@ pub trait Keyring: Send + Sync + fmt::Debug {
     }
 
     /// Re-wraps the keys this keyring keeps wrapped under a root key (the KEKs and index root
-    /// keys of a [`HierarchicalKeyring`](crate::HierarchicalKeyring)'s store) that are not
+    /// keys of a [`HierarchicalKeyring`]'s store) that are not
     /// under its root's active key, after a root key rotation (a new local master key
     /// version); returns how many it re-wrapped. A key's bytes do not change, so nothing
     /// wrapped under it needs touching. The default, for keyrings that keep no wrapped keys,

@@ -88,9 +88,8 @@ where
 }
 
 pub mod stored;
-#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub use stored::StoredRecord;
-pub use stored::{NoId, RecordKey, StoredIn, UnsupportedColumn};
+pub use stored::UnsupportedColumn;
+pub use stored::{NoId, OnMySql, OnPostgres, OnSqlite, RecordKey, StoredIn, StoredRecord};
 
 #[cfg(feature = "postgres")]
 pub mod pg_arrays;

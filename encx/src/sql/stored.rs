@@ -68,22 +68,43 @@ pub trait StoredIn<DB: Database>: RecordKey {
     fn from_row(row: &<DB as Database>::Row) -> Result<Self, sqlx::Error>;
 }
 
-/// A stored record on every database `encx-sqlx` supports. Implemented for every type that
-/// implements the parts, which `#[derive(Encrypted)]` does.
-#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub trait StoredRecord:
-    StoredIn<sqlx::Postgres> + StoredIn<sqlx::MySql> + StoredIn<sqlx::Sqlite> + super::PgBindArrays
-{
+/// A stored record on every database whose feature is on (`postgres`, `mysql`, `sqlite`):
+/// the bound `encx-sqlx` puts on its record types. Implemented for every type that implements
+/// the parts, which `#[derive(Encrypted)]` does.
+pub trait StoredRecord: RecordKey + OnPostgres + OnMySql + OnSqlite {}
+
+impl<R> StoredRecord for R where R: RecordKey + OnPostgres + OnMySql + OnSqlite {}
+
+/// Declares the per-database part of [`StoredRecord`]: the bound when the feature is on,
+/// nothing when it is off.
+macro_rules! database_part {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $($bound:tt)+) => {
+        $(#[$doc])*
+        #[cfg(feature = $feature)]
+        pub trait $name: $($bound)+ {}
+        #[cfg(feature = $feature)]
+        impl<R: $($bound)+> $name for R {}
+        $(#[$doc])*
+        #[cfg(not(feature = $feature))]
+        pub trait $name {}
+        #[cfg(not(feature = $feature))]
+        impl<R> $name for R {}
+    };
 }
 
-#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-impl<R> StoredRecord for R where
-    R: StoredIn<sqlx::Postgres>
-        + StoredIn<sqlx::MySql>
-        + StoredIn<sqlx::Sqlite>
-        + super::PgBindArrays
-{
-}
+database_part!(
+    /// `StoredIn<Postgres>` and the column arrays of bulk inserts when feature `postgres` is
+    /// on; no bound otherwise.
+    OnPostgres, "postgres", StoredIn<sqlx::Postgres> + super::PgBindArrays
+);
+database_part!(
+    /// `StoredIn<MySql>` when feature `mysql` is on; no bound otherwise.
+    OnMySql, "mysql", StoredIn<sqlx::MySql>
+);
+database_part!(
+    /// `StoredIn<Sqlite>` when feature `sqlite` is on; no bound otherwise.
+    OnSqlite, "sqlite", StoredIn<sqlx::Sqlite>
+);
 
 /// A column whose Rust type sqlx cannot store in this database.
 #[derive(Debug, Clone, PartialEq, Eq)]
