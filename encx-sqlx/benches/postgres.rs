@@ -1,6 +1,6 @@
 //! PostgreSQL: encx repositories against plain sqlx on the same rows, in the same run.
 //!
-//! `ENCX_BENCH_POSTGRES_URL=postgres://encx:encx@127.0.0.1:5432/postgres cargo bench -p encx-sqlx --bench postgres`
+//! `ENCX_BENCH_POSTGRES_URL=postgres://encx:encx@127.0.0.1:5432/postgres cargo bench -p encx-sqlx --features postgres --bench postgres`
 //! (falls back to `ENCX_TEST_POSTGRES_URL`; prints SKIPPED without either). It creates and
 //! drops its own database.
 //!

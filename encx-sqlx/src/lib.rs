@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // Without a database feature nothing reaches the per-database code (a build that is no use).
 #![cfg_attr(
@@ -40,6 +41,10 @@ mod stream_audit;
 pub mod subject_eraser;
 pub mod subject_store;
 pub mod tokens;
+
+/// The sqlx whose pools, connections and databases are in this crate's API: use it as
+/// `encx_sqlx::sqlx` to be sure the versions match.
+pub use sqlx;
 
 pub use audit_log::{read_audit, AuditQuery, AuditRecord};
 pub use audit_sink::SqlAuditSink;

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use testcontainers_modules::mariadb::Mariadb;
 use testcontainers_modules::postgres::Postgres;
-use testcontainers_modules::testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
@@ -66,7 +65,9 @@ pub(crate) async fn start(server: Server) -> Option<String> {
 }
 
 /// Starts the AWS KMS emulator container; its endpoint URL.
+#[cfg(feature = "aws-kms")]
 pub(crate) async fn start_moto() -> Option<String> {
+    use testcontainers_modules::testcontainers::core::{IntoContainerPort, WaitFor};
     let c = GenericImage::new(MOTO_IMAGE.0, MOTO_IMAGE.1)
         .with_exposed_port(5000.tcp())
         .with_wait_for(WaitFor::message_on_stderr("Running on"))
@@ -79,10 +80,8 @@ pub(crate) async fn start_moto() -> Option<String> {
     Some(format!("http://127.0.0.1:{port}"))
 }
 
-/// Removes every container this process started. Containers kept in statics are never
-/// dropped, so a test binary calls this once its tests are done (encx's own harness does);
-/// otherwise they outlive the process.
-pub async fn stop_containers() {
+/// Removes every container this process started ([`stop_containers`](crate::stop_containers)).
+pub(crate) async fn stop() {
     if let Some(c) = take(&PG) {
         let _ = c.rm().await;
     }

@@ -5,8 +5,8 @@ use tokio::sync::OnceCell;
 
 use crate::Error;
 
-/// A KMS endpoint: `ENCX_TEST_KMS_ENDPOINT`, else moto's container when a Docker engine
-/// answers, else a `moto_server` on `PATH` started for this process, else `None`.
+/// A KMS endpoint: `ENCX_TEST_KMS_ENDPOINT`, else (feature `containers`) moto's container
+/// when a Docker engine answers, else a `moto_server` on `PATH` started for this process, else `None`.
 pub async fn kms_endpoint() -> Option<String> {
     if let Ok(url) = std::env::var("ENCX_TEST_KMS_ENDPOINT") {
         return Some(url);
@@ -14,6 +14,7 @@ pub async fn kms_endpoint() -> Option<String> {
     static ENDPOINT: OnceCell<Option<String>> = OnceCell::const_new();
     ENDPOINT
         .get_or_init(|| async {
+            #[cfg(feature = "containers")]
             if crate::docker_available().await {
                 if let Some(url) = crate::containers::start_moto().await {
                     return Some(url);

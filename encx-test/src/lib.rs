@@ -1,18 +1,33 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Helpers shared by the databases are dead in a build with only some of them.
+#![cfg_attr(
+    not(all(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(dead_code)
+)]
 
-use std::str::FromStr;
-
-use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
 
 pub use encx::testing::{insecure_test_password_policy, throwaway_crypto, throwaway_crypto_in};
 
+#[cfg(feature = "containers")]
 mod containers;
+#[cfg(feature = "aws-kms")]
 mod kms;
 
-pub use containers::{stop_containers, MARIADB_IMAGE, MOTO_IMAGE, PG_IMAGE};
+#[cfg(feature = "containers")]
+pub use containers::{MARIADB_IMAGE, MOTO_IMAGE, PG_IMAGE};
+#[cfg(feature = "aws-kms")]
 pub use kms::{kms_endpoint, kms_keyring, test_credentials, KmsKey};
+
+/// Removes every container this process started. Containers kept in statics are never
+/// dropped, so a test binary calls this once its tests are done (encx's own harness does);
+/// otherwise they outlive the process. Without feature `containers` there are none.
+pub async fn stop_containers() {
+    #[cfg(feature = "containers")]
+    containers::stop().await;
+}
 
 /// What went wrong while providing a test service.
 #[derive(Debug)]
@@ -68,22 +83,27 @@ pub async fn docker_available() -> bool {
         .await
 }
 
-/// The admin URL of a server: from its environment variable, else from a container started
-/// once per process (removed by [`stop_containers`]), else `None`.
+/// The admin URL of a server: from its environment variable, else (feature `containers`) from
+/// a container started once per process (removed by [`stop_containers`]), else `None`.
 pub async fn server_url(server: Server) -> Option<String> {
     if let Ok(url) = std::env::var(server.env_var()) {
         return Some(url);
     }
-    if !docker_available().await {
-        return None;
+    #[cfg(feature = "containers")]
+    {
+        if !docker_available().await {
+            return None;
+        }
+        static PG: OnceCell<Option<String>> = OnceCell::const_new();
+        static MARIA: OnceCell<Option<String>> = OnceCell::const_new();
+        let cell = match server {
+            Server::Postgres => &PG,
+            Server::MariaDb => &MARIA,
+        };
+        cell.get_or_init(|| containers::start(server)).await.clone()
     }
-    static PG: OnceCell<Option<String>> = OnceCell::const_new();
-    static MARIA: OnceCell<Option<String>> = OnceCell::const_new();
-    let cell = match server {
-        Server::Postgres => &PG,
-        Server::MariaDb => &MARIA,
-    };
-    cell.get_or_init(|| containers::start(server)).await.clone()
+    #[cfg(not(feature = "containers"))]
+    None
 }
 
 /// A database made for one test, with encx's migrations run. Call [`cleanup`](Self::cleanup)
@@ -125,17 +145,28 @@ fn fresh_name() -> String {
 }
 
 async fn admin_execute(server: Server, admin: &str, sql: &str) -> Result<(), sqlx::Error> {
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    use sqlx::{Connection, Executor};
     match server {
+        #[cfg(feature = "postgres")]
         Server::Postgres => sqlx::PgConnection::connect(admin)
             .await?
             .execute(sql)
             .await
             .map(drop),
+        #[cfg(feature = "mysql")]
         Server::MariaDb => sqlx::MySqlConnection::connect(admin)
             .await?
             .execute(sql)
             .await
             .map(drop),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (admin, sql);
+            Err(sqlx::Error::Configuration(
+                format!("encx-test was built without {other:?} support").into(),
+            ))
+        }
     }
 }
 
@@ -177,6 +208,7 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 /// A fresh database on `server`, pooled and migrated.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 async fn server_database<DB: encx_sqlx::EncxDatabase>(
     server: Server,
 ) -> Result<TestDatabase<DB>, Error> {
@@ -196,20 +228,23 @@ async fn server_database<DB: encx_sqlx::EncxDatabase>(
 }
 
 /// A fresh PostgreSQL database with encx's tables (`encx_sqlx::migrate`).
+#[cfg(feature = "postgres")]
 pub async fn postgres() -> Result<TestDatabase<sqlx::Postgres>, Error> {
     server_database(Server::Postgres).await
 }
 
 /// A fresh MariaDB/MySQL database with encx's tables.
+#[cfg(feature = "mysql")]
 pub async fn mariadb() -> Result<TestDatabase<sqlx::MySql>, Error> {
     server_database(Server::MariaDb).await
 }
 
 /// A fresh SQLite database in a temporary file, with encx's tables. Always available.
+#[cfg(feature = "sqlite")]
 pub async fn sqlite() -> Result<TestDatabase<sqlx::Sqlite>, Error> {
     let file = std::env::temp_dir().join(format!("{}.db", fresh_name()));
     let url = format!("sqlite://{}?mode=rwc", file.display());
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .map_err(Error::new)?
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .busy_timeout(std::time::Duration::from_secs(30));

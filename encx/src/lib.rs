@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod aead;
@@ -27,6 +28,10 @@ pub mod token;
 mod types;
 
 pub mod audit;
+/// The `async_trait` attribute that encx's key traits ([`Keyring`], [`KekStore`],
+/// [`SubjectKeyStore`], [`AuditSink`]) are declared with: implement them with
+/// `#[encx::async_trait]`, without a dependency of your own.
+pub use async_trait::async_trait;
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditSink};
 pub use crypto::{Crypto, CryptoBuilder};
 pub use error::{Error, ErrorKind, Result};
@@ -47,6 +52,10 @@ pub use record::{
 };
 pub use secrecy;
 pub use sign::Signer;
+/// The sqlx whose column types ([`Ciphertext`], [`WrappedDek`], [`BlindIndex`]) encx implements
+/// (feature `sqlx`).
+#[cfg(feature = "sqlx")]
+pub use sqlx;
 pub use token::{Csrf, SecretToken, TokenHash, Tokens};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 
