@@ -83,9 +83,9 @@ pub fn person(n: usize) -> Person {
         id: Uuid::new_v4(),
         username: format!("user{n}"),
         email: format!("Person.{n}@Example.com"),
-        phone: (n % 2 == 0).then(|| format!("+1 (555) 010-{n:04}")),
+        phone: n.is_multiple_of(2).then(|| format!("+1 (555) 010-{n:04}")),
         name: format!("Name{n} Secretname"),
-        city: if n % 3 == 0 {
+        city: if n.is_multiple_of(3) {
             "Lyon".into()
         } else {
             "Springfield".into()
