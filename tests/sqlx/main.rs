@@ -253,6 +253,14 @@ macro_rules! db_tests {
                         ),
                         an_eraser_waits_out_the_subject_cache_ttl_and_a_margin
                     ),
+                    encx_integration_tests::test_case!(
+                        $service,
+                        concat!(
+                            stringify!($module),
+                            "::an_old_ledger_entry_blocks_a_restored_subject_and_spares_a_reenabled_one"
+                        ),
+                        an_old_ledger_entry_blocks_a_restored_subject_and_spares_a_reenabled_one
+                    ),
                 ]
             }
             use encx_integration_tests as harness;
@@ -969,6 +977,91 @@ macro_rules! db_tests {
                     encx_sqlx::SubjectEraser::<Uuid>::new(plain).effective_writer_window(),
                     Duration::ZERO
                 );
+                db.cleanup().await;
+            }
+            /// Ledger entries written before `up_to_version` existed cover the keys created up to
+            /// their erasure time. Reapplied after a restore of the subject key store from
+            /// before the subject had any key, such an entry blocks the subject again (a
+            /// tombstone); reapplied when every stored key is newer (the subject was
+            /// re-enabled), it destroys none of them.
+            async fn an_old_ledger_entry_blocks_a_restored_subject_and_spares_a_reenabled_one() {
+                use std::time::Duration;
+                let test = concat!(
+                    stringify!($module),
+                    "::an_old_ledger_entry_blocks_a_restored_subject_and_spares_a_reenabled_one"
+                );
+                let Some(db) = $open(test).await else { return };
+                encx_sqlx::migrate(&db.pool).await.unwrap();
+                let cold_crypto = || async {
+                    Crypto::builder()
+                        .keyring(
+                            LocalKeyring::new(vec![MasterKey::new("v1", [4; 32]).unwrap()])
+                                .unwrap(),
+                        )
+                        .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::<Db>::shared(
+                            db.pool.clone(),
+                        ))
+                        .build()
+                        .await
+                        .unwrap()
+                };
+                let eraser = |crypto: Crypto| {
+                    encx_sqlx::SubjectEraser::<Uuid>::new(crypto)
+                        .ledger(encx_sqlx::SqlErasureLedger::<Db>::shared(db.pool.clone()))
+                        .writer_window(Duration::ZERO)
+                };
+                let old_entries = || async {
+                    let sql = "UPDATE encx_erasure_ledger SET up_to_version = NULL, \
+                               erased_at = erased_at - 3600000";
+                    sqlx::query(sql).execute(&db.pool).await.unwrap();
+                };
+                // A: erased with a key, then the key store restored from before A had one.
+                let a = Uuid::new_v4();
+                let crypto = cold_crypto().await;
+                crypto
+                    .seal_subject_record("t", b"1", a.as_bytes(), "a")
+                    .await
+                    .unwrap();
+                eraser(crypto).erase(&a).await.unwrap();
+                old_entries().await;
+                sqlx::query("DELETE FROM encx_subject_keys")
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+                let after_restore = eraser(cold_crypto().await);
+                assert!(after_restore.footprint(&a).await.unwrap().is_unknown());
+                assert_eq!(after_restore.reapply_ledger().await.unwrap().len(), 1);
+                let blocked = after_restore.footprint(&a).await.unwrap();
+                assert!(blocked.erased, "a tombstone is back: {blocked}");
+                assert!(!blocked.is_unknown(), "a subject with a key row is known");
+                let refused = cold_crypto()
+                    .await
+                    .seal_subject_record("t", b"2", a.as_bytes(), "a")
+                    .await
+                    .err()
+                    .expect("new data of an erased subject is refused");
+                assert!(
+                    matches!(refused, encx::Error::SubjectErased { .. }),
+                    "{refused:?}"
+                );
+                // B: erased (an old entry, an hour ago), re-enabled, a new key since.
+                let b = Uuid::new_v4();
+                let crypto = cold_crypto().await;
+                crypto
+                    .seal_subject_record("t", b"3", b.as_bytes(), "b")
+                    .await
+                    .unwrap();
+                eraser(crypto.clone()).erase(&b).await.unwrap();
+                crypto.reenable_subject(b.as_bytes()).await.unwrap();
+                crypto
+                    .seal_subject_record("t", b"4", b.as_bytes(), "b")
+                    .await
+                    .unwrap();
+                old_entries().await;
+                assert_eq!(eraser(crypto.clone()).footprint(&b).await.unwrap().live_keys, 1);
+                eraser(cold_crypto().await).reapply_ledger().await.unwrap();
+                let spared = eraser(cold_crypto().await).footprint(&b).await.unwrap();
+                assert_eq!(spared.live_keys, 1, "the re-enabled key survives: {spared}");
                 db.cleanup().await;
             }
             /// Two processes store a subject's first key at once: the database's unique
