@@ -624,80 +624,14 @@ impl Command {
     }
 }
 
-/// Runs the parsed command on the application's registry.
+/// Runs the parsed command on the application's registry: one function per command.
 async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Result<(), Failure> {
     let json = args.json;
     match args.command {
-        Command::Status => {
-            let status = registry.status().await?;
-            emit(json, status_json(&status), || status.to_string());
-        }
-        Command::Keys { command } => keys_command(command, registry, root, json).await?,
-        Command::Rewrap { batch, dry_run } => {
-            let status = registry.status().await?;
-            let pending = status.pending_rewrap();
-            if dry_run {
-                emit(
-                    json,
-                    json!({ "dry_run": true, "pending_rewrap": pending }),
-                    || format!("dry run: {pending} row(s) and subject key(s) would be re-wrapped"),
-                );
-                return Ok(());
-            }
-            let shown = Progress::new(pending, json, "re-wrapped");
-            let done = interruptible(&shown, || registry.rewrap(batch, shown.updater())).await?;
-            let (timing, timing_json) = shown.finish();
-            let tables: Vec<Value> = done
-                .tables
-                .iter()
-                .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "rewrapped": p.rewrapped, "unopenable": p.unopenable, "batches": p.batches }))
-                .collect();
-            let subject = done
-                .subject_keys
-                .map(|s| json!({ "scanned": s.scanned, "rewrapped": s.rewrapped }));
-            emit(
-                json,
-                json!({ "key_rows": done.key_rows, "tables": tables, "subject_keys": subject, "timing": timing_json }),
-                || {
-                    let mut out = String::new();
-                    if done.key_rows > 0 {
-                        out.push_str(&format!(
-                            "encx_keks: {} key(s) re-wrapped under the active root key\n",
-                            done.key_rows
-                        ));
-                    }
-                    for (t, p) in &done.tables {
-                        out.push_str(&format!(
-                            "{t}: {} of {} row(s) re-wrapped\n",
-                            p.rewrapped, p.scanned
-                        ));
-                    }
-                    if let Some(s) = done.subject_keys {
-                        out.push_str(&format!(
-                            "encx_subject_keys: {} of {} re-wrapped\n",
-                            s.rewrapped, s.scanned
-                        ));
-                    }
-                    out.push_str(&timing);
-                    out
-                },
-            );
-            unopenable_rows(&done.tables)?;
-        }
-        Command::ReapplyLedger => {
-            let receipts = registry.reapply_ledger().await?;
-            let destroyed: usize = receipts.iter().map(|r| r.keys_destroyed.len()).sum();
-            emit(
-                json,
-                json!({ "ledger_entries": receipts.len(), "keys_destroyed": destroyed }),
-                || {
-                    format!(
-                        "{} ledger entr(ies) re-applied, {destroyed} resurrected key(s) destroyed",
-                        receipts.len()
-                    )
-                },
-            );
-        }
+        Command::Status => status(registry, json).await,
+        Command::Keys { command } => keys_command(command, registry, root, json).await,
+        Command::Rewrap { batch, dry_run } => rewrap(registry, batch, dry_run, json).await,
+        Command::ReapplyLedger => reapply_ledger(registry, json).await,
         Command::EraseSubject {
             subject,
             dry_run,
@@ -711,7 +645,7 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
                 record_unknown,
                 json,
             )
-            .await?
+            .await
         }
         Command::Audit {
             table,
@@ -722,85 +656,208 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
             since_minutes,
             limit,
         } => {
-            if let Some(action) = &action {
-                if encx::audit::AuditAction::from_name(action).is_none() {
-                    let known: Vec<&str> = encx::audit::AuditAction::ALL
-                        .iter()
-                        .map(|a| a.as_str())
-                        .collect();
-                    return Err(Failure {
-                        code: 2,
-                        message: format!("no audit action `{action}`: one of {}", known.join(", ")),
-                    });
-                }
-            }
             let mut query = AuditQuery::default().limit(limit);
             query.table = table;
             query.record = record;
             query.subject = subject;
-            query.action = action;
             query.actor = actor;
-            // Any number of minutes is accepted: one reaching before 1970 means "from the start".
-            query.since = since_minutes.map(|m| {
-                let back = std::time::Duration::from_secs(m.saturating_mul(60));
-                std::time::SystemTime::now()
-                    .checked_sub(back)
-                    .unwrap_or(std::time::UNIX_EPOCH)
-                    .max(std::time::UNIX_EPOCH)
-            });
-            let events = registry.audit(query).await?;
-            let rows: Vec<Value> = events.iter().map(audit_json).collect();
-            emit(json, json!({ "events": rows }), || {
-                if events.is_empty() {
-                    return "no audit event matches".to_owned();
-                }
-                events.iter().map(audit_line).collect::<Vec<_>>().join("\n")
-            });
+            audit(registry, query, action, since_minutes, json).await
         }
-        Command::Migrate { batch, dry_run } => {
-            let unmigrated = registry.unmigrated().await?;
-            let pending: u64 = unmigrated.iter().map(|(_, n)| n).sum();
-            if dry_run {
-                emit(
-                    json,
-                    json!({ "dry_run": true, "unmigrated_rows": pending }),
-                    || format!("dry run: {pending} row(s) would be migrated"),
-                );
-                return Ok(());
-            }
-            let shown = Progress::new(pending, json, "migrated");
-            let done = interruptible(&shown, || registry.migrate(batch, shown.updater())).await?;
-            job_done(&shown, &done, json);
-        }
-        Command::Verify { batch } => verify(registry, batch, json).await?,
-        Command::Reencrypt { batch, dry_run } => {
-            let pending = registry.status().await?.pending_rows();
-            if dry_run {
-                emit(
-                    json,
-                    json!({ "dry_run": true, "pending_rows": pending }),
-                    || format!("dry run: {pending} record(s) would be re-encrypted"),
-                );
-                return Ok(());
-            }
-            let shown = Progress::new(pending, json, "re-encrypted");
-            let done = interruptible(&shown, || registry.reencrypt(batch, shown.updater())).await?;
-            job_done(&shown, &done, json);
-            unopenable_rows(&done)?;
-        }
+        Command::Migrate { batch, dry_run } => migrate(registry, batch, dry_run, json).await,
+        Command::Verify { batch } => verify(registry, batch, json).await,
+        Command::Reencrypt { batch, dry_run } => reencrypt(registry, batch, dry_run, json).await,
         Command::Secrets { command } => {
-            let store = registry.secrets_store().ok_or_else(|| {
-                config("no secrets store: the application's registry must add Registry::secrets")
-            })?;
-            match &args.actor {
-                Some(actor) => {
-                    let store = store.with_actor(actor);
-                    crate::cli_secrets::run(command, &*store, json).await?;
-                }
-                None => crate::cli_secrets::run(command, &**store, json).await?,
-            }
+            secrets(registry, command, args.actor.as_deref(), json).await
         }
-        Command::Backup { .. } => unreachable_backup()?,
+        Command::Backup { .. } => unreachable_backup(),
+    }
+}
+
+/// `encx status`.
+async fn status(registry: &Registry, json: bool) -> Result<(), Failure> {
+    let status = registry.status().await?;
+    emit(json, status_json(&status), || status.to_string());
+    Ok(())
+}
+
+/// `encx rewrap`.
+async fn rewrap(
+    registry: &Registry,
+    batch: usize,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let status = registry.status().await?;
+    let pending = status.pending_rewrap();
+    if dry_run {
+        emit(
+            json,
+            json!({ "dry_run": true, "pending_rewrap": pending }),
+            || format!("dry run: {pending} row(s) and subject key(s) would be re-wrapped"),
+        );
+        return Ok(());
+    }
+    let shown = Progress::new(pending, json, "re-wrapped");
+    let done = interruptible(&shown, || registry.rewrap(batch, shown.updater())).await?;
+    let (timing, timing_json) = shown.finish();
+    let tables: Vec<Value> = done
+        .tables
+        .iter()
+        .map(|(t, p)| json!({ "table": t, "scanned": p.scanned, "rewrapped": p.rewrapped, "unopenable": p.unopenable, "batches": p.batches }))
+        .collect();
+    let subject = done
+        .subject_keys
+        .map(|s| json!({ "scanned": s.scanned, "rewrapped": s.rewrapped }));
+    emit(
+        json,
+        json!({ "key_rows": done.key_rows, "tables": tables, "subject_keys": subject, "timing": timing_json }),
+        || {
+            let mut out = String::new();
+            if done.key_rows > 0 {
+                out.push_str(&format!(
+                    "encx_keks: {} key(s) re-wrapped under the active root key\n",
+                    done.key_rows
+                ));
+            }
+            for (t, p) in &done.tables {
+                out.push_str(&format!(
+                    "{t}: {} of {} row(s) re-wrapped\n",
+                    p.rewrapped, p.scanned
+                ));
+            }
+            if let Some(s) = done.subject_keys {
+                out.push_str(&format!(
+                    "encx_subject_keys: {} of {} re-wrapped\n",
+                    s.rewrapped, s.scanned
+                ));
+            }
+            out.push_str(&timing);
+            out
+        },
+    );
+    unopenable_rows(&done.tables)?;
+    Ok(())
+}
+
+/// `encx reapply-ledger`.
+async fn reapply_ledger(registry: &Registry, json: bool) -> Result<(), Failure> {
+    let receipts = registry.reapply_ledger().await?;
+    let destroyed: usize = receipts.iter().map(|r| r.keys_destroyed.len()).sum();
+    emit(
+        json,
+        json!({ "ledger_entries": receipts.len(), "keys_destroyed": destroyed }),
+        || {
+            format!(
+                "{} ledger entr(ies) re-applied, {destroyed} resurrected key(s) destroyed",
+                receipts.len()
+            )
+        },
+    );
+    Ok(())
+}
+
+/// `encx audit`: `query` with the action checked and `since_minutes` as a time.
+async fn audit(
+    registry: &Registry,
+    mut query: AuditQuery,
+    action: Option<String>,
+    since_minutes: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    if let Some(action) = &action {
+        if encx::audit::AuditAction::from_name(action).is_none() {
+            let known: Vec<&str> = encx::audit::AuditAction::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            return Err(Failure {
+                code: 2,
+                message: format!("no audit action `{action}`: one of {}", known.join(", ")),
+            });
+        }
+    }
+    query.action = action;
+    // Any number of minutes is accepted: one reaching before 1970 means "from the start".
+    query.since = since_minutes.map(|m| {
+        let back = std::time::Duration::from_secs(m.saturating_mul(60));
+        std::time::SystemTime::now()
+            .checked_sub(back)
+            .unwrap_or(std::time::UNIX_EPOCH)
+            .max(std::time::UNIX_EPOCH)
+    });
+    let events = registry.audit(query).await?;
+    let rows: Vec<Value> = events.iter().map(audit_json).collect();
+    emit(json, json!({ "events": rows }), || {
+        if events.is_empty() {
+            return "no audit event matches".to_owned();
+        }
+        events.iter().map(audit_line).collect::<Vec<_>>().join("\n")
+    });
+    Ok(())
+}
+
+/// `encx migrate`.
+async fn migrate(
+    registry: &Registry,
+    batch: usize,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let unmigrated = registry.unmigrated().await?;
+    let pending: u64 = unmigrated.iter().map(|(_, n)| n).sum();
+    if dry_run {
+        emit(
+            json,
+            json!({ "dry_run": true, "unmigrated_rows": pending }),
+            || format!("dry run: {pending} row(s) would be migrated"),
+        );
+        return Ok(());
+    }
+    let shown = Progress::new(pending, json, "migrated");
+    let done = interruptible(&shown, || registry.migrate(batch, shown.updater())).await?;
+    job_done(&shown, &done, json);
+    Ok(())
+}
+
+/// `encx reencrypt`.
+async fn reencrypt(
+    registry: &Registry,
+    batch: usize,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let pending = registry.status().await?.pending_rows();
+    if dry_run {
+        emit(
+            json,
+            json!({ "dry_run": true, "pending_rows": pending }),
+            || format!("dry run: {pending} record(s) would be re-encrypted"),
+        );
+        return Ok(());
+    }
+    let shown = Progress::new(pending, json, "re-encrypted");
+    let done = interruptible(&shown, || registry.reencrypt(batch, shown.updater())).await?;
+    job_done(&shown, &done, json);
+    unopenable_rows(&done)?;
+    Ok(())
+}
+
+/// `encx secrets`, as `actor` when one is named.
+async fn secrets(
+    registry: &Registry,
+    command: SecretsCommand,
+    actor: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let store = registry.secrets_store().ok_or_else(|| {
+        config("no secrets store: the application's registry must add Registry::secrets")
+    })?;
+    match actor {
+        Some(actor) => {
+            let store = store.with_actor(actor);
+            crate::cli_secrets::run(command, &*store, json).await?;
+        }
+        None => crate::cli_secrets::run(command, &**store, json).await?,
     }
     Ok(())
 }
