@@ -14,12 +14,6 @@ mod audited;
 mod bulk;
 #[cfg(feature = "cli")]
 pub mod cli;
-#[cfg(feature = "cli")]
-mod cli_backup;
-#[cfg(feature = "cli")]
-mod cli_connect;
-#[cfg(feature = "cli")]
-mod cli_secrets;
 pub mod config;
 mod dialect;
 mod driver;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Pool};
 
-use crate::cli::Failure;
+use super::answer::{config, exit_code, Failure};
 use crate::dialect::EncxDatabase;
 use crate::encx_tables::{EncxTables, TablesIn};
 use crate::registry::Registry;
@@ -33,14 +33,14 @@ impl Scheme {
             Some("mysql" | "mariadb") => Scheme::MySql,
             Some("sqlite") => Scheme::Sqlite,
             _ => {
-                return Err(crate::cli::config(format!(
+                return Err(config(format!(
                     "unsupported database URL `{}`: give postgres://, mysql:// or sqlite://",
                     redact(url)
                 )))
             }
         };
         if !scheme.built() {
-            return Err(crate::cli::config(format!(
+            return Err(config(format!(
                 "this build of encx has no {scheme:?} support: rebuild it with the encx-sqlx \
                  feature `{}`",
                 scheme.feature()
@@ -86,35 +86,6 @@ pub(crate) fn redact(url: &str) -> String {
             format!("{scheme}://{user}@{host}{path}")
         }
         None => url.to_owned(),
-    }
-}
-
-/// The exit code of a database error: configuration (3) for what retrying cannot mend (no
-/// such database, role or table, bad credentials, an unreadable SQLite file, a bad URL),
-/// unavailable (6) for what may pass (refused, timed out, dropped), 1 otherwise.
-pub(crate) fn exit_code(e: &sqlx::Error) -> u8 {
-    match e {
-        sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => 3,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => 6,
-        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => 6,
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let mysql = crate::error::mysql_error_number(db.as_ref());
-            let config = matches!(
-                code.as_str(),
-                // PostgreSQL: no such database, bad credentials, no such table/column, denied.
-                "3D000" | "28000" | "28P01" | "42P01" | "42703" | "42501"
-                // SQLite: cannot open, not a database, read-only, authorization.
-                | "14" | "26" | "8" | "23"
-            ) || matches!(mysql, Some(1044 | 1045 | 1049 | 1054 | 1142 | 1146 | 1698))
-                || crate::error::is_missing_table(e);
-            if config {
-                3
-            } else {
-                6
-            }
-        }
-        _ => 1,
     }
 }
 
@@ -184,9 +155,7 @@ pub(crate) async fn look(url: &str, timeout: Duration) -> Result<Looked, Failure
         Scheme::Sqlite => look_in::<sqlx::Sqlite>(url, timeout).await,
         // `Scheme::of` refuses an engine this build has no driver for.
         #[allow(unreachable_patterns)]
-        other => Err(crate::cli::config(format!(
-            "no {other:?} support in this build"
-        ))),
+        other => Err(config(format!("no {other:?} support in this build"))),
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::cli::{config, emit, Failure, SecretsCommand};
+use super::answer::{config, emit, Failure};
+use super::args::SecretsCommand;
 use crate::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
 
 /// `90s`, `15m`, `12h`, `30d`.

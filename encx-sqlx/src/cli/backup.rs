@@ -8,7 +8,8 @@ use encx::stream::{self, Sealer};
 use encx::Keyring;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::cli::{config, BackupCommand, Failure};
+use super::answer::{config, Failure};
+use super::args::BackupCommand;
 
 async fn open_input(path: Option<&Path>) -> Result<Box<dyn AsyncRead + Unpin + Send>, Failure> {
     match path {
