@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
         .build()
         .await?;
-    let patients = Repo::<Patient, Sqlite>::new(pool, crypto);
+    let patients = Repo::<Patient, Sqlite>::new(pool.clone(), crypto);
     patients.create_table().await?;
     let rows: Vec<Patient> = (1..=5_000)
         .map(|id| Patient {
@@ -46,12 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             diagnosis: ["J45.909", "E11.9", "I10"][id as usize % 3].to_owned(),
         })
         .collect();
-    patients.insert_many(&rows).await?;
-    patients.erase(42).await?; // erased records are not exported
+    patients.insert_many(&pool, &rows).await?;
+    patients.erase(&pool, 42).await?; // erased records are not exported
 
     let mut csv = String::from("id,name,diagnosis\n");
     let (mut exported, mut unreadable) = (0, 0);
-    let mut all = patients.stream_all();
+    let mut all = patients.stream_all(&pool);
     while let Some(item) = all.next().await {
         match item {
             Ok(p) => {

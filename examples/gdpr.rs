@@ -92,19 +92,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (&ada, ["12 Analytical Row", "1 Engine Lane"]),
         (&bob, ["7 Harbour St", "9 Quay Road"]),
     ] {
-        users.insert(user).await?;
+        users.insert(&data, user).await?;
         for address in addresses {
             next_order += 1;
             orders
-                .insert(&Order {
-                    id: next_order,
-                    user_id: user.id,
-                    address: address.into(),
-                })
+                .insert(
+                    &data,
+                    &Order {
+                        id: next_order,
+                        user_id: user.id,
+                        address: address.into(),
+                    },
+                )
                 .await?;
         }
     }
-    show("before", &users, &orders, &[ada.id, bob.id]).await?;
+    show("before", &data, &users, &orders, &[ada.id, bob.id]).await?;
 
     // A backup of the data database, taken before the erasure.
     sqlx::query("VACUUM INTO 'gdpr-data-backup.db'")
@@ -117,14 +120,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .table(orders.clone());
     let receipt = eraser.erase(&ada.id).await?;
     println!("\nreceipt: {receipt}");
-    show("after erasing ada", &users, &orders, &[ada.id, bob.id]).await?;
+    show(
+        "after erasing ada",
+        &data,
+        &users,
+        &orders,
+        &[ada.id, bob.id],
+    )
+    .await?;
 
     match orders
-        .insert(&Order {
-            id: 99,
-            user_id: ada.id,
-            address: "new".into(),
-        })
+        .insert(
+            &data,
+            &Order {
+                id: 99,
+                user_id: ada.id,
+                address: "new".into(),
+            },
+        )
         .await
     {
         Err(e) if e.is_shredded() => println!("\nnew data for ada is refused: {e}"),
@@ -132,10 +145,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let backup = SqlitePool::connect("sqlite://gdpr-data-backup.db").await?;
-    let restored = Repo::<Order, sqlx::Sqlite>::new(backup, crypto);
+    let restored = Repo::<Order, sqlx::Sqlite>::new(backup.clone(), crypto);
     println!("\nthe backup taken before the erasure, read with the live keys:");
     for id in 1..=next_order {
-        match restored.get(id).await {
+        match restored.get(&backup, id).await {
             Ok(order) => println!("  order {id}: {}", order.address),
             Err(e) => println!("  order {id}: {e}"),
         }
@@ -147,23 +160,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Prints what each table holds, as the application reads it and as the database stores it.
 async fn show(
     when: &str,
+    data: &SqlitePool,
     users: &Repo<User, sqlx::Sqlite>,
     orders: &Repo<Order, sqlx::Sqlite>,
     ids: &[Uuid],
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n{when}:");
     for id in ids {
-        match users.get(*id).await {
+        match users.get(data, *id).await {
             Ok(u) => println!("  users  {}: <{}>", u.username, u.email),
             Err(e) => println!("  users  {id}: {e}"),
         }
     }
     let rows: Vec<(i64, Uuid, Option<Vec<u8>>)> =
         sqlx::query_as("SELECT id, user_id, encx_dek FROM orders ORDER BY id")
-            .fetch_all(orders.pool())
+            .fetch_all(data)
             .await?;
     for (id, user_id, dek) in rows {
-        let shown = match orders.get(id).await {
+        let shown = match orders.get(data, id).await {
             Ok(order) => order.address,
             Err(e) => e.to_string(),
         };

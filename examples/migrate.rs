@@ -74,7 +74,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .column("email", "email_plain");
     let reading = customers.with_plaintext(source)?;
-    let found = reading.find_by(Customer::EMAIL, "ada@example.com").await?;
+    let found = reading
+        .find_by(&pool, Customer::EMAIL, "ada@example.com")
+        .await?;
     println!("before the migration, found by email: {found:?}");
 
     // 5. Migrate (resumable, idempotent: a second run does nothing).
@@ -98,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .execute(&pool)
         .await?;
     let ada = customers
-        .find_by(Customer::EMAIL, " ADA@example.com")
+        .find_by(&pool, Customer::EMAIL, " ADA@example.com")
         .await?;
     println!("after: {ada:?}");
     let stored: Vec<u8> = sqlx::query_scalar("SELECT email FROM customers WHERE id = 1")

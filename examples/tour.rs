@@ -55,7 +55,7 @@ pub async fn run<DB: EncxDatabase>(
 
     let users = Repo::<User, DB>::new(pool.clone(), crypto.clone());
     users.create_table().await?;
-    let notes = Repo::<Note, DB>::new(pool, crypto);
+    let notes = Repo::<Note, DB>::new(pool.clone(), crypto);
     notes.create_table().await?;
 
     let people = [
@@ -72,22 +72,24 @@ pub async fn run<DB: EncxDatabase>(
             phone: phone.map(Into::into),
         };
         ids.push(user.id);
-        users.insert(&user).await?;
+        users.insert(&pool, &user).await?;
         let note = Note {
             id: uuid::Uuid::new_v4(),
             user_id: user.id,
             body: format!("{username} prefers email"),
         };
-        notes.insert(&note).await?;
+        notes.insert(&pool, &note).await?;
     }
     println!("inserted 3 users, and a note about each under the user's own subject key");
 
-    let found = users.find_by(User::EMAIL, "  ada@EXAMPLE.com ").await?;
+    let found = users
+        .find_by(&pool, User::EMAIL, "  ada@EXAMPLE.com ")
+        .await?;
     let found: Vec<_> = found.iter().map(|u| (&u.username, &u.email)).collect();
     println!("find_by(email, \"  ada@EXAMPLE.com \") -> {found:?}");
 
-    users.erase(ids[1]).await?;
-    match users.get(ids[1]).await {
+    users.erase(&pool, ids[1]).await?;
+    match users.get(&pool, ids[1]).await {
         Err(e) if e.is_shredded() => println!("erased grace: reading her record now fails: {e}"),
         other => println!("unexpected: {other:?}"),
     }

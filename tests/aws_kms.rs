@@ -258,10 +258,10 @@ async fn erased_records_stay_unreadable_in_both_modes() {
             id: uuid::Uuid::new_v4(),
             diagnosis: "confidential".into(),
         };
-        repo.insert(&p).await.unwrap();
-        assert_eq!(repo.get(p.id).await.unwrap(), p);
-        repo.erase(p.id).await.unwrap();
-        assert!(matches!(repo.get(p.id).await, Err(e) if e.is_shredded()));
+        repo.insert(repo.pool(), &p).await.unwrap();
+        assert_eq!(repo.get(repo.pool(), p.id).await.unwrap(), p);
+        repo.erase(repo.pool(), p.id).await.unwrap();
+        assert!(matches!(repo.get(repo.pool(), p.id).await, Err(e) if e.is_shredded()));
     }
     db.cleanup().await;
 }

@@ -357,7 +357,7 @@ async fn run(s: &Setup) {
         s.pool.execute("TRUNCATE bench_users").await.unwrap();
         for chunk in rows.chunks(10_000) {
             plain_insert(&s.pool, chunk).await;
-            s.repo.insert_many(chunk).await.unwrap();
+            s.repo.insert_many(s.repo.pool(), chunk).await.unwrap();
         }
         s.pool.execute("VACUUM ANALYZE").await.unwrap();
     }
@@ -429,7 +429,7 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
     };
     let encx_read = || async {
         let t = Instant::now();
-        let found = s.repo.get_many(&ids).await.unwrap();
+        let found = s.repo.get_many(s.repo.pool(), &ids).await.unwrap();
         assert_eq!(found.len(), ids.len());
         t.elapsed()
     };
@@ -491,7 +491,7 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
         let t = Instant::now();
         let n = s
             .repo
-            .stream_all()
+            .stream_all(s.repo.pool())
             .try_fold(0usize, |n, _| async move { Ok(n + 1) })
             .await
             .unwrap();
@@ -537,7 +537,7 @@ async fn insert_10k(s: &Setup) {
             match variant {
                 0 => plain_insert(&s.pool, &batch).await,
                 1 => plain_insert_unnest(&s.pool, &batch).await,
-                2 => s.repo.insert_many(&batch).await.unwrap(),
+                2 => s.repo.insert_many(s.repo.pool(), &batch).await.unwrap(),
                 _ => encrypted_rows_insert(&s.pool, &records).await,
             }
             if round >= 4 {
@@ -592,7 +592,11 @@ async fn lookup_100k(s: &Setup, rows: &[User]) {
         };
         let lookup_encx = || async {
             let t = Instant::now();
-            let found = s.repo.find_by(User::EMAIL, &target.email).await.unwrap();
+            let found = s
+                .repo
+                .find_by(s.repo.pool(), User::EMAIL, &target.email)
+                .await
+                .unwrap();
             assert_eq!(found.len(), 1);
             t.elapsed()
         };
@@ -819,12 +823,12 @@ async fn audit_cost(s: &Setup) {
             next += 1_000;
             let t = Instant::now();
             for u in &users {
-                repo.insert(u).await.unwrap();
+                repo.insert(repo.pool(), u).await.unwrap();
             }
             let inserted = t.elapsed();
             let t = Instant::now();
             for u in &users {
-                repo.get(u.id).await.unwrap();
+                repo.get(repo.pool(), u.id).await.unwrap();
             }
             let read = t.elapsed();
             if round >= 2 {

@@ -24,9 +24,13 @@ use crate::migrate::Migrate;
 ///     email: String,
 /// }
 ///
-/// async fn register<DB: EncxDatabase>(users: &Repo<User, DB>, user: &User) -> encx_sqlx::Result<bool> {
-///     users.insert(user).await?;
-///     Ok(!users.find_by(User::EMAIL, &user.email).await?.is_empty())
+/// async fn register<DB: EncxDatabase>(
+///     pool: &sqlx::Pool<DB>,
+///     users: &Repo<User, DB>,
+///     user: &User,
+/// ) -> encx_sqlx::Result<bool> {
+///     users.insert(pool, user).await?;
+///     Ok(!users.find_by(pool, User::EMAIL, &user.email).await?.is_empty())
 /// }
 /// ```
 pub trait EncxDatabase: sqlx::Database + Driver + Migrate + crate::store_sql::StoreSql {

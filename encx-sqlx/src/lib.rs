@@ -15,6 +15,7 @@ mod bulk;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
+mod db_handle;
 mod dialect;
 mod driver;
 mod encx_tables;
@@ -51,7 +52,7 @@ pub use migrate::migrate;
 pub use plaintext::Plaintext;
 pub use plaintext_job::VerifyReport;
 pub use registry::{KeyStatus, Registry, Rewrapped};
-pub use repo::{IdOf, Repo, SubjectOf};
+pub use repo::{DbHandle, IdOf, Repo, SubjectOf};
 pub use rewrap::RewrapProgress;
 pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
 pub use subject_eraser::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};

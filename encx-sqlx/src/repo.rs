@@ -1,8 +1,10 @@
 //! [`Repo`]: insert, read, search, update, delete and erase encrypted records on PostgreSQL,
 //! MySQL/MariaDB and SQLite.
 //!
-//! Every method has an `_on` twin that takes a connection (`&mut *tx` for a transaction, or a
-//! pooled connection), so repository calls compose with the application's own transactions.
+//! Every record operation takes what it runs on first (a [`DbHandle`]: `&pool`, `&mut *tx`,
+//! `&mut conn`), the way sqlx's `fetch_*(executor)` do, so repository calls compose with the
+//! application's own transactions. Table-wide jobs (rewrap, plaintext migration, key usage)
+//! run on the pool the repository was built with.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -20,12 +22,19 @@ use futures_util::TryStreamExt;
 use sqlx::{Connection, Database, Pool};
 
 use crate::bulk;
+pub use crate::db_handle::DbHandle;
 use crate::dialect::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 use crate::statements::Statements;
 use uuid::Uuid;
 
 /// A repository of `T` records in a `DB` database. Cheap to clone.
+///
+/// Record operations run on the [`DbHandle`] they are given (a pool, a transaction, a
+/// connection); table-wide jobs ([`key_usage`](Self::key_usage), the plaintext migration,
+/// rewraps and erasures through a [`Registry`](crate::Registry) or
+/// [`SubjectEraser`](crate::SubjectEraser)) and [`create_table`](Self::create_table) run on
+/// the pool given to [`new`](Self::new).
 ///
 /// ```no_run
 /// use encx::Encrypted;
@@ -41,14 +50,14 @@ use uuid::Uuid;
 /// }
 ///
 /// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto) -> encx_sqlx::Result<()> {
-/// let users = Repo::<User, sqlx::Postgres>::new(pool, crypto);
+/// let users = Repo::<User, sqlx::Postgres>::new(pool.clone(), crypto);
 /// users.create_table().await?;
 /// let id = uuid::Uuid::new_v4();
-/// users.insert(&User { id, email: "ada@example.com".into() }).await?;
-/// let found = users.find_by(User::EMAIL, " ADA@example.com").await?;
+/// users.insert(&pool, &User { id, email: "ada@example.com".into() }).await?;
+/// let found = users.find_by(&pool, User::EMAIL, " ADA@example.com").await?;
 /// assert_eq!(found.len(), 1);
-/// users.erase(id).await?;
-/// assert!(matches!(users.get(id).await, Err(e) if e.is_shredded()));
+/// users.erase(&pool, id).await?;
+/// assert!(matches!(users.get(&pool, id).await, Err(e) if e.is_shredded()));
 /// # Ok(()) }
 /// ```
 pub struct Repo<T, DB: Database> {
@@ -120,7 +129,7 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
         repo
     }
 
-    /// The pool.
+    /// The pool the repository's table-wide jobs run on.
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
     }
@@ -164,13 +173,17 @@ pub(crate) fn keys_args<'q, DB: EncxDatabase, R: StoredRecord>(
 }
 
 /// `id` as the only argument.
-/// A key-store outage met by a call on the caller's own connection or transaction: when the
-/// store was blocked by that very transaction (a SQLite write lock, the pool's only
-/// connection), retrying cannot help, so it becomes a configuration error that says what to do.
-fn blocked_by_caller(e: Error) -> Error {
+/// A key-store outage met by a call on the caller's own connection or transaction
+/// (`held`): when the store was blocked by that very transaction (a SQLite write lock, the
+/// pool's only connection), retrying cannot help, so it becomes a configuration error that
+/// says what to do. On a pool (not `held`) the error stays what it was.
+fn blocked_by_caller(e: Error, held: bool) -> Error {
     let Error::Crypto(crypto) = &e else {
         return e;
     };
+    if !held {
+        return e;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(crypto);
     while let Some(c) = cause {
         if let Some(sqlx) = c.downcast_ref::<sqlx::Error>() {
@@ -261,40 +274,26 @@ where
         Ok(())
     }
 
-    /// Encrypts and inserts one record.
-    pub async fn insert(&self, value: &T) -> Result<()> {
+    /// Encrypts and inserts one record, on `db` (see [`DbHandle`]).
+    pub async fn insert<'c>(&self, db: impl DbHandle<'c, DB>, value: &T) -> Result<()> {
+        let held = db.held_by_caller();
         let work = async {
             // Encrypt before taking a connection: a cold KEK load needs the pool too.
             let record = value.encrypt(&self.crypto).await?;
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = db.connection().await?;
             self.insert_records(&mut conn, std::slice::from_ref(&record))
                 .await
         };
         self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
-    }
-
-    /// [`insert`](Self::insert) on a given connection or transaction.
-    pub async fn insert_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        value: &T,
-    ) -> Result<()> {
-        let work = async {
-            let record = value.encrypt(&self.crypto).await?;
-            self.insert_records(conn, std::slice::from_ref(&record))
-                .await
-        };
-        self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
-            .await
-            .map_err(blocked_by_caller)
+            .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// Loads every key that inserting or updating `values` needs (the active KEK, creating the
     /// first one; the index keys; each data subject's key, creating it for a new subject)
     /// into the process's caches, without touching the table. Call it before beginning a
-    /// transaction in which you [`insert_on`](Self::insert_on) or
-    /// [`update_on`](Self::update_on) these values: the key store then is not needed while
+    /// transaction in which you [`insert`](Self::insert) or [`update`](Self::update) these
+    /// values: the key store then is not needed while
     /// the transaction holds the database (a SQLite write lock blocks the key store's own
     /// connections; a pool of one connection has none to lend). Keys stay cached for their
     /// cache TTL. An erased subject fails here as it would on insert.
@@ -306,7 +305,7 @@ where
     /// users.warm_keys(std::slice::from_ref(&ada)).await?;
     /// let mut tx = pool.begin().await?;
     /// // ... the application's own writes ...
-    /// users.insert_on(&mut tx, &ada).await?;
+    /// users.insert(&mut *tx, &ada).await?;
     /// tx.commit().await?;
     /// # Ok(()) }
     /// ```
@@ -329,36 +328,22 @@ where
     /// Encryption of the next batch overlaps the database's work on the current one.
     /// The first batch is encrypted before a connection is taken, so the KEK is cached
     /// by the time the transaction holds its connection.
-    pub async fn insert_many(&self, values: &[T]) -> Result<()> {
+    ///
+    /// On a connection or transaction of the caller's (see [`DbHandle`]), the records go in
+    /// under a savepoint of that transaction.
+    pub async fn insert_many<'c>(&self, db: impl DbHandle<'c, DB>, values: &[T]) -> Result<()> {
+        let held = db.held_by_caller();
         let work = async {
             let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
             let first = self.encrypt_all(head).await?;
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = db.connection().await?;
             self.insert_pipelined(&mut conn, first, tail).await
         };
         self.audited(AuditAction::Encrypt, None, work, |_, e| {
             e.records = values.len() as u64;
         })
         .await
-    }
-
-    /// [`insert_many`](Self::insert_many) on a given connection (a savepoint inside a
-    /// caller's transaction).
-    pub async fn insert_many_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        values: &[T],
-    ) -> Result<()> {
-        let work = async {
-            let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
-            let first = self.encrypt_all(head).await?;
-            self.insert_pipelined(conn, first, tail).await
-        };
-        self.audited(AuditAction::Encrypt, None, work, |_, e| {
-            e.records = values.len() as u64;
-        })
-        .await
-        .map_err(blocked_by_caller)
+        .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// Inserts `first` (already encrypted), then each batch of `rest`, encrypting batch
@@ -436,54 +421,36 @@ where
         Ok(())
     }
 
-    /// The record with this id, decrypted. [`Error::NotFound`] when there is none;
-    /// `Shredded` (see [`Error::is_shredded`]) when it was erased.
-    pub async fn get(&self, id: IdOf<T>) -> Result<T>
+    /// The record with this id, decrypted, read on `db` (see [`DbHandle`]).
+    /// [`Error::NotFound`] when there is none; `Shredded` (see [`Error::is_shredded`]) when it
+    /// was erased.
+    pub async fn get<'c>(&self, db: impl DbHandle<'c, DB>, id: IdOf<T>) -> Result<T>
     where
         T: HasRecordId,
     {
         let shown = id.record_id_display();
-        self.get_optional(id)
-            .await?
-            .ok_or_else(|| self.not_found(shown))
-    }
-
-    /// [`get`](Self::get) on a given connection or transaction.
-    pub async fn get_on(&self, conn: &mut <DB as Database>::Connection, id: IdOf<T>) -> Result<T>
-    where
-        T: HasRecordId,
-    {
-        let shown = id.record_id_display();
-        self.get_optional_on(conn, id)
+        self.get_optional(db, id)
             .await?
             .ok_or_else(|| self.not_found(shown))
     }
 
     /// Like [`get`](Self::get), with `None` for a missing record.
-    pub async fn get_optional(&self, id: IdOf<T>) -> Result<Option<T>>
-    where
-        T: HasRecordId,
-    {
-        let work = async {
-            let mut conn = self.pool.acquire().await?;
-            self.read_by_id(&mut conn, &id).await
-        };
-        self.audited_read(&id, work).await
-    }
-
-    /// [`get_optional`](Self::get_optional) on a given connection or transaction.
-    pub async fn get_optional_on(
+    pub async fn get_optional<'c>(
         &self,
-        conn: &mut <DB as Database>::Connection,
+        db: impl DbHandle<'c, DB>,
         id: IdOf<T>,
     ) -> Result<Option<T>>
     where
         T: HasRecordId,
     {
-        let work = self.read_by_id(conn, &id);
+        let held = db.held_by_caller();
+        let work = async {
+            let mut conn = db.connection().await?;
+            self.read_by_id(&mut conn, &id).await
+        };
         self.audited_read(&id, work)
             .await
-            .map_err(blocked_by_caller)
+            .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// [`audited`](Self::audited) for a read by id.
@@ -521,36 +488,21 @@ where
         }
     }
 
-    /// The records with these ids that exist and are not erased, decrypted.
-    pub async fn get_many(&self, ids: &[IdOf<T>]) -> Result<Vec<T>>
+    /// The records with these ids that exist and are not erased, decrypted, read on `db`.
+    pub async fn get_many<'c>(&self, db: impl DbHandle<'c, DB>, ids: &[IdOf<T>]) -> Result<Vec<T>>
     where
         T: HasRecordId,
     {
+        let held = db.held_by_caller();
         let work = async {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = db.connection().await?;
             self.read_by_ids(&mut conn, ids).await
         };
         self.audited(AuditAction::Decrypt, None, work, |found, e| {
             e.records = found.len() as u64;
         })
         .await
-    }
-
-    /// [`get_many`](Self::get_many) on a given connection or transaction.
-    pub async fn get_many_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        ids: &[IdOf<T>],
-    ) -> Result<Vec<T>>
-    where
-        T: HasRecordId,
-    {
-        let work = self.read_by_ids(conn, ids);
-        self.audited(AuditAction::Decrypt, None, work, |found, e| {
-            e.records = found.len() as u64;
-        })
-        .await
-        .map_err(blocked_by_caller)
+        .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// The records with these ids that exist and are not erased, decrypted, and (in the
@@ -577,7 +529,8 @@ where
     /// when the type has an id): memory stays bounded by one row and one value, whatever the
     /// table's size, for exports, reports and batch jobs. Erased records are left out. A row
     /// that fails to decrypt (tampered bytes, a missing key) is an `Err` item and the stream
-    /// goes on; a database error is the last item. Holds one pooled connection until dropped.
+    /// goes on; a database error is the last item. Holds the connection it reads on (one of
+    /// the pool's, when given a pool) until dropped.
     ///
     /// One [`Decrypt`](encx::audit::AuditAction::Decrypt) audit event counts the records
     /// handed out, sent when the stream ends or is dropped. In the plaintext migration's
@@ -588,14 +541,17 @@ where
     /// use futures_util::TryStreamExt;
     /// # #[derive(encx::Encrypted)] #[encx(table = "users")]
     /// # struct User { #[encx(id)] id: i64, #[encx(encrypt)] email: String }
-    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>) -> encx_sqlx::Result<()> {
-    /// let mut all = users.stream_all();
+    /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>, pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
+    /// let mut all = users.stream_all(&pool);
     /// while let Some(user) = all.try_next().await? {
     ///     println!("{}", user.id);
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn stream_all(&self) -> BoxStream<'_, Result<T>>
+    pub fn stream_all<'a, 'c: 'a>(
+        &'a self,
+        db: impl DbHandle<'c, DB> + 'a,
+    ) -> BoxStream<'a, Result<T>>
     where
         T: 'static,
     {
@@ -610,7 +566,7 @@ where
                 )));
                 return;
             }
-            let mut conn = match self.pool.acquire().await {
+            let mut conn = match db.connection().await {
                 Ok(conn) => conn,
                 Err(error) => {
                     audit.failed(None);
@@ -652,64 +608,45 @@ where
     /// does not hide the other matches: it is skipped and logged (`tracing`, `warn`,
     /// target `encx_sqlx::integrity`, with table and record id). Use
     /// [`find_by_report`](Self::find_by_report) to receive those rows as values.
-    pub async fn find_by<V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<T>>
-    where
-        V: Indexable + ?Sized + Sync,
-    {
-        Ok(self.find_by_report(field, value).await?.found)
-    }
-
-    /// [`find_by`](Self::find_by) on a given connection or transaction.
-    pub async fn find_by_on<V>(
+    pub async fn find_by<'c, V>(
         &self,
-        conn: &mut <DB as Database>::Connection,
+        db: impl DbHandle<'c, DB>,
         field: SearchField<T>,
         value: &V,
     ) -> Result<Vec<T>>
     where
         V: Indexable + ?Sized + Sync,
     {
-        Ok(self.find_by_report_on(conn, field, value).await?.found)
+        Ok(self.find_by_report(db, field, value).await?.found)
     }
 
     /// [`find_by`](Self::find_by), also returning the candidate rows refused for
     /// failing an integrity check (see [`Lookup`](crate::Lookup)).
-    pub async fn find_by_report<V>(
+    pub async fn find_by_report<'c, V>(
         &self,
+        db: impl DbHandle<'c, DB>,
         field: SearchField<T>,
         value: &V,
     ) -> Result<crate::Lookup<T>>
     where
         V: Indexable + ?Sized + Sync,
     {
-        let mut conn = self.pool.acquire().await?;
-        self.find_by_report_on(&mut conn, field, value).await
-    }
-
-    /// [`find_by_report`](Self::find_by_report) on a given connection or transaction.
-    pub async fn find_by_report_on<V>(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        field: SearchField<T>,
-        value: &V,
-    ) -> Result<crate::Lookup<T>>
-    where
-        V: Indexable + ?Sized + Sync,
-    {
+        let held = db.held_by_caller();
         let work = async {
             let indexes = field.lookup(&self.crypto, value)?;
+            let mut conn = db.connection().await?;
             let mut lookup = self
-                .keep_matches(&mut *conn, field.column(), &indexes, |t| {
+                .keep_matches(&mut conn, field.column(), &indexes, |t| {
                     field.matches(&self.crypto, t, value)
                 })
                 .await?;
-            let unmigrated = self.unmigrated_matching(conn, field, value).await?;
+            let unmigrated = self.unmigrated_matching(&mut conn, field, value).await?;
             lookup.found.extend(unmigrated);
             Ok(lookup)
         };
         self.audited_lookup(field.column(), work)
             .await
-            .map_err(blocked_by_caller)
+            .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// [`audited`](Self::audited) for a blind-index lookup: names the searched column only.
@@ -728,83 +665,54 @@ where
     /// The records whose compound index matches `values` (in the index's field order).
     /// Rows failing an integrity check are skipped and logged, as in
     /// [`find_by`](Self::find_by).
-    pub async fn find_by_index(
+    pub async fn find_by_index<'c>(
         &self,
+        db: impl DbHandle<'c, DB>,
         index: CompoundIndex<T>,
         values: &[&(dyn Indexable + Sync)],
     ) -> Result<Vec<T>> {
-        Ok(self.find_by_index_report(index, values).await?.found)
-    }
-
-    /// [`find_by_index`](Self::find_by_index) on a given connection or transaction.
-    pub async fn find_by_index_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        index: CompoundIndex<T>,
-        values: &[&(dyn Indexable + Sync)],
-    ) -> Result<Vec<T>> {
-        Ok(self
-            .find_by_index_report_on(conn, index, values)
-            .await?
-            .found)
+        Ok(self.find_by_index_report(db, index, values).await?.found)
     }
 
     /// [`find_by_index`](Self::find_by_index), also returning the refused rows.
-    pub async fn find_by_index_report(
+    pub async fn find_by_index_report<'c>(
         &self,
+        db: impl DbHandle<'c, DB>,
         index: CompoundIndex<T>,
         values: &[&(dyn Indexable + Sync)],
     ) -> Result<crate::Lookup<T>> {
-        let mut conn = self.pool.acquire().await?;
-        self.find_by_index_report_on(&mut conn, index, values).await
-    }
-
-    /// [`find_by_index_report`](Self::find_by_index_report) on a given connection or
-    /// transaction.
-    pub async fn find_by_index_report_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        index: CompoundIndex<T>,
-        values: &[&(dyn Indexable + Sync)],
-    ) -> Result<crate::Lookup<T>> {
+        let held = db.held_by_caller();
         // `&dyn Indexable` is not `Send`: never hold one across an await, so that this
         // future can run on any executor thread (`tokio::spawn`, web handlers).
         let as_parts =
             || -> Vec<&dyn Indexable> { values.iter().map(|v| *v as &dyn Indexable).collect() };
         let work = async {
             let indexes = index.lookup(&self.crypto, &as_parts())?;
-            self.keep_matches(conn, index.column(), &indexes, |t| {
+            let mut conn = db.connection().await?;
+            self.keep_matches(&mut conn, index.column(), &indexes, |t| {
                 index.matches(&self.crypto, t, &as_parts())
             })
             .await
         };
         self.audited_lookup(index.column(), work)
             .await
-            .map_err(blocked_by_caller)
+            .map_err(|e| blocked_by_caller(e, held))
     }
 
     /// True when some record's `field` equals `value` (for uniqueness checks). A row
     /// that fails an integrity check does not count (it is logged as by
     /// [`find_by`](Self::find_by)); check [`find_by_report`](Self::find_by_report) where
     /// that matters.
-    pub async fn exists_by<V>(&self, field: SearchField<T>, value: &V) -> Result<bool>
-    where
-        V: Indexable + ?Sized + Sync,
-    {
-        Ok(!self.find_by(field, value).await?.is_empty())
-    }
-
-    /// [`exists_by`](Self::exists_by) on a given connection or transaction.
-    pub async fn exists_by_on<V>(
+    pub async fn exists_by<'c, V>(
         &self,
-        conn: &mut <DB as Database>::Connection,
+        db: impl DbHandle<'c, DB>,
         field: SearchField<T>,
         value: &V,
     ) -> Result<bool>
     where
         V: Indexable + ?Sized + Sync,
     {
-        Ok(!self.find_by_on(conn, field, value).await?.is_empty())
+        Ok(!self.find_by(db, field, value).await?.is_empty())
     }
 
     /// Reads the rows whose blind index in `column` is one of `indexes`, decrypts each
@@ -849,23 +757,18 @@ where
 
     /// Re-encrypts `value` under a fresh DEK and replaces its stored row. An erased
     /// record stays erased: updating it is `Shredded`; a missing one is `NotFound`.
-    pub async fn update(&self, value: &T) -> Result<()>
+    pub async fn update<'c>(&self, db: impl DbHandle<'c, DB>, value: &T) -> Result<()>
     where
         T: HasRecordId,
     {
-        let mut conn = self.pool.acquire().await?;
-        self.update_on(&mut conn, value).await
-    }
-
-    /// [`update`](Self::update) on a given connection or transaction.
-    pub async fn update_on(&self, conn: &mut <DB as Database>::Connection, value: &T) -> Result<()>
-    where
-        T: HasRecordId,
-    {
-        let work = self.update_unaudited(conn, value);
+        let held = db.held_by_caller();
+        let work = async {
+            let mut conn = db.connection().await?;
+            self.update_unaudited(&mut conn, value).await
+        };
         self.audited(AuditAction::Encrypt, Some(value), work, |_, _| {})
             .await
-            .map_err(blocked_by_caller)
+            .map_err(|e| blocked_by_caller(e, held))
     }
 
     async fn update_unaudited(
@@ -901,24 +804,12 @@ where
     }
 
     /// Deletes the row. Returns whether there was one.
-    pub async fn delete(&self, id: IdOf<T>) -> Result<bool>
+    pub async fn delete<'c>(&self, db: impl DbHandle<'c, DB>, id: IdOf<T>) -> Result<bool>
     where
         T: HasRecordId,
     {
-        let mut conn = self.pool.acquire().await?;
-        self.delete_on(&mut conn, id).await
-    }
-
-    /// [`delete`](Self::delete) on a given connection or transaction.
-    pub async fn delete_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        id: IdOf<T>,
-    ) -> Result<bool>
-    where
-        T: HasRecordId,
-    {
-        self.execute_by_id(conn, self.sql.delete.as_deref(), &id)
+        let mut conn = db.connection().await?;
+        self.execute_by_id(&mut conn, self.sql.delete.as_deref(), &id)
             .await
     }
 
@@ -931,20 +822,7 @@ where
     /// Such a copy turns to noise only once the KEK that wrapped the DEK is destroyed
     /// and the root that wrapped that KEK can no longer unwrap it (see
     /// `docs/operations.md`, erasure).
-    pub async fn erase(&self, id: IdOf<T>) -> Result<bool>
-    where
-        T: HasRecordId,
-    {
-        let mut conn = self.pool.acquire().await?;
-        self.erase_on(&mut conn, id).await
-    }
-
-    /// [`erase`](Self::erase) on a given connection or transaction.
-    pub async fn erase_on(
-        &self,
-        conn: &mut <DB as Database>::Connection,
-        id: IdOf<T>,
-    ) -> Result<bool>
+    pub async fn erase<'c>(&self, db: impl DbHandle<'c, DB>, id: IdOf<T>) -> Result<bool>
     where
         T: HasRecordId,
     {
@@ -953,7 +831,10 @@ where
             Some(plain) => Some(plain.erase.as_str()),
             None => self.sql.erase.as_deref(),
         };
-        let work = self.execute_by_id(conn, sql, &id);
+        let work = async {
+            let mut conn = db.connection().await?;
+            self.execute_by_id(&mut conn, sql, &id).await
+        };
         self.audited(AuditAction::Erase, None, work, |existed, e| {
             e.record = Some(shown);
             e.records = u64::from(*existed);
@@ -966,31 +847,37 @@ where
     /// so the rows leave every lookup at once. Returns how many rows it cleared (0 when they
     /// were cleared before). Usually called through a
     /// [`SubjectEraser`](crate::SubjectEraser), after the subject's key is destroyed.
-    pub async fn erase_subject_rows(&self, subject: &SubjectOf<T>) -> Result<u64>
-    where
-        T: HasSubject,
-    {
-        let mut conn = self.pool.acquire().await?;
-        self.erase_subject_rows_on(&mut conn, subject).await
-    }
-
-    /// [`erase_subject_rows`](Self::erase_subject_rows) on a given connection or transaction.
-    pub async fn erase_subject_rows_on(
+    pub async fn erase_subject_rows<'c>(
         &self,
-        conn: &mut <DB as Database>::Connection,
+        db: impl DbHandle<'c, DB>,
         subject: &SubjectOf<T>,
     ) -> Result<u64>
     where
         T: HasSubject,
     {
-        self.erase_subject_rows_sparing_on(conn, subject, &[]).await
+        self.erase_subject_rows_sparing(db, subject, &[]).await
     }
 
-    /// [`erase_subject_rows_on`](Self::erase_subject_rows_on), leaving alone the rows whose
-    /// DEK is wrapped under one of the subject keys `spared` (keys of a re-enabled subject,
-    /// which the erasure being applied does not cover). Coverage is decided by the key id in
-    /// each row's `encx_dek`, never by times.
-    pub async fn erase_subject_rows_sparing_on(
+    /// [`erase_subject_rows`](Self::erase_subject_rows), leaving alone the rows whose DEK is
+    /// wrapped under one of the subject keys `spared` (keys of a re-enabled subject, which the
+    /// erasure being applied does not cover). Coverage is decided by the key id in each row's
+    /// `encx_dek`, never by times.
+    pub async fn erase_subject_rows_sparing<'c>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        subject: &SubjectOf<T>,
+        spared: &[Uuid],
+    ) -> Result<u64>
+    where
+        T: HasSubject,
+    {
+        let mut conn = db.connection().await?;
+        self.clear_subject_rows(&mut conn, subject, spared).await
+    }
+
+    /// The statement of [`erase_subject_rows_sparing`](Self::erase_subject_rows_sparing), on
+    /// a connection.
+    pub(crate) async fn clear_subject_rows(
         &self,
         conn: &mut <DB as Database>::Connection,
         subject: &SubjectOf<T>,
@@ -1024,7 +911,11 @@ where
 
     /// How many rows of data subject `subject` this table holds that are not erased (in the
     /// plaintext migration's read mode, migrated rows only).
-    pub async fn count_subject_rows(&self, subject: &SubjectOf<T>) -> Result<u64>
+    pub async fn count_subject_rows<'c>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        subject: &SubjectOf<T>,
+    ) -> Result<u64>
     where
         T: HasSubject,
     {
@@ -1034,7 +925,7 @@ where
             .as_deref()
             .ok_or_else(|| self.no_subject())?;
         let args = subject_arg::<DB, T::Record>(subject)?;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = db.connection().await?;
         let n = DB::fetch_count(&mut conn, sql, args).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }

@@ -75,15 +75,11 @@ where
     }
 
     fn count_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.count_subject_rows(subject))
+        Box::pin(self.count_subject_rows(self.pool(), subject))
     }
 
     fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(async move {
-            let mut conn = self.pool().acquire().await?;
-            self.erase_subject_rows_sparing_on(&mut conn, subject, spared)
-                .await
-        })
+        Box::pin(self.erase_subject_rows_sparing(self.pool(), subject, spared))
     }
 
     fn erase_rows_in<'a>(
@@ -103,8 +99,7 @@ where
                         DB::NAME
                     ))
                 })?;
-            self.erase_subject_rows_sparing_on(conn, subject, spared)
-                .await
+            self.clear_subject_rows(conn, subject, spared).await
         })
     }
 }

@@ -47,7 +47,7 @@ macro_rules! sign_up_for {
                 email: &str,
                 password: &str,
             ) -> encx_sqlx::Result<Option<Customer>> {
-                if self.exists_by(Customer::EMAIL, email).await? {
+                if self.exists_by(self.pool(), Customer::EMAIL, email).await? {
                     return Ok(None);
                 }
                 let customer = Customer {
@@ -56,7 +56,7 @@ macro_rules! sign_up_for {
                     phone: None,
                     password: self.crypto().password_policy().hash(password)?,
                 };
-                self.insert(&customer).await?;
+                self.insert(self.pool(), &customer).await?;
                 Ok(Some(customer))
             }
         }

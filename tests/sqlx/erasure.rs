@@ -230,8 +230,8 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     let (members, purchases, eraser) = setup(&data, &keys, &data).await;
     let ((g, old_order), (h, h_order)) = (member(1), member(2));
     for (m, p) in [(&g, &old_order), (&h, &h_order)] {
-        members.insert(m).await.unwrap();
-        purchases.insert(p).await.unwrap();
+        members.insert(members.pool(), m).await.unwrap();
+        purchases.insert(purchases.pool(), p).await.unwrap();
     }
     let key_rows_before = DB::key_rows(&keys).await;
     assert_eq!(key_rows_before.len(), 2);
@@ -242,7 +242,10 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     assert_eq!(receipt.keys_destroyed.len(), 1);
     // Updating a record of an erased subject is refused as new data for it (issue 23, item 5:
     // the docs say so; `is_shredded` holds for it as for an erased record).
-    let refused = purchases.update(&old_order).await.unwrap_err();
+    let refused = purchases
+        .update(purchases.pool(), &old_order)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             refused,
@@ -255,7 +258,10 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     let mut new_order = old_order.clone();
     new_order.id = 10;
     new_order.address = "written after re-enabling".into();
-    purchases.insert(&new_order).await.unwrap();
+    purchases
+        .insert(purchases.pool(), &new_order)
+        .await
+        .unwrap();
 
     let receipts = eraser.reapply_ledger().await.unwrap();
     assert_eq!(receipts.len(), 1);
@@ -266,9 +272,15 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
         "nothing written under the re-enabled key is cleared: {}",
         receipts[0]
     );
-    assert_eq!(purchases.get(new_order.id).await.unwrap(), new_order);
+    assert_eq!(
+        purchases.get(purchases.pool(), new_order.id).await.unwrap(),
+        new_order
+    );
     let cold = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
-    assert_eq!(cold.get(new_order.id).await.unwrap(), new_order);
+    assert_eq!(
+        cold.get(cold.pool(), new_order.id).await.unwrap(),
+        new_order
+    );
 
     // A restore of the key database brings G's first key back, and a restore of the data
     // brings back the old order's DEK; the eraser's clock ran an hour behind.
@@ -283,7 +295,7 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
     .await;
     let restored = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
     assert_eq!(
-        restored.get(old_order.id).await.unwrap(),
+        restored.get(restored.pool(), old_order.id).await.unwrap(),
         old_order,
         "the restore resurrected G's old order"
     );
@@ -297,10 +309,17 @@ async fn reapply_spares_later_rows<DB: Raw>(data: sqlx::Pool<DB>, keys: sqlx::Po
         receipts[0]
     );
     let fresh = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
-    assert!(fresh.get(old_order.id).await.unwrap_err().is_shredded());
-    assert_eq!(fresh.get(new_order.id).await.unwrap(), new_order);
-    assert_eq!(fresh.get(h_order.id).await.unwrap(), h_order);
-    assert_eq!(members.get(h.id).await.unwrap(), h);
+    assert!(fresh
+        .get(fresh.pool(), old_order.id)
+        .await
+        .unwrap_err()
+        .is_shredded());
+    assert_eq!(
+        fresh.get(fresh.pool(), new_order.id).await.unwrap(),
+        new_order
+    );
+    assert_eq!(fresh.get(fresh.pool(), h_order.id).await.unwrap(), h_order);
+    assert_eq!(members.get(members.pool(), h.id).await.unwrap(), h);
 }
 
 /// Issue 23, item 2: erasing a subject that has no key yet leaves a tombstone; the next
@@ -313,7 +332,7 @@ async fn erase_before_first_key<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sq
     assert_eq!(receipt.up_to_version, 1);
     let cold = Repo::<Purchase, DB>::new(data.clone(), subject_crypto(keys.clone()).await);
     for repo in [&purchases, &cold] {
-        let err = repo.insert(&order).await.unwrap_err();
+        let err = repo.insert(repo.pool(), &order).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -322,15 +341,15 @@ async fn erase_before_first_key<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sq
             "{err:?}"
         );
     }
-    assert!(members.insert(&g).await.is_err());
+    assert!(members.insert(members.pool(), &g).await.is_err());
     assert!(matches!(
-        purchases.get(order.id).await,
+        purchases.get(purchases.pool(), order.id).await,
         Err(encx_sqlx::Error::NotFound { .. })
     ));
     eraser.reenable(&g.id).await.unwrap();
-    purchases.insert(&order).await.unwrap();
-    members.insert(&g).await.unwrap();
-    assert_eq!(cold.get(order.id).await.unwrap(), order);
+    purchases.insert(purchases.pool(), &order).await.unwrap();
+    members.insert(members.pool(), &g).await.unwrap();
+    assert_eq!(cold.get(cold.pool(), order.id).await.unwrap(), order);
 }
 
 /// Issue 23, item 3: two writer processes keep inserting purchases of subject G with G's key
@@ -342,8 +361,8 @@ async fn writers_are_swept<DB: Raw>(pool: sqlx::Pool<DB>, url: &str) {
     let (members, purchases, eraser) = setup(&pool, &pool, &pool).await;
     let ((g, g_order), (h, h_order)) = (member(1), member(2));
     for (m, p) in [(&g, &g_order), (&h, &h_order)] {
-        members.insert(m).await.unwrap();
-        purchases.insert(p).await.unwrap();
+        members.insert(&pool, m).await.unwrap();
+        purchases.insert(&pool, p).await.unwrap();
     }
     let mut writers: Vec<_> = (1..=2)
         .map(|n| {
@@ -402,8 +421,8 @@ async fn writers_are_swept<DB: Raw>(pool: sqlx::Pool<DB>, url: &str) {
     )
     .await;
     assert!(all as u64 > swept, "the rows are there, cleared");
-    assert_eq!(purchases.get(h_order.id).await.unwrap(), h_order);
-    assert_eq!(members.get(h.id).await.unwrap(), h);
+    assert_eq!(purchases.get(&pool, h_order.id).await.unwrap(), h_order);
+    assert_eq!(members.get(&pool, h.id).await.unwrap(), h);
 }
 
 /// The body of a writer process: with a crypto of its own (subject cache TTL
@@ -416,7 +435,7 @@ pub fn writer(url: &str) -> std::process::ExitCode {
         let base: i64 = std::env::var(ID_BASE_ENV).unwrap().parse().unwrap();
         let pool = sqlx::Pool::<DB>::connect(url).await.unwrap();
         let crypto = subject_crypto(pool.clone()).await;
-        let purchases = Repo::<Purchase, DB>::new(pool, crypto);
+        let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto);
         let started = Instant::now();
         let (mut wrote, mut refused) = (0u64, 0u64);
         let mut n = 0;
@@ -427,7 +446,7 @@ pub fn writer(url: &str) -> std::process::ExitCode {
                 member_id: subject,
                 address: format!("{n} Written Street"),
             };
-            match purchases.insert(&order).await {
+            match purchases.insert(&pool, &order).await {
                 Ok(()) if n == 1 => println!("ready"),
                 Ok(()) => wrote += 1,
                 Err(e) if e.is_shredded() => refused += 1,
@@ -522,7 +541,7 @@ mod in_transaction {
         members.create_table().await.unwrap();
         purchases.create_table().await.unwrap();
         let (ada, order) = member(1);
-        members.insert(&ada).await.unwrap();
+        members.insert(&pool, &ada).await.unwrap();
 
         let cold = cold_crypto(&pool).await;
         let purchases = Repo::<Purchase, DB>::new(pool.clone(), cold.clone());
@@ -535,19 +554,19 @@ mod in_transaction {
             .unwrap();
         let started = Instant::now();
         let mut tx = pool.begin().await.unwrap();
-        members.insert_on(&mut tx, &bob).await.unwrap(); // the transaction has written
-        purchases.insert_on(&mut tx, &order).await.unwrap();
-        purchases.insert_on(&mut tx, &bob_order).await.unwrap();
-        assert_eq!(purchases.get_on(&mut tx, order.id).await.unwrap(), order);
-        assert_eq!(members.get_on(&mut tx, bob.id).await.unwrap(), bob);
+        members.insert(&mut tx, &bob).await.unwrap(); // the transaction has written
+        purchases.insert(&mut tx, &order).await.unwrap();
+        purchases.insert(&mut tx, &bob_order).await.unwrap();
+        assert_eq!(purchases.get(&mut tx, order.id).await.unwrap(), order);
+        assert_eq!(members.get(&mut tx, bob.id).await.unwrap(), bob);
         tx.commit().await.unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "no wait for a lock: {:?}",
             started.elapsed()
         );
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
-        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        assert_eq!(members.get(&pool, bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(&pool, bob_order.id).await.unwrap(), bob_order);
 
         // Not warmed: a new subject's key cannot be stored while the transaction holds the
         // database.
@@ -558,8 +577,8 @@ mod in_transaction {
             .await
             .unwrap();
         let mut tx = pool.begin().await.unwrap();
-        members.insert_on(&mut tx, &dora).await.unwrap();
-        let err = members.insert_on(&mut tx, &carl).await.unwrap_err();
+        members.insert(&mut tx, &dora).await.unwrap();
+        let err = members.insert(&mut tx, &carl).await.unwrap_err();
         assert!(!err.is_retryable(), "{err:?}");
         assert!(
             matches!(&err, encx_sqlx::Error::InvalidConfig(m) if m.contains("warm_keys")),

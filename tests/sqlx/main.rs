@@ -287,72 +287,72 @@ macro_rules! db_tests {
                     return;
                 };
                 let people: Vec<Person> = (0..6).map(person).collect();
-                repo.insert(&people[0]).await.unwrap();
-                repo.insert_many(&people[1..]).await.unwrap();
+                repo.insert(repo.pool(), &people[0]).await.unwrap();
+                repo.insert_many(repo.pool(), &people[1..]).await.unwrap();
 
-                assert_eq!(repo.get(people[0].id).await.unwrap(), people[0]);
-                assert!(repo.get_optional(Uuid::new_v4()).await.unwrap().is_none());
+                assert_eq!(repo.get(repo.pool(), people[0].id).await.unwrap(), people[0]);
+                assert!(repo.get_optional(repo.pool(), Uuid::new_v4()).await.unwrap().is_none());
                 assert!(matches!(
-                    repo.get(Uuid::new_v4()).await,
+                    repo.get(repo.pool(), Uuid::new_v4()).await,
                     Err(encx_sqlx::Error::NotFound { .. })
                 ));
 
                 let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
-                let mut many = repo.get_many(&ids).await.unwrap();
+                let mut many = repo.get_many(repo.pool(), &ids).await.unwrap();
                 many.sort_by_key(|p| p.age);
                 assert_eq!(many, people);
 
                 let found = repo
-                    .find_by(Person::EMAIL, "  PERSON.3@example.COM ")
+                    .find_by(repo.pool(), Person::EMAIL, "  PERSON.3@example.COM ")
                     .await
                     .unwrap();
                 assert_eq!(found, vec![people[3].clone()]);
                 assert!(repo
-                    .find_by(Person::EMAIL, "nobody@example.com")
+                    .find_by(repo.pool(), Person::EMAIL, "nobody@example.com")
                     .await
                     .unwrap()
                     .is_empty());
-                let by_phone = repo.find_by(Person::PHONE, "15550100004").await.unwrap();
+                let by_phone = repo.find_by(repo.pool(), Person::PHONE, "15550100004").await.unwrap();
                 assert_eq!(by_phone, vec![people[4].clone()]);
                 let lyon = repo
-                    .find_by_index(Person::NAME_CITY, &[&"name3 secretname", &"LYON"])
+                    .find_by_index(repo.pool(), Person::NAME_CITY, &[&"name3 secretname", &"LYON"])
                     .await
                     .unwrap();
                 assert_eq!(lyon, vec![people[3].clone()]);
                 assert!(repo
-                    .exists_by(Person::EMAIL, "person.5@example.com")
+                    .exists_by(repo.pool(), Person::EMAIL, "person.5@example.com")
                     .await
                     .unwrap());
                 assert!(!repo
-                    .exists_by(Person::EMAIL, "person.9@example.com")
+                    .exists_by(repo.pool(), Person::EMAIL, "person.9@example.com")
                     .await
                     .unwrap());
 
                 let mut changed = people[2].clone();
                 changed.email = "new.address@example.com".into();
                 changed.phone = None;
-                repo.update(&changed).await.unwrap();
-                assert_eq!(repo.get(changed.id).await.unwrap(), changed);
+                repo.update(repo.pool(), &changed).await.unwrap();
+                assert_eq!(repo.get(repo.pool(), changed.id).await.unwrap(), changed);
                 assert!(repo
-                    .find_by(Person::EMAIL, &people[2].email)
+                    .find_by(repo.pool(), Person::EMAIL, &people[2].email)
                     .await
                     .unwrap()
                     .is_empty());
                 assert_eq!(
-                    repo.find_by(Person::EMAIL, "NEW.address@example.com")
+                    repo.find_by(repo.pool(), Person::EMAIL, "NEW.address@example.com")
                         .await
                         .unwrap(),
                     vec![changed.clone()]
                 );
                 let ghost = person(99);
                 assert!(matches!(
-                    repo.update(&ghost).await,
+                    repo.update(repo.pool(), &ghost).await,
                     Err(encx_sqlx::Error::NotFound { .. })
                 ));
 
-                assert!(repo.delete(people[1].id).await.unwrap());
-                assert!(!repo.delete(people[1].id).await.unwrap());
-                assert!(repo.get_optional(people[1].id).await.unwrap().is_none());
+                assert!(repo.delete(repo.pool(), people[1].id).await.unwrap());
+                assert!(!repo.delete(repo.pool(), people[1].id).await.unwrap());
+                assert!(repo.get_optional(repo.pool(), people[1].id).await.unwrap().is_none());
                 db.cleanup().await;
             }
             async fn quoted_identifiers_and_string_ids() {
@@ -372,17 +372,17 @@ macro_rules! db_tests {
                     kind: "llc".into(),
                     employee_count: 12,
                 };
-                repo.insert(&acme).await.unwrap();
-                assert_eq!(repo.get("ACME-1".to_string()).await.unwrap(), acme);
+                repo.insert(repo.pool(), &acme).await.unwrap();
+                assert_eq!(repo.get(repo.pool(), "ACME-1".to_string()).await.unwrap(), acme);
                 assert_eq!(
-                    repo.find_by(Company::LEGAL_NAME, "  Acme Ltd ")
+                    repo.find_by(repo.pool(), Company::LEGAL_NAME, "  Acme Ltd ")
                         .await
                         .unwrap(),
                     vec![acme.clone()]
                 );
-                assert!(repo.erase("ACME-1".to_string()).await.unwrap());
+                assert!(repo.erase(repo.pool(), "ACME-1".to_string()).await.unwrap());
                 assert!(repo
-                    .get("ACME-1".to_string())
+                    .get(repo.pool(), "ACME-1".to_string())
                     .await
                     .unwrap_err()
                     .is_shredded());
@@ -399,29 +399,29 @@ macro_rules! db_tests {
                 };
                 let (a, b) = (person(1), person(2));
                 let mut tx = db.pool.begin().await.unwrap();
-                repo.insert_on(&mut tx, &a).await.unwrap();
-                repo.insert_many_on(&mut tx, std::slice::from_ref(&b))
+                repo.insert(&mut tx, &a).await.unwrap();
+                repo.insert_many(&mut tx, std::slice::from_ref(&b))
                     .await
                     .unwrap();
-                assert_eq!(repo.get_on(&mut tx, a.id).await.unwrap(), a);
+                assert_eq!(repo.get(&mut tx, a.id).await.unwrap(), a);
                 assert_eq!(
-                    repo.find_by_on(&mut tx, Person::EMAIL, &b.email)
+                    repo.find_by(&mut tx, Person::EMAIL, &b.email)
                         .await
                         .unwrap(),
                     vec![b.clone()]
                 );
                 tx.rollback().await.unwrap();
                 assert!(
-                    repo.get_optional(a.id).await.unwrap().is_none(),
+                    repo.get_optional(repo.pool(), a.id).await.unwrap().is_none(),
                     "rolled back with the caller's transaction"
                 );
-                assert!(repo.get_optional(b.id).await.unwrap().is_none());
+                assert!(repo.get_optional(repo.pool(), b.id).await.unwrap().is_none());
 
                 let mut tx = db.pool.begin().await.unwrap();
-                repo.insert_on(&mut tx, &a).await.unwrap();
-                repo.erase_on(&mut tx, a.id).await.unwrap();
+                repo.insert(&mut tx, &a).await.unwrap();
+                repo.erase(&mut tx, a.id).await.unwrap();
                 tx.commit().await.unwrap();
-                assert!(repo.get(a.id).await.unwrap_err().is_shredded());
+                assert!(repo.get(repo.pool(), a.id).await.unwrap_err().is_shredded());
                 db.cleanup().await;
             }
             async fn erasure_shreds_and_hides_the_record() {
@@ -434,11 +434,11 @@ macro_rules! db_tests {
                     return;
                 };
                 let people: Vec<Person> = (0..3).map(person).collect();
-                repo.insert_many(&people).await.unwrap();
+                repo.insert_many(repo.pool(), &people).await.unwrap();
                 let gone = &people[1];
-                assert!(repo.erase(gone.id).await.unwrap());
+                assert!(repo.erase(repo.pool(), gone.id).await.unwrap());
 
-                match repo.get(gone.id).await {
+                match repo.get(repo.pool(), gone.id).await {
                     Err(encx_sqlx::Error::Crypto(encx::Error::Shredded { table, record })) => {
                         assert_eq!(table, "people");
                         assert_eq!(record, gone.id.to_string());
@@ -446,16 +446,16 @@ macro_rules! db_tests {
                     other => panic!("expected Shredded, got {other:?}"),
                 }
                 let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
-                let left = repo.get_many(&ids).await.unwrap();
+                let left = repo.get_many(repo.pool(), &ids).await.unwrap();
                 assert_eq!(left.len(), 2);
                 assert!(left.iter().all(|p| p.id != gone.id));
                 assert!(repo
-                    .find_by(Person::EMAIL, &gone.email)
+                    .find_by(repo.pool(), Person::EMAIL, &gone.email)
                     .await
                     .unwrap()
                     .is_empty());
                 assert!(
-                    repo.update(gone).await.unwrap_err().is_shredded(),
+                    repo.update(repo.pool(), gone).await.unwrap_err().is_shredded(),
                     "an erased record stays erased"
                 );
 
@@ -499,7 +499,7 @@ macro_rules! db_tests {
                         code: format!("CODE-{i:05}"),
                     })
                     .collect();
-                repo.insert_many(&vouchers).await.unwrap();
+                repo.insert_many(repo.pool(), &vouchers).await.unwrap();
 
                 // With 8 bits, 1,300 codes share 256 buckets (inserted as 128 + 1000 + 172 rows, through the pipelined path): find one whose bucket holds others.
                 let bucket =
@@ -512,7 +512,7 @@ macro_rules! db_tests {
                     .iter()
                     .filter(|o| bucket(o) == bucket(target))
                     .count();
-                let found = repo.find_by(Voucher::CODE, &target.code).await.unwrap();
+                let found = repo.find_by(repo.pool(), Voucher::CODE, &target.code).await.unwrap();
                 assert_eq!(
                     found,
                     vec![target.clone()],
@@ -536,7 +536,7 @@ macro_rules! db_tests {
                             let mut mine = Vec::new();
                             for i in 0..10 {
                                 let p = person(t * 100 + i);
-                                repo.insert(&p).await.unwrap();
+                                repo.insert(repo.pool(), &p).await.unwrap();
                                 mine.push(p);
                             }
                             mine
@@ -548,10 +548,10 @@ macro_rules! db_tests {
                     all.extend(t.await.unwrap());
                 }
                 let ids: Vec<Uuid> = all.iter().map(|p| p.id).collect();
-                assert_eq!(repo.get_many(&ids).await.unwrap().len(), 160);
+                assert_eq!(repo.get_many(repo.pool(), &ids).await.unwrap().len(), 160);
                 for p in all.iter().step_by(17) {
                     assert_eq!(
-                        repo.find_by(Person::EMAIL, &p.email).await.unwrap(),
+                        repo.find_by(repo.pool(), Person::EMAIL, &p.email).await.unwrap(),
                         vec![p.clone()]
                     );
                 }
@@ -584,14 +584,14 @@ macro_rules! db_tests {
                 let repo_b = Repo::<Person, Db>::new(db.pool.clone(), crypto_b);
 
                 let a1 = person(1);
-                repo_a.insert(&a1).await.unwrap();
+                repo_a.insert(repo_a.pool(), &a1).await.unwrap();
                 assert_eq!(
-                    repo_b.get(a1.id).await.unwrap(),
+                    repo_b.get(repo_b.pool(), a1.id).await.unwrap(),
                     a1,
                     "B reads A's record through the shared KEK"
                 );
                 assert_eq!(
-                    repo_b.find_by(Person::EMAIL, &a1.email).await.unwrap(),
+                    repo_b.find_by(repo_b.pool(), Person::EMAIL, &a1.email).await.unwrap(),
                     vec![a1.clone()],
                     "and shares the index key"
                 );
@@ -600,12 +600,12 @@ macro_rules! db_tests {
                 let rotated = keyring_b.rotate_kek().await.unwrap();
                 assert_eq!(rotated.version, before + 1);
                 let b1 = person(2);
-                repo_b.insert(&b1).await.unwrap();
+                repo_b.insert(repo_b.pool(), &b1).await.unwrap();
                 let a2 = person(3);
-                repo_a.insert(&a2).await.unwrap(); // A may still use its cached (now retired) KEK
+                repo_a.insert(repo_a.pool(), &a2).await.unwrap(); // A may still use its cached (now retired) KEK
                 for p in [&a1, &b1, &a2] {
-                    assert_eq!(&repo_a.get(p.id).await.unwrap(), p);
-                    assert_eq!(&repo_b.get(p.id).await.unwrap(), p);
+                    assert_eq!(&repo_a.get(repo_a.pool(), p.id).await.unwrap(), p);
+                    assert_eq!(&repo_b.get(repo_b.pool(), p.id).await.unwrap(), p);
                 }
                 db.cleanup().await;
             }
@@ -629,7 +629,7 @@ macro_rules! db_tests {
                     .with_cache_ttl(std::time::Duration::ZERO),
                 );
                 let first = person(999);
-                repo.insert(&first).await.unwrap(); // the first KEK exists before the race
+                repo.insert(repo.pool(), &first).await.unwrap(); // the first KEK exists before the race
                 let inserters: Vec<_> = (0..4)
                     .map(|t| {
                         let repo = repo.clone();
@@ -637,7 +637,7 @@ macro_rules! db_tests {
                             let mut mine = Vec::new();
                             for i in 0..15 {
                                 let p = person(t * 100 + i);
-                                repo.insert(&p).await.unwrap();
+                                repo.insert(repo.pool(), &p).await.unwrap();
                                 mine.push(p);
                             }
                             mine
@@ -666,7 +666,7 @@ macro_rules! db_tests {
                 assert_eq!(keks.len(), 6, "the first KEK and five rotations");
                 all.push(first);
                 let ids: Vec<Uuid> = all.iter().map(|p| p.id).collect();
-                let mut back = repo.get_many(&ids).await.unwrap();
+                let mut back = repo.get_many(repo.pool(), &ids).await.unwrap();
                 back.sort_by_key(|p| p.id);
                 all.sort_by_key(|p| p.id);
                 assert_eq!(
@@ -685,8 +685,8 @@ macro_rules! db_tests {
                     return;
                 };
                 let people: Vec<Person> = (0..20).map(person).collect();
-                repo.insert_many(&people).await.unwrap();
-                repo.erase(people[0].id).await.unwrap();
+                repo.insert_many(repo.pool(), &people).await.unwrap();
+                repo.erase(repo.pool(), people[0].id).await.unwrap();
                 let secrets = secrets(&people);
                 let tables: Vec<String> = sqlx::query_scalar($tables_sql)
                     .fetch_all(&db.pool)
@@ -766,7 +766,7 @@ macro_rules! db_tests {
                 let mut twin = person(2);
                 twin.email = honest.email.clone();
                 let other = person(3);
-                repo.insert_many(&[honest.clone(), twin.clone(), other.clone()])
+                repo.insert_many(repo.pool(), &[honest.clone(), twin.clone(), other.clone()])
                     .await
                     .unwrap();
                 edit_bytes(&db, "name", twin.id, |b| {
@@ -776,10 +776,10 @@ macro_rules! db_tests {
                 .await;
 
                 // Before the fix this failed with Tampered: the value became unfindable.
-                let found = repo.find_by(Person::EMAIL, &honest.email).await.unwrap();
+                let found = repo.find_by(repo.pool(), Person::EMAIL, &honest.email).await.unwrap();
                 assert_eq!(found, vec![honest.clone()]);
                 let report = repo
-                    .find_by_report(Person::EMAIL, &honest.email)
+                    .find_by_report(repo.pool(), Person::EMAIL, &honest.email)
                     .await
                     .unwrap();
                 assert_eq!(report.found, vec![honest.clone()]);
@@ -787,15 +787,15 @@ macro_rules! db_tests {
                 assert_eq!(report.rejected[0].table, "people");
                 assert_eq!(report.rejected[0].record, twin.id.to_string());
                 assert!(report.rejected[0].error.is_tampered());
-                assert!(repo.exists_by(Person::EMAIL, &honest.email).await.unwrap());
+                assert!(repo.exists_by(repo.pool(), Person::EMAIL, &honest.email).await.unwrap());
                 let by_index = repo
-                    .find_by_index_report(Person::NAME_CITY, &[&twin.name, &twin.city])
+                    .find_by_index_report(repo.pool(), Person::NAME_CITY, &[&twin.name, &twin.city])
                     .await
                     .unwrap();
                 assert!(by_index.found.is_empty() && by_index.rejected.len() == 1);
-                assert!(repo.get(twin.id).await.unwrap_err().is_tampered());
+                assert!(repo.get(repo.pool(), twin.id).await.unwrap_err().is_tampered());
                 assert!(repo
-                    .find_by_report(Person::EMAIL, &other.email)
+                    .find_by_report(repo.pool(), Person::EMAIL, &other.email)
                     .await
                     .unwrap()
                     .is_clean());
@@ -811,7 +811,7 @@ macro_rules! db_tests {
                     return;
                 };
                 let people: Vec<Person> = (0..4).map(person).collect();
-                repo.insert_many(&people).await.unwrap();
+                repo.insert_many(repo.pool(), &people).await.unwrap();
                 // A data column's format byte (was UnsupportedFormat, not is_tampered()).
                 edit_bytes(&db, "name", people[0].id, |b| b[0] = 0x07).await;
                 // Garbage in encx_dek (was UnsupportedFormat or KeyNotFound).
@@ -822,7 +822,7 @@ macro_rules! db_tests {
                 // A wrapped DEK naming a KEK the store never held (was KeyNotFound).
                 edit_bytes(&db, "encx_dek", people[2].id, |b| b[5] ^= 0x40).await;
                 for p in &people[..3] {
-                    let err = repo.get(p.id).await.unwrap_err();
+                    let err = repo.get(repo.pool(), p.id).await.unwrap_err();
                     assert!(err.is_tampered(), "{err:?}");
                     assert_eq!(err.crypto_kind(), Some(encx::ErrorKind::Integrity));
                 }
@@ -838,7 +838,7 @@ macro_rules! db_tests {
                     .execute(&db.pool)
                     .await
                     .unwrap();
-                let err = repo.get(people[3].id).await.unwrap_err();
+                let err = repo.get(repo.pool(), people[3].id).await.unwrap_err();
                 assert!(
                     matches!(
                         err,
@@ -859,7 +859,7 @@ macro_rules! db_tests {
                     return;
                 };
                 let p = person(1);
-                repo.insert(&p).await.unwrap();
+                repo.insert(repo.pool(), &p).await.unwrap();
                 let fresh = || async { crypto_for(SqlKekStore::<Db>::new(db.pool.clone())).await };
 
                 // Version edited: a new process (cold cache) must refuse the KEK.
@@ -868,14 +868,14 @@ macro_rules! db_tests {
                     .await
                     .unwrap();
                 let other = Repo::<Person, Db>::new(db.pool.clone(), fresh().await);
-                assert!(other.get(p.id).await.unwrap_err().is_tampered());
+                assert!(other.get(other.pool(), p.id).await.unwrap_err().is_tampered());
                 sqlx::query("UPDATE encx_keks SET version = version - 10 WHERE purpose = 'kek'")
                     .execute(&db.pool)
                     .await
                     .unwrap();
                 let other = Repo::<Person, Db>::new(db.pool.clone(), fresh().await);
                 assert_eq!(
-                    other.get(p.id).await.unwrap(),
+                    other.get(other.pool(), p.id).await.unwrap(),
                     p,
                     "the restored row serves again"
                 );
@@ -1206,13 +1206,19 @@ mod postgres_bulk {
         let people_repo = Repo::<Person, sqlx::Postgres>::new(db.pool.clone(), crypto.clone());
         people_repo.create_table().await.unwrap();
         let people: Vec<Person> = (0..2_345).map(person).collect();
-        people_repo.insert_many(&people).await.unwrap();
+        people_repo
+            .insert_many(people_repo.pool(), &people)
+            .await
+            .unwrap();
         let ids: Vec<Uuid> = people.iter().map(|p| p.id).collect();
-        let mut back = people_repo.get_many(&ids).await.unwrap();
+        let mut back = people_repo
+            .get_many(people_repo.pool(), &ids)
+            .await
+            .unwrap();
         back.sort_by_key(|p| p.age);
         assert_eq!(back, people);
         let found = people_repo
-            .find_by(Person::EMAIL, &people[1_234].email)
+            .find_by(people_repo.pool(), Person::EMAIL, &people[1_234].email)
             .await
             .unwrap();
         assert_eq!(found, vec![people[1_234].clone()]);
@@ -1233,9 +1239,12 @@ mod postgres_bulk {
                 body: format!("note body {n}"),
             })
             .collect();
-        notes_repo.insert_many(&notes).await.unwrap();
+        notes_repo
+            .insert_many(notes_repo.pool(), &notes)
+            .await
+            .unwrap();
         let ids: Vec<i64> = notes.iter().map(|n| n.id).collect();
-        let mut back = notes_repo.get_many(&ids).await.unwrap();
+        let mut back = notes_repo.get_many(notes_repo.pool(), &ids).await.unwrap();
         back.sort_by_key(|n| n.id);
         assert_eq!(back, notes);
         db.cleanup().await;
@@ -1419,8 +1428,8 @@ mod generic {
         purchases.create_table().await.unwrap();
         let people = [member(1), member(2)];
         for (m, p) in &people {
-            members.insert(m).await.unwrap();
-            purchases.insert(p).await.unwrap();
+            members.insert(members.pool(), m).await.unwrap();
+            purchases.insert(purchases.pool(), p).await.unwrap();
         }
         (crypto, members, purchases, people)
     }
@@ -1432,8 +1441,11 @@ mod generic {
     async fn subject_erasure<DB: EncxDatabase>(data: sqlx::Pool<DB>, keys: sqlx::Pool<DB>) {
         let (crypto, members, purchases, [(ada, ada_order), (bob, bob_order)]) =
             subjects_setup(data.clone(), keys.clone()).await;
-        assert_eq!(members.get(ada.id).await.unwrap(), ada);
-        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+        assert_eq!(members.get(members.pool(), ada.id).await.unwrap(), ada);
+        assert_eq!(
+            purchases.get(purchases.pool(), ada_order.id).await.unwrap(),
+            ada_order
+        );
 
         // Step 1 alone, as if the process died right after it.
         let destroyed = crypto.erase_subject(ada.id.as_bytes()).await.unwrap();
@@ -1442,21 +1454,41 @@ mod generic {
             1,
             "one key for the subject across both tables"
         );
-        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
-        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
         assert!(members
-            .find_by(Member::EMAIL, &ada.email)
+            .get(members.pool(), ada.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert!(purchases
+            .get(purchases.pool(), ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert!(members
+            .find_by(members.pool(), Member::EMAIL, &ada.email)
             .await
             .unwrap()
             .is_empty());
-        assert!(!members.exists_by(Member::EMAIL, &ada.email).await.unwrap());
+        assert!(!members
+            .exists_by(members.pool(), Member::EMAIL, &ada.email)
+            .await
+            .unwrap());
         assert_eq!(
-            members.get_many(&[ada.id, bob.id]).await.unwrap(),
+            members
+                .get_many(members.pool(), &[ada.id, bob.id])
+                .await
+                .unwrap(),
             vec![bob.clone()]
         );
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
-        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
-        let refused = purchases.insert(&ada_order).await.unwrap_err();
+        assert_eq!(members.get(members.pool(), bob.id).await.unwrap(), bob);
+        assert_eq!(
+            purchases.get(purchases.pool(), bob_order.id).await.unwrap(),
+            bob_order
+        );
+        let refused = purchases
+            .insert(purchases.pool(), &ada_order)
+            .await
+            .unwrap_err();
         assert!(refused.is_shredded(), "{refused:?}");
 
         // The next call finds no key left to destroy and clears the rows.
@@ -1496,7 +1528,7 @@ mod generic {
             vec![("subject_users", 1), ("subject_orders", 1)]
         );
         assert!(members
-            .get_many(&[ada.id, bob.id])
+            .get_many(members.pool(), &[ada.id, bob.id])
             .await
             .unwrap()
             .is_empty());
@@ -1504,7 +1536,7 @@ mod generic {
         // A second process with a cold cache agrees.
         let cold_orders = encx_sqlx::Repo::<Purchase, DB>::new(data, subject_crypto(keys).await);
         assert!(cold_orders
-            .get(ada_order.id)
+            .get(cold_orders.pool(), ada_order.id)
             .await
             .unwrap_err()
             .is_shredded());
@@ -1543,16 +1575,19 @@ mod generic {
         let cold = subject_crypto(pool.clone()).await;
         let cold_members = encx_sqlx::Repo::<Member, DB>::new(pool.clone(), cold);
         assert_eq!(
-            cold_members.get(ada.id).await.unwrap(),
+            cold_members.get(&pool, ada.id).await.unwrap(),
             ada,
             "key rolled back"
         );
         assert_eq!(
-            members.find_by(Member::EMAIL, &ada.email).await.unwrap(),
+            members
+                .find_by(&pool, Member::EMAIL, &ada.email)
+                .await
+                .unwrap(),
             vec![ada.clone()],
             "index rolled back"
         );
-        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+        assert_eq!(purchases.get(&pool, ada_order.id).await.unwrap(), ada_order);
 
         let eraser = encx_sqlx::SubjectEraser::<Uuid>::new(crypto.clone())
             .table(members.clone())
@@ -1564,20 +1599,24 @@ mod generic {
             receipt.tables,
             vec![("subject_users", 1), ("subject_orders", 1)]
         );
-        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
-        assert!(cold_members.get(ada.id).await.unwrap_err().is_shredded());
+        assert!(members.get(&pool, ada.id).await.unwrap_err().is_shredded());
+        assert!(cold_members
+            .get(&pool, ada.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
         assert!(members
-            .find_by(Member::EMAIL, &ada.email)
+            .find_by(&pool, Member::EMAIL, &ada.email)
             .await
             .unwrap()
             .is_empty());
-        let refused = purchases.insert(&ada_order).await.unwrap_err();
+        let refused = purchases.insert(&pool, &ada_order).await.unwrap_err();
         assert!(
             refused.is_shredded(),
             "this process forgot the key: {refused:?}"
         );
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
-        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        assert_eq!(members.get(&pool, bob.id).await.unwrap(), bob);
+        assert_eq!(purchases.get(&pool, bob_order.id).await.unwrap(), bob_order);
         let again = eraser.erase(&ada.id).await.unwrap();
         assert!(again.keys_destroyed.is_empty());
         assert_eq!(
@@ -1652,24 +1691,24 @@ mod generic {
         members.create_table().await.unwrap();
         purchases.create_table().await.unwrap();
         let (ada, mut order) = member(1);
-        members.insert(&ada).await.unwrap();
+        members.insert(members.pool(), &ada).await.unwrap();
         purchases
-            .insert_many(std::slice::from_ref(&order))
+            .insert_many(purchases.pool(), std::slice::from_ref(&order))
             .await
             .unwrap();
-        members.get(ada.id).await.unwrap();
+        members.get(members.pool(), ada.id).await.unwrap();
         assert_eq!(
             members
-                .find_by(Member::EMAIL, &ada.email)
+                .find_by(members.pool(), Member::EMAIL, &ada.email)
                 .await
                 .unwrap()
                 .len(),
             1
         );
         order.address = "2 Changed Street".into();
-        purchases.update(&order).await.unwrap();
-        members.get_many(&[ada.id]).await.unwrap();
-        purchases.erase(order.id).await.unwrap();
+        purchases.update(purchases.pool(), &order).await.unwrap();
+        members.get_many(members.pool(), &[ada.id]).await.unwrap();
+        purchases.erase(purchases.pool(), order.id).await.unwrap();
         let index = crypto
             .blind_index(Member::EMAIL.spec(), &ada.email)
             .unwrap()
@@ -1878,7 +1917,10 @@ mod generic {
         let old_orders =
             encx_sqlx::Repo::<Purchase, sqlx::Sqlite>::new(old_data.clone(), restored.clone());
         assert_eq!(
-            old_orders.get(ada_order.id).await.unwrap(),
+            old_orders
+                .get(old_orders.pool(), ada_order.id)
+                .await
+                .unwrap(),
             ada_order,
             "without the ledger, the restore resurrects the erased subject"
         );
@@ -1899,11 +1941,17 @@ mod generic {
             "the restored key is destroyed again"
         );
         assert!(old_orders
-            .get(ada_order.id)
+            .get(old_orders.pool(), ada_order.id)
             .await
             .unwrap_err()
             .is_shredded());
-        assert_eq!(old_orders.get(bob_order.id).await.unwrap(), bob_order);
+        assert_eq!(
+            old_orders
+                .get(old_orders.pool(), bob_order.id)
+                .await
+                .unwrap(),
+            bob_order
+        );
         let again = after_restore.reapply_ledger().await.unwrap();
         assert!(
             again[0].keys_destroyed.is_empty(),
@@ -2072,7 +2120,7 @@ mod generic {
             restored.clone(),
         );
         assert_eq!(
-            purchases.get(ada_order.id).await.unwrap(),
+            purchases.get(purchases.pool(), ada_order.id).await.unwrap(),
             ada_order,
             "the full restore resurrected the erased subject"
         );
@@ -2084,7 +2132,10 @@ mod generic {
             .table(members.clone())
             .table(purchases.clone());
         assert!(naive.reapply_ledger().await.unwrap().is_empty());
-        assert_eq!(purchases.get(ada_order.id).await.unwrap(), ada_order);
+        assert_eq!(
+            purchases.get(purchases.pool(), ada_order.id).await.unwrap(),
+            ada_order
+        );
 
         // The ledger kept apart remembers it.
         let after_restore = encx_sqlx::SubjectEraser::<Uuid>::new(restored.clone())
@@ -2102,17 +2153,23 @@ mod generic {
         let cold_orders =
             encx_sqlx::Repo::<Purchase, sqlx::Postgres>::new(restored_data.pool.clone(), cold);
         assert!(cold_orders
-            .get(ada_order.id)
+            .get(cold_orders.pool(), ada_order.id)
             .await
             .unwrap_err()
             .is_shredded());
         assert!(members
-            .find_by(Member::EMAIL, &ada.email)
+            .find_by(members.pool(), Member::EMAIL, &ada.email)
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(cold_orders.get(bob_order.id).await.unwrap(), bob_order);
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
+        assert_eq!(
+            cold_orders
+                .get(cold_orders.pool(), bob_order.id)
+                .await
+                .unwrap(),
+            bob_order
+        );
+        assert_eq!(members.get(members.pool(), bob.id).await.unwrap(), bob);
         for db in [data, keys, ledger_db, restored_data, restored_keys] {
             db.cleanup().await;
         }
@@ -2177,15 +2234,26 @@ mod generic {
             dek.is_some(),
             "the restored copy holds the erased subject's wrapped DEK"
         );
-        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
-        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
         assert!(members
-            .find_by(Member::EMAIL, &ada.email)
+            .get(members.pool(), ada.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert!(purchases
+            .get(purchases.pool(), ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert!(members
+            .find_by(members.pool(), Member::EMAIL, &ada.email)
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
-        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        assert_eq!(members.get(members.pool(), bob.id).await.unwrap(), bob);
+        assert_eq!(
+            purchases.get(purchases.pool(), bob_order.id).await.unwrap(),
+            bob_order
+        );
         for db in [data, keys, restored] {
             db.cleanup().await;
         }
@@ -2269,10 +2337,21 @@ mod generic {
             dek.is_some(),
             "the copy still holds the erased subject's wrapped DEK"
         );
-        assert!(members.get(ada.id).await.unwrap_err().is_shredded());
-        assert!(purchases.get(ada_order.id).await.unwrap_err().is_shredded());
-        assert_eq!(members.get(bob.id).await.unwrap(), bob);
-        assert_eq!(purchases.get(bob_order.id).await.unwrap(), bob_order);
+        assert!(members
+            .get(members.pool(), ada.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert!(purchases
+            .get(purchases.pool(), ada_order.id)
+            .await
+            .unwrap_err()
+            .is_shredded());
+        assert_eq!(members.get(members.pool(), bob.id).await.unwrap(), bob);
+        assert_eq!(
+            purchases.get(purchases.pool(), bob_order.id).await.unwrap(),
+            bob_order
+        );
         restored.close().await;
         let _ = std::fs::remove_file(&backup);
         data.cleanup().await;
@@ -2284,8 +2363,11 @@ mod generic {
         users: &encx_sqlx::Repo<Person, DB>,
         user: &Person,
     ) -> encx_sqlx::Result<bool> {
-        users.insert(user).await?;
-        Ok(!users.find_by(Person::EMAIL, &user.email).await?.is_empty())
+        users.insert(users.pool(), user).await?;
+        Ok(!users
+            .find_by(users.pool(), Person::EMAIL, &user.email)
+            .await?
+            .is_empty())
     }
 
     /// Every by-id method, the key store and the migrations, generic too.
@@ -2301,22 +2383,25 @@ mod generic {
             .build()
             .await
             .unwrap();
-        let users = encx_sqlx::Repo::<Person, DB>::new(pool, crypto);
+        let users = encx_sqlx::Repo::<Person, DB>::new(pool.clone(), crypto);
         users.create_table().await.unwrap();
 
         let mut ada = person(1);
         assert!(register(&users, &ada).await.unwrap());
-        assert_eq!(users.get(ada.id).await.unwrap(), ada);
+        assert_eq!(users.get(&pool, ada.id).await.unwrap(), ada);
         ada.city = "Paris".into();
-        users.update(&ada).await.unwrap();
-        assert_eq!(users.get_many(&[ada.id]).await.unwrap(), vec![ada.clone()]);
-        assert!(users.erase(ada.id).await.unwrap());
-        assert!(users.get(ada.id).await.unwrap_err().is_shredded());
-        assert!(users.update(&ada).await.unwrap_err().is_shredded());
-        assert!(users.delete(ada.id).await.unwrap());
-        assert!(users.get_optional(ada.id).await.unwrap().is_none());
+        users.update(&pool, &ada).await.unwrap();
+        assert_eq!(
+            users.get_many(&pool, &[ada.id]).await.unwrap(),
+            vec![ada.clone()]
+        );
+        assert!(users.erase(&pool, ada.id).await.unwrap());
+        assert!(users.get(&pool, ada.id).await.unwrap_err().is_shredded());
+        assert!(users.update(&pool, &ada).await.unwrap_err().is_shredded());
+        assert!(users.delete(&pool, ada.id).await.unwrap());
+        assert!(users.get_optional(&pool, ada.id).await.unwrap().is_none());
         assert!(matches!(
-            users.update(&ada).await,
+            users.update(&pool, &ada).await,
             Err(encx_sqlx::Error::NotFound { .. })
         ));
     }
@@ -2371,9 +2456,9 @@ mod generic {
             body: "secret body".into(),
         };
         for error in [
-            notes.insert(&note).await.unwrap_err(),
+            notes.insert(notes.pool(), &note).await.unwrap_err(),
             notes
-                .insert_many(std::slice::from_ref(&note))
+                .insert_many(notes.pool(), std::slice::from_ref(&note))
                 .await
                 .unwrap_err(),
         ] {
@@ -2395,7 +2480,7 @@ mod generic {
         .execute(&db.pool)
         .await
         .unwrap();
-        let error = notes.get(2).await.unwrap_err();
+        let error = notes.get(notes.pool(), 2).await.unwrap_err();
         assert!(
             matches!(&error, encx_sqlx::Error::InvalidConfig(t) if t.contains("`tags`")),
             "{error:?}"

@@ -160,7 +160,7 @@ async fn read_all<DB: EncxDatabase>(repo: &Repo<Voucher, DB>, count: i64) -> Vec
     let ids: Vec<i64> = (0..count).collect();
     let mut read = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(5_000) {
-        read.extend(repo.get_many(chunk).await.unwrap());
+        read.extend(repo.get_many(repo.pool(), chunk).await.unwrap());
     }
     read.sort_by_key(|v| v.id);
     read
@@ -177,28 +177,28 @@ async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
     assert_eq!(reading.unmigrated_rows().await.unwrap(), 300);
 
     // The read mode, before the migration.
-    assert_eq!(reading.get(5).await.unwrap(), voucher(5));
+    assert_eq!(reading.get(&pool, 5).await.unwrap(), voucher(5));
     assert!(
-        repo.get(5).await.is_err(),
+        repo.get(&pool, 5).await.is_err(),
         "an ordinary repo cannot read it"
     );
-    let mut some = reading.get_many(&[1, 2, 3]).await.unwrap();
+    let mut some = reading.get_many(&pool, &[1, 2, 3]).await.unwrap();
     some.sort_by_key(|v| v.id);
     assert_eq!(some, vec![voucher(1), voucher(2), voucher(3)]);
     let code = voucher(42).code;
     assert_eq!(
-        reading.find_by(Voucher::CODE, &code).await.unwrap(),
+        reading.find_by(&pool, Voucher::CODE, &code).await.unwrap(),
         vec![voucher(42)]
     );
     let changed = Voucher {
         id: 7,
         code: "NEW-7".into(),
     };
-    reading.update(&changed).await.unwrap();
-    assert_eq!(reading.get(7).await.unwrap(), changed);
-    assert_eq!(repo.get(7).await.unwrap(), changed, "now migrated");
-    assert!(reading.erase(9).await.unwrap());
-    assert!(reading.get(9).await.unwrap_err().is_shredded());
+    reading.update(&pool, &changed).await.unwrap();
+    assert_eq!(reading.get(&pool, 7).await.unwrap(), changed);
+    assert_eq!(repo.get(&pool, 7).await.unwrap(), changed, "now migrated");
+    assert!(reading.erase(&pool, 9).await.unwrap());
+    assert!(reading.get(&pool, 9).await.unwrap_err().is_shredded());
     let plaintext_left =
         "SELECT COUNT(*) FROM vouchers WHERE id IN (7, 9) AND code_plain IS NOT NULL";
     assert_eq!(
@@ -210,7 +210,7 @@ async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
         id: 1_000,
         code: "FRESH".into(),
     };
-    reading.insert(&fresh).await.unwrap();
+    reading.insert(&pool, &fresh).await.unwrap();
     assert_eq!(reading.unmigrated_rows().await.unwrap(), 298);
 
     // The migration.
@@ -233,7 +233,7 @@ async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
         "no plaintext in encx columns"
     );
     assert!(
-        reading.get(9).await.unwrap_err().is_shredded(),
+        reading.get(&pool, 9).await.unwrap_err().is_shredded(),
         "not revived"
     );
     let expected: Vec<Voucher> = (0..300)
@@ -252,7 +252,7 @@ async fn migrate_and_verify<DB: Legacy>(pool: sqlx::Pool<DB>) {
     );
     for v in expected.iter().step_by(37) {
         assert_eq!(
-            repo.find_by(Voucher::CODE, &v.code).await.unwrap(),
+            repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap(),
             vec![v.clone()]
         );
     }
@@ -317,7 +317,7 @@ async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
     const ROWS: i64 = 50_000;
     let seed = super::rewrap::crash_seed("migration crash_at_random_points");
     let mut draw = super::rewrap::kill_points(seed);
-    let (repo, reading) = legacy_vouchers(pool, ROWS).await;
+    let (repo, reading) = legacy_vouchers(pool.clone(), ROWS).await;
     let all: Vec<Voucher> = (0..ROWS).map(voucher).collect();
     let mut migrated_before = 0;
     for round in 0..3 {
@@ -350,7 +350,7 @@ async fn crash_at_random_points<DB: Legacy>(pool: sqlx::Pool<DB>, url: &str) {
         "an ordinary repo reads all"
     );
     for v in all.iter().step_by(101) {
-        let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+        let found = repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
     }
 }
@@ -383,16 +383,23 @@ async fn migrate_members<DB: Legacy>(pool: sqlx::Pool<DB>) {
     let report = reading.verify(100).await.unwrap();
     assert!(report.is_complete() && report.checked == 40, "{report:?}");
     for m in &all {
-        assert_eq!(members.get(m.id).await.unwrap(), *m);
+        assert_eq!(members.get(&pool, m.id).await.unwrap(), *m);
         assert_eq!(
-            members.find_by(Member::EMAIL, &m.email).await.unwrap(),
+            members
+                .find_by(&pool, Member::EMAIL, &m.email)
+                .await
+                .unwrap(),
             vec![m.clone()]
         );
     }
     let eraser = encx_sqlx::SubjectEraser::new(crypto).table(members.clone());
     eraser.erase(&all[0].id).await.unwrap();
-    assert!(members.get(all[0].id).await.unwrap_err().is_shredded());
-    assert_eq!(members.get(all[1].id).await.unwrap(), all[1]);
+    assert!(members
+        .get(&pool, all[0].id)
+        .await
+        .unwrap_err()
+        .is_shredded());
+    assert_eq!(members.get(&pool, all[1].id).await.unwrap(), all[1]);
 }
 
 /// Runs the CLI in this process with the vouchers table registered as being migrated; its

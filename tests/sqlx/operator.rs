@@ -209,7 +209,7 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
     let env = [(KEK_TTL_ENV, ttl_ms.as_str())];
     let app = app_vouchers(pool.clone(), APP_TTL).await;
     app.create_table().await.unwrap();
-    app.insert_many(&(0..10).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(0..10).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap(); // the application now caches KEK 1 as active
     let [(old, 10)] = rows_per_kek(&app).await[..] else {
@@ -225,7 +225,7 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
         "{refused:?}"
     );
     // The hazard is real: the application still wraps new records under the old KEK.
-    app.insert_many(&(10..15).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(10..15).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap();
     let usage = rows_per_kek(&app).await;
@@ -251,9 +251,9 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
     );
     encx_env(url, "vouchers", &["rewrap"], &env).expect(0, "rewrap again");
     encx_env(url, "vouchers", &["keys", "destroy", &old_id], &env).expect(0, "destroyed");
-    let cold = app_vouchers(pool, APP_TTL).await;
+    let cold = app_vouchers(pool.clone(), APP_TTL).await;
     let ids: Vec<i64> = (0..15).collect();
-    let read = cold.get_many(&ids).await.unwrap();
+    let read = cold.get_many(&pool, &ids).await.unwrap();
     assert_eq!(read.len(), 15, "every record still reads");
 }
 
@@ -264,7 +264,7 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
     let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
     members.create_table().await.unwrap();
     members
-        .insert_many(&members_named("own", 10))
+        .insert_many(&pool, &members_named("own", 10))
         .await
         .unwrap();
     let secrets = encx_sqlx::Secrets::new(pool.clone(), crypto.clone());
@@ -327,14 +327,14 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
 async fn rewrap_skips_unopenable<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert_many(&(0..10).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(0..10).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap();
     let [(first, 10)] = rows_per_kek(&app).await[..] else {
         panic!("one KEK")
     };
     encx(url, "vouchers", &["keys", "rotate"]).expect(0, "rotate");
-    app.insert_many(&(10..15).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(10..15).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap(); // under the second KEK (the application caches nothing)
     let forced = encx(
@@ -356,9 +356,9 @@ async fn rewrap_skips_unopenable<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &s
     let usage = rows_per_kek(&app).await;
     assert_eq!(usage.len(), 2, "{usage:?}");
     assert!(usage.contains(&(first, 10)), "{usage:?}");
-    let cold = app_vouchers(pool, Duration::ZERO).await;
+    let cold = app_vouchers(pool.clone(), Duration::ZERO).await;
     let moved = cold
-        .get_many(&(10..15).collect::<Vec<i64>>())
+        .get_many(&pool, &(10..15).collect::<Vec<i64>>())
         .await
         .unwrap();
     assert_eq!(moved.len(), 5, "the other rows moved and read");
@@ -372,7 +372,7 @@ async fn index_destroy_guarded<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..60).map(voucher).collect();
-    app.insert_many(&all).await.unwrap();
+    app.insert_many(&pool, &all).await.unwrap();
     let tokens = encx_sqlx::TokenStore::new(pool.clone(), app.crypto().tokens("sk").unwrap());
     let (_, issued) = tokens.issue("customer-1", None).await.unwrap();
     encx(url, "vouchers", &["keys", "index-add"]).expect(0, "index-add");
@@ -393,9 +393,9 @@ async fn index_destroy_guarded<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
     );
     tokens.revoke(issued.id).await.unwrap();
     encx(url, "vouchers", &["keys", "index-destroy", "1"]).expect(0, "destroyed");
-    let fresh = app_vouchers(pool, Duration::ZERO).await;
+    let fresh = app_vouchers(pool.clone(), Duration::ZERO).await;
     for v in &all {
-        let found = fresh.find_by(Voucher::CODE, &v.code).await.unwrap();
+        let found = fresh.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "found under version 2 alone");
     }
 }
@@ -404,9 +404,9 @@ async fn index_destroy_guarded<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
 /// configuration error; `backup encrypt --master-key-file K` encrypts under K whatever the
 /// environment says.
 async fn root_key_sources<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
-    let app = app_vouchers(pool, Duration::ZERO).await;
+    let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert(&voucher(1)).await.unwrap();
+    app.insert(&pool, &voucher(1)).await.unwrap();
     let other = "other:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
     encx_env(url, "vouchers", &["status"], &[("ENCX_MASTER_KEYS", other)])
         .expect(0, "the flag beats ENCX_MASTER_KEYS");
@@ -548,9 +548,9 @@ async fn read_only_creates_nothing<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
     }
     assert_eq!(table_count(&empty).await, 0, "nothing was created");
     // With encx's tables there, a read-only command answers.
-    let app = app_vouchers(pool, Duration::ZERO).await;
+    let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert(&voucher(1)).await.unwrap();
+    app.insert(&pool, &voucher(1)).await.unwrap();
     encx(url, "vouchers", &["status"]).expect(0, "status");
 }
 
@@ -625,9 +625,9 @@ fn port(url: &str) -> String {
 /// Item 7: a master key that did not wrap the database's keys says so (exit 7), and `status`
 /// names the root key by the operator's version name.
 async fn wrong_master_key<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
-    let app = app_vouchers(pool, Duration::ZERO).await;
+    let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert(&voucher(1)).await.unwrap();
+    app.insert(&pool, &voucher(1)).await.unwrap();
     let status = encx(url, "vouchers", &["status"]).expect(0, "status");
     assert!(status.out.contains("(master key root)"), "{status:?}");
     let wrong = encx_raw(
@@ -660,7 +660,7 @@ async fn unknown_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let members = Repo::<Member, DB>::new(pool.clone(), crypto);
     members.create_table().await.unwrap();
     let ada = members_named("ada", 1).remove(0);
-    members.insert(&ada).await.unwrap();
+    members.insert(&pool, &ada).await.unwrap();
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
     let nobody = uuid::Uuid::new_v4().to_string();
@@ -706,7 +706,7 @@ async fn unknown_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
 async fn key_operations_audited<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert_many(&(0..5).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(0..5).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap();
     let [(old, 5)] = rows_per_kek(&app).await[..] else {
@@ -782,7 +782,7 @@ async fn job_stops_on_sigterm<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str)
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..3_000).map(voucher).collect();
-    app.insert_many(&all).await.unwrap();
+    app.insert_many(&pool, &all).await.unwrap();
     encx(url, "vouchers", &["keys", "rotate"]).expect(0, "rotate");
     let (mut child, mut err, first) = rewrap_in_child(url);
     assert!(
@@ -819,7 +819,7 @@ async fn job_stops_on_sigterm<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str)
 async fn rewrap_outlives_dropped_sessions(pool: sqlx::PgPool, url: &str) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert_many(&(0..3_000).map(voucher).collect::<Vec<_>>())
+    app.insert_many(&pool, &(0..3_000).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap();
     // A session ended between two statements is replaced by the pool without the job
@@ -864,7 +864,7 @@ async fn rewrap_outlives_dropped_sessions(pool: sqlx::PgPool, url: &str) {
 async fn secrets_answers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
-    app.insert(&voucher(1)).await.unwrap();
+    app.insert(&pool, &voucher(1)).await.unwrap();
     let put = |args: &[&str], value: &[u8]| {
         let mut all = vec!["secrets", "put"];
         all.extend(args);

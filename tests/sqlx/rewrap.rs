@@ -61,7 +61,7 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>, job: Job
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..3_000).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
+    repo.insert_many(&pool, &all).await.unwrap();
     repo.crypto().rotate_kek(None).await.unwrap();
 
     let running = {
@@ -72,10 +72,10 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>, job: Job
     for id in (0..3_000).rev() {
         let i = id as usize;
         if id % 7 == 0 {
-            assert!(repo.erase(id).await.unwrap());
+            assert!(repo.erase(&pool, id).await.unwrap());
         } else if id % 11 == 0 {
             expected[i].code = format!("CHANGED-{id}");
-            repo.update(&expected[i]).await.unwrap();
+            repo.update(&pool, &expected[i]).await.unwrap();
         }
     }
     running.await.unwrap();
@@ -87,7 +87,10 @@ async fn writes_during_a_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>, job: Job
         "no erased row came back"
     );
     for id in (0..3_000).step_by(7) {
-        assert!(repo.get(id).await.unwrap_err().is_shredded(), "row {id}");
+        assert!(
+            repo.get(&pool, id).await.unwrap_err().is_shredded(),
+            "row {id}"
+        );
     }
     job.run(&repo, 500, |_| {}).await;
     let usage = repo.key_usage().await.unwrap();
@@ -283,7 +286,7 @@ async fn cli_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..25).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
+    repo.insert_many(&pool, &all).await.unwrap();
     let (old, _) = single_kek(&repo).await;
     let with = |args: &[&'static str]| -> Vec<String> {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -405,9 +408,9 @@ async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     vouchers.create_table().await.unwrap();
     members.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..30).map(voucher).collect();
-    vouchers.insert_many(&all).await.unwrap();
+    vouchers.insert_many(&pool, &all).await.unwrap();
     let people = members_named("r", 3);
-    members.insert_many(&people).await.unwrap();
+    members.insert_many(&pool, &people).await.unwrap();
 
     let status = registry.status().await.unwrap();
     let [ref first] = status.keks[..] else {
@@ -475,9 +478,9 @@ async fn registry_lifecycle<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let cold_vouchers = Repo::<Voucher, DB>::new(pool.clone(), cold.clone());
     let ids: Vec<i64> = (0..30).collect();
     assert!(read_all(&cold_vouchers, &ids).await == all);
-    let cold_members = Repo::<Member, DB>::new(pool, cold);
+    let cold_members = Repo::<Member, DB>::new(pool.clone(), cold);
     for m in &people {
-        assert_eq!(&cold_members.get(m.id).await.unwrap(), m);
+        assert_eq!(&cold_members.get(&pool, m.id).await.unwrap(), m);
     }
 }
 
@@ -491,7 +494,7 @@ async fn subject_keys_follow_a_kek_rotation<DB: EncxDatabase>(pool: sqlx::Pool<D
     let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
     members.create_table().await.unwrap();
     let all = members_named("m", 5);
-    members.insert_many(&all).await.unwrap();
+    members.insert_many(&pool, &all).await.unwrap();
     assert_eq!(
         members.key_usage().await.unwrap(),
         vec![(KeyInUse::SubjectKey, 5)]
@@ -512,9 +515,12 @@ async fn subject_keys_follow_a_kek_rotation<DB: EncxDatabase>(pool: sqlx::Pool<D
     assert_ne!(new, old);
     assert_eq!(crypto.rewrap_subject_keys(2).await.unwrap().rewrapped, 0);
 
-    let cold = Repo::<Member, DB>::new(pool.clone(), super::generic::subject_crypto(pool).await);
+    let cold = Repo::<Member, DB>::new(
+        pool.clone(),
+        super::generic::subject_crypto(pool.clone()).await,
+    );
     for m in &all {
-        assert_eq!(&cold.get(m.id).await.unwrap(), m);
+        assert_eq!(&cold.get(&pool, m.id).await.unwrap(), m);
     }
 }
 
@@ -571,8 +577,8 @@ async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..400).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
-    assert!(repo.erase(3).await.unwrap());
+    repo.insert_many(&pool, &all).await.unwrap();
+    assert!(repo.erase(&pool, 3).await.unwrap());
     let store = SqlKekStore::shared(pool.clone());
     let root = LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap();
     let v1 = store
@@ -594,7 +600,7 @@ async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let mut lookups = 0;
     while !job.is_finished() {
         for v in all.iter().step_by(40) {
-            let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+            let found = repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
             assert_eq!(found, vec![v.clone()], "found during the job");
             lookups += 1;
         }
@@ -614,16 +620,16 @@ async fn reencrypt_reindexes<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
         .set_state(v1.id, encx::KekState::Destroyed)
         .await
         .unwrap();
-    let fresh = vouchers(pool).await;
+    let fresh = vouchers(pool.clone()).await;
     for v in all.iter().filter(|v| v.id != 3) {
-        let found = fresh.find_by(Voucher::CODE, &v.code).await.unwrap();
+        let found = fresh.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "indexed under version 2");
     }
     let ids: Vec<i64> = (0..400).collect();
     let mut expected = all.clone();
     expected.remove(3);
     assert!(read_all(&fresh, &ids).await == expected);
-    assert!(fresh.get(3).await.unwrap_err().is_shredded());
+    assert!(fresh.get(&pool, 3).await.unwrap_err().is_shredded());
 }
 
 /// `encx erase-subject` with the application's subject eraser over the members table: a dry
@@ -636,7 +642,7 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let members = Repo::<Member, DB>::new(pool.clone(), crypto);
     members.create_table().await.unwrap();
     let two = members_named("p", 2);
-    members.insert_many(&two).await.unwrap();
+    members.insert_many(&pool, &two).await.unwrap();
     let (ada, bob) = (two[0].clone(), two[1].clone());
     let run = |args: Vec<String>| {
         let pool = pool.clone();
@@ -653,7 +659,7 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let ada_id = ada.id.to_string();
     assert_eq!(run(with(&["erase-subject", &ada_id, "--dry-run"])).await, 0);
     assert_eq!(
-        members.get(ada.id).await.unwrap(),
+        members.get(&pool, ada.id).await.unwrap(),
         ada,
         "a dry run changes nothing"
     );
@@ -670,8 +676,12 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         pool.clone(),
         super::generic::subject_crypto(pool.clone()).await,
     );
-    assert!(cold.get(ada.id).await.unwrap_err().is_shredded());
-    assert_eq!(cold.get(bob.id).await.unwrap(), bob, "only that subject");
+    assert!(cold.get(&pool, ada.id).await.unwrap_err().is_shredded());
+    assert_eq!(
+        cold.get(&pool, bob.id).await.unwrap(),
+        bob,
+        "only that subject"
+    );
     let query = encx_sqlx::AuditQuery::default()
         .action("erase_subject")
         .subject(ada_id.clone());
@@ -685,8 +695,8 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         .all(|e| e.actor.as_deref() == Some("dpo@example.com")));
     // After a restore of the key database the ledger is re-applied: nothing came back here.
     assert_eq!(run(with(&["reapply-ledger", "--json"])).await, 0);
-    assert!(cold.get(ada.id).await.unwrap_err().is_shredded());
-    assert_eq!(cold.get(bob.id).await.unwrap(), bob);
+    assert!(cold.get(&pool, ada.id).await.unwrap_err().is_shredded());
+    assert_eq!(cold.get(&pool, bob.id).await.unwrap(), bob);
 }
 
 /// Index key rotation through the CLI: `keys index-add` makes version 2 active; destroying
@@ -697,7 +707,7 @@ async fn cli_index_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
     let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..60).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
+    repo.insert_many(&pool, &all).await.unwrap();
     let with = |args: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         v.extend(["--database-url", url, "--master-keys", ROOT_SPEC].map(String::from));
@@ -735,9 +745,9 @@ async fn cli_index_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         3,
         "already destroyed"
     );
-    let fresh = vouchers(pool).await;
+    let fresh = vouchers(pool.clone()).await;
     for v in &all {
-        let found = fresh.find_by(Voucher::CODE, &v.code).await.unwrap();
+        let found = fresh.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "found under version 2 alone");
     }
 }
@@ -778,12 +788,12 @@ async fn audit_log_reads_back<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
         .with_actor("alice");
     repo.create_table().await.unwrap();
     for id in 1..=3 {
-        repo.insert(&voucher(id)).await.unwrap();
+        repo.insert(&pool, &voucher(id)).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(3)).await; // distinct times
     }
-    repo.get(1).await.unwrap();
+    repo.get(&pool, 1).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    assert!(repo.erase(2).await.unwrap());
+    assert!(repo.erase(&pool, 2).await.unwrap());
     sink.flush().await;
 
     let read = |query: AuditQuery| {
@@ -884,13 +894,18 @@ async fn root_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     );
 
     let v2_only = LocalKeyring::new(vec![root2()]).unwrap();
-    let repo = vouchers_under(pool, v2_only, no_audit()).await.unwrap();
+    let repo = vouchers_under(pool.clone(), v2_only, no_audit())
+        .await
+        .unwrap();
     let ids: Vec<i64> = (0..60).collect();
     assert!(
         read_all(&repo, &ids).await == all,
         "every row reads under root2 alone"
     );
-    let found = repo.find_by(Voucher::CODE, "CODE-00007").await.unwrap();
+    let found = repo
+        .find_by(&pool, Voucher::CODE, "CODE-00007")
+        .await
+        .unwrap();
     assert_eq!(found, vec![all[7].clone()], "blind indexes unchanged");
 }
 
@@ -917,10 +932,10 @@ async fn rotated_vouchers<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
     count: i64,
 ) -> (Repo<Voucher, DB>, Vec<Voucher>, uuid::Uuid) {
-    let repo = vouchers(pool).await;
+    let repo = vouchers(pool.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..count).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
+    repo.insert_many(&pool, &all).await.unwrap();
     let (old, _) = single_kek(&repo).await;
     repo.crypto().rotate_kek(None).await.unwrap();
     (repo, all, old)
@@ -963,7 +978,7 @@ pub(super) fn wait_for_line(child: &mut Child, line: &str) {
 
 /// The vouchers of `ids` that read, in id order (`get_many` returns the database's order).
 async fn read_all<DB: EncxDatabase>(repo: &Repo<Voucher, DB>, ids: &[i64]) -> Vec<Voucher> {
-    let mut read = repo.get_many(ids).await.unwrap();
+    let mut read = repo.get_many(repo.pool(), ids).await.unwrap();
     read.sort_by_key(|v| v.id);
     read
 }
@@ -992,8 +1007,8 @@ async fn rotate_then_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
         .with_actor("key-ops");
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..150).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
-    assert!(repo.erase(0).await.unwrap());
+    repo.insert_many(&pool, &all).await.unwrap();
+    assert!(repo.erase(&pool, 0).await.unwrap());
     let (old, live) = single_kek(&repo).await;
     assert_eq!(live, 149);
     assert_eq!(repo.key_usage().await.unwrap()[0], (KeyInUse::Erased, 1));
@@ -1049,15 +1064,17 @@ async fn rotate_then_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
         "nothing left to do"
     );
 
-    let cold = vouchers(pool).await;
+    let cold = vouchers(pool.clone()).await;
     let ids: Vec<i64> = (0..150).collect();
     assert!(
         read_all(&cold, &ids).await == all[1..],
         "every live row reads"
     );
-    assert!(cold.get(0).await.unwrap_err().is_shredded());
+    assert!(cold.get(&pool, 0).await.unwrap_err().is_shredded());
     assert_eq!(
-        cold.find_by(Voucher::CODE, &all[77].code).await.unwrap(),
+        cold.find_by(&pool, Voucher::CODE, &all[77].code)
+            .await
+            .unwrap(),
         vec![all[77].clone()]
     );
 }
@@ -1072,10 +1089,13 @@ async fn killed_rewrap_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
 
 /// The same with the re-encrypt job; every voucher is then also found by its blind index.
 async fn killed_reencrypt_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
-    let repo = killed_job_resumes(pool, url, Job::Reencrypt).await;
+    let repo = killed_job_resumes(pool.clone(), url, Job::Reencrypt).await;
     for id in (0..2_000).step_by(97) {
         let v = voucher(id);
-        assert_eq!(repo.find_by(Voucher::CODE, &v.code).await.unwrap(), vec![v]);
+        assert_eq!(
+            repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap(),
+            vec![v]
+        );
     }
 }
 
@@ -1089,7 +1109,7 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
     const ROWS: i64 = 50_000;
     let seed = crash_seed(&format!("crash_at_random_points({job:?})"));
     let mut draw = kill_points(seed);
-    let (repo, all, old) = rotated_vouchers(pool, ROWS).await;
+    let (repo, all, old) = rotated_vouchers(pool.clone(), ROWS).await;
     let ids: Vec<i64> = (0..ROWS).collect();
     let read_everything = || async {
         let mut read = Vec::with_capacity(all.len());
@@ -1135,7 +1155,7 @@ async fn crash_at_random_points<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &st
     assert_eq!(live, ROWS as u64);
     assert!(read_everything().await == all);
     for v in all.iter().step_by(101) {
-        let found = repo.find_by(Voucher::CODE, &v.code).await.unwrap();
+        let found = repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap();
         assert_eq!(found, vec![v.clone()], "seed {seed}: blind index current");
     }
 }
@@ -1298,9 +1318,9 @@ pub(super) fn kill_points(seed: u64) -> impl FnMut(u64) -> u64 {
 /// `COUNT(*)` and range-scan path) as without (one `GROUP BY`), before and after a rewrap;
 /// MySQL/MariaDB refuse the index as a configuration error.
 async fn key_usage_with_key_index<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
-    let (repo, _, old) = rotated_vouchers(pool, 300).await;
+    let (repo, _, old) = rotated_vouchers(pool.clone(), 300).await;
     for id in 0..3 {
-        assert!(repo.erase(id).await.unwrap());
+        assert!(repo.erase(&pool, id).await.unwrap());
     }
     let grouped = repo.key_usage().await.unwrap();
     assert_eq!(grouped.len(), 2, "{grouped:?}");

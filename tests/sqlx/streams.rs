@@ -43,12 +43,12 @@ async fn stream_all<DB: Legacy>(pool: sqlx::Pool<DB>) {
     let repo = vouchers_audited(pool.clone(), sink.clone()).await;
     repo.create_table().await.unwrap();
     let all: Vec<Voucher> = (1..=ROWS).map(voucher).collect();
-    repo.insert_many(&all).await.unwrap();
-    repo.erase(10).await.unwrap();
+    repo.insert_many(&pool, &all).await.unwrap();
+    repo.erase(&pool, 10).await.unwrap();
     DB::run(&pool, move_ciphertext_sql::<DB>()).await;
 
     let (mut read, mut refused) = (Vec::new(), Vec::new());
-    let mut stream = repo.stream_all();
+    let mut stream = repo.stream_all(&pool);
     while let Some(item) = stream.next().await {
         match item {
             Ok(value) => read.push(value),
@@ -74,7 +74,7 @@ async fn stream_all<DB: Legacy>(pool: sqlx::Pool<DB>) {
 
     // A stream dropped after five records is audited with five. Row 1 comes first (id
     // order): the tampered one.
-    let mut stream = repo.stream_all();
+    let mut stream = repo.stream_all(&pool);
     assert!(stream.next().await.expect("row 1").is_err());
     let firsts: Vec<_> = stream.by_ref().take(5).collect().await;
     assert!(firsts.iter().all(Result::is_ok));
@@ -85,19 +85,22 @@ async fn stream_all<DB: Legacy>(pool: sqlx::Pool<DB>) {
     // get_many and find_by read through the same streamed path; a tampered row among the
     // ids fails the whole read as Tampered.
     let ids: Vec<i64> = (2..=ROWS).collect();
-    let mut many = repo.get_many(&ids).await.unwrap();
+    let mut many = repo.get_many(&pool, &ids).await.unwrap();
     many.sort_by_key(|v| v.id);
     assert_eq!(many, expected);
     let with_tampered: Vec<i64> = (1..=ROWS).rev().collect();
-    let error = repo.get_many(&with_tampered).await.unwrap_err();
+    let error = repo.get_many(&pool, &with_tampered).await.unwrap_err();
     assert!(error.is_tampered(), "{error}");
     // An 8-bit index: the bucket of CODE-00777 holds several rows, one matches.
-    let found = repo.find_by(Voucher::CODE, "CODE-00777").await.unwrap();
+    let found = repo
+        .find_by(&pool, Voucher::CODE, "CODE-00777")
+        .await
+        .unwrap();
     assert_eq!(found, vec![voucher(777)]);
 
     // The plaintext migration's read mode would miss unmigrated rows: refused.
     let reading = repo.with_plaintext(DB::source()).unwrap();
-    let first = reading.stream_all().next().await.expect("one item");
+    let first = reading.stream_all(&pool).next().await.expect("one item");
     assert!(
         matches!(&first, Err(encx_sqlx::Error::InvalidConfig(m)) if m.contains("stream_all")),
         "{first:?}"

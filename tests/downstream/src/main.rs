@@ -28,17 +28,19 @@ async fn tour<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Result<(), Box<dyn std:
         .index_keys_in(store, root)
         .build()
         .await?;
-    let customers = Repo::<Customer, DB>::new(pool, crypto);
+    let customers = Repo::<Customer, DB>::new(pool.clone(), crypto);
     customers.create_table().await?;
     let ada = Customer {
         id: uuid::Uuid::new_v4(),
         email: "ada@example.com".into(),
     };
-    customers.insert(&ada).await?;
-    let found = customers.find_by(Customer::EMAIL, "ADA@example.com").await?;
+    customers.insert(&pool, &ada).await?;
+    let found = customers.find_by(&pool, Customer::EMAIL, "ADA@example.com").await?;
     assert_eq!(found.len(), 1);
-    customers.erase(ada.id).await?;
-    assert!(customers.get(ada.id).await.is_err());
+    let mut tx = pool.begin().await?;
+    customers.erase(&mut tx, ada.id).await?;
+    tx.commit().await?;
+    assert!(customers.get(&pool, ada.id).await.is_err());
     println!("found {} by email, then erased it", found[0].email);
     Ok(())
 }
