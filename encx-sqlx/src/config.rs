@@ -35,7 +35,7 @@ use std::str::FromStr;
 
 use encx::secrecy::SecretString;
 
-use crate::dialect::EncxDatabase;
+use crate::encx_database::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
 

@@ -151,6 +151,16 @@ pub(crate) fn encode_error(e: sqlx::error::BoxDynError) -> Error {
     }
 }
 
+/// A key-store failure of the database, as encx's `Unavailable`.
+pub(crate) fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
+    encx::Error::unavailable_from(format!("key store: {what}"), e)
+}
+
+/// True for a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -170,10 +180,7 @@ mod tests {
             source.downcast_ref::<sqlx::Error>(),
             Some(sqlx::Error::PoolTimedOut)
         ));
-        let e = Error::from(crate::kek_store::unavailable(
-            "get",
-            sqlx::Error::PoolTimedOut,
-        ));
+        let e = Error::from(crate::error::unavailable("get", sqlx::Error::PoolTimedOut));
         let mut chain = e.source();
         let mut found = false;
         while let Some(cause) = chain {

@@ -8,55 +8,42 @@
     allow(unused)
 )]
 
-mod audit_log;
-pub mod audit_sink;
-mod audited;
-mod bulk;
+// Each concern in one place (README, "Where things live"); no module imports one that imports
+// it back.
+pub mod audit;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
-mod db_handle;
-mod dialect;
-mod driver;
-mod encx_tables;
+mod database;
+mod encx_database;
+pub mod erasure;
 mod error;
 pub mod jobs;
-pub mod kek_store;
-mod lookup;
-mod migrate;
-mod plaintext;
-mod plaintext_job;
-pub mod registry;
-pub mod repo;
-pub(crate) mod rewrap;
+pub mod keys;
+mod progress;
+pub mod repository;
 pub mod secrets;
-mod statements;
 mod store_sql;
-mod stream_audit;
-pub mod subject_eraser;
-pub mod subject_store;
 pub mod tokens;
 
 /// The sqlx whose pools, connections and databases are in this crate's API: use it as
 /// `encx_sqlx::sqlx` to be sure the versions match.
 pub use sqlx;
 
-pub use audit_log::{read_audit, AuditQuery, AuditRecord};
-pub use audit_sink::SqlAuditSink;
+pub use audit::audit_log::{AuditQuery, AuditRecord};
+pub use audit::audit_sink::SqlAuditSink;
 pub use config::{Config, ConfigBuilder};
-pub use dialect::EncxDatabase;
+pub use encx_database::{migrate, read_audit, EncxDatabase};
+pub use erasure::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
 pub use error::{Error, Result};
-pub use kek_store::SqlKekStore;
-pub use lookup::{Lookup, RejectedRow};
-pub use migrate::migrate;
-pub use plaintext::Plaintext;
-pub use plaintext_job::VerifyReport;
-pub use registry::{KeyStatus, Registry, Rewrapped};
-pub use repo::{DbHandle, IdOf, Repo, SubjectOf};
-pub use rewrap::RewrapProgress;
+pub use jobs::registry::{KeyStatus, Registry, Rewrapped};
+pub use jobs::{RewrapProgress, VerifyReport};
+pub use keys::kek_store::SqlKekStore;
+pub use keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
+pub use repository::lookup::{Lookup, RejectedRow};
+pub use repository::plaintext::Plaintext;
+pub use repository::{DbHandle, IdOf, Repo, SubjectOf};
 pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
-pub use subject_eraser::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
-pub use subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 pub use tokens::{IssuedToken, TokenStore};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.

@@ -37,12 +37,12 @@ use encx::{Ciphertext, Crypto, KeyInUse, WrappedDek};
 use sqlx::Pool;
 use zeroize::Zeroizing;
 
-use crate::audited::audited;
-use crate::dialect::EncxDatabase;
+use crate::audit::audited::audited;
+use crate::database::time::time;
+use crate::database::time::{millis, now_millis};
+use crate::encx_database::EncxDatabase;
 use crate::error::{Error, Result};
-use crate::kek_store::time;
-use crate::migrate::{millis, now_millis};
-use crate::rewrap::RewrapProgress;
+use crate::progress::RewrapProgress;
 use crate::store_sql::SecretRow;
 
 /// The table of secrets; also the table bound into every secret's ciphertext and wrapped key.
@@ -606,7 +606,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
                 event.duration = started.elapsed();
                 event.records = progress.rewrapped - rewrapped;
                 if let Err(error) = &done {
-                    event.outcome = crate::audited::failure(error);
+                    event.outcome = crate::audit::audited::failure(error);
                 }
                 // A secret with nothing to change leaves no event.
                 if done.is_err() || progress.scanned > scanned {

@@ -207,7 +207,7 @@ macro_rules! impl_store_sql {
                     .await;
                 match done {
                     Ok(_) => Ok(true),
-                    Err(e) if crate::kek_store::is_unique_violation(&e) => Ok(false),
+                    Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -389,8 +389,8 @@ macro_rules! impl_store_sql {
 }
 
 #[cfg(feature = "postgres")]
-impl_store_sql!(sqlx::Postgres, crate::dialect::dollar);
+impl_store_sql!(sqlx::Postgres, crate::database::dialect::dollar);
 #[cfg(feature = "mysql")]
-impl_store_sql!(sqlx::MySql, crate::dialect::question);
+impl_store_sql!(sqlx::MySql, crate::database::dialect::question);
 #[cfg(feature = "sqlite")]
-impl_store_sql!(sqlx::Sqlite, crate::dialect::question);
+impl_store_sql!(sqlx::Sqlite, crate::database::dialect::question);

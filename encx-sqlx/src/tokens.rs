@@ -35,11 +35,11 @@ use encx::{SecretToken, TokenHash, Tokens};
 use sqlx::Pool;
 use uuid::Uuid;
 
-use crate::audited::audited;
-use crate::dialect::EncxDatabase;
+use crate::audit::audited::audited;
+use crate::database::time::time;
+use crate::database::time::{millis, now_millis};
+use crate::encx_database::EncxDatabase;
 use crate::error::{Error, Result};
-use crate::kek_store::time;
-use crate::migrate::{millis, now_millis};
 use crate::store_sql::TokenRow;
 
 const MAX_OWNER_LEN: usize = 255;

@@ -9,9 +9,9 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Pool};
 
 use super::answer::{config, exit_code, Failure};
-use crate::dialect::EncxDatabase;
-use crate::encx_tables::{EncxTables, TablesIn};
-use crate::registry::Registry;
+use crate::encx_database::EncxDatabase;
+use crate::jobs::encx_tables::{EncxTables, TablesIn};
+use crate::jobs::registry::Registry;
 
 /// The database engines the CLI speaks, by URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,17 +52,17 @@ use clap::{CommandFactory, FromArgMatches};
 use encx::{KeyInUse, Keyring};
 use serde_json::{json, Value};
 
-use crate::audit_log::{AuditQuery, AuditRecord};
+use crate::audit::audit_log::{AuditQuery, AuditRecord};
 mod answer;
 mod args;
 mod backup;
 mod connect;
 mod secrets;
 
-use crate::dialect::EncxDatabase;
+use crate::encx_database::EncxDatabase;
 use crate::error::Error;
-use crate::registry::{KeyStatus, Registry};
-use crate::rewrap::RewrapProgress;
+use crate::jobs::registry::{KeyStatus, Registry};
+use crate::progress::RewrapProgress;
 use answer::{config, crypto_code, emit, Failure};
 use args::{Args, Command, KeysCommand, SecretsCommand};
 pub use connect::Scheme;
@@ -608,13 +608,13 @@ async fn keys_command(
                     std::time::SystemTime::now() + ttl + std::time::Duration::from_secs(1);
                 emit(
                     json,
-                    json!({ "active": rotated, "every_process_has_it_after": crate::migrate::rfc3339(settled) }),
+                    json!({ "active": rotated, "every_process_has_it_after": crate::database::time::rfc3339(settled) }),
                     || {
                         format!(
                             "{rotated} is active; run `encx rewrap` to move existing records. \
                              Processes may wrap under the old KEK until {} (KEK cache TTL {} s): \
                              run `encx rewrap` again after that, before `encx keys destroy`",
-                            crate::migrate::rfc3339(settled),
+                            crate::database::time::rfc3339(settled),
                             ttl.as_secs()
                         )
                     },
@@ -794,7 +794,7 @@ async fn erase_subject(
             "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
             "swept_after_ms": receipt.swept_after.map(|d| d.as_millis() as u64),
             "swept": receipt.swept.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
-            "at": crate::migrate::rfc3339(receipt.at),
+            "at": crate::database::time::rfc3339(receipt.at),
             "at_ms": at_ms,
             "unknown_before": found.is_unknown(),
         }),
@@ -861,7 +861,7 @@ fn unreachable_backup() -> Result<(), Failure> {
 
 /// An audit event's time as RFC 3339 (UTC, milliseconds).
 fn rfc3339(event: &AuditRecord) -> String {
-    crate::migrate::rfc3339_millis(event.at)
+    crate::database::time::rfc3339_millis(event.at)
 }
 
 /// Stored caller text as one token of an audit line: as it is when it holds only characters
@@ -972,7 +972,7 @@ impl Progress {
         if self.plain && say {
             eprintln!(
                 "{} {table}: {position}/{} row(s) {}, {} batch(es), {:.0} rows/s",
-                crate::migrate::rfc3339(std::time::SystemTime::now()),
+                crate::database::time::rfc3339(std::time::SystemTime::now()),
                 self.total,
                 self.verb,
                 p.batches,

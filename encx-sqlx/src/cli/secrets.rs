@@ -107,9 +107,9 @@ fn unix(at: SystemTime) -> u64 {
 fn info_line(i: &SecretInfo) -> String {
     let expiry = match i.expires_at {
         Some(at) if i.is_expired_at(SystemTime::now()) => {
-            format!(" EXPIRED at {}", crate::migrate::rfc3339(at))
+            format!(" EXPIRED at {}", crate::database::time::rfc3339(at))
         }
-        Some(at) => format!(" expires {}", crate::migrate::rfc3339(at)),
+        Some(at) => format!(" expires {}", crate::database::time::rfc3339(at)),
         None => " never expires".to_owned(),
     };
     format!(

@@ -7,9 +7,9 @@ struct Note {
     body: String,
 }
 
-async fn read(notes: &encx_sqlx::Repo<Note, sqlx::Sqlite>) {
-    let _ = notes.get(1i64).await;
-    let _ = notes.erase(1i64).await;
+async fn read(pool: &sqlx::SqlitePool, notes: &encx_sqlx::Repo<Note, sqlx::Sqlite>) {
+    let _ = notes.get(pool, 1i64).await;
+    let _ = notes.erase(pool, 1i64).await;
 }
 
 fn main() {

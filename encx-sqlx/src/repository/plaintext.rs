@@ -1,6 +1,6 @@
 //! Plaintext migration, the source side: where the plaintext of a table that existed before
 //! encx lives ([`Plaintext`]), and the opt-in read mode of a repository that accepts rows not
-//! yet migrated ([`Repo::with_plaintext`]).
+//! yet migrated ([`Repo::with_plaintext`](crate::Repo::with_plaintext)).
 //!
 //! A row is **unmigrated** while its `encx_dek` and its *marker* (the ciphertext column of the
 //! first mapped field that is never NULL once encrypted) are both NULL. Migrating a row fills
@@ -12,14 +12,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use encx::schema::{quote_ident, ColumnKind, Dialect, Schema};
-use encx::sql::StoredRecord;
-use encx::{Encrypted, Indexable, SearchField};
+use encx::sql::{RecordKey, StoredRecord};
+use encx::{Crypto, Encrypted, Indexable, SearchField};
 use sqlx::Database;
 
-use crate::dialect::{placeholder, EncxDatabase};
+use super::args::{keys_args, IDS_PER_QUERY};
+use crate::database::dialect::placeholder;
+use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
-use crate::repo::{IdOf, Repo};
-use crate::statements::{as_named, RowLock, Statements};
+use crate::repository::statements::{as_named, RowLock, Statements};
 
 /// Where the plaintext of an existing table lives while it is migrated to encx, and how a
 /// plaintext row becomes a `T`: a row type `P` (any `sqlx::FromRow`) read from the table's id
@@ -143,7 +144,7 @@ pub(crate) struct Unmigrated<T, DB: Database> {
 }
 
 impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
-    fn new(source: Plaintext<T, DB>, sql: &Statements) -> Result<Self> {
+    pub(crate) fn new(source: Plaintext<T, DB>, sql: &Statements) -> Result<Self> {
         let dialect = DB::DIALECT;
         let q = |n: &str| quote_ident(dialect, n);
         let config = |why: String| Error::InvalidConfig(format!("table `{}`: {why}", T::TABLE));
@@ -348,81 +349,19 @@ pub(crate) enum RowState {
     Erased,
 }
 
-impl<T, DB> Repo<T, DB>
+impl<T, DB> Unmigrated<T, DB>
 where
     DB: EncxDatabase,
     T: Encrypted + Schema,
     T::Record: StoredRecord,
 {
-    /// This repository in the plaintext migration's read mode: `get`, `get_many`, `find_by`
-    /// (for a searchable field with a plaintext column) also return rows not yet migrated,
-    /// read from their plaintext columns; `update` encrypts an unmigrated row; `update` and
-    /// `erase` clear the plaintext columns of the row they write. [`migrate`](Self::migrate)
-    /// and [`verify`](Self::verify) need it. Opt-in, for the application during a
-    /// migration: an ordinary repository reading an unmigrated row fails to decode it.
-    ///
-    /// `find_by` finds an unmigrated row when its plaintext column equals the value as given
-    /// or after the field's normalizer (compared as text by the database), then re-checks it
-    /// as for any row; compound indexes find migrated rows only. The plaintext columns must
-    /// accept NULL (encx clears them, and inserts rows without them).
-    ///
-    /// A configuration error when `source` names a column that is not an encrypted field's,
-    /// or names no field that is never NULL once encrypted (a non-`Option` field, or one with
-    /// `encrypt_none`): that field's ciphertext column tells migrated rows apart.
-    pub fn with_plaintext(&self, source: Plaintext<T, DB>) -> Result<Self> {
-        let mut repo = self.clone();
-        repo.plaintext = Some(Arc::new(Unmigrated::new(source, &self.sql)?));
-        Ok(repo)
-    }
-
-    /// `ALTER TABLE` statements that add this type's encx columns (all nullable) to an
-    /// existing table, and an index per blind-index column: the first step of a plaintext
-    /// migration, after renaming the plaintext columns that have an encrypted field's name.
-    pub fn add_encrypted_columns_ddl(&self) -> Vec<String> {
-        encx::schema::add_encrypted_columns::<T>(DB::DIALECT)
-    }
-
-    /// Runs [`add_encrypted_columns_ddl`](Self::add_encrypted_columns_ddl).
-    pub async fn add_encrypted_columns(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        for statement in self.add_encrypted_columns_ddl() {
-            DB::execute(&mut *conn, &statement, Default::default()).await?;
-        }
-        Ok(())
-    }
-
-    /// How many rows are not migrated yet (a configuration error without
-    /// [`with_plaintext`](Self::with_plaintext)).
-    pub async fn unmigrated_rows(&self) -> Result<u64> {
-        self.count_rows(RowState::Unmigrated).await
-    }
-
-    pub(crate) async fn count_rows(&self, state: RowState) -> Result<u64> {
-        let sql = self.require_plaintext()?.count(state);
-        let mut conn = self.pool.acquire().await?;
-        let n = DB::fetch_count(&mut conn, &sql, Default::default()).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// The plaintext source, or the error of a job that needs one.
-    pub(crate) fn require_plaintext(&self) -> Result<&Unmigrated<T, DB>> {
-        self.plaintext.as_deref().ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "table `{}` has no plaintext source: use Repo::with_plaintext",
-                self.sql.table
-            ))
-        })
-    }
-
     /// The unmigrated row with this id, read from its plaintext (in the read mode).
-    pub(crate) async fn unmigrated_by_id(
+    pub(crate) async fn read_by_id(
         &self,
         conn: &mut <DB as Database>::Connection,
-        id: &IdOf<T>,
+        id: &<T::Record as RecordKey>::Id,
     ) -> Result<Option<T>> {
-        let Some(plain) = &self.plaintext else {
-            return Ok(None);
-        };
+        let plain = self;
         let mut args = <DB as Database>::Arguments::default();
         DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;
         let rows = DB::fetch_rows(conn, &plain.by_id(), args).await?;
@@ -430,17 +369,15 @@ where
     }
 
     /// The unmigrated rows among these ids (in the read mode).
-    pub(crate) async fn unmigrated_by_ids(
+    pub(crate) async fn read_by_ids(
         &self,
         conn: &mut <DB as Database>::Connection,
-        ids: &[IdOf<T>],
+        ids: &[<T::Record as RecordKey>::Id],
     ) -> Result<Vec<T>> {
-        let Some(plain) = &self.plaintext else {
-            return Ok(Vec::new());
-        };
+        let plain = self;
         let mut out = Vec::new();
-        for chunk in ids.chunks(crate::repo::IDS_PER_QUERY) {
-            let args = crate::repo::keys_args::<DB, T::Record>(chunk)?;
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let args = keys_args::<DB, T::Record>(chunk)?;
             for row in DB::fetch_rows(&mut *conn, &plain.by_ids(chunk.len()), args).await? {
                 out.push(plain.value(&row)?);
             }
@@ -450,18 +387,17 @@ where
 
     /// The unmigrated rows whose `field` equals `value` (in the read mode, for a field with
     /// a plaintext column): candidates by text, then the field's re-check.
-    pub(crate) async fn unmigrated_matching<V>(
+    pub(crate) async fn read_matching<V>(
         &self,
         conn: &mut <DB as Database>::Connection,
         field: SearchField<T>,
         value: &V,
+        crypto: &Crypto,
     ) -> Result<Vec<T>>
     where
         V: Indexable + ?Sized + Sync,
     {
-        let Some(plain) = &self.plaintext else {
-            return Ok(Vec::new());
-        };
+        let plain = self;
         let stored = field.column();
         let Some((_, column)) = plain
             .plaintext_of
@@ -479,7 +415,7 @@ where
         let mut out = Vec::new();
         for row in rows {
             let candidate = plain.value(&row)?;
-            if field.matches(&self.crypto, &candidate, value) {
+            if field.matches(crypto, &candidate, value) {
                 out.push(candidate);
             }
         }

@@ -18,14 +18,14 @@ use futures_util::future::BoxFuture;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
-use crate::audit_log::{AuditQuery, AuditRecord};
-use crate::dialect::EncxDatabase;
-use crate::encx_tables::EncxTables;
+use crate::audit::audit_log::{AuditQuery, AuditRecord};
+use crate::encx_database::EncxDatabase;
+use crate::erasure::{SubjectErasure, SubjectFootprint};
 use crate::error::{Error, Result};
-use crate::plaintext_job::VerifyReport;
-use crate::repo::Repo;
-use crate::rewrap::RewrapProgress;
-use crate::subject_eraser::{SubjectErasure, SubjectFootprint};
+use crate::jobs::encx_tables::EncxTables;
+use crate::jobs::plaintext::VerifyReport;
+use crate::progress::RewrapProgress;
+use crate::repository::Repo;
 
 /// A registered table, its type erased.
 trait JobTable: Send + Sync {
@@ -254,7 +254,7 @@ impl Registry {
     /// [`destroy_index_version`]: Self::destroy_index_version
     pub fn encx_tables<DB: EncxDatabase>(mut self, pool: sqlx::Pool<DB>) -> Self {
         self.encx_tables
-            .push(Arc::new(crate::encx_tables::TablesIn(pool)));
+            .push(Arc::new(crate::jobs::encx_tables::TablesIn(pool)));
         self
     }
 
@@ -815,7 +815,7 @@ impl Registry {
                     .into(),
             }));
         }
-        let before = crate::migrate::millis(next);
+        let before = crate::database::time::millis(next);
         let mut tokens = 0;
         for db in &self.encx_tables {
             tokens += db.live_tokens_issued_before(before).await?;
@@ -918,13 +918,13 @@ impl Registry {
                     by: format!(
                         "a process of the application that may still cache it as its active \
                          KEK and wrap new records under it (retired at {}; KEK cache TTL {} s)",
-                        crate::migrate::rfc3339(retired_at.unwrap_or(safe_after)),
+                        crate::database::time::rfc3339(retired_at.unwrap_or(safe_after)),
                         window.as_secs().saturating_sub(1)
                     ),
                     records: 0,
                     remedy: format!(
                         "wait until {}, run `encx rewrap` again, then destroy it (or --force)",
-                        crate::migrate::rfc3339(safe_after)
+                        crate::database::time::rfc3339(safe_after)
                     ),
                 }));
             }

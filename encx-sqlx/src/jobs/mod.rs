@@ -37,5 +37,10 @@
 //! meanwhile. The plaintext columns are left as they are: dropping them is the operator's own
 //! DDL, after `verify`.
 
-pub use crate::plaintext_job::VerifyReport;
-pub use crate::rewrap::RewrapProgress;
+pub(crate) mod encx_tables;
+pub(crate) mod plaintext;
+pub mod registry;
+pub(crate) mod rewrap;
+
+pub use crate::progress::RewrapProgress;
+pub use plaintext::VerifyReport;

@@ -2,7 +2,7 @@
 
 use encx::schema::{quote_ident, ColumnKind, Dialect, Schema};
 
-use crate::dialect::placeholder;
+use crate::database::dialect::placeholder;
 use crate::error::{Error, Result};
 
 /// How a job's page query locks the rows it reads.

@@ -1,24 +1,15 @@
 //! What encx-sqlx does the same way on every database but must spell per database, because
 //! sqlx's executors, arguments and rows are concrete types: binding and reading stored records,
-//! running statements, the key store. [`EncxDatabase`](crate::EncxDatabase) requires it, so
+//! running statements. [`EncxDatabase`](crate::EncxDatabase) requires it, so
 //! code generic over `DB: EncxDatabase` needs no other bound; it lives in a private module, so
 //! no other crate can implement or call it.
 
-use std::sync::Arc;
-
-use encx::audit::AuditEvent;
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
-use encx::{BlindIndex, ErasureLedger, KekStore, SubjectKeyStore, WrappedDek};
+use encx::{BlindIndex, WrappedDek};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Pool};
-use uuid::Uuid;
-
-use crate::audit_log::{AuditQuery, AuditRecord, AuditRow};
-use crate::kek_store::SqlKekStore;
-use crate::migrate::millis;
-use crate::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
+use sqlx::Database;
 
 /// A nullable byte string and a count: one row of a `GROUP BY` over key prefixes.
 pub type ByteCount = (Option<Vec<u8>>, i64);
@@ -135,35 +126,6 @@ pub trait Driver: Database {
         sql: &'c str,
         param: &'c [u8],
     ) -> BoxFuture<'c, Result<Vec<ByteCount>, sqlx::Error>>;
-
-    /// The `encx_keks` table of `pool` as a key store.
-    fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore>;
-
-    /// The `encx_subject_keys` table of `pool` as a subject key store.
-    fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore>;
-
-    /// Inserts `events` into `encx_audit`, in one statement.
-    fn write_audit<'a>(
-        pool: &'a Pool<Self>,
-        events: &'a [AuditEvent],
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
-
-    /// The `encx_audit` rows of `pool` that match `query`, newest first.
-    fn read_audit<'a>(
-        pool: &'a Pool<Self>,
-        query: &'a AuditQuery,
-    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>>;
-
-    /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
-    fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
-
-    /// Destroys the keys of `subject` up to version `up_to_version` in the `encx_subject_keys`
-    /// table `conn` sees; the ids destroyed.
-    fn erase_subject_keys<'c>(
-        conn: &'c mut <Self as Database>::Connection,
-        subject: &'c [u8],
-        up_to_version: Option<i64>,
-    ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>>;
 }
 
 macro_rules! impl_driver {
@@ -317,87 +279,6 @@ macro_rules! impl_driver {
                 param: &'c [u8],
             ) -> BoxFuture<'c, Result<Vec<ByteCount>, sqlx::Error>> {
                 Box::pin(sqlx::query_as(sql).bind(param).fetch_all(conn))
-            }
-
-            fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore> {
-                Arc::new(SqlKekStore::<$db>::new(pool))
-            }
-
-            fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore> {
-                Arc::new(SqlSubjectKeyStore::<$db>::new(pool))
-            }
-
-            fn write_audit<'a>(
-                pool: &'a Pool<Self>,
-                events: &'a [AuditEvent],
-            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-                Box::pin(async move {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO encx_audit (at, action, table_name, record, subject, fields, \
-                         actor, records, outcome, duration_us) ",
-                    );
-                    insert.push_values(events, |mut row, e| {
-                        row.push_bind(millis(e.at))
-                            .push_bind(e.action.as_str())
-                            .push_bind(e.table)
-                            .push_bind(e.record.as_deref())
-                            .push_bind(e.subject.as_deref())
-                            .push_bind(e.fields.join(","))
-                            .push_bind(e.actor.as_deref())
-                            .push_bind(i64::try_from(e.records).unwrap_or(i64::MAX))
-                            .push_bind(e.outcome.as_str())
-                            .push_bind(i64::try_from(e.duration.as_micros()).unwrap_or(i64::MAX));
-                    });
-                    insert.build().execute(pool).await?;
-                    Ok(())
-                })
-            }
-
-            fn read_audit<'a>(
-                pool: &'a Pool<Self>,
-                query: &'a AuditQuery,
-            ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>> {
-                Box::pin(async move {
-                    let mut select = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT at, action, table_name, record, subject, fields, actor, records, \
-                         outcome, duration_us FROM encx_audit WHERE 1 = 1",
-                    );
-                    let text_filters = [
-                        (" AND table_name = ", &query.table),
-                        (" AND record = ", &query.record),
-                        (" AND subject = ", &query.subject),
-                        (" AND action = ", &query.action),
-                        (" AND actor = ", &query.actor),
-                    ];
-                    for (sql, value) in text_filters {
-                        if let Some(value) = value {
-                            select.push(sql).push_bind(value.as_str());
-                        }
-                    }
-                    if let Some(since) = query.since_millis() {
-                        select.push(" AND at >= ").push_bind(since);
-                    }
-                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-                    select.push(" ORDER BY at DESC LIMIT ").push_bind(limit);
-                    let rows = select.build_query_as::<AuditRow>().fetch_all(pool).await?;
-                    Ok(rows.into_iter().map(AuditRecord::from).collect())
-                })
-            }
-
-            fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger> {
-                Arc::new(SqlErasureLedger::<$db>::new(pool))
-            }
-
-            fn erase_subject_keys<'c>(
-                conn: &'c mut <Self as Database>::Connection,
-                subject: &'c [u8],
-                up_to_version: Option<i64>,
-            ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>> {
-                Box::pin(SqlSubjectKeyStore::<$db>::erase_on(
-                    conn,
-                    subject,
-                    up_to_version,
-                ))
             }
         }
     };

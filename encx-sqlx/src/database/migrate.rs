@@ -1,4 +1,4 @@
-//! encx's own tables, created by [`migrate`]: `encx_keks` (wrapped KEKs and index root keys),
+//! encx's own tables, created by [`migrate`](crate::migrate): `encx_keks` (wrapped KEKs and index root keys),
 //! `encx_subject_keys` (wrapped data-subject keys and the tombstones of erased ones),
 //! `encx_erasure_ledger` (which subjects were erased, when), `encx_audit` (audit events),
 //! `encx_secrets` (application secrets), `encx_tokens` (hashes of bearer tokens) and
@@ -8,7 +8,7 @@
 use encx::schema::Dialect;
 use sqlx::{Executor, Pool};
 
-use crate::dialect::EncxDatabase;
+use super::time::now_millis;
 use crate::error::Result;
 
 /// One migration: a version, a description, and its statements per dialect.
@@ -237,54 +237,17 @@ fn ledger(d: Dialect) -> String {
     )
 }
 
-pub(crate) fn now_millis() -> i64 {
-    millis(std::time::SystemTime::now())
-}
-
-/// Milliseconds since 1970, as encx's tables store times.
-/// `at` as RFC 3339 (UTC, seconds), as operators read times.
-pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
-    utc(humantime::format_rfc3339_seconds(at), at)
-        .unwrap_or_else(|| format!("{} s since 1970", millis(at).div_euclid(1_000)))
-}
-
-/// `ms` milliseconds since 1970 as RFC 3339 (UTC, milliseconds), as stored times are shown.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))] // the CLI shows audit times
-pub(crate) fn rfc3339_millis(ms: i64) -> String {
-    u64::try_from(ms)
-        .ok()
-        .and_then(|ms| {
-            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-            utc(humantime::format_rfc3339_millis(at), at)
-        })
-        .unwrap_or_else(|| format!("{ms} ms since 1970"))
-}
-
-/// A formatted time; `None` outside 1970–9999, where humantime cannot format it.
-fn utc(formatted: humantime::Rfc3339Timestamp, at: std::time::SystemTime) -> Option<String> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    (at >= std::time::UNIX_EPOCH && write!(out, "{formatted}").is_ok()).then_some(out)
-}
-
-pub(crate) fn millis(at: std::time::SystemTime) -> i64 {
-    at.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 macro_rules! impl_migrate {
-    ($db:ty, $insert_ignore:expr) => {
+    ($db:ty, $dialect:expr, $insert_ignore:expr) => {
         impl Migrate for $db {
             async fn run_migrations(pool: &Pool<$db>) -> Result<()> {
-                pool.execute(ledger(<$db as EncxDatabase>::DIALECT).as_str())
-                    .await?;
+                pool.execute(ledger($dialect).as_str()).await?;
                 let applied: Vec<i64> =
                     sqlx::query_scalar("SELECT version FROM encx_schema_migrations")
                         .fetch_all(pool)
                         .await?;
                 for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-                    for statement in (m.statements)(<$db as EncxDatabase>::DIALECT) {
+                    for statement in (m.statements)($dialect) {
                         match pool.execute(statement.as_str()).await {
                             Err(e) if !is_duplicate_column(&e) => return Err(e.into()),
                             _ => {}
@@ -303,7 +266,7 @@ macro_rules! impl_migrate {
     };
 }
 
-/// Runs encx's migrations on one kind of database (part of [`EncxDatabase`], which see).
+/// Runs encx's migrations on one kind of database (part of [`EncxDatabase`](crate::EncxDatabase), which see).
 pub trait Migrate: sqlx::Database {
     /// Runs what has not run yet. Idempotent: every statement is `IF NOT EXISTS`, so two
     /// processes starting at once both succeed.
@@ -313,57 +276,18 @@ pub trait Migrate: sqlx::Database {
 #[cfg(feature = "postgres")]
 impl_migrate!(
     sqlx::Postgres,
+    Dialect::Postgres,
     "INSERT INTO encx_schema_migrations (version, description, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 );
 #[cfg(feature = "mysql")]
 impl_migrate!(
     sqlx::MySql,
+    Dialect::MySql,
     "INSERT IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
 );
 #[cfg(feature = "sqlite")]
 impl_migrate!(
     sqlx::Sqlite,
+    Dialect::Sqlite,
     "INSERT OR IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
 );
-
-/// Creates or updates encx's own tables (`encx_keks`, `encx_subject_keys`,
-/// `encx_erasure_ledger`, `encx_audit`, `encx_schema_migrations`).
-///
-/// ```no_run
-/// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
-/// encx_sqlx::migrate(&pool).await?;
-/// # Ok(()) }
-/// ```
-pub async fn migrate<DB: EncxDatabase>(pool: &Pool<DB>) -> Result<()> {
-    DB::run_migrations(pool).await
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use super::*;
-
-    #[test]
-    fn times_show_as_rfc3339_and_never_panic_outside_its_years() {
-        let at = UNIX_EPOCH + Duration::from_millis(1_796_397_296_789);
-        assert_eq!(rfc3339(at), "2026-12-04T15:14:56Z");
-        assert_eq!(
-            rfc3339_millis(1_796_397_296_789),
-            "2026-12-04T15:14:56.789Z"
-        );
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        // stored times are untrusted: before 1970 and after 9999 they show as numbers
-        assert_eq!(rfc3339_millis(-5), "-5 ms since 1970");
-        assert_eq!(
-            rfc3339_millis(i64::MAX),
-            format!("{} ms since 1970", i64::MAX)
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_secs(3)),
-            "0 s since 1970"
-        );
-        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
-        assert_eq!(rfc3339(far), "300000000000 s since 1970");
-    }
-}

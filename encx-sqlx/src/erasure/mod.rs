@@ -42,9 +42,9 @@ use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool};
 use uuid::Uuid;
 
-use crate::dialect::EncxDatabase;
+use crate::encx_database::EncxDatabase;
 use crate::error::Result;
-use crate::repo::Repo;
+use crate::repository::Repo;
 
 /// A table whose rows name their data subject with a value of type `S`.
 trait SubjectTable<S>: Send + Sync {
@@ -256,7 +256,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self
     }
 
-    /// Records every erasure in `ledger` before it happens (see the [module docs](crate::subject_eraser)
+    /// Records every erasure in `ledger` before it happens (see the [module docs](crate::erasure)
     /// and [`reapply_ledger`](Self::reapply_ledger)).
     pub fn ledger(mut self, ledger: Arc<dyn ErasureLedger>) -> Self {
         self.ledger = Some(ledger);
@@ -294,7 +294,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
 
     /// Erases data subject `subject`: destroys its keys, clears its rows in every registered
     /// table, waits out the [writer window](Self::writer_window) and clears the rows that
-    /// other processes wrote meanwhile (see the [module docs](crate::subject_eraser) for the
+    /// other processes wrote meanwhile (see the [module docs](crate::erasure) for the
     /// order and why it is safe to retry). Afterwards reading any of its records gives
     /// `Shredded`, lookups never return them, no row of the subject holds a DEK or a blind
     /// index (whichever process wrote it), and new data for it is refused until
@@ -597,7 +597,7 @@ impl fmt::Display for SubjectErasure {
             f,
             "erased subject {} at {}: {} key(s) destroyed (up to version {})",
             self.subject,
-            crate::migrate::rfc3339(self.at),
+            crate::database::time::rfc3339(self.at),
             self.keys_destroyed.len(),
             self.up_to_version
         )?;

@@ -9,11 +9,13 @@ use encx::sql::{RecordKey, StoredRecord};
 use encx::{Encrypted, HasRecordId};
 use sqlx::Database;
 
-use crate::dialect::{max_binds, EncxDatabase};
+use crate::database::dialect::max_binds;
+use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
-use crate::plaintext::RowState;
-use crate::repo::Repo;
-use crate::rewrap::{RewrapProgress, Work};
+use crate::jobs::rewrap::Work;
+use crate::progress::RewrapProgress;
+use crate::repository::plaintext::RowState;
+use crate::repository::Repo;
 
 /// Rows per `UPDATE` statement of a migration.
 const MIGRATE_ROWS: usize = 500;
@@ -157,7 +159,7 @@ where
         event.actor = self.actor.as_deref().map(str::to_owned);
         match &result {
             Ok(report) => event.records = report.checked,
-            Err(e) => event.outcome = crate::audited::failure(e),
+            Err(e) => event.outcome = crate::audit::audited::failure(e),
         }
         self.crypto.audit_sink().record(event);
         result

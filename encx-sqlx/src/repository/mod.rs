@@ -21,11 +21,20 @@ use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
 use sqlx::{Connection, Database, Pool};
 
-use crate::bulk;
-pub use crate::db_handle::DbHandle;
-use crate::dialect::EncxDatabase;
+pub(crate) mod args;
+pub(crate) mod bulk;
+pub(crate) mod db_handle;
+pub mod lookup;
+mod migrating;
+pub(crate) mod plaintext;
+pub(crate) mod statements;
+
+pub use db_handle::DbHandle;
+
+use self::args::{key_arg, keys_args, subject_arg, IDS_PER_QUERY};
+use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
-use crate::statements::Statements;
+use crate::repository::statements::Statements;
 use uuid::Uuid;
 
 /// A repository of `T` records in a `DB` database. Cheap to clone.
@@ -69,7 +78,7 @@ pub struct Repo<T, DB: Database> {
     encrypted: Arc<[&'static str]>,
     pub(crate) actor: Option<Arc<str>>,
     /// The plaintext source of a table being migrated ([`Repo::with_plaintext`]).
-    pub(crate) plaintext: Option<Arc<crate::plaintext::Unmigrated<T, DB>>>,
+    pub(crate) plaintext: Option<Arc<crate::repository::plaintext::Unmigrated<T, DB>>>,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -158,21 +167,6 @@ pub type IdOf<T> = <<T as Encrypted>::Record as RecordKey>::Id;
 /// The subject type of `T`'s records (the `#[encx(subject)]` field's type).
 pub type SubjectOf<T> = <<T as Encrypted>::Record as RecordKey>::Subject;
 
-/// Ids per `WHERE id IN (..)` query.
-pub(crate) const IDS_PER_QUERY: usize = 10_000;
-
-/// `ids` as the arguments, in order.
-pub(crate) fn keys_args<'q, DB: EncxDatabase, R: StoredRecord>(
-    ids: &'q [R::Id],
-) -> Result<<DB as Database>::Arguments<'q>> {
-    let mut args = <DB as Database>::Arguments::default();
-    for id in ids {
-        DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
-    }
-    Ok(args)
-}
-
-/// `id` as the only argument.
 /// A key-store outage met by a call on the caller's own connection or transaction
 /// (`held`): when the store was blocked by that very transaction (a SQLite write lock, the
 /// pool's only connection), retrying cannot help, so it becomes a configuration error that
@@ -213,23 +207,6 @@ fn blocked_by_caller(e: Error, held: bool) -> Error {
     e
 }
 
-fn key_arg<DB: EncxDatabase, R: StoredRecord>(
-    id: &R::Id,
-) -> Result<<DB as Database>::Arguments<'_>> {
-    let mut args = <DB as Database>::Arguments::default();
-    DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
-    Ok(args)
-}
-
-/// Arguments holding `subject` as the value of `R`'s subject column.
-fn subject_arg<DB: EncxDatabase, R: StoredRecord>(
-    subject: &R::Subject,
-) -> Result<<DB as Database>::Arguments<'_>> {
-    let mut args = <DB as Database>::Arguments::default();
-    DB::bind_subject::<R>(subject, &mut args).map_err(encode_error)?;
-    Ok(args)
-}
-
 impl<T, DB> Repo<T, DB>
 where
     DB: EncxDatabase,
@@ -254,15 +231,15 @@ where
             event.records = 1;
         }
         let sink = self.crypto.audit_sink().as_ref();
-        crate::audited::audited(sink, event, work, describe).await
+        crate::audit::audited::audited(sink, event, work, describe).await
     }
 
     /// The audit event of a streamed read, sent when the stream ends or is dropped.
-    fn stream_audit(&self, action: AuditAction) -> crate::stream_audit::StreamAudit {
+    fn stream_audit(&self, action: AuditAction) -> crate::audit::stream_audit::StreamAudit {
         let mut event = AuditEvent::new(action, self.sql.table, SystemTime::now());
         event.actor = self.actor.as_deref().map(str::to_owned);
         event.fields = self.encrypted.to_vec();
-        crate::stream_audit::StreamAudit::start(event, self.crypto.audit_sink().clone())
+        crate::audit::stream_audit::StreamAudit::start(event, self.crypto.audit_sink().clone())
     }
 
     /// Runs `T`'s `CREATE TABLE IF NOT EXISTS` and index statements.
@@ -484,7 +461,10 @@ where
         let args = key_arg::<DB, T::Record>(id)?;
         match DB::fetch_record::<T::Record>(&mut *conn, &sql, args).await? {
             Some(record) => Ok(Some(T::decrypt(&record, &self.crypto).await?)),
-            None => self.unmigrated_by_id(conn, id).await,
+            None => match &self.plaintext {
+                Some(plain) => plain.read_by_id(conn, id).await,
+                None => Ok(None),
+            },
         }
     }
 
@@ -521,7 +501,9 @@ where
             let rows = DB::stream_records::<T::Record>(&mut *conn, &sql, args);
             self.decrypt_rows(rows, &mut values).await?;
         }
-        values.extend(self.unmigrated_by_ids(conn, ids).await?);
+        if let Some(plain) = &self.plaintext {
+            values.extend(plain.read_by_ids(conn, ids).await?);
+        }
         Ok(values)
     }
 
@@ -640,8 +622,12 @@ where
                     field.matches(&self.crypto, t, value)
                 })
                 .await?;
-            let unmigrated = self.unmigrated_matching(&mut conn, field, value).await?;
-            lookup.found.extend(unmigrated);
+            if let Some(plain) = &self.plaintext {
+                let unmigrated = plain
+                    .read_matching(&mut conn, field, value, &self.crypto)
+                    .await?;
+                lookup.found.extend(unmigrated);
+            }
             Ok(lookup)
         };
         self.audited_lookup(field.column(), work)
@@ -897,7 +883,7 @@ where
         }
         // A subject-key DEK is `format | kind | key id (16) | ...`: bytes 3 to 18 name the key.
         let marks: Vec<String> = (2..spared.len() + 2)
-            .map(|n| crate::dialect::placeholder(DB::DIALECT, n))
+            .map(|n| crate::database::dialect::placeholder(DB::DIALECT, n))
             .collect();
         let sql = format!(
             "{sql} AND substr(encx_dek, 3, 16) NOT IN ({})",

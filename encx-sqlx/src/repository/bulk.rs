@@ -5,9 +5,10 @@
 use encx::sql::StoredRecord;
 use sqlx::Database;
 
-use crate::dialect::{max_binds, EncxDatabase};
+use crate::database::dialect::max_binds;
+use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Result};
-use crate::statements::Statements;
+use crate::repository::statements::Statements;
 
 /// One statement with its arguments.
 pub(crate) type Statement<'q, DB> = (String, <DB as Database>::Arguments<'q>);

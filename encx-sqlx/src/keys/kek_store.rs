@@ -13,15 +13,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use encx::{KekState, KekStore, KeyPurpose, StoredKek};
 use sqlx::{Pool, Row};
 use uuid::Uuid;
 
-use crate::dialect::EncxDatabase;
-use crate::migrate::now_millis;
+use crate::database::time::{now_millis, time};
+use crate::error::{is_unique_violation, unavailable};
 
 /// The `encx_keks` table of one database pool.
 pub struct SqlKekStore<DB: sqlx::Database> {
@@ -35,44 +34,12 @@ impl<DB: sqlx::Database> SqlKekStore<DB> {
     }
 }
 
-impl<DB: EncxDatabase> SqlKekStore<DB> {
-    /// The `encx_keks` table of `pool` as a shared [`KekStore`], in code generic over the
-    /// database (where `SqlKekStore<DB>: KekStore` cannot be named).
-    ///
-    /// ```no_run
-    /// # async fn run<DB: encx_sqlx::EncxDatabase>(pool: sqlx::Pool<DB>, root: std::sync::Arc<dyn encx::Keyring>) -> encx_sqlx::Result<()> {
-    /// encx_sqlx::migrate(&pool).await?;
-    /// let store = encx_sqlx::SqlKekStore::shared(pool.clone());
-    /// let crypto = encx::Crypto::builder()
-    ///     .keyring(encx::HierarchicalKeyring::new(root.clone(), store.clone()))
-    ///     .index_keys_in(store, root)
-    ///     .build()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn shared(pool: Pool<DB>) -> Arc<dyn KekStore> {
-        DB::kek_store(pool)
-    }
-}
-
 impl<DB: sqlx::Database> fmt::Debug for SqlKekStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlKekStore")
             .field("database", &DB::NAME)
             .finish()
     }
-}
-
-pub(crate) fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
-    encx::Error::unavailable_from(format!("key store: {what}"), e)
-}
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-pub(crate) fn time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 fn from_row<R: Row>(row: &R) -> encx::Result<StoredKek>
@@ -314,12 +281,45 @@ macro_rules! impl_store {
 }
 
 #[cfg(feature = "postgres")]
-impl_store!(sqlx::Postgres, crate::dialect::dollar, None::<&'static str>);
+impl_store!(
+    sqlx::Postgres,
+    crate::database::dialect::dollar,
+    None::<&'static str>
+);
 #[cfg(feature = "mysql")]
-impl_store!(sqlx::MySql, crate::dialect::question, None::<&'static str>);
+impl_store!(
+    sqlx::MySql,
+    crate::database::dialect::question,
+    None::<&'static str>
+);
 #[cfg(feature = "sqlite")]
 impl_store!(
     sqlx::Sqlite,
-    crate::dialect::question,
+    crate::database::dialect::question,
     Some("BEGIN IMMEDIATE")
 );
+
+/// The `encx_keks` table on one kind of database (part of
+/// [`EncxDatabase`](crate::EncxDatabase)).
+#[doc(hidden)]
+pub trait KekTable: sqlx::Database {
+    /// The `encx_keks` table of `pool` as a key store.
+    fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore>;
+}
+
+macro_rules! impl_kek_table {
+    ($db:ty) => {
+        impl KekTable for $db {
+            fn kek_store(pool: Pool<Self>) -> Arc<dyn KekStore> {
+                Arc::new(SqlKekStore::<$db>::new(pool))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+impl_kek_table!(sqlx::Postgres);
+#[cfg(feature = "mysql")]
+impl_kek_table!(sqlx::MySql);
+#[cfg(feature = "sqlite")]
+impl_kek_table!(sqlx::Sqlite);

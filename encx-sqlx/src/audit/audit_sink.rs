@@ -17,7 +17,7 @@ use encx::audit::{AuditEvent, AuditSink};
 use sqlx::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dialect::EncxDatabase;
+use super::audit_log::AuditTable;
 
 /// The most events one insert carries.
 pub const MAX_BATCH: usize = 500;
@@ -64,9 +64,8 @@ impl fmt::Debug for SqlAuditSink {
 }
 
 impl SqlAuditSink {
-    /// A sink whose queue holds at most `capacity` events, and its writer task on the current
-    /// tokio runtime (call it inside one). The task ends when the sink is dropped.
-    pub fn spawn<DB: EncxDatabase>(pool: Pool<DB>, capacity: usize) -> Arc<Self> {
+    /// [`spawn`](Self::spawn), on one kind of database.
+    pub(crate) fn spawn_writer<DB: AuditTable>(pool: Pool<DB>, capacity: usize) -> Arc<Self> {
         let (queue, mut inbox) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
         let task_counters = counters.clone();

@@ -3,12 +3,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::Pool;
+use encx::audit::AuditEvent;
+use futures_util::future::BoxFuture;
+use sqlx::{Database, Pool};
 
-use crate::dialect::EncxDatabase;
+use crate::database::time::millis;
 use crate::error::{Error, Result};
 
-/// Which events [`read_audit`] returns: those matching every filter set, newest first, at
+/// Which events [`read_audit`](crate::read_audit) returns: those matching every filter set, newest first, at
 /// most `limit`.
 ///
 /// ```
@@ -88,7 +90,7 @@ impl AuditQuery {
 
     /// `since` in milliseconds since 1970, as stored.
     pub(crate) fn since_millis(&self) -> Option<i64> {
-        self.since.map(crate::migrate::millis)
+        self.since.map(crate::database::time::millis)
     }
 
     /// `limit` as SQL wants it; 0 is refused.
@@ -169,20 +171,89 @@ impl AuditRecord {
     }
 }
 
-/// The events of the `encx_audit` table of `pool` that match `query`, newest first.
-///
-/// ```no_run
-/// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
-/// use encx_sqlx::{read_audit, AuditQuery};
-/// for event in read_audit(&pool, &AuditQuery::default().subject("user-42")).await? {
-///     println!("{} {} {} {}", event.at, event.action, event.table_name, event.outcome);
-/// }
-/// # Ok(()) }
-/// ```
-pub async fn read_audit<DB: EncxDatabase>(
-    pool: &Pool<DB>,
-    query: &AuditQuery,
-) -> Result<Vec<AuditRecord>> {
-    query.sql_limit()?;
-    Ok(DB::read_audit(pool, query).await?)
+/// The `encx_audit` table on one kind of database (part of
+/// [`EncxDatabase`](crate::EncxDatabase)).
+#[doc(hidden)]
+pub trait AuditTable: Database {
+    /// Inserts `events` into `encx_audit`, in one statement.
+    fn write_audit<'a>(
+        pool: &'a Pool<Self>,
+        events: &'a [AuditEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// The `encx_audit` rows of `pool` that match `query`, newest first.
+    fn read_audit<'a>(
+        pool: &'a Pool<Self>,
+        query: &'a AuditQuery,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>>;
 }
+
+macro_rules! impl_audit_table {
+    ($db:ty) => {
+        impl AuditTable for $db {
+            fn write_audit<'a>(
+                pool: &'a Pool<Self>,
+                events: &'a [AuditEvent],
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO encx_audit (at, action, table_name, record, subject, fields, \
+                     actor, records, outcome, duration_us) ",
+                    );
+                    insert.push_values(events, |mut row, e| {
+                        row.push_bind(millis(e.at))
+                            .push_bind(e.action.as_str())
+                            .push_bind(e.table)
+                            .push_bind(e.record.as_deref())
+                            .push_bind(e.subject.as_deref())
+                            .push_bind(e.fields.join(","))
+                            .push_bind(e.actor.as_deref())
+                            .push_bind(i64::try_from(e.records).unwrap_or(i64::MAX))
+                            .push_bind(e.outcome.as_str())
+                            .push_bind(i64::try_from(e.duration.as_micros()).unwrap_or(i64::MAX));
+                    });
+                    insert.build().execute(pool).await?;
+                    Ok(())
+                })
+            }
+
+            fn read_audit<'a>(
+                pool: &'a Pool<Self>,
+                query: &'a AuditQuery,
+            ) -> BoxFuture<'a, Result<Vec<AuditRecord>, sqlx::Error>> {
+                Box::pin(async move {
+                    let mut select = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT at, action, table_name, record, subject, fields, actor, records, \
+                     outcome, duration_us FROM encx_audit WHERE 1 = 1",
+                    );
+                    let text_filters = [
+                        (" AND table_name = ", &query.table),
+                        (" AND record = ", &query.record),
+                        (" AND subject = ", &query.subject),
+                        (" AND action = ", &query.action),
+                        (" AND actor = ", &query.actor),
+                    ];
+                    for (sql, value) in text_filters {
+                        if let Some(value) = value {
+                            select.push(sql).push_bind(value.as_str());
+                        }
+                    }
+                    if let Some(since) = query.since_millis() {
+                        select.push(" AND at >= ").push_bind(since);
+                    }
+                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+                    select.push(" ORDER BY at DESC LIMIT ").push_bind(limit);
+                    let rows = select.build_query_as::<AuditRow>().fetch_all(pool).await?;
+                    Ok(rows.into_iter().map(AuditRecord::from).collect())
+                })
+            }
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+impl_audit_table!(sqlx::Postgres);
+#[cfg(feature = "mysql")]
+impl_audit_table!(sqlx::MySql);
+#[cfg(feature = "sqlite")]
+impl_audit_table!(sqlx::Sqlite);

@@ -7,8 +7,9 @@ use encx::KeyInUse;
 use futures_util::future::BoxFuture;
 use sqlx::Pool;
 
-use crate::dialect::{placeholder, EncxDatabase};
-use crate::driver::ByteCount;
+use crate::database::dialect::placeholder;
+use crate::database::driver::ByteCount;
+use crate::encx_database::EncxDatabase;
 use crate::error::{is_missing_table, Result};
 
 /// The tables of encx whose rows hold a key wrapped under a KEK, with the column holding it.
@@ -88,7 +89,7 @@ impl<DB: EncxDatabase> EncxTables for TablesIn<DB> {
 
     fn live_tokens_issued_before(&self, before_ms: i64) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let now = crate::migrate::now_millis();
+            let now = crate::database::time::now_millis();
             let sql = format!(
                 "SELECT COUNT(*) FROM encx_tokens WHERE created_at < {before_ms} \
                  AND (expires_at IS NULL OR expires_at > {now})"

@@ -9,50 +9,16 @@ use encx::sql::{RecordKey, StoredRecord};
 use encx::{Encrypted, HasRecordId, KeyInUse, KeyringKind, RecordId, WrappedDek};
 use sqlx::Database;
 
-use crate::dialect::{max_binds, EncxDatabase};
+use crate::database::dialect::max_binds;
+use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
-use crate::repo::Repo;
-use crate::statements::RowLock;
+use crate::progress::{PageDone, RewrapProgress};
+use crate::repository::statements::RowLock;
+use crate::repository::Repo;
 use encx::schema::Dialect;
 
 /// Rows per `UPDATE` statement of a rewrap.
 const REPLACE_ROWS: usize = 500;
-
-/// How far a [`Repo::rewrap`] run got: counts only, no key material.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RewrapProgress {
-    /// Rows read that were not under the active key (each worker reads only rows no other
-    /// worker holds).
-    pub scanned: u64,
-    /// Rows this run wrote: DEKs re-wrapped ([`Repo::rewrap`]) or records re-encrypted
-    /// ([`Repo::reencrypt`]).
-    pub rewrapped: u64,
-    /// Pages done.
-    pub batches: u64,
-    /// Rows skipped because their key cannot be opened: the KEK that wraps their DEK is
-    /// destroyed or missing (a rewrap or re-encryption then goes on with the others; `encx
-    /// status` shows those rows under their KEK).
-    pub unopenable: u64,
-}
-
-impl RewrapProgress {
-    fn add(&mut self, scanned: usize, page: PageDone) {
-        self.scanned += scanned as u64;
-        self.rewrapped += page.written;
-        self.unopenable += page.unopenable;
-        self.batches += 1;
-    }
-}
-
-/// What one page of a job did.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PageDone {
-    /// Rows written.
-    pub(crate) written: u64,
-    /// Rows skipped: their key cannot be opened.
-    pub(crate) unopenable: u64,
-}
 
 /// Whether `e` says a row's key cannot be opened here (destroyed or missing KEK), so that a
 /// job skips the row rather than stop.
@@ -418,7 +384,7 @@ where
         event.actor = self.actor.as_deref().map(str::to_owned);
         match &written {
             Ok(rows) => event.records = rows.written,
-            Err(e) => event.outcome = crate::audited::failure(e),
+            Err(e) => event.outcome = crate::audit::audited::failure(e),
         }
         self.crypto.audit_sink().record(event);
         Ok(Some((page, written?)))

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use encx::{ErasureEntry, ErasureLedger, NewSubjectKey, StoredSubjectKey, SubjectKeyStore};
-use sqlx::{Pool, Row};
+use futures_util::future::BoxFuture;
+use sqlx::{Database, Pool, Row};
 use uuid::Uuid;
 
-use crate::dialect::EncxDatabase;
-use crate::kek_store::{is_unique_violation, time, unavailable};
-use crate::migrate::{millis, now_millis};
+use crate::database::time::{millis, now_millis, time};
+use crate::error::{is_unique_violation, unavailable};
 
 /// The `encx_subject_keys` table of one database pool.
 pub struct SqlSubjectKeyStore<DB: sqlx::Database> {
@@ -28,25 +28,6 @@ impl<DB: sqlx::Database> SqlSubjectKeyStore<DB> {
     /// A store over `pool` (whose database has had [`migrate`](crate::migrate) run).
     pub fn new(pool: Pool<DB>) -> Self {
         SqlSubjectKeyStore { pool }
-    }
-}
-
-impl<DB: EncxDatabase> SqlSubjectKeyStore<DB> {
-    /// The `encx_subject_keys` table of `pool` as a shared [`SubjectKeyStore`], in code
-    /// generic over the database.
-    ///
-    /// ```no_run
-    /// # async fn run(data: sqlx::SqlitePool, keys: sqlx::PgPool, root: encx::LocalKeyring) -> encx_sqlx::Result<()> {
-    /// encx_sqlx::migrate(&keys).await?; // the subject keys live in a database of their own
-    /// let crypto = encx::Crypto::builder()
-    ///     .keyring(root)
-    ///     .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
-    ///     .build()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn shared(pool: Pool<DB>) -> Arc<dyn SubjectKeyStore> {
-        DB::subject_key_store(pool)
     }
 }
 
@@ -279,11 +260,11 @@ macro_rules! impl_store {
 }
 
 #[cfg(feature = "postgres")]
-impl_store!(sqlx::Postgres, crate::dialect::dollar);
+impl_store!(sqlx::Postgres, crate::database::dialect::dollar);
 #[cfg(feature = "mysql")]
-impl_store!(sqlx::MySql, crate::dialect::question);
+impl_store!(sqlx::MySql, crate::database::dialect::question);
 #[cfg(feature = "sqlite")]
-impl_store!(sqlx::Sqlite, crate::dialect::question);
+impl_store!(sqlx::Sqlite, crate::database::dialect::question);
 
 /// The `encx_erasure_ledger` table of one database pool, as an [`ErasureLedger`]. Keep it
 /// where a restore of the subject key database does not roll it back (the data database, say),
@@ -291,13 +272,6 @@ impl_store!(sqlx::Sqlite, crate::dialect::question);
 /// [`SubjectEraser::reapply_ledger`](crate::SubjectEraser::reapply_ledger).
 pub struct SqlErasureLedger<DB: sqlx::Database> {
     pool: Pool<DB>,
-}
-
-impl<DB: EncxDatabase> SqlErasureLedger<DB> {
-    /// The ledger of `pool` (whose database has had [`migrate`](crate::migrate) run), shared.
-    pub fn shared(pool: Pool<DB>) -> Arc<dyn ErasureLedger> {
-        DB::erasure_ledger(pool)
-    }
 }
 
 impl<DB: sqlx::Database> SqlErasureLedger<DB> {
@@ -355,8 +329,60 @@ macro_rules! impl_ledger {
 }
 
 #[cfg(feature = "postgres")]
-impl_ledger!(sqlx::Postgres, crate::dialect::dollar);
+impl_ledger!(sqlx::Postgres, crate::database::dialect::dollar);
 #[cfg(feature = "mysql")]
-impl_ledger!(sqlx::MySql, crate::dialect::question);
+impl_ledger!(sqlx::MySql, crate::database::dialect::question);
 #[cfg(feature = "sqlite")]
-impl_ledger!(sqlx::Sqlite, crate::dialect::question);
+impl_ledger!(sqlx::Sqlite, crate::database::dialect::question);
+
+/// The subject key and erasure ledger tables on one kind of database (part of
+/// [`EncxDatabase`](crate::EncxDatabase)).
+#[doc(hidden)]
+pub trait SubjectTables: sqlx::Database {
+    /// The `encx_subject_keys` table of `pool` as a subject key store.
+    fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore>;
+
+    /// The `encx_erasure_ledger` table of `pool` as an erasure ledger.
+    fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger>;
+
+    /// Destroys the keys of `subject` up to version `up_to_version` in the `encx_subject_keys`
+    /// table `conn` sees; the ids destroyed.
+    fn erase_subject_keys<'c>(
+        conn: &'c mut <Self as sqlx::Database>::Connection,
+        subject: &'c [u8],
+        up_to_version: Option<i64>,
+    ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>>;
+}
+
+macro_rules! impl_subject_tables {
+    ($db:ty) => {
+        impl SubjectTables for $db {
+            fn subject_key_store(pool: Pool<Self>) -> Arc<dyn SubjectKeyStore> {
+                Arc::new(SqlSubjectKeyStore::<$db>::new(pool))
+            }
+
+            fn erasure_ledger(pool: Pool<Self>) -> Arc<dyn ErasureLedger> {
+                Arc::new(SqlErasureLedger::<$db>::new(pool))
+            }
+
+            fn erase_subject_keys<'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                subject: &'c [u8],
+                up_to_version: Option<i64>,
+            ) -> BoxFuture<'c, encx::Result<Vec<Uuid>>> {
+                Box::pin(SqlSubjectKeyStore::<$db>::erase_on(
+                    conn,
+                    subject,
+                    up_to_version,
+                ))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+impl_subject_tables!(sqlx::Postgres);
+#[cfg(feature = "mysql")]
+impl_subject_tables!(sqlx::MySql);
+#[cfg(feature = "sqlite")]
+impl_subject_tables!(sqlx::Sqlite);

@@ -1,0 +1,14 @@
+//! The database seam: what encx-sqlx does the same way on every database but must spell per
+//! database, because sqlx's executors, arguments and rows are concrete types. Nothing here
+//! knows a key store, a repository or a job; [`EncxDatabase`](crate::EncxDatabase) gathers
+//! these traits and those of encx's own tables into the one bound generic code needs.
+//!
+//! - [`dialect`]: placeholders and bind limits;
+//! - [`driver`]: binding and reading stored records, running statements;
+//! - [`migrate`]: encx's own tables and their migrations;
+//! - [`time`]: how those tables store times.
+
+pub mod dialect;
+pub mod driver;
+pub mod migrate;
+pub mod time;

@@ -1,0 +1,39 @@
+//! Arguments of the repository's statements: ids and subjects, bound as their columns' types.
+
+use encx::sql::StoredRecord;
+use sqlx::Database;
+
+use crate::encx_database::EncxDatabase;
+use crate::error::{encode_error, Result};
+
+/// Ids per `WHERE id IN (..)` query.
+pub(crate) const IDS_PER_QUERY: usize = 10_000;
+
+/// `ids` as the arguments, in order.
+pub(crate) fn keys_args<'q, DB: EncxDatabase, R: StoredRecord>(
+    ids: &'q [R::Id],
+) -> Result<<DB as Database>::Arguments<'q>> {
+    let mut args = <DB as Database>::Arguments::default();
+    for id in ids {
+        DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
+    }
+    Ok(args)
+}
+
+/// `id` as the only argument.
+pub(crate) fn key_arg<DB: EncxDatabase, R: StoredRecord>(
+    id: &R::Id,
+) -> Result<<DB as Database>::Arguments<'_>> {
+    let mut args = <DB as Database>::Arguments::default();
+    DB::bind_key::<R>(id, &mut args).map_err(encode_error)?;
+    Ok(args)
+}
+
+/// Arguments holding `subject` as the value of `R`'s subject column.
+pub(crate) fn subject_arg<DB: EncxDatabase, R: StoredRecord>(
+    subject: &R::Subject,
+) -> Result<<DB as Database>::Arguments<'_>> {
+    let mut args = <DB as Database>::Arguments::default();
+    DB::bind_subject::<R>(subject, &mut args).map_err(encode_error)?;
+    Ok(args)
+}
