@@ -32,7 +32,7 @@ mod tour;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use encx_sqlx::cli::{self, Scheme};
+use encx_cli::{self as cli, Scheme};
 use encx_sqlx::{
     EncxDatabase, Registry, Repo, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
     SqlSubjectKeyStore, SubjectEraser,

@@ -152,3 +152,29 @@ pub async fn read_audit<DB: EncxDatabase>(
     query.sql_limit()?;
     Ok(DB::read_audit(pool, query).await?)
 }
+
+/// How many rows `encx_keks` holds in `pool`'s database; `None` when the table does not exist
+/// (encx's [`migrate`] never ran there). What the operator CLI checks before a read-only
+/// command, which must create nothing.
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
+/// if encx_sqlx::kek_rows(&pool).await?.is_none() {
+///     println!("no encx tables here: run encx_sqlx::migrate first");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn kek_rows<DB: EncxDatabase>(pool: &Pool<DB>) -> Result<Option<u64>> {
+    let mut conn = pool.acquire().await?;
+    match DB::fetch_count(
+        &mut conn,
+        "SELECT COUNT(*) FROM encx_keks",
+        Default::default(),
+    )
+    .await
+    {
+        Ok(n) => Ok(Some(u64::try_from(n).unwrap_or(0))),
+        Err(e) if crate::error::is_missing_table(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -116,7 +116,11 @@ impl From<sqlx::Error> for Error {
 
 /// Whether the database said that a table (or a column) does not exist: PostgreSQL 42P01 /
 /// 42703, MySQL/MariaDB 1146 / 1054, SQLite "no such table" / "no such column".
-pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
+///
+/// ```
+/// assert!(!encx_sqlx::is_missing_table(&sqlx::Error::RowNotFound));
+/// ```
+pub fn is_missing_table(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {
         return false;
     };
@@ -130,7 +134,7 @@ pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
 
 /// The MySQL/MariaDB error number of a database error; `None` for the other databases (and
 /// without feature `mysql`, when no MySQL error can occur).
-pub(crate) fn mysql_error_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+pub fn mysql_error_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
     #[cfg(feature = "mysql")]
     return db
         .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()

@@ -11,8 +11,6 @@
 // Each concern in one place (README, "Where things live"); no module imports one that imports
 // it back.
 pub mod audit;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod config;
 mod database;
 mod encx_database;
@@ -33,9 +31,10 @@ pub use sqlx;
 pub use audit::audit_log::{AuditQuery, AuditRecord};
 pub use audit::audit_sink::SqlAuditSink;
 pub use config::{Config, ConfigBuilder};
-pub use encx_database::{migrate, read_audit, EncxDatabase};
+pub use database::time::{rfc3339, rfc3339_millis};
+pub use encx_database::{kek_rows, migrate, read_audit, EncxDatabase};
 pub use erasure::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
-pub use error::{Error, Result};
+pub use error::{is_missing_table, mysql_error_number, Error, Result};
 pub use jobs::registry::{KeyStatus, Registry, Rewrapped};
 pub use jobs::{RewrapProgress, VerifyReport};
 pub use keys::kek_store::SqlKekStore;

@@ -748,14 +748,19 @@ fn check_expiry(secret: &Secret) -> Result<()> {
     }
 }
 
-/// [`Secrets`] of any database, for the CLI.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+/// [`Secrets`] of any database, type erased (what [`Registry::secrets_store`](crate::Registry::secrets_store)
+/// hands the operator CLI). Implemented by every `Secrets<DB>`.
 #[async_trait::async_trait]
-pub(crate) trait SecretsApi: Send + Sync {
+pub trait SecretsApi: Send + Sync {
+    /// [`Secrets::put`].
     async fn put(&self, name: &str, value: &[u8], options: &SecretOptions) -> Result<u64>;
+    /// [`Secrets::get`], or [`Secrets::get_version`] of `version`.
     async fn get(&self, name: &str, version: Option<u64>) -> Result<Secret>;
+    /// [`Secrets::rotate`].
     async fn rotate(&self, name: &str, value: &[u8]) -> Result<u64>;
+    /// [`Secrets::delete`].
     async fn delete(&self, name: &str) -> Result<u64>;
+    /// [`Secrets::list`].
     async fn list(&self, tag: Option<&str>) -> Result<Vec<SecretInfo>>;
     /// This store, naming `actor` in its audit events.
     fn with_actor(&self, actor: &str) -> Box<dyn SecretsApi>;

@@ -673,7 +673,7 @@ pub async fn the_cli_takes_a_keys_database() {
     .map(String::from);
     let seen = Arc::new(std::sync::Mutex::new(None));
     let seen_in = seen.clone();
-    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+    let code = encx_cli::main_from(argv, |ctx: encx_cli::Context| async move {
         *seen_in.lock().unwrap() = Some((ctx.database_url.clone(), ctx.keys_database_url.clone()));
         let keys = sqlx::SqlitePool::connect(&ctx.keys_database_url).await?;
         let keks = encx_sqlx::SqlKekStore::shared(keys);

@@ -413,7 +413,7 @@ async fn encx_cli<DB: Legacy>(pool: &sqlx::Pool<DB>, url: &str, args: &[&str]) -
         .chain(root)
         .chain(args.iter().copied())
         .map(str::to_owned);
-    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+    let code = encx_cli::main_from(argv, |ctx: encx_cli::Context| async move {
         let (crypto, keks) = super::rewrap::keys_crypto(&pool, ctx.root).await?;
         let reading = Repo::<Voucher, DB>::new(pool, crypto.clone()).with_plaintext(DB::source())?;
         Ok(encx_sqlx::Registry::new(crypto)

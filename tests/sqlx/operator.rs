@@ -117,22 +117,20 @@ pub fn child(registry: &str) -> std::process::ExitCode {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(encx_sqlx::cli::main(
-        move |ctx: encx_sqlx::cli::Context| async move {
-            use encx_sqlx::cli::Scheme;
-            match ctx.scheme()? {
-                Scheme::Postgres => child_registry::<sqlx::Postgres>(ctx, &registry).await,
-                Scheme::MySql => child_registry::<sqlx::MySql>(ctx, &registry).await,
-                Scheme::Sqlite => child_registry::<sqlx::Sqlite>(ctx, &registry).await,
-            }
-        },
-    ))
+    runtime.block_on(encx_cli::main(move |ctx: encx_cli::Context| async move {
+        use encx_cli::Scheme;
+        match ctx.scheme()? {
+            Scheme::Postgres => child_registry::<sqlx::Postgres>(ctx, &registry).await,
+            Scheme::MySql => child_registry::<sqlx::MySql>(ctx, &registry).await,
+            Scheme::Sqlite => child_registry::<sqlx::Sqlite>(ctx, &registry).await,
+        }
+    }))
 }
 
 async fn child_registry<DB: EncxDatabase>(
-    ctx: encx_sqlx::cli::Context,
+    ctx: encx_cli::Context,
     registry: &str,
-) -> Result<encx_sqlx::Registry, encx_sqlx::cli::BuildError> {
+) -> Result<encx_sqlx::Registry, encx_cli::BuildError> {
     let pool = ctx.connect::<DB>(&ctx.database_url).await?;
     if !ctx.read_only {
         encx_sqlx::migrate(&pool).await?;

@@ -236,7 +236,7 @@ async fn encx_cli<DB: EncxDatabase, S: AsRef<str>>(pool: &sqlx::Pool<DB>, args: 
     let pool = pool.clone();
     let argv =
         std::iter::once("encx".to_string()).chain(args.iter().map(|s| s.as_ref().to_string()));
-    let code = encx_sqlx::cli::main_from(argv, |ctx: encx_sqlx::cli::Context| async move {
+    let code = encx_cli::main_from(argv, |ctx: encx_cli::Context| async move {
         let (crypto, keks) = keys_crypto(&pool, ctx.root).await?;
         Ok(encx_sqlx::Registry::new(crypto.clone())
             .kek_store(keks)
@@ -648,7 +648,7 @@ async fn cli_erase_subject<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         let pool = pool.clone();
         async move {
             let argv = std::iter::once("encx".to_string()).chain(args);
-            exit_code(encx_sqlx::cli::main_from(argv, |ctx| members_registry(pool, ctx)).await)
+            exit_code(encx_cli::main_from(argv, |ctx| members_registry(pool, ctx)).await)
         }
     };
     let with = |args: &[&str]| -> Vec<String> {
@@ -756,8 +756,8 @@ async fn cli_index_rotation<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
 /// events into `encx_audit` through a `SqlAuditSink`.
 async fn members_registry<DB: EncxDatabase>(
     pool: sqlx::Pool<DB>,
-    ctx: encx_sqlx::cli::Context,
-) -> Result<encx_sqlx::Registry, encx_sqlx::cli::BuildError> {
+    ctx: encx_cli::Context,
+) -> Result<encx_sqlx::Registry, encx_cli::BuildError> {
     let keks = SqlKekStore::shared(pool.clone());
     let crypto = Crypto::builder()
         .keyring(HierarchicalKeyring::new(ctx.root.clone(), keks.clone()))

@@ -8,20 +8,31 @@ pub(crate) fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// Now, in milliseconds since 1970.
 pub(crate) fn now_millis() -> i64 {
     millis(std::time::SystemTime::now())
 }
 
-/// Milliseconds since 1970, as encx's tables store times.
-/// `at` as RFC 3339 (UTC, seconds), as operators read times.
-pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
+/// `at` as RFC 3339 (UTC, seconds), as operators read times; outside 1970–9999 (a stored time
+/// is untrusted), seconds since 1970 instead. Never panics.
+///
+/// ```
+/// let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_397_296);
+/// assert_eq!(encx_sqlx::rfc3339(at), "2026-12-04T15:14:56Z");
+/// ```
+pub fn rfc3339(at: std::time::SystemTime) -> String {
     utc(humantime::format_rfc3339_seconds(at), at)
         .unwrap_or_else(|| format!("{} s since 1970", millis(at).div_euclid(1_000)))
 }
 
 /// `ms` milliseconds since 1970 as RFC 3339 (UTC, milliseconds), as stored times are shown.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))] // the CLI shows audit times
-pub(crate) fn rfc3339_millis(ms: i64) -> String {
+/// Outside 1970–9999, milliseconds since 1970 instead. Never panics.
+///
+/// ```
+/// assert_eq!(encx_sqlx::rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+/// assert_eq!(encx_sqlx::rfc3339_millis(-5), "-5 ms since 1970");
+/// ```
+pub fn rfc3339_millis(ms: i64) -> String {
     u64::try_from(ms)
         .ok()
         .and_then(|ms| {
@@ -38,6 +49,7 @@ fn utc(formatted: humantime::Rfc3339Timestamp, at: std::time::SystemTime) -> Opt
     (at >= std::time::UNIX_EPOCH && write!(out, "{formatted}").is_ok()).then_some(out)
 }
 
+/// Milliseconds since 1970, as encx's tables store times.
 pub(crate) fn millis(at: std::time::SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -30,10 +30,6 @@ pub(crate) trait EncxTables: Send + Sync {
     /// Tokens of `encx_tokens` issued before `before_ms` (milliseconds since 1970) that have
     /// not expired: they verify only under the index key versions live when they were issued.
     fn live_tokens_issued_before(&self, before_ms: i64) -> BoxFuture<'_, Result<u64>>;
-
-    /// Rows of `encx_keks`; `None` when the table does not exist (asked by the CLI only).
-    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
-    fn key_rows(&self) -> BoxFuture<'_, Result<Option<u64>>>;
 }
 
 /// [`EncxTables`] of a pool.
@@ -96,9 +92,5 @@ impl<DB: EncxDatabase> EncxTables for TablesIn<DB> {
             );
             Ok(self.count(&sql).await?.unwrap_or(0))
         })
-    }
-
-    fn key_rows(&self) -> BoxFuture<'_, Result<Option<u64>>> {
-        Box::pin(self.count("SELECT COUNT(*) FROM encx_keks"))
     }
 }

@@ -430,8 +430,7 @@ impl Registry {
     }
 
     /// The secrets store given to [`secrets`](Self::secrets).
-    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
-    pub(crate) fn secrets_store(&self) -> Option<&Arc<dyn crate::secrets::SecretsApi>> {
+    pub fn secrets_store(&self) -> Option<&Arc<dyn crate::secrets::SecretsApi>> {
         self.secrets.as_ref()
     }
 

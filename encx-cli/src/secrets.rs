@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::answer::{config, emit, Failure};
 use super::args::SecretsCommand;
-use crate::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
+use encx_sqlx::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
 
 /// `90s`, `15m`, `12h`, `30d`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, Failure> {
@@ -107,9 +107,9 @@ fn unix(at: SystemTime) -> u64 {
 fn info_line(i: &SecretInfo) -> String {
     let expiry = match i.expires_at {
         Some(at) if i.is_expired_at(SystemTime::now()) => {
-            format!(" EXPIRED at {}", crate::database::time::rfc3339(at))
+            format!(" EXPIRED at {}", encx_sqlx::rfc3339(at))
         }
-        Some(at) => format!(" expires {}", crate::database::time::rfc3339(at)),
+        Some(at) => format!(" expires {}", encx_sqlx::rfc3339(at)),
         None => " never expires".to_owned(),
     };
     format!(
@@ -244,8 +244,8 @@ pub(crate) async fn run(
         SecretsCommand::Delete { name } => {
             let deleted = store.delete(&name).await?;
             if deleted == 0 {
-                return Err(Failure::from(crate::Error::NotFound {
-                    table: crate::secrets::SECRETS_TABLE,
+                return Err(Failure::from(encx_sqlx::Error::NotFound {
+                    table: encx_sqlx::secrets::SECRETS_TABLE,
                     id: name,
                 }));
             }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::Error;
+use encx_sqlx::Error;
 
 /// A failure, with the exit code of its kind.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ pub(crate) fn exit_code(e: &sqlx::Error) -> u8 {
         sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => 6,
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let mysql = crate::error::mysql_error_number(db.as_ref());
+            let mysql = encx_sqlx::mysql_error_number(db.as_ref());
             let config = matches!(
                 code.as_str(),
                 // PostgreSQL: no such database, bad credentials, no such table/column, denied.
@@ -74,7 +74,7 @@ pub(crate) fn exit_code(e: &sqlx::Error) -> u8 {
                 // SQLite: cannot open, not a database, read-only, authorization.
                 | "14" | "26" | "8" | "23"
             ) || matches!(mysql, Some(1044 | 1045 | 1049 | 1054 | 1142 | 1146 | 1698))
-                || crate::error::is_missing_table(e);
+                || encx_sqlx::is_missing_table(e);
             if config {
                 3
             } else {

@@ -1,19 +1,27 @@
-//! The `encx` operator CLI (feature `cli`): `status`, `keys rotate`, `keys destroy`, `rewrap`,
+//! The `encx` operator CLI: `status`, `keys rotate`, `keys destroy`, `rewrap`,
 //! `keys index-add`, `keys index-destroy`, `reencrypt` (alias `reindex`), `migrate`, `verify`,
-//! `erase-subject`, `reapply-ledger`, `audit`, with progress bars, `--json` and `--dry-run`.
+//! `erase-subject`, `reapply-ledger`, `audit`, `secrets`, `backup`, with progress bars,
+//! `--json` and `--dry-run`.
 //!
-//! Jobs need the application's record types, so the CLI is a library the application calls
-//! from a binary of its own, with its tables registered in a [`Registry`]:
+//! Two ways to run it:
+//!
+//! - **The `encx` binary** (`cargo install encx-cli`) knows encx's own tables only: `status`,
+//!   `keys`, `rewrap` and `reencrypt` of the secrets, `audit`, `secrets` and `backup` work on
+//!   any database with encx's tables; commands that need the application's record types
+//!   (rewrapping its tables, `erase-subject`, `migrate`, `verify`) say so.
+//! - **As a library**, from a binary of the application's own, with its tables registered in
+//!   a [`Registry`] (`encx-cli = { version = "0.1", default-features = false, features =
+//!   ["postgres"] }`):
 //!
 //! ```no_run
 //! # use encx::Encrypted;
 //! # #[derive(Encrypted)] #[encx(table = "users")] struct User { #[encx(id)] id: uuid::Uuid, #[encx(encrypt)] email: String }
 //! // src/bin/encx.rs of your application
-//! use encx_sqlx::{cli, Registry, Repo, SqlKekStore};
+//! use encx_sqlx::{Registry, Repo, SqlKekStore};
 //!
 //! #[tokio::main]
 //! async fn main() -> std::process::ExitCode {
-//!     cli::main(|ctx: cli::Context| async move {
+//!     encx_cli::main(|ctx: encx_cli::Context| async move {
 //!         // Fails within --connect-timeout, with the host and the cause.
 //!         let pool = ctx.connect::<sqlx::Postgres>(&ctx.database_url).await?;
 //!         // `--keys-database-url`: the key tables' own database (the data's when not given).
@@ -43,6 +51,8 @@
 //! counted; `keys index-destroy` refuses while records were not re-encrypted since the next
 //! version came or live tokens were issued before it; read-only commands create nothing.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -52,20 +62,20 @@ use clap::{CommandFactory, FromArgMatches};
 use encx::{KeyInUse, Keyring};
 use serde_json::{json, Value};
 
-use crate::audit::audit_log::{AuditQuery, AuditRecord};
+use encx_sqlx::{AuditQuery, AuditRecord};
 mod answer;
 mod args;
 mod backup;
 mod connect;
 mod secrets;
 
-use crate::encx_database::EncxDatabase;
-use crate::error::Error;
-use crate::jobs::registry::{KeyStatus, Registry};
-use crate::progress::RewrapProgress;
 use answer::{config, crypto_code, emit, Failure};
 use args::{Args, Command, KeysCommand, SecretsCommand};
 pub use connect::Scheme;
+use encx_sqlx::EncxDatabase;
+use encx_sqlx::Error;
+use encx_sqlx::RewrapProgress;
+use encx_sqlx::{KeyStatus, Registry};
 
 /// What the application's registry builder gets from the command line.
 #[derive(Debug)]
@@ -608,13 +618,13 @@ async fn keys_command(
                     std::time::SystemTime::now() + ttl + std::time::Duration::from_secs(1);
                 emit(
                     json,
-                    json!({ "active": rotated, "every_process_has_it_after": crate::database::time::rfc3339(settled) }),
+                    json!({ "active": rotated, "every_process_has_it_after": encx_sqlx::rfc3339(settled) }),
                     || {
                         format!(
                             "{rotated} is active; run `encx rewrap` to move existing records. \
                              Processes may wrap under the old KEK until {} (KEK cache TTL {} s): \
                              run `encx rewrap` again after that, before `encx keys destroy`",
-                            crate::database::time::rfc3339(settled),
+                            encx_sqlx::rfc3339(settled),
                             ttl.as_secs()
                         )
                     },
@@ -794,7 +804,7 @@ async fn erase_subject(
             "tables": receipt.tables.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
             "swept_after_ms": receipt.swept_after.map(|d| d.as_millis() as u64),
             "swept": receipt.swept.iter().map(|(t, n)| json!({ "table": t, "rows_cleared": n })).collect::<Vec<_>>(),
-            "at": crate::database::time::rfc3339(receipt.at),
+            "at": encx_sqlx::rfc3339(receipt.at),
             "at_ms": at_ms,
             "unknown_before": found.is_unknown(),
         }),
@@ -861,7 +871,7 @@ fn unreachable_backup() -> Result<(), Failure> {
 
 /// An audit event's time as RFC 3339 (UTC, milliseconds).
 fn rfc3339(event: &AuditRecord) -> String {
-    crate::database::time::rfc3339_millis(event.at)
+    encx_sqlx::rfc3339_millis(event.at)
 }
 
 /// Stored caller text as one token of an audit line: as it is when it holds only characters
@@ -972,7 +982,7 @@ impl Progress {
         if self.plain && say {
             eprintln!(
                 "{} {table}: {position}/{} row(s) {}, {} batch(es), {:.0} rows/s",
-                crate::database::time::rfc3339(std::time::SystemTime::now()),
+                encx_sqlx::rfc3339(std::time::SystemTime::now()),
                 self.total,
                 self.verb,
                 p.batches,
@@ -1018,7 +1028,7 @@ const JOB_RETRIES: u32 = 3;
 /// back) and the failure, exit 130, says how far it got.
 async fn interruptible<R, Fut>(shown: &Progress, mut job: impl FnMut() -> Fut) -> Result<R, Failure>
 where
-    Fut: Future<Output = crate::Result<R>>,
+    Fut: Future<Output = encx_sqlx::Result<R>>,
 {
     let mut attempt = 0;
     let mut rows_at_failure = None;
@@ -1275,7 +1285,7 @@ async fn kms_root(key_id: &str) -> Result<Arc<dyn Keyring>, Failure> {
 #[cfg(not(feature = "aws-kms"))]
 async fn kms_root(_key_id: &str) -> Result<Arc<dyn Keyring>, Failure> {
     Err(config(
-        "--kms-key-id needs encx-sqlx built with the `aws-kms` feature",
+        "--kms-key-id needs encx-cli built with the `aws-kms` feature",
     ))
 }
 
@@ -1289,18 +1299,19 @@ mod tests {
     #[test]
     fn an_audit_line_cannot_be_forged_by_caller_text() {
         let forged = "x\n2026-12-04T00:00:00Z erase_subject users subject=victim";
-        let record = AuditRecord {
-            at: 0,
-            action: "issue".into(),
-            table_name: "encx_tokens".into(),
-            record: Some("id-1".into()),
-            subject: Some(forged.into()),
-            fields: String::new(),
-            actor: Some("a\u{202e}b \"c\"".into()),
-            records: 1,
-            outcome: "ok".into(),
-            duration_us: 5,
-        };
+        // (at, action, table, record, subject, fields, actor, records, outcome, duration_us)
+        let record = AuditRecord::from((
+            0,
+            "issue".to_string(),
+            "encx_tokens".to_string(),
+            Some("id-1".to_string()),
+            Some(forged.to_string()),
+            String::new(),
+            Some("a\u{202e}b \"c\"".to_string()),
+            1,
+            "ok".to_string(),
+            5,
+        ));
         let line = audit_line(&record);
         assert!(!line.contains('\n') && !line.contains('\u{202e}'), "{line}");
         assert!(line.contains(" record=id-1 "), "{line}");

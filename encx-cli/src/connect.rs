@@ -9,9 +9,8 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Pool};
 
 use super::answer::{config, exit_code, Failure};
-use crate::encx_database::EncxDatabase;
-use crate::jobs::encx_tables::{EncxTables, TablesIn};
-use crate::jobs::registry::Registry;
+use encx_sqlx::EncxDatabase;
+use encx_sqlx::Registry;
 
 /// The database engines the CLI speaks, by URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +40,7 @@ impl Scheme {
         };
         if !scheme.built() {
             return Err(config(format!(
-                "this build of encx has no {scheme:?} support: rebuild it with the encx-sqlx \
+                "this build of encx has no {scheme:?} support: rebuild it with the encx-cli \
                  feature `{}`",
                 scheme.feature()
             )));
@@ -49,7 +48,7 @@ impl Scheme {
         Ok(scheme)
     }
 
-    /// The encx-sqlx feature that compiles this engine's driver in.
+    /// The encx-cli feature that compiles this engine's driver in.
     pub fn feature(self) -> &'static str {
         match self {
             Scheme::Postgres => "postgres",
@@ -161,13 +160,10 @@ pub(crate) async fn look(url: &str, timeout: Duration) -> Result<Looked, Failure
 
 async fn look_in<DB: EncxDatabase>(url: &str, timeout: Duration) -> Result<Looked, Failure> {
     let pool = connect::<DB>(url, timeout).await?;
-    let key_rows = TablesIn(pool.clone())
-        .key_rows()
-        .await
-        .map_err(|e| match e {
-            crate::Error::Database(e) => failure(url, &e),
-            other => Failure::from(other),
-        })?;
+    let key_rows = encx_sqlx::kek_rows(&pool).await.map_err(|e| match e {
+        encx_sqlx::Error::Database(e) => failure(url, &e),
+        other => Failure::from(other),
+    })?;
     Ok(Looked {
         key_rows,
         tables: Box::new(move |registry: Registry| registry.encx_tables(pool)),

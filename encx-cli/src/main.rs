@@ -1,0 +1,67 @@
+//! The installable `encx` binary: the operator CLI over encx's own tables (`cargo install
+//! encx-cli`). It knows no application record type: `status` shows encx's tables, `keys`
+//! rotates and destroys KEKs (guarded by every row of encx's tables), `rewrap` and
+//! `reencrypt` walk the application secrets, `audit`, `secrets` and `backup` work as in an
+//! application's own binary. Rewrapping an application's tables, `erase-subject`,
+//! `reapply-ledger`, `migrate` and `verify` need its types: build the CLI into the application
+//! (the `encx_cli` library; see `docs/operations.md`).
+//!
+//! ```text
+//! export DATABASE_URL=sqlite://app.db ENCX_MASTER_KEY_FILE=app.key
+//! encx status
+//! encx keys rotate --actor ops@example.com
+//! echo -n 's3cret' | encx secrets put smtp/password
+//! ```
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use encx_cli::{BuildError, Context, Scheme};
+use encx_sqlx::{EncxDatabase, Registry, Secrets, SqlAuditSink, SqlKekStore, SqlSubjectKeyStore};
+
+/// The registry of encx's own tables: the key tables in the keys' database, the audit log and
+/// the secrets in the data's.
+async fn registry<DB: EncxDatabase>(ctx: &Context) -> Result<Registry, BuildError> {
+    let data = ctx.connect::<DB>(&ctx.database_url).await?;
+    let keys = match ctx.keys_database_url == ctx.database_url {
+        true => data.clone(),
+        false => ctx.connect::<DB>(&ctx.keys_database_url).await?,
+    };
+    if !ctx.read_only {
+        encx_sqlx::migrate(&data).await?;
+        encx_sqlx::migrate(&keys).await?;
+    }
+    let root: Arc<dyn encx::Keyring> = ctx.root.clone();
+    let keks = SqlKekStore::shared(keys.clone());
+    let crypto = encx::Crypto::builder()
+        .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .index_keys_in(keks.clone(), root)
+        .subject_keys_in(SqlSubjectKeyStore::shared(keys.clone()))
+        .audit(SqlAuditSink::spawn(data.clone(), 1_000))
+        .build()
+        .await?;
+    // The CLI adds encx's tables of both databases (`--database-url`, `--keys-database-url`)
+    // itself: `keys destroy` counts their rows, `status` lists them.
+    Ok(Registry::new(crypto.clone())
+        .kek_store(keks)
+        .audit_log(data.clone())
+        .secrets(Secrets::new(data, crypto)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    encx_cli::main(|ctx: Context| async move {
+        match ctx.scheme()? {
+            #[cfg(feature = "postgres")]
+            Scheme::Postgres => registry::<sqlx::Postgres>(&ctx).await,
+            #[cfg(feature = "mysql")]
+            Scheme::MySql => registry::<sqlx::MySql>(&ctx).await,
+            #[cfg(feature = "sqlite")]
+            Scheme::Sqlite => registry::<sqlx::Sqlite>(&ctx).await,
+            // `Context::scheme` refuses an engine this build has no driver for.
+            #[allow(unreachable_patterns)]
+            other => Err(format!("no {other:?} support in this build").into()),
+        }
+    })
+    .await
+}
