@@ -369,17 +369,20 @@ async fn rewrap(
     json: bool,
 ) -> Result<(), Failure> {
     let status = registry.status().await?;
-    let pending = status.pending_rewrap();
-    if dry_run {
-        emit(
-            json,
-            json!({ "dry_run": true, "pending_rewrap": pending }),
-            || format!("dry run: {pending} row(s) and subject key(s) would be re-wrapped"),
-        );
+    let job = RowJob {
+        pending: status.pending_rewrap(),
+        dry_run,
+        json,
+        key: "pending_rewrap",
+        rows: "row(s) and subject key(s)",
+        verb: "re-wrapped",
+    };
+    let Some((shown, done)) = job
+        .run(|shown| registry.rewrap(batch, shown.updater()))
+        .await?
+    else {
         return Ok(());
-    }
-    let shown = Progress::new(pending, json, "re-wrapped");
-    let done = interruptible(&shown, || registry.rewrap(batch, shown.updater())).await?;
+    };
     let (timing, timing_json) = shown.finish();
     let tables: Vec<Value> = done
         .tables
@@ -485,18 +488,20 @@ async fn migrate(
     json: bool,
 ) -> Result<(), Failure> {
     let unmigrated = registry.unmigrated().await?;
-    let pending: u64 = unmigrated.iter().map(|(_, n)| n).sum();
-    if dry_run {
-        emit(
-            json,
-            json!({ "dry_run": true, "unmigrated_rows": pending }),
-            || format!("dry run: {pending} row(s) would be migrated"),
-        );
-        return Ok(());
+    let job = RowJob {
+        pending: unmigrated.iter().map(|(_, n)| n).sum(),
+        dry_run,
+        json,
+        key: "unmigrated_rows",
+        rows: "row(s)",
+        verb: "migrated",
+    };
+    if let Some((shown, done)) = job
+        .run(|shown| registry.migrate(batch, shown.updater()))
+        .await?
+    {
+        job_done(&shown, &done, json);
     }
-    let shown = Progress::new(pending, json, "migrated");
-    let done = interruptible(&shown, || registry.migrate(batch, shown.updater())).await?;
-    job_done(&shown, &done, json);
     Ok(())
 }
 
@@ -507,20 +512,68 @@ async fn reencrypt(
     dry_run: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let pending = registry.status().await?.pending_rows();
-    if dry_run {
-        emit(
-            json,
-            json!({ "dry_run": true, "pending_rows": pending }),
-            || format!("dry run: {pending} record(s) would be re-encrypted"),
-        );
-        return Ok(());
+    let job = RowJob {
+        pending: registry.status().await?.pending_rows(),
+        dry_run,
+        json,
+        key: "pending_rows",
+        rows: "record(s)",
+        verb: "re-encrypted",
+    };
+    if let Some((shown, done)) = job
+        .run(|shown| registry.reencrypt(batch, shown.updater()))
+        .await?
+    {
+        job_done(&shown, &done, json);
+        unopenable_rows(&done)?;
     }
-    let shown = Progress::new(pending, json, "re-encrypted");
-    let done = interruptible(&shown, || registry.reencrypt(batch, shown.updater())).await?;
-    job_done(&shown, &done, json);
-    unopenable_rows(&done)?;
     Ok(())
+}
+
+/// A command that rewrites rows (rewrap, migrate, reencrypt): `pending` rows to do.
+struct RowJob {
+    pending: u64,
+    dry_run: bool,
+    json: bool,
+    /// The JSON key of `pending` in a dry run's answer.
+    key: &'static str,
+    /// What `pending` counts, in the dry run's sentence.
+    rows: &'static str,
+    /// What the job does to a row ("re-wrapped"), for the sentence and the progress bar.
+    verb: &'static str,
+}
+
+impl RowJob {
+    /// On `--dry-run`, says what the job would do and returns `None`; otherwise runs `job`
+    /// under a progress bar of the pending rows, stopping cleanly on SIGINT/SIGTERM, and
+    /// returns the bar and what the job reported.
+    async fn run<R, Fut>(
+        self,
+        job: impl Fn(&Progress) -> Fut,
+    ) -> Result<Option<(Progress, R)>, Failure>
+    where
+        Fut: Future<Output = encx_sqlx::Result<R>>,
+    {
+        let RowJob {
+            pending,
+            dry_run,
+            json,
+            key,
+            rows,
+            verb,
+        } = self;
+        if dry_run {
+            let mut answer = json!({ "dry_run": true });
+            answer[key] = json!(pending);
+            emit(json, answer, || {
+                format!("dry run: {pending} {rows} would be {verb}")
+            });
+            return Ok(None);
+        }
+        let shown = Progress::new(pending, json, verb);
+        let done = interruptible(&shown, || job(&shown)).await?;
+        Ok(Some((shown, done)))
+    }
 }
 
 /// `encx secrets`, as `actor` when one is named.
@@ -740,12 +793,9 @@ async fn erase_subject(
     record_unknown: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let tables = registry.subject_tables().ok_or_else(|| {
-        Error::InvalidConfig(
-            "no subject eraser registered: give the registry Registry::subject_eraser(eraser)"
-                .into(),
-        )
-    })?;
+    let tables = registry
+        .subject_tables()
+        .ok_or_else(Registry::no_subject_eraser)?;
     let found = registry.subject_footprint(subject).await?;
     let footprint_json = json!({
         "subject": found.subject, "live_keys": found.live_keys,

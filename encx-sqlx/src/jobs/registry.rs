@@ -373,6 +373,12 @@ impl Registry {
         self.eraser.as_ref().map(|(tables, ..)| tables.as_slice())
     }
 
+    /// The error of an erasure asked of a registry without a subject eraser (a configuration
+    /// error that says where erasures run).
+    pub fn no_subject_eraser() -> Error {
+        no_eraser()
+    }
+
     /// How long the registered subject eraser waits for other processes' subject caches
     /// before its closing sweep ([`SubjectEraser::writer_window`](crate::SubjectEraser::writer_window)).
     pub fn subject_writer_window(&self) -> Option<std::time::Duration> {
@@ -506,8 +512,9 @@ impl Registry {
     fn require_migrations(&self) -> Result<()> {
         if self.migrations.is_empty() {
             return Err(Error::InvalidConfig(
-                "no table is being migrated: register one with Registry::migrating_table(repo \
-                 .with_plaintext(source)?)"
+                "no table is being migrated: the registry has none (the bare `encx` binary knows \
+                 no table of the application; the application's own registers one with \
+                 Registry::migrating_table(repo.with_plaintext(source)?))"
                     .into(),
             ));
         }
@@ -983,7 +990,10 @@ where
 
 fn no_eraser() -> Error {
     Error::InvalidConfig(
-        "no subject eraser registered: give the registry Registry::subject_eraser(eraser)".into(),
+        "no subject eraser registered: the bare `encx` binary knows no table of the \
+         application; run the application's own encx, whose registry has \
+         Registry::subject_eraser(eraser)"
+            .into(),
     )
 }
 
