@@ -50,11 +50,54 @@ pub(crate) struct Args {
     /// Who acts, named in the audit events of key operations, jobs, erasures and secrets.
     #[arg(long, env = "ENCX_ACTOR", global = true)]
     pub(crate) actor: Option<String>,
+    /// A table of the application whose rows name a data subject, `TABLE:COLUMN`
+    /// (repeatable; `ENCX_SUBJECT_TABLES` takes them comma-separated): what the bare `encx`
+    /// binary's `erase-subject` and `reapply-ledger` clear. An application's own `encx`
+    /// registers its tables instead.
+    #[arg(
+        long = "subject-table",
+        env = "ENCX_SUBJECT_TABLES",
+        value_name = "TABLE:COLUMN",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) subject_tables: Vec<String>,
+    /// The type of those subject columns' values: `uuid`, `text` or `integer`.
+    #[arg(
+        long,
+        env = "ENCX_SUBJECT_TYPE",
+        value_enum,
+        default_value = "uuid",
+        global = true
+    )]
+    pub(crate) subject_type: SubjectType,
+    /// The longest subject key cache TTL among the application's processes, in seconds
+    /// (60 unless they set another): how long the bare binary's `erase-subject` waits before
+    /// clearing the rows those processes wrote with the key still cached.
+    #[arg(
+        long,
+        env = "ENCX_SUBJECT_CACHE_TTL",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub(crate) subject_cache_ttl: Option<u64>,
     /// Seconds a database connection may take before the command gives up.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, global = true)]
     pub(crate) connect_timeout: u64,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The type of a described subject column's values (`--subject-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum SubjectType {
+    /// A UUID, stored as sqlx stores `uuid::Uuid` (PostgreSQL `uuid`, 16 bytes elsewhere).
+    Uuid,
+    /// Text.
+    Text,
+    /// A 64-bit integer.
+    Integer,
 }
 
 #[derive(Debug, Subcommand)]

@@ -70,6 +70,7 @@ mod connect;
 mod secrets;
 
 use answer::{config, crypto_code, emit, Failure};
+pub use args::SubjectType;
 use args::{Args, Command, KeysCommand, SecretsCommand};
 pub use connect::Scheme;
 use encx_sqlx::EncxDatabase;
@@ -98,6 +99,17 @@ pub struct Context {
     /// every `--dry-run`): the builder should then create nothing (no `migrate`). The CLI
     /// already refused a database without encx's tables.
     pub read_only: bool,
+    /// `--subject-table TABLE:COLUMN` (repeatable) or `ENCX_SUBJECT_TABLES`: tables described
+    /// on the command line for an eraser built without record types (the bare binary's; see
+    /// [`SubjectEraser::described_table`](encx_sqlx::SubjectEraser::described_table)), as
+    /// (table, subject column).
+    pub subject_tables: Vec<(String, String)>,
+    /// `--subject-type`: the type of those subject columns' values.
+    pub subject_type: SubjectType,
+    /// `--subject-cache-ttl` or `ENCX_SUBJECT_CACHE_TTL`: the application's subject key cache
+    /// TTL, when given (what an eraser built here waits for, plus
+    /// [`WRITER_MARGIN`](encx_sqlx::WRITER_MARGIN)).
+    pub subject_cache_ttl: Option<std::time::Duration>,
 }
 
 impl Context {
@@ -116,6 +128,22 @@ impl Context {
     pub fn scheme(&self) -> Result<Scheme, BuildError> {
         Scheme::of(&self.database_url).map_err(|f| Box::new(CliError(f)) as BuildError)
     }
+}
+
+/// The `TABLE:COLUMN` pairs of `--subject-table`.
+fn subject_tables(given: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    given
+        .iter()
+        .map(|pair| match pair.trim().split_once(':') {
+            Some((table, column)) if !table.is_empty() && !column.is_empty() => {
+                Ok((table.to_owned(), column.to_owned()))
+            }
+            _ => Err(config(format!(
+                "--subject-table `{pair}`: give TABLE:COLUMN, the table and its data subject \
+                 column"
+            ))),
+        })
+        .collect()
 }
 
 /// A failure with its exit code, as a registry builder's error.
@@ -240,12 +268,16 @@ where
         }
     }
     let root = root_keyring(&args, &sources).await?;
+    let subject_tables = subject_tables(&args.subject_tables)?;
     let registry = build(Context {
         database_url,
         keys_database_url,
         root: root.clone(),
         connect_timeout,
         read_only,
+        subject_tables,
+        subject_type: args.subject_type,
+        subject_cache_ttl: args.subject_cache_ttl.map(std::time::Duration::from_secs),
     })
     .await
     .map_err(|e| match e.downcast::<CliError>() {

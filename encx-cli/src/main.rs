@@ -2,22 +2,27 @@
 //! encx-cli`). It knows no application record type: `status` shows encx's tables, `keys`
 //! rotates and destroys KEKs (guarded by every row of encx's tables), `rewrap` and
 //! `reencrypt` walk the application secrets, `audit`, `secrets` and `backup` work as in an
-//! application's own binary. Rewrapping an application's tables, `erase-subject`,
-//! `reapply-ledger`, `migrate` and `verify` need its types: build the CLI into the application
-//! (the `encx_cli` library; see `docs/operations.md`).
+//! application's own binary. `erase-subject` and `reapply-ledger` clear the tables named with
+//! `--subject-table TABLE:COLUMN` (and `--subject-type`). Rewrapping an application's tables,
+//! `migrate` and `verify` need its types: build the CLI into the application (the `encx_cli`
+//! library; see `docs/operations.md`).
 //!
 //! ```text
 //! export DATABASE_URL=sqlite://app.db ENCX_MASTER_KEY_FILE=app.key
 //! encx status
 //! encx keys rotate --actor ops@example.com
 //! echo -n 's3cret' | encx secrets put smtp/password
+//! encx --subject-table user_notes:user_id erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo
 //! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use encx_cli::{BuildError, Context, Scheme};
-use encx_sqlx::{EncxDatabase, Registry, Secrets, SqlAuditSink, SqlKekStore, SqlSubjectKeyStore};
+use encx_cli::{BuildError, Context, Scheme, SubjectType};
+use encx_sqlx::{
+    DescribedSubject, EncxDatabase, Registry, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
+    SqlSubjectKeyStore, SubjectEraser,
+};
 
 /// The registry of encx's own tables: the key tables in the keys' database, the audit log and
 /// the secrets in the data's.
@@ -42,10 +47,42 @@ async fn registry<DB: EncxDatabase>(ctx: &Context) -> Result<Registry, BuildErro
         .await?;
     // The CLI adds encx's tables of both databases (`--database-url`, `--keys-database-url`)
     // itself: `keys destroy` counts their rows, `status` lists them.
-    Ok(Registry::new(crypto.clone())
+    let registry = Registry::new(crypto.clone())
         .kek_store(keks)
         .audit_log(data.clone())
-        .secrets(Secrets::new(data, crypto)))
+        .secrets(Secrets::new(data.clone(), crypto.clone()));
+    if ctx.subject_tables.is_empty() {
+        return Ok(registry);
+    }
+    match ctx.subject_type {
+        SubjectType::Uuid => with_eraser::<DB, uuid::Uuid>(registry, ctx, data, crypto).await,
+        SubjectType::Text => with_eraser::<DB, String>(registry, ctx, data, crypto).await,
+        SubjectType::Integer => with_eraser::<DB, i64>(registry, ctx, data, crypto).await,
+        other => Err(format!("--subject-type {other:?} is not known to this build").into()),
+    }
+}
+
+/// `registry` with a subject eraser over the tables of `--subject-table`, whose ledger is the
+/// data database's `encx_erasure_ledger` (where a restore of the key database does not roll
+/// it back).
+async fn with_eraser<DB: EncxDatabase, S>(
+    registry: Registry,
+    ctx: &Context,
+    data: sqlx::Pool<DB>,
+    crypto: encx::Crypto,
+) -> Result<Registry, BuildError>
+where
+    S: DescribedSubject + std::str::FromStr,
+    <S as std::str::FromStr>::Err: std::fmt::Display,
+{
+    let mut eraser = SubjectEraser::<S>::new(crypto).ledger(SqlErasureLedger::shared(data.clone()));
+    if let Some(ttl) = ctx.subject_cache_ttl {
+        eraser = eraser.writer_window(ttl + encx_sqlx::WRITER_MARGIN);
+    }
+    for (table, column) in &ctx.subject_tables {
+        eraser = eraser.described_table(data.clone(), table, column).await?;
+    }
+    Ok(registry.subject_eraser(eraser))
 }
 
 #[tokio::main]

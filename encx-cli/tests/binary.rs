@@ -175,3 +175,146 @@ fn commands_that_need_the_applications_tables_say_so() {
         );
     }
 }
+
+mod described_tables {
+    //! `erase-subject` and `reapply-ledger` of the bare binary on a table it knows by
+    //! `--subject-table` alone, written by the application with its record type.
+
+    use super::*;
+    use encx::Encrypted;
+    use encx_sqlx::{Repo, SqlKekStore, SqlSubjectKeyStore};
+    use uuid::Uuid;
+
+    #[derive(Debug, Clone, PartialEq, Encrypted)]
+    #[encx(table = "user_notes")]
+    struct Note {
+        #[encx(id)]
+        id: i64,
+        #[encx(subject)]
+        user_id: Uuid,
+        #[encx(encrypt, searchable)]
+        body: String,
+    }
+
+    /// The application's view of `place`: its crypto (the binary's key, the key tables in the
+    /// same file) and its notes.
+    async fn application(place: &Place) -> (sqlx::SqlitePool, Repo<Note, sqlx::Sqlite>) {
+        let url = format!("sqlite://{}?mode=rwc", place.database().display());
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("database");
+        encx_sqlx::migrate(&pool).await.expect("migrate");
+        let key = encx::MasterKey::new("v1", [7u8; 32]).expect("key");
+        let root: Arc<dyn encx::Keyring> =
+            Arc::new(encx::LocalKeyring::new(vec![key]).expect("keyring"));
+        let keks = SqlKekStore::shared(pool.clone());
+        let crypto = encx::Crypto::builder()
+            .keyring(encx::HierarchicalKeyring::new(root.clone(), keks.clone()))
+            .index_keys_in(keks, root)
+            .subject_keys_in(SqlSubjectKeyStore::shared(pool.clone()))
+            .build()
+            .await
+            .expect("crypto");
+        let notes = Repo::<Note, sqlx::Sqlite>::new(pool.clone(), crypto);
+        notes.create_table().await.expect("table");
+        (pool, notes)
+    }
+
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn erase_subject_clears_a_described_table_and_spares_the_others() {
+        let place = Place::new("described");
+        let (pool, notes) = application(&place).await;
+        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let written = [(1, ada, "ada's"), (2, ada, "ada's too"), (3, bob, "bob's")];
+        for (id, user_id, body) in written {
+            let note = Note {
+                id,
+                user_id,
+                body: body.into(),
+            };
+            notes.insert(&pool, &note).await.expect("insert");
+        }
+        let ada_text = ada.to_string();
+        let table = ["--subject-table", "user_notes:user_id"];
+
+        // A dry run names the rows and changes nothing.
+        let mut args = table.to_vec();
+        args.extend(["--json", "erase-subject", &ada_text, "--dry-run"]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("user_notes"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(
+            notes.get(&pool, 1).await.expect("still there").body,
+            "ada's"
+        );
+
+        let mut args = table.to_vec();
+        args.extend([
+            "--subject-cache-ttl",
+            "0",
+            "erase-subject",
+            &ada_text,
+            "--actor",
+            "dpo",
+        ]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        for id in [1, 2] {
+            let gone = notes.get(&pool, id).await.expect_err("erased");
+            assert!(gone.is_shredded(), "{gone}");
+        }
+        assert_eq!(
+            notes.get(&pool, 3).await.expect("bob's stays").body,
+            "bob's"
+        );
+        // The blind index is cleared too: the row leaves every lookup.
+        assert!(notes
+            .find_by(&pool, Note::BODY, "ada's")
+            .await
+            .expect("search")
+            .is_empty());
+        let (deks, indexes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(encx_dek), COUNT(body_bidx) FROM user_notes WHERE id IN (1, 2)",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!((deks, indexes), (0, 0));
+
+        // The erasure is in the ledger: reapplying it finds the keys gone and succeeds.
+        let mut args = table.to_vec();
+        args.extend([
+            "--subject-cache-ttl",
+            "0",
+            "reapply-ledger",
+            "--actor",
+            "dpo",
+        ]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("1 ledger entr(ies) re-applied"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_described_table_that_is_not_there_is_a_configuration_error() {
+        let place = Place::new("described-missing");
+        let _ = application(&place).await;
+        for pair in [
+            "no_such_table:user_id",
+            "user_notes:no_such_column",
+            "user_notes",
+        ] {
+            let args = ["--subject-table", pair, "erase-subject", "x", "--dry-run"];
+            let out = place.encx(&args, b"");
+            assert_eq!(code(&out), 3, "{pair}: {}", text(&out.stderr));
+        }
+    }
+}

@@ -92,6 +92,69 @@ mod single {
         writes_of_other_processes_during_their_cache_window_are_swept: |db| writers_are_swept(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
         a_kek_state_change_is_guarded_against_a_concurrent_one: |db| kek_state_race(db.pool.clone()) => [postgres, mariadb];
         two_processes_run_migration_7_at_once: |db| migration_7_at_once(db.pool.clone()) => [postgres, mariadb];
+        a_described_table_is_erased_as_its_repository_would_be: |db| described_tables(db.pool.clone()) => [postgres, mariadb, sqlite];
+    }
+}
+
+/// An eraser that knows the tables by name and subject column only (as the bare `encx`
+/// binary does, `--subject-table`) clears them as one built on their record types: the
+/// subject's rows leave every lookup and read as erased, another subject's stay, and a table
+/// or column that is not there is a configuration error.
+async fn described_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let crypto = subject_crypto(pool.clone()).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    purchases.create_table().await.unwrap();
+    let (ada, ada_order) = member(1);
+    let (bob, bob_order) = member(2);
+    for (person, order) in [(&ada, &ada_order), (&bob, &bob_order)] {
+        members.insert(&pool, person).await.unwrap();
+        purchases.insert(&pool, order).await.unwrap();
+    }
+    let eraser = SubjectEraser::<Uuid>::new(crypto.clone())
+        .writer_window(Duration::ZERO)
+        .described_table(pool.clone(), "subject_users", "id")
+        .await
+        .unwrap()
+        .described_table(pool.clone(), "subject_orders", "member_id")
+        .await
+        .unwrap();
+    assert_eq!(
+        eraser.footprint(&ada.id).await.unwrap().tables,
+        vec![("subject_users", 1), ("subject_orders", 1)]
+    );
+    let receipt = eraser.erase(&ada.id).await.unwrap();
+    assert_eq!(
+        receipt.tables,
+        vec![("subject_users", 1), ("subject_orders", 1)]
+    );
+    assert!(members.get(&pool, ada.id).await.unwrap_err().is_shredded());
+    assert!(purchases
+        .get(&pool, ada_order.id)
+        .await
+        .unwrap_err()
+        .is_shredded());
+    assert!(members
+        .find_by(&pool, Member::EMAIL, &ada.email)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(members.get(&pool, bob.id).await.unwrap(), bob);
+    assert_eq!(purchases.get(&pool, bob_order.id).await.unwrap(), bob_order);
+
+    for (table, column) in [
+        ("no_such_table", "id"),
+        ("subject_orders", "no_such_column"),
+    ] {
+        let refused = SubjectEraser::<Uuid>::new(crypto.clone())
+            .described_table(pool.clone(), table, column)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&refused, encx_sqlx::Error::InvalidConfig(m) if m.contains(table) || m.contains(column)),
+            "{refused}"
+        );
     }
 }
 

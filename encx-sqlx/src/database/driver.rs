@@ -53,6 +53,24 @@ pub trait Driver: Database {
         args: &mut <Self as Database>::Arguments<'q>,
     ) -> Result<(), BoxDynError>;
 
+    /// Adds a UUID, as sqlx stores one on this database.
+    fn bind_uuid<'q>(
+        id: &'q uuid::Uuid,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds a 64-bit integer.
+    fn bind_i64<'q>(
+        n: &'q i64,
+        args: &mut <Self as Database>::Arguments<'q>,
+    ) -> Result<(), BoxDynError>;
+
+    /// The column names of `table` (quoted as the dialect needs), in order.
+    fn column_names<'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        table: &'c str,
+    ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>>;
+
     /// Adds a wrapped DEK.
     fn bind_wrapped_dek<'q>(
         wrapped: &'q WrappedDek,
@@ -172,6 +190,36 @@ macro_rules! impl_driver {
                 args: &mut <Self as Database>::Arguments<'q>,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, text)
+            }
+
+            fn bind_uuid<'q>(
+                id: &'q uuid::Uuid,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, id)
+            }
+
+            fn bind_i64<'q>(
+                n: &'q i64,
+                args: &mut <Self as Database>::Arguments<'q>,
+            ) -> Result<(), BoxDynError> {
+                sqlx::Arguments::add(args, n)
+            }
+
+            fn column_names<'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                table: &'c str,
+            ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>> {
+                use sqlx::{Column, Executor};
+                Box::pin(async move {
+                    let sql = format!("SELECT * FROM {table} WHERE 1 = 0");
+                    let described = conn.describe(&sql).await?;
+                    Ok(described
+                        .columns()
+                        .iter()
+                        .map(|c| c.name().to_owned())
+                        .collect())
+                })
             }
 
             fn bind_wrapped_dek<'q>(

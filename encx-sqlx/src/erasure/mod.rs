@@ -28,6 +28,8 @@
 //! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
 //! destroys again every key the ledger says was erased, and clears the rows under them.
 
+pub mod described;
+
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;

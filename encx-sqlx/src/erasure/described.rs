@@ -1,0 +1,213 @@
+//! Tables described by name and subject column rather than by a record type: what an eraser
+//! built without the application's types (the bare `encx` binary) clears.
+
+use std::any::Any;
+
+use encx::schema::{quote_ident, Dialect};
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Pool};
+use uuid::Uuid;
+
+use super::{SubjectEraser, SubjectTable};
+use crate::database::dialect::placeholder;
+use crate::encx_database::EncxDatabase;
+use crate::error::{encode_error, Error, Result};
+
+/// A subject id type an eraser can bind without a record type: the types a subject column
+/// holds (`Uuid`, `String`, `i64`), bound as sqlx stores each on every database.
+pub trait DescribedSubject: encx::SubjectId + Send + Sync + 'static {
+    /// Adds this subject id to `args`.
+    #[doc(hidden)]
+    fn bind_to<'q, DB: EncxDatabase>(
+        &'q self,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> std::result::Result<(), BoxDynError>;
+}
+
+impl DescribedSubject for Uuid {
+    fn bind_to<'q, DB: EncxDatabase>(
+        &'q self,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> std::result::Result<(), BoxDynError> {
+        DB::bind_uuid(self, args)
+    }
+}
+
+impl DescribedSubject for String {
+    fn bind_to<'q, DB: EncxDatabase>(
+        &'q self,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> std::result::Result<(), BoxDynError> {
+        DB::bind_text(self, args)
+    }
+}
+
+impl DescribedSubject for i64 {
+    fn bind_to<'q, DB: EncxDatabase>(
+        &'q self,
+        args: &mut <DB as Database>::Arguments<'q>,
+    ) -> std::result::Result<(), BoxDynError> {
+        DB::bind_i64(self, args)
+    }
+}
+
+/// One described table: its statements, built from the columns the database reports.
+struct DescribedTable<DB: Database> {
+    pool: Pool<DB>,
+    table: &'static str,
+    dialect: Dialect,
+    /// `UPDATE t SET encx_dek = NULL, <every *_bidx> = NULL WHERE <subject> = ? AND encx_dek
+    /// IS NOT NULL`, as `Repo::erase_subject_rows` runs it.
+    erase: String,
+    /// `SELECT COUNT(*) FROM t WHERE <subject> = ? AND encx_dek IS NOT NULL`.
+    count: String,
+}
+
+impl<DB: EncxDatabase> DescribedTable<DB> {
+    async fn read(pool: Pool<DB>, table: &str, subject_column: &str) -> Result<Self> {
+        let dialect = DB::DIALECT;
+        let quoted = quote_ident(dialect, table);
+        let columns = {
+            let mut conn = pool.acquire().await?;
+            DB::column_names(&mut conn, &quoted).await.map_err(|e| {
+                if crate::error::is_missing_table(&e) {
+                    Error::InvalidConfig(format!("no table `{table}` in this database"))
+                } else {
+                    e.into()
+                }
+            })?
+        };
+        for needed in ["encx_dek", subject_column] {
+            if !columns.iter().any(|c| c == needed) {
+                return Err(Error::InvalidConfig(format!(
+                    "table `{table}` has no column `{needed}`: name a table that encx writes \
+                     and its data subject column (TABLE:COLUMN)"
+                )));
+            }
+        }
+        let dek = quote_ident(dialect, "encx_dek");
+        let mut nulls = vec![format!("{dek} = NULL")];
+        nulls.extend(
+            columns
+                .iter()
+                .filter(|c| c.ends_with("_bidx"))
+                .map(|c| format!("{} = NULL", quote_ident(dialect, c))),
+        );
+        let subject = quote_ident(dialect, subject_column);
+        let p = placeholder(dialect, 1);
+        Ok(DescribedTable {
+            erase: format!(
+                "UPDATE {quoted} SET {} WHERE {subject} = {p} AND {dek} IS NOT NULL",
+                nulls.join(", ")
+            ),
+            count: format!(
+                "SELECT COUNT(*) FROM {quoted} WHERE {subject} = {p} AND {dek} IS NOT NULL"
+            ),
+            // The eraser names its tables with `&'static str` (record types' names are
+            // constants); a described table's name is read once per process.
+            table: Box::leak(table.to_owned().into_boxed_str()),
+            dialect,
+            pool,
+        })
+    }
+
+    /// The erasure of `subject`'s rows but those under a key of `spared`, on `conn`.
+    async fn clear<S: DescribedSubject>(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        subject: &S,
+        spared: &[Uuid],
+    ) -> Result<u64> {
+        let mut args = <DB as Database>::Arguments::default();
+        subject.bind_to::<DB>(&mut args).map_err(encode_error)?;
+        if spared.is_empty() {
+            return Ok(DB::execute(conn, &self.erase, args).await?);
+        }
+        // A subject-key DEK is `format | kind | key id (16) | ...`: bytes 3 to 18 name the key.
+        let marks: Vec<String> = (2..spared.len() + 2)
+            .map(|n| placeholder(self.dialect, n))
+            .collect();
+        let sql = format!(
+            "{} AND substr(encx_dek, 3, 16) NOT IN ({})",
+            self.erase,
+            marks.join(", ")
+        );
+        for id in spared {
+            DB::bind_bytes(id.as_bytes(), &mut args).map_err(encode_error)?;
+        }
+        Ok(DB::execute(conn, &sql, args).await?)
+    }
+}
+
+impl<DB: EncxDatabase, S: DescribedSubject> SubjectTable<S> for DescribedTable<DB> {
+    fn table(&self) -> &'static str {
+        self.table
+    }
+
+    fn count_rows<'a>(&'a self, subject: &'a S) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut args = <DB as Database>::Arguments::default();
+            subject.bind_to::<DB>(&mut args).map_err(encode_error)?;
+            let mut conn = self.pool.acquire().await?;
+            let n = DB::fetch_count(&mut conn, &self.count, args).await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn erase_rows<'a>(&'a self, subject: &'a S, spared: &'a [Uuid]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            self.clear(&mut conn, subject, spared).await
+        })
+    }
+
+    fn erase_rows_in<'a>(
+        &'a self,
+        conn: &'a mut (dyn Any + Send),
+        subject: &'a S,
+        spared: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let conn = conn
+                .downcast_mut::<<DB as Database>::Connection>()
+                .ok_or_else(|| {
+                    Error::InvalidConfig(format!(
+                        "SubjectEraser::in_one_transaction: table `{}` is in a {} database, \
+                         not in the transaction's",
+                        self.table,
+                        DB::NAME
+                    ))
+                })?;
+            self.clear(conn, subject, spared).await
+        })
+    }
+}
+
+impl<S: DescribedSubject> SubjectEraser<S> {
+    /// Adds the table `table` of `pool`'s database, whose column `subject_column` names each
+    /// row's data subject, without its record type: for an eraser built where the
+    /// application's types are not at hand (the bare `encx` binary's `--subject-table`). Its
+    /// rows are cleared as [`Repo::erase_subject_rows`](crate::Repo::erase_subject_rows)
+    /// clears them: `encx_dek` and every blind-index column (`*_bidx`, read from the
+    /// database) set to NULL. A configuration error when the table or either column is
+    /// missing.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto) -> encx_sqlx::Result<()> {
+    /// let eraser = encx_sqlx::SubjectEraser::<uuid::Uuid>::new(crypto)
+    ///     .described_table(pool, "user_notes", "user_id")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn described_table<DB: EncxDatabase>(
+        mut self,
+        pool: Pool<DB>,
+        table: &str,
+        subject_column: &str,
+    ) -> Result<Self> {
+        let described = DescribedTable::read(pool, table, subject_column).await?;
+        self.tables.push(Box::new(described));
+        Ok(self)
+    }
+}
