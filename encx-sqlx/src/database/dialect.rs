@@ -29,3 +29,17 @@ pub(crate) fn dollar(n: usize) -> String {
 pub(crate) fn question(_: usize) -> String {
     "?".to_owned()
 }
+
+/// `sql` (an erasure of a subject's rows, whose one placeholder is the subject) restricted to
+/// the rows whose DEK is not wrapped under one of `spared_keys` subject keys: their ids are
+/// the next placeholders. A subject-key DEK is `format | kind | key id (16) | ...`, so bytes 3
+/// to 18 name the key.
+pub(crate) fn sparing_keys(dialect: Dialect, sql: &str, spared_keys: usize) -> String {
+    let marks: Vec<String> = (2..spared_keys + 2)
+        .map(|n| placeholder(dialect, n))
+        .collect();
+    format!(
+        "{sql} AND substr(encx_dek, 3, 16) NOT IN ({})",
+        marks.join(", ")
+    )
+}

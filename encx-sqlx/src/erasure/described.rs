@@ -9,8 +9,8 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Pool};
 use uuid::Uuid;
 
-use super::{SubjectEraser, SubjectTable};
-use crate::database::dialect::placeholder;
+use super::{transaction_connection, SubjectEraser, SubjectTable};
+use crate::database::dialect::{placeholder, sparing_keys};
 use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 
@@ -124,15 +124,7 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
         if spared.is_empty() {
             return Ok(DB::execute(conn, &self.erase, args).await?);
         }
-        // A subject-key DEK is `format | kind | key id (16) | ...`: bytes 3 to 18 name the key.
-        let marks: Vec<String> = (2..spared.len() + 2)
-            .map(|n| placeholder(self.dialect, n))
-            .collect();
-        let sql = format!(
-            "{} AND substr(encx_dek, 3, 16) NOT IN ({})",
-            self.erase,
-            marks.join(", ")
-        );
+        let sql = sparing_keys(self.dialect, &self.erase, spared.len());
         for id in spared {
             DB::bind_bytes(id.as_bytes(), &mut args).map_err(encode_error)?;
         }
@@ -169,16 +161,7 @@ impl<DB: EncxDatabase, S: DescribedSubject> SubjectTable<S> for DescribedTable<D
         spared: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            let conn = conn
-                .downcast_mut::<<DB as Database>::Connection>()
-                .ok_or_else(|| {
-                    Error::InvalidConfig(format!(
-                        "SubjectEraser::in_one_transaction: table `{}` is in a {} database, \
-                         not in the transaction's",
-                        self.table,
-                        DB::NAME
-                    ))
-                })?;
+            let conn = transaction_connection::<DB>(conn, self.table)?;
             self.clear(conn, subject, spared).await
         })
     }

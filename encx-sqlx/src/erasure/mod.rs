@@ -91,19 +91,26 @@ where
         spared: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            let conn = conn
-                .downcast_mut::<<DB as Database>::Connection>()
-                .ok_or_else(|| {
-                    crate::Error::InvalidConfig(format!(
-                        "SubjectEraser::in_one_transaction: table `{}` is in a {} database, \
-                         not in the transaction's",
-                        <T as Schema>::TABLE,
-                        DB::NAME
-                    ))
-                })?;
+            let conn = transaction_connection::<DB>(conn, <T as Schema>::TABLE)?;
             self.clear_subject_rows(conn, subject, spared).await
         })
     }
+}
+
+/// The connection of [`SubjectEraser::in_one_transaction`]'s transaction as `DB`'s, for
+/// table `table`; a configuration error when the table is in another kind of database.
+fn transaction_connection<'a, DB: EncxDatabase>(
+    conn: &'a mut (dyn Any + Send),
+    table: &str,
+) -> Result<&'a mut <DB as Database>::Connection> {
+    conn.downcast_mut::<<DB as Database>::Connection>()
+        .ok_or_else(|| {
+            crate::Error::InvalidConfig(format!(
+                "SubjectEraser::in_one_transaction: table `{table}` is in a {} database, not in \
+                 the transaction's",
+                DB::NAME
+            ))
+        })
 }
 
 /// The database that holds the subject keys and every registered table, for erasures in one

@@ -881,14 +881,7 @@ where
         if spared.is_empty() {
             return Ok(DB::execute(conn, sql, args).await?);
         }
-        // A subject-key DEK is `format | kind | key id (16) | ...`: bytes 3 to 18 name the key.
-        let marks: Vec<String> = (2..spared.len() + 2)
-            .map(|n| crate::database::dialect::placeholder(DB::DIALECT, n))
-            .collect();
-        let sql = format!(
-            "{sql} AND substr(encx_dek, 3, 16) NOT IN ({})",
-            marks.join(", ")
-        );
+        let sql = crate::database::dialect::sparing_keys(DB::DIALECT, sql, spared.len());
         for id in spared {
             DB::bind_bytes(id.as_bytes(), &mut args).map_err(encode_error)?;
         }
