@@ -15,7 +15,7 @@ pub(crate) struct Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match &e {
-            Error::KeyStillInUse { .. } => 4,
+            Error::KeyStillInUse { .. } | Error::TablesNotCovered { .. } => 4,
             Error::InvalidConfig(_) => 3,
             Error::Database(d) => exit_code(d),
             Error::Crypto(c) => crypto_code(c.kind()),

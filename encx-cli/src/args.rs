@@ -62,6 +62,18 @@ pub(crate) struct Args {
         global = true
     )]
     pub(crate) subject_tables: Vec<String>,
+    /// A table that encx writes but whose rows belong to no data subject (repeatable;
+    /// `ENCX_NOT_SUBJECT_TABLES` takes them comma-separated). The bare binary's
+    /// `erase-subject` refuses while the database holds an encrypted table (an `encx_dek`
+    /// column) that is neither a `--subject-table` nor named here.
+    #[arg(
+        long = "not-subject-table",
+        env = "ENCX_NOT_SUBJECT_TABLES",
+        value_name = "TABLE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) not_subject_tables: Vec<String>,
     /// The type of those subject columns' values: `uuid`, `text` or `integer`.
     #[arg(
         long,

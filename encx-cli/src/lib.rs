@@ -104,6 +104,10 @@ pub struct Context {
     /// [`SubjectEraser::described_table`](encx_sqlx::SubjectEraser::described_table)), as
     /// (table, subject column).
     pub subject_tables: Vec<(String, String)>,
+    /// `--not-subject-table TABLE` (repeatable) or `ENCX_NOT_SUBJECT_TABLES`: tables that
+    /// encx writes whose rows belong to no data subject, which such an eraser may leave alone
+    /// (see [`SubjectEraser::not_subject_table`](encx_sqlx::SubjectEraser::not_subject_table)).
+    pub not_subject_tables: Vec<String>,
     /// `--subject-type`: the type of those subject columns' values.
     pub subject_type: SubjectType,
     /// `--subject-cache-ttl` or `ENCX_SUBJECT_CACHE_TTL`: the application's subject key cache
@@ -276,6 +280,12 @@ where
         connect_timeout,
         read_only,
         subject_tables,
+        not_subject_tables: args
+            .not_subject_tables
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect(),
         subject_type: args.subject_type,
         subject_cache_ttl: args.subject_cache_ttl.map(std::time::Duration::from_secs),
     })
@@ -833,6 +843,7 @@ async fn erase_subject(
         "subject": found.subject, "live_keys": found.live_keys,
         "highest_version": found.highest_version, "erased_before": found.erased,
         "rows": found.tables.iter().map(|(t, n)| json!({ "table": t, "rows": n })).collect::<Vec<_>>(),
+        "not_covered": found.not_covered,
         "unknown": found.is_unknown(),
     });
     if dry_run {
@@ -843,6 +854,11 @@ async fn erase_subject(
                 true => format!(
                     "dry run: {found}: nothing to erase (an erasure would only be recorded, \
                      with --record-unknown)"
+                ),
+                false if !found.not_covered.is_empty() => format!(
+                    "dry run: {found}; an erasure would be refused until every table that \
+                     encx writes is named (--subject-table TABLE:COLUMN or \
+                     --not-subject-table TABLE)"
                 ),
                 false => format!(
                     "dry run: {found}; would destroy its keys and clear its rows in {}",

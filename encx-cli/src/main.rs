@@ -3,9 +3,11 @@
 //! rotates and destroys KEKs (guarded by every row of encx's tables), `rewrap` and
 //! `reencrypt` walk the application secrets, `audit`, `secrets` and `backup` work as in an
 //! application's own binary. `erase-subject` and `reapply-ledger` clear the tables named with
-//! `--subject-table TABLE:COLUMN` (and `--subject-type`). Rewrapping an application's tables,
-//! `migrate` and `verify` need its types: build the CLI into the application (the `encx_cli`
-//! library; see `docs/operations.md`).
+//! `--subject-table TABLE:COLUMN` (and `--subject-type`); `erase-subject` refuses while the
+//! database holds another table that encx writes, unless `--not-subject-table TABLE` says it
+//! holds no data subject's rows. Rewrapping an application's tables, `migrate` and `verify`
+//! need its types: build the CLI into the application (the `encx_cli` library; see
+//! `docs/operations.md`).
 //!
 //! ```text
 //! export DATABASE_URL=sqlite://app.db ENCX_MASTER_KEY_FILE=app.key
@@ -82,6 +84,12 @@ where
     for (table, column) in &ctx.subject_tables {
         eraser = eraser.described_table(data.clone(), table, column).await?;
     }
+    for table in &ctx.not_subject_tables {
+        eraser = eraser.not_subject_table(table.clone());
+    }
+    // Every encrypted table of the data database is named one way or the other, or an
+    // erasure is refused.
+    let eraser = eraser.covering(data.clone());
     Ok(registry.subject_eraser(eraser))
 }
 

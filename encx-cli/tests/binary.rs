@@ -304,6 +304,61 @@ mod described_tables {
     }
 
     #[tokio::test]
+    async fn erase_subject_is_refused_while_another_encrypted_table_is_not_named() {
+        let place = Place::new("described-uncovered");
+        let (pool, notes) = application(&place).await;
+        let ada = Uuid::new_v4();
+        let note = Note {
+            id: 1,
+            user_id: ada,
+            body: "ada's".into(),
+        };
+        notes.insert(&pool, &note).await.expect("insert");
+        // Another table the application encrypts, which the command line does not name.
+        sqlx::query("CREATE TABLE partner_invoices (id INTEGER PRIMARY KEY, encx_dek BLOB)")
+            .execute(&pool)
+            .await
+            .expect("table");
+        let ada_text = ada.to_string();
+        let erase = [
+            "--subject-table",
+            "user_notes:user_id",
+            "--subject-cache-ttl",
+            "0",
+            "--json",
+            "erase-subject",
+        ];
+
+        let mut args = erase.to_vec();
+        args.extend([ada_text.as_str(), "--dry-run"]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(
+            json(&out)["found"]["not_covered"],
+            serde_json::json!(["partner_invoices"])
+        );
+
+        let mut args = erase.to_vec();
+        args.extend([ada_text.as_str(), "--actor", "dpo"]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("partner_invoices"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(notes.get(&pool, 1).await.expect("not erased"), note);
+
+        let mut args = vec!["--not-subject-table", "partner_invoices"];
+        args.extend(erase);
+        args.extend([ada_text.as_str(), "--actor", "dpo"]);
+        let out = place.encx(&args, b"");
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let gone = notes.get(&pool, 1).await.expect_err("erased");
+        assert!(gone.is_shredded(), "{gone}");
+    }
+
+    #[tokio::test]
     async fn a_described_table_that_is_not_there_is_a_configuration_error() {
         let place = Place::new("described-missing");
         let _ = application(&place).await;

@@ -46,6 +46,22 @@ pub enum Error {
         /// What the operator can do about it, e.g. "run `encx rewrap`, then destroy it".
         remedy: String,
     },
+
+    /// An erasure refused before it changed anything: tables that encx writes (an
+    /// `encx_dek` column) that the eraser neither clears nor was told hold no data subject's
+    /// rows ([`SubjectEraser::covering`](crate::SubjectEraser::covering)).
+    #[error(
+        "erasure refused, nothing changed: {} hold(s) rows that encx encrypted (an encx_dek \
+         column) and this eraser does not clear, so a subject's rows there would keep their \
+         blind indexes. Name each with its subject column (--subject-table TABLE:COLUMN, \
+         SubjectEraser::table), or declare that it holds no data subject's rows \
+         (--not-subject-table TABLE, SubjectEraser::not_subject_table)",
+        tables.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+    )]
+    TablesNotCovered {
+        /// The tables, by name.
+        tables: Vec<String>,
+    },
 }
 
 impl Error {

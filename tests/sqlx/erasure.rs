@@ -93,7 +93,92 @@ mod single {
         a_kek_state_change_is_guarded_against_a_concurrent_one: |db| kek_state_race(db.pool.clone()) => [postgres, mariadb];
         two_processes_run_migration_7_at_once: |db| migration_7_at_once(db.pool.clone()) => [postgres, mariadb];
         a_described_table_is_erased_as_its_repository_would_be: |db| described_tables(db.pool.clone()) => [postgres, mariadb, sqlite];
+        an_erasure_is_refused_while_an_encrypted_table_is_not_covered: |db| uncovered_tables(db.pool.clone()) => [postgres, mariadb, sqlite];
     }
+}
+
+/// An eraser covering its database refuses, before it changes anything, while a table that
+/// encx writes is neither cleared by it nor declared to hold no subject's rows; the dry run
+/// names the table, and either way of naming it lets the erasure through.
+async fn uncovered_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let events = Arc::new(super::rewrap::Captured::default());
+    let crypto = super::generic::subject_crypto_audited(pool.clone(), events.clone()).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    purchases.create_table().await.unwrap();
+    let (ada, ada_order) = member(1);
+    let (bob, bob_order) = member(2);
+    for (person, order) in [(&ada, &ada_order), (&bob, &bob_order)] {
+        members.insert(&pool, person).await.unwrap();
+        purchases.insert(&pool, order).await.unwrap();
+    }
+    let users_only = || async {
+        SubjectEraser::<Uuid>::new(crypto.clone())
+            .writer_window(Duration::ZERO)
+            .described_table(pool.clone(), "subject_users", "id")
+            .await
+            .unwrap()
+            .covering(pool.clone())
+    };
+
+    // Refused: subject_orders has an encx_dek column and is not named. Nothing changed.
+    let eraser = users_only().await;
+    let footprint = eraser.footprint(&ada.id).await.unwrap();
+    assert_eq!(footprint.not_covered, vec!["subject_orders".to_owned()]);
+    assert!(
+        footprint.to_string().contains("subject_orders"),
+        "{footprint}"
+    );
+    let refused = eraser
+        .erase_by(&ada.id, Some("dpo"))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&refused, encx_sqlx::Error::TablesNotCovered { tables } if tables == &["subject_orders"]),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("--not-subject-table"),
+        "{refused}"
+    );
+    assert_eq!(members.get(&pool, ada.id).await.unwrap(), ada);
+    assert_eq!(purchases.get(&pool, ada_order.id).await.unwrap(), ada_order);
+    assert_eq!(eraser.footprint(&ada.id).await.unwrap().live_keys, 1);
+    // The refusal is on record, with its actor.
+    let refusals: Vec<_> = std::mem::take(&mut *events.0.lock().unwrap())
+        .into_iter()
+        .filter(|e| e.action == encx::audit::AuditAction::EraseSubject)
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].actor.as_deref(), Some("dpo"));
+    assert!(
+        matches!(
+            refusals[0].outcome,
+            encx::audit::AuditOutcome::FailedElsewhere
+        ),
+        "{refusals:?}"
+    );
+
+    // Declared as holding no subject's rows: left alone, the erasure goes through.
+    let declared = users_only().await.not_subject_table("subject_orders");
+    assert!(declared.tables_not_covered().await.unwrap().is_empty());
+    let receipt = declared.erase(&ada.id).await.unwrap();
+    assert_eq!(receipt.tables, vec![("subject_users", 1)]);
+    assert!(members.get(&pool, ada.id).await.unwrap_err().is_shredded());
+
+    // Both tables named: covered, and bob's erasure clears both.
+    let both = users_only()
+        .await
+        .described_table(pool.clone(), "subject_orders", "member_id")
+        .await
+        .unwrap();
+    assert!(both.tables_not_covered().await.unwrap().is_empty());
+    let receipt = both.erase(&bob.id).await.unwrap();
+    assert_eq!(
+        receipt.tables,
+        vec![("subject_users", 1), ("subject_orders", 1)]
+    );
 }
 
 /// An eraser that knows the tables by name and subject column only (as the bare `encx`

@@ -1392,6 +1392,14 @@ mod generic {
 
     /// A process's crypto, with KEKs, index key and subject keys in `keys`.
     pub async fn subject_crypto<DB: EncxDatabase>(keys: sqlx::Pool<DB>) -> Crypto {
+        subject_crypto_audited(keys, Arc::new(encx::audit::NoAudit)).await
+    }
+
+    /// [`subject_crypto`] with its audit events sent to `audit`.
+    pub async fn subject_crypto_audited<DB: EncxDatabase>(
+        keys: sqlx::Pool<DB>,
+        audit: Arc<dyn encx::AuditSink>,
+    ) -> Crypto {
         encx_sqlx::migrate(&keys).await.unwrap();
         let root: Arc<dyn Keyring> =
             Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
@@ -1402,6 +1410,7 @@ mod generic {
             .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::shared(keys))
             // Short, so that an erasure's closing sweep waits little (TTL + 1 s margin).
             .subject_cache(SUBJECT_CACHE_TTL, 10_000)
+            .audit(audit)
             .build()
             .await
             .unwrap()

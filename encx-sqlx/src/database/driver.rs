@@ -71,6 +71,12 @@ pub trait Driver: Database {
         table: &'c str,
     ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>>;
 
+    /// Runs `sql`, which takes no argument, and reads the first column of every row as text.
+    fn fetch_texts<'c>(
+        conn: &'c mut <Self as Database>::Connection,
+        sql: &'c str,
+    ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>>;
+
     /// Adds a wrapped DEK.
     fn bind_wrapped_dek<'q>(
         wrapped: &'q WrappedDek,
@@ -220,6 +226,13 @@ macro_rules! impl_driver {
                         .map(|c| c.name().to_owned())
                         .collect())
                 })
+            }
+
+            fn fetch_texts<'c>(
+                conn: &'c mut <Self as Database>::Connection,
+                sql: &'c str,
+            ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>> {
+                Box::pin(sqlx::query_scalar(sql).fetch_all(conn))
             }
 
             fn bind_wrapped_dek<'q>(

@@ -28,6 +28,7 @@
 //! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
 //! destroys again every key the ledger says was erased, and clears the rows under them.
 
+mod census;
 pub mod described;
 
 use std::any::Any;
@@ -180,6 +181,10 @@ pub struct SubjectEraser<S> {
     actor: Option<String>,
     shared: Option<Box<dyn SharedDatabase<S>>>,
     writer_window: Option<Duration>,
+    /// The databases whose every encrypted table an erasure must cover.
+    covered: Vec<Box<dyn census::TableCensus>>,
+    /// Tables declared to hold no data subject's rows.
+    not_subject_tables: Vec<String>,
 }
 
 impl<S> fmt::Debug for SubjectEraser<S> {
@@ -201,6 +206,8 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             actor: None,
             shared: None,
             writer_window: None,
+            covered: Vec::new(),
+            not_subject_tables: Vec::new(),
         }
     }
 
@@ -254,6 +261,55 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         self
     }
 
+    /// Makes [`erase`](Self::erase) refuse, before it changes anything, while `pool`'s
+    /// database (its current schema) holds a table that encx writes (one with an `encx_dek`
+    /// column; encx's own `encx_*` tables aside) that this eraser does not clear and that was
+    /// not declared with [`not_subject_table`](Self::not_subject_table): a subject's rows
+    /// there would keep their blind indexes, still findable by equality. The tables are
+    /// listed at each erasure, so a table added after the eraser was built is caught too.
+    /// [`footprint`](Self::footprint) names them, and the refusal is
+    /// [`Error::TablesNotCovered`](crate::Error::TablesNotCovered). The bare `encx` binary
+    /// always covers its database.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto, ada: uuid::Uuid) -> encx_sqlx::Result<()> {
+    /// let eraser = encx_sqlx::SubjectEraser::<uuid::Uuid>::new(crypto)
+    ///     .described_table(pool.clone(), "user_notes", "user_id")
+    ///     .await?
+    ///     .not_subject_table("api_partners") // encrypted, but no person's data
+    ///     .covering(pool);
+    /// eraser.erase(&ada).await?; // refused if another table has an encx_dek column
+    /// # Ok(()) }
+    /// ```
+    pub fn covering<DB: EncxDatabase>(mut self, pool: Pool<DB>) -> Self {
+        self.covered.push(Box::new(pool));
+        self
+    }
+
+    /// Declares that table `table` holds no data subject's rows, although encx writes it:
+    /// [`covering`](Self::covering) lets an erasure leave it alone.
+    pub fn not_subject_table(mut self, table: impl Into<String>) -> Self {
+        self.not_subject_tables.push(table.into());
+        self
+    }
+
+    /// The tables of the [covered](Self::covering) databases that encx writes and this eraser
+    /// neither clears nor was told hold no subject's rows: an erasure is refused while there
+    /// is one. Empty without `covering`.
+    pub async fn tables_not_covered(&self) -> Result<Vec<String>> {
+        let mut missing = Vec::new();
+        for database in &self.covered {
+            for table in database.encrypted_tables().await? {
+                let cleared = self.tables.iter().any(|t| t.table() == table);
+                let declared = self.not_subject_tables.contains(&table);
+                if !cleared && !declared && !missing.contains(&table) {
+                    missing.push(table);
+                }
+            }
+        }
+        Ok(missing)
+    }
+
     /// The registered tables' names.
     pub fn table_names(&self) -> Vec<&'static str> {
         self.tables.iter().map(|t| t.table()).collect()
@@ -298,6 +354,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
             highest_version: keys.iter().map(|k| k.version).max(),
             erased: keys.iter().any(|k| k.wrapped.is_none()),
             tables,
+            not_covered: self.tables_not_covered().await?,
         })
     }
 
@@ -316,6 +373,15 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
     /// eraser's [`actor`](Self::actor) (`encx erase-subject --actor`).
     pub async fn erase_by(&self, subject: &S, actor: Option<&str>) -> Result<SubjectErasure> {
         let bytes = subject.record_id_bytes();
+        let not_covered = self.tables_not_covered().await?;
+        if !not_covered.is_empty() {
+            let refused = Err::<(), _>(crate::Error::TablesNotCovered {
+                tables: not_covered,
+            });
+            let started = (SystemTime::now(), Instant::now());
+            self.audit(subject, actor, SUBJECT_KEY_TABLE, started, &refused, |_| 0);
+            refused?;
+        }
         let up_to_version = self.crypto.subject_erasure_point(&bytes).await?;
         if let Some(ledger) = &self.ledger {
             ledger
@@ -545,6 +611,9 @@ pub struct SubjectFootprint {
     pub erased: bool,
     /// Each table with the subject's rows not erased.
     pub tables: Vec<(&'static str, u64)>,
+    /// Tables that encx writes and the eraser does not clear
+    /// ([`SubjectEraser::tables_not_covered`]): an erasure is refused while there is one.
+    pub not_covered: Vec<String>,
 }
 
 impl SubjectFootprint {
@@ -573,6 +642,13 @@ impl fmt::Display for SubjectFootprint {
         }
         for (table, rows) in &self.tables {
             write!(f, "; {table}: {rows} row(s)")?;
+        }
+        if !self.not_covered.is_empty() {
+            write!(
+                f,
+                "; not covered (an erasure is refused): {}",
+                self.not_covered.join(", ")
+            )?;
         }
         Ok(())
     }
