@@ -82,7 +82,28 @@ pub(crate) struct Args {
         default_value = "uuid",
         global = true
     )]
-    pub(crate) subject_type: SubjectType,
+    pub(crate) subject_type: ColumnType,
+    /// A table of the application, `TABLE:ID_COLUMN`, whose DEKs the bare `encx` binary's
+    /// `rewrap` re-wraps, and whose rows `status` and `keys destroy` count as registered
+    /// (repeatable; `ENCX_REWRAP_TABLES` takes them comma-separated). An application's own
+    /// `encx` registers its tables instead.
+    #[arg(
+        long = "rewrap-table",
+        env = "ENCX_REWRAP_TABLES",
+        value_name = "TABLE:ID_COLUMN",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) rewrap_tables: Vec<String>,
+    /// The type of those id columns' values: `uuid`, `text` or `integer`.
+    #[arg(
+        long,
+        env = "ENCX_ID_TYPE",
+        value_enum,
+        default_value = "uuid",
+        global = true
+    )]
+    pub(crate) id_type: ColumnType,
     /// The longest subject key cache TTL among the application's processes, in seconds
     /// (60 unless they set another): how long the bare binary's `erase-subject` waits before
     /// clearing the rows those processes wrote with the key still cached.
@@ -100,10 +121,10 @@ pub(crate) struct Args {
     pub(crate) command: Command,
 }
 
-/// The type of a described subject column's values (`--subject-type`).
+/// The type of a described column's values (`--subject-type`, `--id-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[non_exhaustive]
-pub enum SubjectType {
+pub enum ColumnType {
     /// A UUID, stored as sqlx stores `uuid::Uuid` (PostgreSQL `uuid`, 16 bytes elsewhere).
     Uuid,
     /// Text.

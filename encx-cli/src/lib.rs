@@ -70,7 +70,7 @@ mod connect;
 mod secrets;
 
 use answer::{config, crypto_code, emit, Failure};
-pub use args::SubjectType;
+pub use args::ColumnType;
 use args::{Args, Command, KeysCommand, SecretsCommand};
 pub use connect::Scheme;
 use encx_sqlx::EncxDatabase;
@@ -108,8 +108,15 @@ pub struct Context {
     /// encx writes whose rows belong to no data subject, which such an eraser may leave alone
     /// (see [`SubjectEraser::not_subject_table`](encx_sqlx::SubjectEraser::not_subject_table)).
     pub not_subject_tables: Vec<String>,
+    /// `--rewrap-table TABLE:ID_COLUMN` (repeatable) or `ENCX_REWRAP_TABLES`: tables described
+    /// on the command line for a registry built without record types (the bare binary's; see
+    /// [`Registry::described_table`](encx_sqlx::Registry::described_table)), as (table, id
+    /// column).
+    pub rewrap_tables: Vec<(String, String)>,
+    /// `--id-type`: the type of those id columns' values.
+    pub id_type: ColumnType,
     /// `--subject-type`: the type of those subject columns' values.
-    pub subject_type: SubjectType,
+    pub subject_type: ColumnType,
     /// `--subject-cache-ttl` or `ENCX_SUBJECT_CACHE_TTL`: the application's subject key cache
     /// TTL, when given (what an eraser built here waits for, plus
     /// [`WRITER_MARGIN`](encx_sqlx::WRITER_MARGIN)).
@@ -134,8 +141,13 @@ impl Context {
     }
 }
 
-/// The `TABLE:COLUMN` pairs of `--subject-table`.
-fn subject_tables(given: &[String]) -> Result<Vec<(String, String)>, Failure> {
+/// The `TABLE:COLUMN` pairs of `flag` (`--subject-table`, `--rewrap-table`), whose column
+/// is `what` (the data subject's, the id's).
+fn table_columns(
+    flag: &str,
+    what: &str,
+    given: &[String],
+) -> Result<Vec<(String, String)>, Failure> {
     given
         .iter()
         .map(|pair| match pair.trim().split_once(':') {
@@ -143,8 +155,7 @@ fn subject_tables(given: &[String]) -> Result<Vec<(String, String)>, Failure> {
                 Ok((table.to_owned(), column.to_owned()))
             }
             _ => Err(config(format!(
-                "--subject-table `{pair}`: give TABLE:COLUMN, the table and its data subject \
-                 column"
+                "{flag} `{pair}`: give TABLE:COLUMN, the table and its {what} column"
             ))),
         })
         .collect()
@@ -272,7 +283,8 @@ where
         }
     }
     let root = root_keyring(&args, &sources).await?;
-    let subject_tables = subject_tables(&args.subject_tables)?;
+    let subject_tables = table_columns("--subject-table", "data subject", &args.subject_tables)?;
+    let rewrap_tables = table_columns("--rewrap-table", "id", &args.rewrap_tables)?;
     let registry = build(Context {
         database_url,
         keys_database_url,
@@ -286,6 +298,8 @@ where
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .collect(),
+        rewrap_tables,
+        id_type: args.id_type,
         subject_type: args.subject_type,
         subject_cache_ttl: args.subject_cache_ttl.map(std::time::Duration::from_secs),
     })

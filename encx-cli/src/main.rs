@@ -1,28 +1,30 @@
 //! The installable `encx` binary: the operator CLI over encx's own tables (`cargo install
 //! encx-cli`). It knows no application record type: `status` shows encx's tables, `keys`
-//! rotates and destroys KEKs (guarded by every row of encx's tables), `rewrap` and
-//! `reencrypt` walk the application secrets, `audit`, `secrets` and `backup` work as in an
-//! application's own binary. `erase-subject` and `reapply-ledger` clear the tables named with
-//! `--subject-table TABLE:COLUMN` (and `--subject-type`); `erase-subject` refuses while the
-//! database holds another table that encx writes, unless `--not-subject-table TABLE` says it
-//! holds no data subject's rows. Rewrapping an application's tables, `migrate` and `verify`
-//! need its types: build the CLI into the application (the `encx_cli` library; see
-//! `docs/operations.md`).
+//! rotates and destroys KEKs (guarded by every row of encx's tables and of every table with
+//! an `encx_dek` column), `rewrap` and `reencrypt` walk the application secrets, `audit`,
+//! `secrets` and `backup` work as in an application's own binary. `rewrap` also re-wraps the
+//! tables named with `--rewrap-table TABLE:ID_COLUMN` (and `--id-type`). `erase-subject` and
+//! `reapply-ledger` clear the tables named with `--subject-table TABLE:COLUMN` (and
+//! `--subject-type`); `erase-subject` refuses while the database holds another table that
+//! encx writes, unless `--not-subject-table TABLE` says it holds no data subject's rows.
+//! Re-encrypting an application's tables, `migrate` and `verify` need its types: build the
+//! CLI into the application (the `encx_cli` library; see `docs/operations.md`).
 //!
 //! ```text
 //! export DATABASE_URL=sqlite://app.db ENCX_MASTER_KEY_FILE=app.key
 //! encx status
 //! encx keys rotate --actor ops@example.com
 //! echo -n 's3cret' | encx secrets put smtp/password
+//! encx --rewrap-table user_notes:id --id-type integer rewrap --actor ops@example.com
 //! encx --subject-table user_notes:user_id erase-subject 7f0c2a4e-8d6b-4c1e-9a53-2b6d1e0f4c88 --actor dpo
 //! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use encx_cli::{BuildError, Context, Scheme, SubjectType};
+use encx_cli::{BuildError, ColumnType, Context, Scheme};
 use encx_sqlx::{
-    DescribedSubject, EncxDatabase, Registry, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
+    DescribedId, EncxDatabase, Registry, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
     SqlSubjectKeyStore, SubjectEraser,
 };
 
@@ -49,17 +51,38 @@ async fn registry<DB: EncxDatabase>(ctx: &Context) -> Result<Registry, BuildErro
         .await?;
     // The CLI adds encx's tables of both databases (`--database-url`, `--keys-database-url`)
     // itself: `keys destroy` counts their rows, `status` lists them.
-    let registry = Registry::new(crypto.clone())
+    let mut registry = Registry::new(crypto.clone())
         .kek_store(keks)
         .audit_log(data.clone())
         .secrets(Secrets::new(data.clone(), crypto.clone()));
+    for (table, column) in &ctx.rewrap_tables {
+        let pool = data.clone();
+        registry = match ctx.id_type {
+            ColumnType::Uuid => {
+                registry
+                    .described_table::<DB, uuid::Uuid>(pool, table, column)
+                    .await?
+            }
+            ColumnType::Text => {
+                registry
+                    .described_table::<DB, String>(pool, table, column)
+                    .await?
+            }
+            ColumnType::Integer => {
+                registry
+                    .described_table::<DB, i64>(pool, table, column)
+                    .await?
+            }
+            other => return Err(format!("--id-type {other:?} is not known to this build").into()),
+        };
+    }
     if ctx.subject_tables.is_empty() {
         return Ok(registry);
     }
     match ctx.subject_type {
-        SubjectType::Uuid => with_eraser::<DB, uuid::Uuid>(registry, ctx, data, crypto).await,
-        SubjectType::Text => with_eraser::<DB, String>(registry, ctx, data, crypto).await,
-        SubjectType::Integer => with_eraser::<DB, i64>(registry, ctx, data, crypto).await,
+        ColumnType::Uuid => with_eraser::<DB, uuid::Uuid>(registry, ctx, data, crypto).await,
+        ColumnType::Text => with_eraser::<DB, String>(registry, ctx, data, crypto).await,
+        ColumnType::Integer => with_eraser::<DB, i64>(registry, ctx, data, crypto).await,
         other => Err(format!("--subject-type {other:?} is not known to this build").into()),
     }
 }
@@ -74,7 +97,7 @@ async fn with_eraser<DB: EncxDatabase, S>(
     crypto: encx::Crypto,
 ) -> Result<Registry, BuildError>
 where
-    S: DescribedSubject + std::str::FromStr,
+    S: DescribedId + std::str::FromStr,
     <S as std::str::FromStr>::Err: std::fmt::Display,
 {
     let mut eraser = SubjectEraser::<S>::new(crypto).ledger(SqlErasureLedger::shared(data.clone()));

@@ -33,7 +33,7 @@ pub use audit::audit_sink::SqlAuditSink;
 pub use config::{Config, ConfigBuilder};
 pub use database::time::{rfc3339, rfc3339_millis};
 pub use encx_database::{kek_rows, migrate, read_audit, EncxDatabase};
-pub use erasure::described::DescribedSubject;
+pub use erasure::described::DescribedId;
 pub use erasure::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
 pub use error::{is_missing_table, mysql_error_number, Error, Result};
 pub use jobs::registry::{KeyStatus, Registry, Rewrapped};

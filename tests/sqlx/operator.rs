@@ -256,8 +256,9 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
 }
 
 /// Item 2: subject keys and secrets wrapped under a KEK are counted by `keys destroy` even
-/// though the CLI's registry has no subject key store and no secrets store.
-async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+/// though the CLI's registry has no subject key store and no secrets store, and so are the
+/// rows of an application table that nobody registered (found by its `encx_dek` column).
+async fn destroy_counts_own_tables<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>, url: &str) {
     let crypto = super::generic::subject_crypto(pool.clone()).await;
     let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
     members.create_table().await.unwrap();
@@ -270,11 +271,18 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
         .put("smtp", b"pw", &encx_sqlx::SecretOptions::new())
         .await
         .unwrap();
-    app_vouchers(pool.clone(), Duration::ZERO)
-        .await
-        .create_table()
+    let vouchers = app_vouchers(pool.clone(), Duration::ZERO).await;
+    vouchers.create_table().await.unwrap();
+    vouchers
+        .insert_many(&pool, &(0..3).map(voucher).collect::<Vec<_>>())
         .await
         .unwrap();
+    // A copy of the table that nobody registered: its rows need the KEK all the same.
+    DB::run(
+        &pool,
+        "CREATE TABLE vouchers_archive AS SELECT * FROM vouchers",
+    )
+    .await;
     let usage = crypto.subject_key_usage().await.unwrap();
     let [(KeyInUse::Kek(old), 10)] = usage[..] else {
         panic!("{usage:?}")
@@ -283,12 +291,14 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
     encx(url, "vouchers", &["rewrap"]).expect(0, "rewrap: vouchers only");
     super::rewrap::wait_out_kek_ttl().await;
     let status = encx(url, "vouchers", &["status"]).expect(0, "status");
-    assert!(
-        status
-            .out
-            .contains("encx_subject_keys (not registered with this registry"),
-        "{status:?}"
-    );
+    for unregistered in ["encx_subject_keys", "vouchers_archive"] {
+        assert!(
+            status.out.contains(&format!(
+                "{unregistered} (not registered with this registry"
+            )),
+            "{status:?}"
+        );
+    }
     let old_id = old.to_string();
     let dry = encx(
         url,
@@ -300,7 +310,8 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
         dry.out.contains(r#"{"rows":1,"table":"encx_secrets"}"#)
             && dry
                 .out
-                .contains(r#"{"rows":10,"table":"encx_subject_keys"}"#),
+                .contains(r#"{"rows":10,"table":"encx_subject_keys"}"#)
+            && dry.out.contains(r#"{"rows":3,"table":"vouchers_archive"}"#),
         "{dry:?}"
     );
     let refused = encx(url, "vouchers", &["keys", "destroy", &old_id]).expect(4, "still needed");
@@ -315,7 +326,10 @@ async fn destroy_counts_own_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: 
     assert!(
         forced
             .out
-            .contains("encx_subject_keys: 10 row(s) shredded with it"),
+            .contains("encx_subject_keys: 10 row(s) shredded with it")
+            && forced
+                .out
+                .contains("vouchers_archive: 3 row(s) shredded with it"),
         "{forced:?}"
     );
 }

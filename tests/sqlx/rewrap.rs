@@ -52,6 +52,80 @@ on_databases! {
     key_usage_reads_the_key_index_the_same: |db| key_usage_with_key_index(db.pool.clone()) => [postgres, sqlite, mariadb];
     the_cli_rotates_the_index_key: |db| cli_index_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
     the_cli_runs_a_rotation_with_exit_codes_by_kind: |db| cli_rotation(db.pool.clone(), &db.url) => [sqlite, postgres];
+    a_described_table_is_rewrapped_as_its_repository_would_be: |db| described_rewrap(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_described_rewrap_killed_with_sigkill_resumes: |db| killed_described_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
+}
+
+/// A registry that knows the vouchers by table and id column only (as the bare `encx` binary
+/// does, `--rewrap-table`) counts them as registered, re-wraps every row as the repository
+/// would (nothing else of a row changes: every voucher reads and is found as written), lets
+/// the old KEK be destroyed afterwards, and refuses a re-encryption, which needs the type; a
+/// missing table or column is a configuration error.
+async fn described_rewrap<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
+    let (repo, all, old) = rotated_vouchers(pool.clone(), 300).await;
+    let registry = encx_sqlx::Registry::new(repo.crypto().clone())
+        .kek_store(encx_sqlx::SqlKekStore::shared(pool.clone()))
+        .kek_cache_ttl(std::time::Duration::ZERO)
+        .encx_tables(pool.clone())
+        .described_table::<DB, i64>(pool.clone(), "vouchers", "id")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await; // the guard's margin
+    let status = registry.status().await.unwrap();
+    assert_eq!(status.pending_rows(), 300, "{status}");
+    assert!(status.unregistered.is_empty(), "registered: {status}");
+    let refusal = registry.kek_destroy_refusal(old).await.unwrap();
+    assert!(
+        matches!(&refusal, Some(encx_sqlx::Error::KeyStillInUse { by, records: 300, .. }) if by == "vouchers"),
+        "{refusal:?}"
+    );
+
+    let done = registry.rewrap(64, |_, _| {}).await.unwrap();
+    assert_eq!(done.tables.len(), 1);
+    assert_eq!(
+        (done.tables[0].1.scanned, done.tables[0].1.rewrapped),
+        (300, 300)
+    );
+    assert_all_moved(&repo, old, &all).await;
+    for id in (0..300).step_by(37) {
+        let v = voucher(id);
+        assert_eq!(
+            repo.find_by(&pool, Voucher::CODE, &v.code).await.unwrap(),
+            vec![v]
+        );
+    }
+    assert_eq!(registry.status().await.unwrap().pending_rows(), 0);
+    assert_eq!(
+        registry.rewrap(64, |_, _| {}).await.unwrap().tables[0]
+            .1
+            .rewrapped,
+        0
+    );
+    assert!(registry.kek_destroy_refusal(old).await.unwrap().is_none());
+
+    let reencrypt = registry
+        .reencrypt(64, |_, _| {})
+        .await
+        .expect_err("needs the type");
+    assert!(
+        matches!(&reencrypt, encx_sqlx::Error::InvalidConfig(m) if m.contains("vouchers")),
+        "{reencrypt}"
+    );
+    for (table, column) in [("no_such_table", "id"), ("vouchers", "no_such_column")] {
+        let refused = encx_sqlx::Registry::new(repo.crypto().clone())
+            .described_table::<DB, i64>(pool.clone(), table, column)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&refused, encx_sqlx::Error::InvalidConfig(m) if m.contains(table) || m.contains(column)),
+            "{refused}"
+        );
+    }
+}
+
+/// [`killed_job_resumes`] with the rewrap of a described table.
+async fn killed_described_rewrap_resumes<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    killed_job_resumes(pool, url, Job::Described).await;
 }
 
 /// A rewrap (or re-encryption) runs while another task erases every 7th voucher and updates
@@ -1347,6 +1421,9 @@ async fn key_usage_with_key_index<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
 enum Job {
     Rewrap,
     Reencrypt,
+    /// A rewrap of the vouchers known by table and id column only
+    /// (`Registry::described_table`, the bare binary's `--rewrap-table`).
+    Described,
 }
 
 impl Job {
@@ -1355,6 +1432,7 @@ impl Job {
         match self {
             Job::Rewrap => "rewrap",
             Job::Reencrypt => "reencrypt",
+            Job::Described => "described",
         }
     }
 
@@ -1367,6 +1445,18 @@ impl Job {
         match self {
             Job::Rewrap => repo.rewrap_with_progress(batch, progress).await,
             Job::Reencrypt => repo.reencrypt_with_progress(batch, progress).await,
+            Job::Described => {
+                let mut progress = progress;
+                let registry = encx_sqlx::Registry::new(repo.crypto().clone())
+                    .described_table::<DB, i64>(repo.pool().clone(), "vouchers", "id")
+                    .await
+                    .unwrap();
+                let done = registry.rewrap(batch, |_, p| progress(p)).await.unwrap();
+                let [("vouchers", done)] = done.tables[..] else {
+                    panic!("one table: {:?}", done.tables)
+                };
+                Ok(done)
+            }
         }
         .unwrap()
     }
@@ -1415,6 +1505,7 @@ pub fn child(url: &str) -> std::process::ExitCode {
         let repo = vouchers(child_pool::<DB>(url).await).await;
         let job = match std::env::var(JOB_ENV).as_deref() {
             Ok("reencrypt") => Job::Reencrypt,
+            Ok("described") => Job::Described,
             _ => Job::Rewrap,
         };
         let batch = std::env::var(BATCH_ENV)

@@ -77,6 +77,21 @@ pub trait Driver: Database {
         sql: &'c str,
     ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>>;
 
+    /// Column `index` of `row` as a UUID.
+    fn read_uuid(row: &<Self as Database>::Row, index: usize) -> Result<uuid::Uuid, sqlx::Error>;
+
+    /// Column `index` of `row` as a 64-bit integer.
+    fn read_i64(row: &<Self as Database>::Row, index: usize) -> Result<i64, sqlx::Error>;
+
+    /// Column `index` of `row` as text.
+    fn read_text(row: &<Self as Database>::Row, index: usize) -> Result<String, sqlx::Error>;
+
+    /// Column `index` of `row` as a wrapped DEK, `None` for NULL.
+    fn read_wrapped_dek(
+        row: &<Self as Database>::Row,
+        index: usize,
+    ) -> Result<Option<WrappedDek>, sqlx::Error>;
+
     /// Adds a wrapped DEK.
     fn bind_wrapped_dek<'q>(
         wrapped: &'q WrappedDek,
@@ -233,6 +248,31 @@ macro_rules! impl_driver {
                 sql: &'c str,
             ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>> {
                 Box::pin(sqlx::query_scalar(sql).fetch_all(conn))
+            }
+
+            fn read_uuid(
+                row: &<Self as Database>::Row,
+                index: usize,
+            ) -> Result<uuid::Uuid, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+
+            fn read_i64(row: &<Self as Database>::Row, index: usize) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+
+            fn read_text(
+                row: &<Self as Database>::Row,
+                index: usize,
+            ) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
+            }
+
+            fn read_wrapped_dek(
+                row: &<Self as Database>::Row,
+                index: usize,
+            ) -> Result<Option<WrappedDek>, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
             }
 
             fn bind_wrapped_dek<'q>(

@@ -3,11 +3,13 @@
 //! knows a key store, a repository or a job; [`EncxDatabase`](crate::EncxDatabase) gathers
 //! these traits and those of encx's own tables into the one bound generic code needs.
 //!
+//! - [`census`]: the tables that encx writes, found by their `encx_dek` column;
 //! - [`dialect`]: placeholders and bind limits;
 //! - [`driver`]: binding and reading stored records, running statements;
 //! - [`migrate`]: encx's own tables and their migrations;
 //! - [`time`]: how those tables store times.
 
+pub mod census;
 pub mod dialect;
 pub mod driver;
 pub mod migrate;

@@ -14,41 +14,71 @@ use crate::database::dialect::{placeholder, sparing_keys};
 use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 
-/// A subject id type an eraser can bind without a record type: the types a subject column
-/// holds (`Uuid`, `String`, `i64`), bound as sqlx stores each on every database.
-pub trait DescribedSubject: encx::SubjectId + Send + Sync + 'static {
-    /// Adds this subject id to `args`.
+/// The type of a subject or id column of a table described by name and column rather than by
+/// a record type ([`SubjectEraser::described_table`],
+/// [`Registry::described_table`](crate::Registry::described_table)): `Uuid`, `String` or
+/// `i64`, bound and read as sqlx stores each on every database, as the derive's records do.
+pub trait DescribedId: encx::SubjectId + Send + Sync + 'static {
+    /// Adds this value to `args`.
     #[doc(hidden)]
     fn bind_to<'q, DB: EncxDatabase>(
         &'q self,
         args: &mut <DB as Database>::Arguments<'q>,
     ) -> std::result::Result<(), BoxDynError>;
+
+    /// Column `index` of `row`.
+    #[doc(hidden)]
+    fn read_from<DB: EncxDatabase>(
+        row: &<DB as Database>::Row,
+        index: usize,
+    ) -> std::result::Result<Self, sqlx::Error>;
 }
 
-impl DescribedSubject for Uuid {
+impl DescribedId for Uuid {
     fn bind_to<'q, DB: EncxDatabase>(
         &'q self,
         args: &mut <DB as Database>::Arguments<'q>,
     ) -> std::result::Result<(), BoxDynError> {
         DB::bind_uuid(self, args)
     }
+
+    fn read_from<DB: EncxDatabase>(
+        row: &<DB as Database>::Row,
+        index: usize,
+    ) -> std::result::Result<Self, sqlx::Error> {
+        DB::read_uuid(row, index)
+    }
 }
 
-impl DescribedSubject for String {
+impl DescribedId for String {
     fn bind_to<'q, DB: EncxDatabase>(
         &'q self,
         args: &mut <DB as Database>::Arguments<'q>,
     ) -> std::result::Result<(), BoxDynError> {
         DB::bind_text(self, args)
     }
+
+    fn read_from<DB: EncxDatabase>(
+        row: &<DB as Database>::Row,
+        index: usize,
+    ) -> std::result::Result<Self, sqlx::Error> {
+        DB::read_text(row, index)
+    }
 }
 
-impl DescribedSubject for i64 {
+impl DescribedId for i64 {
     fn bind_to<'q, DB: EncxDatabase>(
         &'q self,
         args: &mut <DB as Database>::Arguments<'q>,
     ) -> std::result::Result<(), BoxDynError> {
         DB::bind_i64(self, args)
+    }
+
+    fn read_from<DB: EncxDatabase>(
+        row: &<DB as Database>::Row,
+        index: usize,
+    ) -> std::result::Result<Self, sqlx::Error> {
+        DB::read_i64(row, index)
     }
 }
 
@@ -104,16 +134,14 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
             count: format!(
                 "SELECT COUNT(*) FROM {quoted} WHERE {subject} = {p} AND {dek} IS NOT NULL"
             ),
-            // The eraser names its tables with `&'static str` (record types' names are
-            // constants); a described table's name is read once per process.
-            table: Box::leak(table.to_owned().into_boxed_str()),
+            table: crate::database::census::table_name(table),
             dialect,
             pool,
         })
     }
 
     /// The erasure of `subject`'s rows but those under a key of `spared`, on `conn`.
-    async fn clear<S: DescribedSubject>(
+    async fn clear<S: DescribedId>(
         &self,
         conn: &mut <DB as Database>::Connection,
         subject: &S,
@@ -132,7 +160,7 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
     }
 }
 
-impl<DB: EncxDatabase, S: DescribedSubject> SubjectTable<S> for DescribedTable<DB> {
+impl<DB: EncxDatabase, S: DescribedId> SubjectTable<S> for DescribedTable<DB> {
     fn table(&self) -> &'static str {
         self.table
     }
@@ -167,7 +195,7 @@ impl<DB: EncxDatabase, S: DescribedSubject> SubjectTable<S> for DescribedTable<D
     }
 }
 
-impl<S: DescribedSubject> SubjectEraser<S> {
+impl<S: DescribedId> SubjectEraser<S> {
     /// Adds the table `table` of `pool`'s database, whose column `subject_column` names each
     /// row's data subject, without its record type: for an eraser built where the
     /// application's types are not at hand (the bare `encx` binary's `--subject-table`). Its

@@ -28,7 +28,6 @@
 //! After the subject key database is restored from a backup, [`SubjectEraser::reapply_ledger`]
 //! destroys again every key the ledger says was erased, and clears the rows under them.
 
-mod census;
 pub mod described;
 
 use std::any::Any;
@@ -48,6 +47,21 @@ use uuid::Uuid;
 use crate::encx_database::EncxDatabase;
 use crate::error::Result;
 use crate::repository::Repo;
+
+/// A database whose encrypted tables can be listed ([`SubjectEraser::covering`]).
+trait TableCensus: Send + Sync {
+    /// The application's tables with an `encx_dek` column, by name, sorted.
+    fn encrypted_tables(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+}
+
+impl<DB: EncxDatabase> TableCensus for Pool<DB> {
+    fn encrypted_tables(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let mut conn = self.acquire().await?;
+            Ok(crate::database::census::encrypted_tables::<DB>(&mut conn).await?)
+        })
+    }
+}
 
 /// A table whose rows name their data subject with a value of type `S`.
 trait SubjectTable<S>: Send + Sync {
@@ -182,7 +196,7 @@ pub struct SubjectEraser<S> {
     shared: Option<Box<dyn SharedDatabase<S>>>,
     writer_window: Option<Duration>,
     /// The databases whose every encrypted table an erasure must cover.
-    covered: Vec<Box<dyn census::TableCensus>>,
+    covered: Vec<Box<dyn TableCensus>>,
     /// Tables declared to hold no data subject's rows.
     not_subject_tables: Vec<String>,
 }

@@ -1,12 +1,15 @@
 //! encx's own tables in one database, as the operator guards read them: the keys that
 //! `encx_secrets` and `encx_subject_keys` hold wrapped under a KEK, the live tokens of
 //! `encx_tokens` (keyed hashes under the index root key), the rows of `encx_keks`. A table
-//! that does not exist there counts as empty.
+//! that does not exist there counts as empty. The application's tables that encx writes (an
+//! `encx_dek` column) are counted by key too, so that a KEK is never destroyed under a table
+//! nobody registered.
 
 use encx::KeyInUse;
 use futures_util::future::BoxFuture;
 use sqlx::Pool;
 
+use crate::database::census::{encrypted_tables, key_usage_sql, table_name};
 use crate::database::dialect::placeholder;
 use crate::database::driver::ByteCount;
 use crate::encx_database::EncxDatabase;
@@ -24,7 +27,8 @@ pub(crate) type UsageByTable = Vec<(&'static str, Vec<(KeyInUse, u64)>)>;
 /// encx's own tables of one database, type erased.
 pub(crate) trait EncxTables: Send + Sync {
     /// Per table holding keys wrapped under a key of the keyring (`encx_secrets`,
-    /// `encx_subject_keys`): how many rows each key serves. Tables not there are left out.
+    /// `encx_subject_keys`, and every table of the application with an `encx_dek` column):
+    /// how many rows each key serves. Tables not there are left out.
     fn key_usage(&self) -> BoxFuture<'_, Result<UsageByTable>>;
 
     /// Tokens of `encx_tokens` issued before `before_ms` (milliseconds since 1970) that have
@@ -54,8 +58,23 @@ impl<DB: EncxDatabase> TablesIn<DB> {
             "SELECT substr({column}, 1, {len}), COUNT(*) FROM {table} \
              WHERE {column} IS NOT NULL AND substr({column}, 1, {len}) <> {p} GROUP BY 1"
         );
+        self.grouped(&sql, &[]).await
+    }
+
+    /// Rows per key of the application's table `table`, as
+    /// [`Repo::key_usage`](crate::Repo::key_usage) counts them without its key index: every
+    /// data subject's rows as one entry, erased rows as another.
+    async fn application_usage(&self, table: &str) -> Result<Option<Vec<(KeyInUse, u64)>>> {
+        let sql = key_usage_sql(DB::DIALECT, table);
+        self.grouped(&sql, &[encx::KeyringKind::Subject.byte()])
+            .await
+    }
+
+    /// Runs `sql`, a `SELECT <key prefix>, COUNT(*) … GROUP BY 1` of one parameter; `None`
+    /// when its table does not exist.
+    async fn grouped(&self, sql: &str, param: &[u8]) -> Result<Option<Vec<(KeyInUse, u64)>>> {
         let mut conn = self.0.acquire().await?;
-        let rows: Vec<ByteCount> = match DB::fetch_byte_counts(&mut conn, &sql, &[]).await {
+        let rows: Vec<ByteCount> = match DB::fetch_byte_counts(&mut conn, sql, param).await {
             Ok(rows) => rows,
             Err(e) if is_missing_table(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -77,6 +96,16 @@ impl<DB: EncxDatabase> EncxTables for TablesIn<DB> {
             for (table, column) in WRAPPING_TABLES {
                 if let Some(usage) = self.usage_of(table, column).await? {
                     out.push((table, usage));
+                }
+            }
+            let application = {
+                let mut conn = self.0.acquire().await?;
+                encrypted_tables::<DB>(&mut conn).await?
+            };
+            for table in application {
+                // A table dropped since the census is left out.
+                if let Some(usage) = self.application_usage(&table).await? {
+                    out.push((table_name(&table), usage));
                 }
             }
             Ok(out)

@@ -37,6 +37,7 @@
 //! meanwhile. The plaintext columns are left as they are: dropping them is the operator's own
 //! DDL, after `verify`.
 
+pub(crate) mod described;
 pub(crate) mod encx_tables;
 pub(crate) mod plaintext;
 pub mod registry;

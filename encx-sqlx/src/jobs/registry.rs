@@ -20,8 +20,10 @@ use uuid::Uuid;
 
 use crate::audit::audit_log::{AuditQuery, AuditRecord};
 use crate::encx_database::EncxDatabase;
+use crate::erasure::described::DescribedId;
 use crate::erasure::{SubjectErasure, SubjectFootprint};
 use crate::error::{Error, Result};
+use crate::jobs::described::DescribedRows;
 use crate::jobs::encx_tables::EncxTables;
 use crate::jobs::plaintext::VerifyReport;
 use crate::progress::RewrapProgress;
@@ -119,6 +121,47 @@ where
         <T as Schema>::columns()
             .iter()
             .any(|c| matches!(c.kind, encx::schema::ColumnKind::BlindIndex { .. }))
+    }
+
+    fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {
+        Box::new(self.with_actor(actor))
+    }
+}
+
+impl<DB: EncxDatabase, I: DescribedId> JobTable for DescribedRows<DB, I> {
+    fn table(&self) -> &'static str {
+        DescribedRows::table(self)
+    }
+
+    fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>> {
+        Box::pin(DescribedRows::key_usage(self))
+    }
+
+    fn rewrap<'a>(
+        &'a self,
+        batch: usize,
+        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        Box::pin(DescribedRows::rewrap(self, batch, progress))
+    }
+
+    fn reencrypt<'a>(
+        &'a self,
+        _batch: usize,
+        _progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
+    ) -> BoxFuture<'a, Result<RewrapProgress>> {
+        let table = self.table();
+        Box::pin(async move {
+            Err(Error::InvalidConfig(format!(
+                "table `{table}` is known by name only (Registry::described_table): a \
+                 re-encryption decrypts its records and needs their type; run it from the \
+                 application's own `encx` (the encx_cli library with the table registered)"
+            )))
+        })
+    }
+
+    fn has_blind_indexes(&self) -> bool {
+        DescribedRows::has_blind_indexes(self)
     }
 
     fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {
@@ -248,7 +291,10 @@ impl Registry {
     /// live apart), checked whether or not the application registered them: [`destroy_kek`]
     /// counts the keys its `encx_secrets` and `encx_subject_keys` hold under the KEK,
     /// [`destroy_index_version`] the live tokens of its `encx_tokens`, and
-    /// [`status`](Self::status) lists them. The `encx` CLI adds the databases of its URLs.
+    /// [`status`](Self::status) lists them. Every other table of it with an `encx_dek`
+    /// column that is not registered is counted the same way (a table whose type nobody
+    /// registered, a copy, the bare binary's whole schema): a KEK its rows need is never
+    /// destroyed without `force`. The `encx` CLI adds the databases of its URLs.
     ///
     /// [`destroy_kek`]: Self::destroy_kek
     /// [`destroy_index_version`]: Self::destroy_index_version
@@ -449,6 +495,39 @@ impl Registry {
     {
         self.tables.push(Box::new(repo));
         self
+    }
+
+    /// Adds the table `table` of `pool`'s database without its record type, known by its id
+    /// column `id_column`, whose values are of type `I` (`Uuid`, `String` or `i64`): what
+    /// the bare `encx` binary's `--rewrap-table TABLE:COLUMN` adds. [`rewrap`](Self::rewrap)
+    /// re-wraps its DEKs as [`Repo::rewrap`] does (each DEK is bound to the table and the
+    /// record id, nothing else of the record), [`status`](Self::status) and the key guards
+    /// count its rows; a re-encryption, which decrypts its fields, is refused with a
+    /// configuration error, and so is a rewrap that would need one (rows with blind indexes
+    /// under a KEK older than the newest index key version). A configuration error when the
+    /// table, its `encx_dek` column or `id_column` is missing.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: sqlx::PgPool, registry: encx_sqlx::Registry) -> encx_sqlx::Result<()> {
+    /// let registry = registry
+    ///     .described_table::<_, uuid::Uuid>(pool, "user_notes", "id")
+    ///     .await?;
+    /// registry.rewrap(1_000, |_, _| {}).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn described_table<DB: EncxDatabase, I: DescribedId>(
+        mut self,
+        pool: sqlx::Pool<DB>,
+        table: &str,
+        id_column: &str,
+    ) -> Result<Self> {
+        let crypto = self.crypto.clone();
+        let mut described = DescribedRows::<DB, I>::read(pool, crypto, table, id_column).await?;
+        if let Some(actor) = &self.actor {
+            described = described.with_actor(actor);
+        }
+        self.tables.push(Box::new(described));
+        Ok(self)
     }
 
     /// Adds a table being migrated from plaintext: a repository in the migration's read mode
@@ -1010,7 +1089,8 @@ pub struct KeyStatus {
     pub subject_keys: Option<Vec<(KeyInUse, u64)>>,
     /// The KEKs of the KEK store (empty without [`Registry::kek_store`]), oldest first.
     pub keks: Vec<StoredKek>,
-    /// encx's own tables the application did not register, of the databases given to
+    /// encx's own tables the application did not register, and its tables with an
+    /// `encx_dek` column that are not registered, of the databases given to
     /// [`Registry::encx_tables`], with their keys per KEK: their rows need the KEK all the
     /// same, but [`Registry::rewrap`] does not move them.
     pub unregistered: Vec<(&'static str, Vec<(KeyInUse, u64)>)>,

@@ -353,14 +353,7 @@ impl Statements {
     /// only for data-subject records, whose kind byte is bound as the one parameter). Erased
     /// rows count under NULL.
     pub fn key_usage(&self) -> String {
-        let dek = quote_ident(self.dialect, "encx_dek");
-        format!(
-            "SELECT CASE WHEN substr({dek}, 2, 1) = {} THEN substr({dek}, 1, 2) \
-             ELSE substr({dek}, 1, {}) END, COUNT(*) FROM {} GROUP BY 1",
-            placeholder(self.dialect, 1),
-            encx::KeyInUse::PREFIX_LEN,
-            quote_ident(self.dialect, self.table)
-        )
+        crate::database::census::key_usage_sql(self.dialect, self.table)
     }
 
     /// `SELECT <key prefix>, COUNT(*) FROM t WHERE <key prefix> < ? OR <key prefix> > ? GROUP

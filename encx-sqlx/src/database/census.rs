@@ -1,0 +1,94 @@
+//! The tables of a database that encx writes, found by their `encx_dek` column, whatever
+//! types the application registered: what the eraser's guard
+//! ([`SubjectEraser::covering`](crate::SubjectEraser::covering)) and the key guards of
+//! [`Registry::encx_tables`](crate::Registry::encx_tables) hold the registered tables against.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use encx::schema::Dialect;
+use sqlx::Database;
+
+use crate::encx_database::EncxDatabase;
+
+/// The column every table that encx writes has.
+pub const DEK_COLUMN: &str = "encx_dek";
+
+/// The prefix of encx's own tables (`encx_secrets` has an `encx_dek` column too).
+const ENCX_TABLES: &str = "encx_";
+
+/// The application's tables with an `encx_dek` column in the connection's schema
+/// (PostgreSQL's current schema, MySQL's current database, SQLite's main database), by name,
+/// sorted; encx's own `encx_*` tables aside.
+pub async fn encrypted_tables<DB: EncxDatabase>(
+    conn: &mut <DB as Database>::Connection,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut tables = DB::fetch_texts(conn, &census_sql(DB::DIALECT)).await?;
+    tables.retain(|t| !t.starts_with(ENCX_TABLES));
+    tables.sort();
+    tables.dedup();
+    Ok(tables)
+}
+
+fn census_sql(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::MySql => format!(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND column_name = '{DEK_COLUMN}'"
+        ),
+        Dialect::Sqlite => format!(
+            "SELECT m.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c \
+             WHERE m.type = 'table' AND c.name = '{DEK_COLUMN}'"
+        ),
+        // PostgreSQL, and the information schema of the SQL standard.
+        _ => format!(
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = '{DEK_COLUMN}'"
+        ),
+    }
+}
+
+/// `SELECT <key>, COUNT(*) FROM table GROUP BY 1` over `encx_dek`, of one parameter (the
+/// subject keyring kind's byte): rows per KEK or master key, every data subject's rows as one
+/// group, erased rows as another; what [`Repo::key_usage`](crate::Repo::key_usage) reads
+/// without its key index.
+pub fn key_usage_sql(dialect: Dialect, table: &str) -> String {
+    let dek = encx::schema::quote_ident(dialect, DEK_COLUMN);
+    format!(
+        "SELECT CASE WHEN substr({dek}, 2, 1) = {} THEN substr({dek}, 1, 2) \
+         ELSE substr({dek}, 1, {}) END, COUNT(*) FROM {} GROUP BY 1",
+        crate::database::dialect::placeholder(dialect, 1),
+        encx::KeyInUse::PREFIX_LEN,
+        encx::schema::quote_ident(dialect, table)
+    )
+}
+
+/// `name` as a `&'static str`, as the registry and the eraser name tables (record types'
+/// names are constants): each distinct name is allocated once per process, however often a
+/// table is found.
+pub fn table_name(name: &str) -> &'static str {
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_name_is_allocated_once() {
+        let first = table_name("user_notes");
+        let again = table_name(&String::from("user_notes"));
+        assert!(std::ptr::eq(first, again));
+        assert_eq!(again, "user_notes");
+        assert_ne!(table_name("orders"), "user_notes");
+    }
+}
