@@ -380,11 +380,17 @@ async fn rewrap_skips_unopenable<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &s
 /// indexed under it, with a message that names `reencrypt`; a rewrap then re-encrypts the
 /// vouchers (a rewrap alone would keep their old indexes); live tokens issued under version
 /// 1 still hold it; once they are revoked it goes, and a fresh process finds every voucher.
-async fn index_destroy_guarded<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+async fn index_destroy_guarded<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>, url: &str) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..60).map(voucher).collect();
     app.insert_many(&pool, &all).await.unwrap();
+    // A copy nobody registered: its blind indexes are under version 1 too.
+    DB::run(
+        &pool,
+        "CREATE TABLE vouchers_copy AS SELECT * FROM vouchers",
+    )
+    .await;
     let tokens = encx_sqlx::TokenStore::new(pool.clone(), app.crypto().tokens("sk").unwrap());
     let (_, issued) = tokens.issue("customer-1", None).await.unwrap();
     encx(url, "vouchers", &["keys", "index-add"]).expect(0, "index-add");
@@ -398,6 +404,9 @@ async fn index_destroy_guarded<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str
     );
     let rewrap = encx(url, "vouchers", &["rewrap", "--json"]).expect(0, "rewrap");
     assert!(rewrap.out.contains(r#""rewrapped":60"#), "{rewrap:?}");
+    let refused = encx(url, "vouchers", &["keys", "index-destroy", "1"]).expect(4, "the copy");
+    assert!(refused.err.contains("vouchers_copy: 60"), "{refused:?}");
+    DB::run(&pool, "DROP TABLE vouchers_copy").await;
     let refused = encx(url, "vouchers", &["keys", "index-destroy", "1"]).expect(4, "a live token");
     assert!(
         refused.err.contains("encx_tokens") && refused.err.contains("(1 row(s))"),

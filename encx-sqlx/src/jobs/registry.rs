@@ -821,6 +821,9 @@ impl Registry {
     ///   the next index version (they were not re-encrypted since it came: `keys rotate`,
     ///   then `reencrypt`; [`rewrap`](Self::rewrap) re-encrypts them too), and asks that the
     ///   active KEK be newer than that version;
+    /// - the same records of the application's tables that nobody registered, found by their
+    ///   `encx_dek` column in the databases of [`encx_tables`](Self::encx_tables) (they may
+    ///   hold blind indexes: register them, or re-encrypt them from a registry that does);
     /// - live tokens of `encx_tokens` ([`encx_tables`](Self::encx_tables)) issued before the
     ///   next version came: they verify only under the versions live when they were issued.
     ///
@@ -847,6 +850,13 @@ impl Registry {
             .filter(|k| k.created_at < next)
             .map(|k| k.id)
             .collect();
+        let under_older = |usage: &[(KeyInUse, u64)]| -> u64 {
+            usage
+                .iter()
+                .filter(|(k, _)| matches!(k, KeyInUse::Kek(id) if older.contains(id)))
+                .map(|(_, n)| n)
+                .sum()
+        };
         let mut stale = Vec::new();
         for table in self.tables.iter().filter(|t| t.has_blind_indexes()) {
             let usage = status
@@ -855,16 +865,16 @@ impl Registry {
                 .find(|(t, _)| *t == table.table())
                 .map(|(_, u)| u.as_slice())
                 .unwrap_or_default();
-            let n: u64 = usage
-                .iter()
-                .filter(|(k, _)| match k {
-                    KeyInUse::Kek(id) => older.contains(id),
-                    _ => false,
-                })
-                .map(|(_, n)| n)
-                .sum();
+            let n = under_older(usage);
             if n > 0 {
                 stale.push((table.table(), n));
+            }
+        }
+        // Tables of the application nobody registered may hold blind indexes too.
+        for (table, usage) in &status.unregistered {
+            let n = under_older(usage);
+            if n > 0 && !table.starts_with("encx_") {
+                stale.push((table, n));
             }
         }
         let kek_newer = status
