@@ -33,15 +33,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use encx_cli::{self as cli, Scheme};
+use encx_secrets::{RegistrySecrets, Secrets, SecretsDatabase};
 use encx_sqlx::{
-    EncxDatabase, Registry, Repo, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
-    SqlSubjectKeyStore, SubjectEraser,
+    Registry, Repo, SqlAuditSink, SqlErasureLedger, SqlKekStore, SqlSubjectKeyStore, SubjectEraser,
 };
 
 /// The quickstart's key setup, its `users` table, its `user_notes` (one data subject per user,
 /// erased with `encx erase-subject`) and the application's secrets; the key tables in `keys`
 /// (the data's pool unless `--keys-database-url` names another database).
-async fn registry<DB: EncxDatabase>(
+async fn registry<DB: SecretsDatabase>(
     pool: sqlx::Pool<DB>,
     keys: sqlx::Pool<DB>,
     root: Arc<dyn encx::Keyring>,
@@ -78,7 +78,7 @@ async fn registry<DB: EncxDatabase>(
 
 /// Opens the data's and the keys' databases (one pool when they are the same) and builds the
 /// registry on them; the data's pool too.
-async fn open<DB: EncxDatabase>(
+async fn open<DB: SecretsDatabase>(
     ctx: &cli::Context,
 ) -> Result<(Registry, sqlx::Pool<DB>), cli::BuildError> {
     let data = ctx.connect::<DB>(&ctx.database_url).await?;

@@ -17,9 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use encx::secrecy::ExposeSecret;
 use encx::{Crypto, HierarchicalKeyring, LocalKeyring, MasterKey};
-use encx_sqlx::{
-    read_audit, AuditQuery, Config, SecretOptions, Secrets, SqlAuditSink, SqlKekStore, TokenStore,
-};
+use encx_secrets::{Config, SecretOptions, Secrets, TokenStore};
+use encx_sqlx::{read_audit, AuditQuery, SqlAuditSink, SqlKekStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -28,6 +28,16 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<encx_secrets::Error> for Failure {
+    fn from(e: encx_secrets::Error) -> Self {
+        match e {
+            encx_secrets::Error::Store(e) => Failure::from(e),
+            encx_secrets::Error::Crypto(e) => Failure::from(e),
+            other => Failure::from(encx_sqlx::Error::from(other)),
+        }
+    }
+}
+
 impl From<encx::Error> for Failure {
     fn from(e: encx::Error) -> Self {
         Failure {

@@ -639,6 +639,7 @@ async fn secrets(
     actor: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
+    use encx_secrets::RegistrySecrets;
     let store = registry.secrets_store().ok_or_else(|| {
         config("no secrets store: the application's registry must add Registry::secrets")
     })?;

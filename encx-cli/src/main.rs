@@ -23,14 +23,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use encx_cli::{BuildError, ColumnType, Context, Scheme};
+use encx_secrets::{RegistrySecrets, Secrets, SecretsDatabase};
 use encx_sqlx::{
-    DescribedId, EncxDatabase, Registry, Secrets, SqlAuditSink, SqlErasureLedger, SqlKekStore,
+    DescribedId, EncxDatabase, Registry, SqlAuditSink, SqlErasureLedger, SqlKekStore,
     SqlSubjectKeyStore, SubjectEraser,
 };
 
 /// The registry of encx's own tables: the key tables in the keys' database, the audit log and
 /// the secrets in the data's.
-async fn registry<DB: EncxDatabase>(ctx: &Context) -> Result<Registry, BuildError> {
+async fn registry<DB: SecretsDatabase>(ctx: &Context) -> Result<Registry, BuildError> {
     let data = ctx.connect::<DB>(&ctx.database_url).await?;
     let keys = match ctx.keys_database_url == ctx.database_url {
         true => data.clone(),

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::answer::{config, emit, Failure};
 use super::args::SecretsCommand;
-use encx_sqlx::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
+use encx_secrets::secrets::{SecretInfo, SecretOptions, SecretsApi, MAX_VALUE_LEN};
 
 /// `90s`, `15m`, `12h`, `30d`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, Failure> {
@@ -244,8 +244,8 @@ pub(crate) async fn run(
         SecretsCommand::Delete { name } => {
             let deleted = store.delete(&name).await?;
             if deleted == 0 {
-                return Err(Failure::from(encx_sqlx::Error::NotFound {
-                    table: encx_sqlx::secrets::SECRETS_TABLE,
+                return Err(Failure::from(encx_secrets::Error::NotFound {
+                    table: encx_secrets::secrets::SECRETS_TABLE,
                     id: name,
                 }));
             }

@@ -17,7 +17,6 @@ use crate::database::migrate::Migrate;
 use crate::error::Result;
 use crate::keys::kek_store::{KekTable, SqlKekStore};
 use crate::keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore, SubjectTables};
-use crate::store_sql::StoreSql;
 
 /// A sqlx database encx-sqlx knows how to talk to: PostgreSQL, MySQL/MariaDB or SQLite.
 ///
@@ -48,7 +47,7 @@ use crate::store_sql::StoreSql;
 /// }
 /// ```
 pub trait EncxDatabase:
-    sqlx::Database + Driver + Migrate + StoreSql + KekTable + SubjectTables + AuditTable
+    sqlx::Database + Driver + Migrate + KekTable + SubjectTables + AuditTable
 {
     /// Its SQL dialect.
     const DIALECT: Dialect;

@@ -176,8 +176,8 @@ pub(crate) fn unavailable(what: &str, e: sqlx::Error) -> encx::Error {
     encx::Error::unavailable_from(format!("key store: {what}"), e)
 }
 
-/// True for a unique-constraint violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+/// True for a unique-constraint violation (a row with that key exists).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 

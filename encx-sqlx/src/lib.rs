@@ -11,7 +11,6 @@
 // Each concern in one place (README, "Where things live"); no module imports one that imports
 // it back.
 pub mod audit;
-pub mod config;
 mod database;
 mod encx_database;
 pub mod erasure;
@@ -20,9 +19,6 @@ pub mod jobs;
 pub mod keys;
 mod progress;
 pub mod repository;
-pub mod secrets;
-mod store_sql;
-pub mod tokens;
 
 /// The sqlx whose pools, connections and databases are in this crate's API: use it as
 /// `encx_sqlx::sqlx` to be sure the versions match.
@@ -30,21 +26,18 @@ pub use sqlx;
 
 pub use audit::audit_log::{AuditQuery, AuditRecord};
 pub use audit::audit_sink::SqlAuditSink;
-pub use config::{Config, ConfigBuilder};
-pub use database::time::{rfc3339, rfc3339_millis};
+pub use database::time::{millis, now_millis, rfc3339, rfc3339_millis, time_of_millis};
 pub use encx_database::{kek_rows, migrate, read_audit, EncxDatabase};
 pub use erasure::described::DescribedId;
 pub use erasure::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
-pub use error::{is_missing_table, mysql_error_number, Error, Result};
-pub use jobs::registry::{KeyStatus, Registry, Rewrapped};
+pub use error::{is_missing_table, is_unique_violation, mysql_error_number, Error, Result};
+pub use jobs::registry::{JobTable, KeyStatus, Registry, Rewrapped};
 pub use jobs::{RewrapProgress, VerifyReport};
 pub use keys::kek_store::SqlKekStore;
 pub use keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
 pub use repository::lookup::{Lookup, RejectedRow};
 pub use repository::plaintext::Plaintext;
 pub use repository::{DbHandle, IdOf, Repo, SubjectOf};
-pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets};
-pub use tokens::{IssuedToken, TokenStore};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///

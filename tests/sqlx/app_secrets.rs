@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use encx_integration_tests::{test_case, Service, Test};
-use encx_sqlx::{Config, SecretOptions, Secrets, TokenStore};
+use encx_secrets::{Config, RegistrySecrets, SecretOptions, Secrets, TokenStore};
 
 use super::migration::Legacy;
 use super::*;
@@ -73,7 +73,7 @@ async fn audit_trail<DB: Legacy>(pool: sqlx::Pool<DB>) {
     assert!(injected.to_string().contains("name"), "{injected}");
     let missing = secrets.get("missing").await.unwrap_err();
     assert!(
-        matches!(missing, encx_sqlx::Error::NotFound { .. }),
+        matches!(missing, encx_secrets::Error::NotFound { .. }),
         "{missing}"
     );
     let past = SystemTime::now() - Duration::from_secs(60);
@@ -392,11 +392,14 @@ async fn exact_names<DB: Legacy>(pool: sqlx::Pool<DB>) {
     for other in ["ADMIN/ROOT-PASSWORD", "Admin/Root-Password"] {
         let err = secrets.get(other).await.unwrap_err();
         assert!(
-            matches!(err, encx_sqlx::Error::NotFound { .. }),
+            matches!(err, encx_secrets::Error::NotFound { .. }),
             "{other}: {err:?}"
         );
         let err = secrets.rotate(other, b"x").await.unwrap_err();
-        assert!(matches!(err, encx_sqlx::Error::NotFound { .. }), "{err:?}");
+        assert!(
+            matches!(err, encx_secrets::Error::NotFound { .. }),
+            "{err:?}"
+        );
         assert_eq!(secrets.delete(other).await.unwrap(), 0, "{other}");
     }
     assert_eq!(
@@ -552,17 +555,17 @@ async fn round_trip<DB: Legacy>(pool: sqlx::Pool<DB>) {
     // unknown names, bad names and tags, deletion
     assert!(matches!(
         secrets.get("missing").await,
-        Err(encx_sqlx::Error::NotFound { .. })
+        Err(encx_secrets::Error::NotFound { .. })
     ));
     assert!(matches!(
         secrets.rotate("missing", b"v").await,
-        Err(encx_sqlx::Error::NotFound { .. })
+        Err(encx_secrets::Error::NotFound { .. })
     ));
     for bad in ["", "has space", "a#1", &"n".repeat(201)] {
         assert!(
             matches!(
                 secrets.put(bad, b"v", &SecretOptions::new()).await,
-                Err(encx_sqlx::Error::InvalidConfig(_))
+                Err(encx_secrets::Error::InvalidConfig(_))
             ),
             "{bad:?}"
         );
@@ -571,12 +574,12 @@ async fn round_trip<DB: Legacy>(pool: sqlx::Pool<DB>) {
         secrets
             .put("ok", b"v", &SecretOptions::new().tag("a,b"))
             .await,
-        Err(encx_sqlx::Error::InvalidConfig(_))
+        Err(encx_secrets::Error::InvalidConfig(_))
     ));
     assert_eq!(secrets.delete("db/password").await.unwrap(), 2);
     assert!(matches!(
         secrets.get("db/password").await,
-        Err(encx_sqlx::Error::NotFound { .. })
+        Err(encx_secrets::Error::NotFound { .. })
     ));
 
     // no value in the clear anywhere in the table
@@ -844,7 +847,7 @@ async fn config<DB: Legacy>(pool: sqlx::Pool<DB>) {
         .await
         .unwrap_err();
     assert!(
-        matches!(missing, encx_sqlx::Error::NotFound { .. }),
+        matches!(missing, encx_secrets::Error::NotFound { .. }),
         "{missing:?}"
     );
     let missing = Config::builder()

@@ -97,22 +97,35 @@ mod single {
     }
 }
 
+/// The members and purchases tables of `pool`, with two members (ada and bob) and a
+/// purchase of each stored.
+async fn ada_and_bob<DB: EncxDatabase>(
+    pool: &sqlx::Pool<DB>,
+    crypto: &encx::Crypto,
+) -> (
+    Repo<Member, DB>,
+    Repo<Purchase, DB>,
+    [(Member, Purchase); 2],
+) {
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    purchases.create_table().await.unwrap();
+    let both = [member(1), member(2)];
+    for (person, order) in &both {
+        members.insert(pool, person).await.unwrap();
+        purchases.insert(pool, order).await.unwrap();
+    }
+    (members, purchases, both)
+}
+
 /// An eraser covering its database refuses, before it changes anything, while a table that
 /// encx writes is neither cleared by it nor declared to hold no subject's rows; the dry run
 /// names the table, and either way of naming it lets the erasure through.
 async fn uncovered_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let events = Arc::new(super::rewrap::Captured::default());
     let crypto = super::generic::subject_crypto_audited(pool.clone(), events.clone()).await;
-    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
-    let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto.clone());
-    members.create_table().await.unwrap();
-    purchases.create_table().await.unwrap();
-    let (ada, ada_order) = member(1);
-    let (bob, bob_order) = member(2);
-    for (person, order) in [(&ada, &ada_order), (&bob, &bob_order)] {
-        members.insert(&pool, person).await.unwrap();
-        purchases.insert(&pool, order).await.unwrap();
-    }
+    let (members, purchases, [(ada, ada_order), (bob, _)]) = ada_and_bob(&pool, &crypto).await;
     let users_only = || async {
         SubjectEraser::<Uuid>::new(crypto.clone())
             .writer_window(Duration::ZERO)
@@ -187,16 +200,8 @@ async fn uncovered_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
 /// or column that is not there is a configuration error.
 async fn described_tables<DB: EncxDatabase>(pool: sqlx::Pool<DB>) {
     let crypto = subject_crypto(pool.clone()).await;
-    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
-    let purchases = Repo::<Purchase, DB>::new(pool.clone(), crypto.clone());
-    members.create_table().await.unwrap();
-    purchases.create_table().await.unwrap();
-    let (ada, ada_order) = member(1);
-    let (bob, bob_order) = member(2);
-    for (person, order) in [(&ada, &ada_order), (&bob, &bob_order)] {
-        members.insert(&pool, person).await.unwrap();
-        purchases.insert(&pool, order).await.unwrap();
-    }
+    let (members, purchases, [(ada, ada_order), (bob, bob_order)]) =
+        ada_and_bob(&pool, &crypto).await;
     let eraser = SubjectEraser::<Uuid>::new(crypto.clone())
         .writer_window(Duration::ZERO)
         .described_table(pool.clone(), "subject_users", "id")

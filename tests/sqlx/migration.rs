@@ -34,7 +34,7 @@ struct PlainVoucher {
 }
 
 /// What the tests need to say per database in plain SQL.
-pub trait Legacy: EncxDatabase {
+pub trait Legacy: encx_secrets::SecretsDatabase {
     /// The plaintext source of the vouchers table.
     fn source() -> Plaintext<Voucher, Self>;
     /// Runs `sql`.

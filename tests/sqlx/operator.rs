@@ -127,7 +127,7 @@ pub fn child(registry: &str) -> std::process::ExitCode {
     }))
 }
 
-async fn child_registry<DB: EncxDatabase>(
+async fn child_registry<DB: encx_secrets::SecretsDatabase>(
     ctx: encx_cli::Context,
     registry: &str,
 ) -> Result<encx_sqlx::Registry, encx_cli::BuildError> {
@@ -155,7 +155,10 @@ async fn child_registry<DB: EncxDatabase>(
         .audit_log(pool.clone())
         .table(Repo::<Voucher, DB>::new(pool.clone(), crypto.clone()));
     if registry == "secrets" {
-        out = out.secrets(encx_sqlx::Secrets::new(pool.clone(), crypto.clone()));
+        out = encx_secrets::RegistrySecrets::secrets(
+            out,
+            encx_secrets::Secrets::new(pool.clone(), crypto.clone()),
+        );
     }
     if registry == "members" {
         let ledger = encx_sqlx::SqlErasureLedger::<DB>::shared(pool.clone());
@@ -258,7 +261,10 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
 /// Item 2: subject keys and secrets wrapped under a KEK are counted by `keys destroy` even
 /// though the CLI's registry has no subject key store and no secrets store, and so are the
 /// rows of an application table that nobody registered (found by its `encx_dek` column).
-async fn destroy_counts_own_tables<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>, url: &str) {
+async fn destroy_counts_own_tables<DB: super::erasure::Raw + encx_secrets::SecretsDatabase>(
+    pool: sqlx::Pool<DB>,
+    url: &str,
+) {
     let crypto = super::generic::subject_crypto(pool.clone()).await;
     let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
     members.create_table().await.unwrap();
@@ -266,9 +272,9 @@ async fn destroy_counts_own_tables<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>
         .insert_many(&pool, &members_named("own", 10))
         .await
         .unwrap();
-    let secrets = encx_sqlx::Secrets::new(pool.clone(), crypto.clone());
+    let secrets = encx_secrets::Secrets::new(pool.clone(), crypto.clone());
     secrets
-        .put("smtp", b"pw", &encx_sqlx::SecretOptions::new())
+        .put("smtp", b"pw", &encx_secrets::SecretOptions::new())
         .await
         .unwrap();
     let vouchers = app_vouchers(pool.clone(), Duration::ZERO).await;
@@ -380,7 +386,10 @@ async fn rewrap_skips_unopenable<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &s
 /// indexed under it, with a message that names `reencrypt`; a rewrap then re-encrypts the
 /// vouchers (a rewrap alone would keep their old indexes); live tokens issued under version
 /// 1 still hold it; once they are revoked it goes, and a fresh process finds every voucher.
-async fn index_destroy_guarded<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>, url: &str) {
+async fn index_destroy_guarded<DB: super::erasure::Raw + encx_secrets::SecretsDatabase>(
+    pool: sqlx::Pool<DB>,
+    url: &str,
+) {
     let app = app_vouchers(pool.clone(), Duration::ZERO).await;
     app.create_table().await.unwrap();
     let all: Vec<Voucher> = (0..60).map(voucher).collect();
@@ -391,7 +400,7 @@ async fn index_destroy_guarded<DB: super::erasure::Raw>(pool: sqlx::Pool<DB>, ur
         "CREATE TABLE vouchers_copy AS SELECT * FROM vouchers",
     )
     .await;
-    let tokens = encx_sqlx::TokenStore::new(pool.clone(), app.crypto().tokens("sk").unwrap());
+    let tokens = encx_secrets::TokenStore::new(pool.clone(), app.crypto().tokens("sk").unwrap());
     let (_, issued) = tokens.issue("customer-1", None).await.unwrap();
     encx(url, "vouchers", &["keys", "index-add"]).expect(0, "index-add");
     encx(url, "vouchers", &["keys", "rotate"]).expect(0, "rotate");

@@ -1,6 +1,6 @@
 //! One audit event about one piece of work: its outcome (the error's class on failure), its
-//! duration, and what only the result tells. Shared by [`Repo`](crate::Repo),
-//! [`Secrets`](crate::Secrets) and [`TokenStore`](crate::TokenStore).
+//! duration, and what only the result tells. Shared by [`Repo`](crate::Repo), the jobs, the
+//! eraser, and the stores of crates built on encx-sqlx (`encx-secrets`).
 
 use std::future::Future;
 use std::time::Instant;
@@ -8,27 +8,57 @@ use std::time::Instant;
 use encx::audit::{AuditEvent, AuditOutcome, AuditSink};
 use encx::ErrorKind;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
-/// The outcome of an operation that failed with `error`: the class of an encx error, bad
-/// input or setup as `configuration`, anything else (database, missing row) as `database`.
-pub(crate) fn failure(error: &Error) -> AuditOutcome {
-    match error {
-        Error::InvalidConfig(_) => AuditOutcome::Failed(ErrorKind::Configuration),
-        other => other
-            .crypto_kind()
-            .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed),
+/// An error as an audit event records it: the class of an encx error, bad input or setup as
+/// `configuration`, anything else (database, missing row) as `database`.
+pub trait AuditFailure {
+    /// The outcome of an operation that failed with this error.
+    fn outcome(&self) -> AuditOutcome;
+}
+
+impl AuditFailure for Error {
+    fn outcome(&self) -> AuditOutcome {
+        match self {
+            Error::InvalidConfig(_) => AuditOutcome::Failed(ErrorKind::Configuration),
+            other => other
+                .crypto_kind()
+                .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed),
+        }
     }
 }
 
-/// Runs `work` and sends `event` about it to `sink`, with the duration and the outcome;
-/// on success `describe` adds what only the result tells (and may change the outcome).
-pub(crate) async fn audited<R>(
+impl AuditFailure for encx::Error {
+    fn outcome(&self) -> AuditOutcome {
+        AuditOutcome::Failed(self.kind())
+    }
+}
+
+/// The outcome of an operation that failed with `error` ([`AuditFailure::outcome`]).
+pub(crate) fn failure(error: &Error) -> AuditOutcome {
+    error.outcome()
+}
+
+/// Runs `work` and sends `event` about it to `sink`, with the duration and the outcome; on
+/// success `describe` adds what only the result tells (and may change the outcome).
+///
+/// ```
+/// # async fn run(crypto: encx::Crypto) -> encx_sqlx::Result<()> {
+/// use encx::audit::{AuditAction, AuditEvent};
+/// let event = AuditEvent::new(AuditAction::Read, "my_store", std::time::SystemTime::now());
+/// let n = encx_sqlx::audit::audited(&**crypto.audit_sink(), event, async { Ok(3u64) }, |n, e| {
+///     e.records = *n;
+/// })
+/// .await?;
+/// assert_eq!(n, 3);
+/// # Ok(()) }
+/// ```
+pub async fn audited<R, E: AuditFailure>(
     sink: &dyn AuditSink,
     mut event: AuditEvent,
-    work: impl Future<Output = Result<R>>,
+    work: impl Future<Output = Result<R, E>>,
     describe: impl FnOnce(&R, &mut AuditEvent),
-) -> Result<R> {
+) -> Result<R, E> {
     let started = Instant::now();
     let result = work.await;
     event.duration = started.elapsed();
@@ -37,7 +67,7 @@ pub(crate) async fn audited<R>(
             event.outcome = AuditOutcome::Ok;
             describe(done, &mut event);
         }
-        Err(error) => event.outcome = failure(error),
+        Err(error) => event.outcome = error.outcome(),
     }
     sink.record(event);
     result

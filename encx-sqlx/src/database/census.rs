@@ -48,6 +48,36 @@ fn census_sql(dialect: Dialect) -> String {
     }
 }
 
+/// The columns of the application's table `table` (a table encx writes, with an
+/// `encx_dek` column and `column`, its `what` column: "id", "data subject"), read from the
+/// database: a configuration error without the table or either column.
+pub async fn described_columns<DB: EncxDatabase>(
+    pool: &sqlx::Pool<DB>,
+    table: &str,
+    column: &str,
+    what: &str,
+) -> crate::error::Result<Vec<String>> {
+    use crate::error::Error;
+    let quoted = encx::schema::quote_ident(DB::DIALECT, table);
+    let mut conn = pool.acquire().await?;
+    let columns = DB::column_names(&mut conn, &quoted).await.map_err(|e| {
+        if crate::error::is_missing_table(&e) {
+            Error::InvalidConfig(format!("no table `{table}` in this database"))
+        } else {
+            e.into()
+        }
+    })?;
+    for needed in [DEK_COLUMN, column] {
+        if !columns.iter().any(|c| c == needed) {
+            return Err(Error::InvalidConfig(format!(
+                "table `{table}` has no column `{needed}`: name a table that encx writes and \
+                 its {what} column (TABLE:COLUMN)"
+            )));
+        }
+    }
+    Ok(columns)
+}
+
 /// `SELECT <key>, COUNT(*) FROM table GROUP BY 1` over `encx_dek`, of one parameter (the
 /// subject keyring kind's byte): rows per KEK or master key, every data subject's rows as one
 /// group, erased rows as another; what [`Repo::key_usage`](crate::Repo::key_usage) reads

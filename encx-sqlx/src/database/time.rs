@@ -3,13 +3,18 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// `ms` milliseconds since 1970, as stored (0 for a negative one).
-pub(crate) fn time(ms: i64) -> SystemTime {
+/// `ms` milliseconds since 1970, as encx's tables store times (1970 for a negative one).
+///
+/// ```
+/// assert_eq!(encx_sqlx::millis(encx_sqlx::time_of_millis(1_500)), 1_500);
+/// assert_eq!(encx_sqlx::time_of_millis(-1), std::time::UNIX_EPOCH);
+/// ```
+pub fn time_of_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Now, in milliseconds since 1970.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     millis(std::time::SystemTime::now())
 }
 
@@ -49,8 +54,8 @@ fn utc(formatted: humantime::Rfc3339Timestamp, at: std::time::SystemTime) -> Opt
     (at >= std::time::UNIX_EPOCH && write!(out, "{formatted}").is_ok()).then_some(out)
 }
 
-/// Milliseconds since 1970, as encx's tables store times.
-pub(crate) fn millis(at: std::time::SystemTime) -> i64 {
+/// Milliseconds since 1970, as encx's tables store times (0 before 1970).
+pub fn millis(at: std::time::SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)

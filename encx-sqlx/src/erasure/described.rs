@@ -10,9 +10,10 @@ use sqlx::{Database, Pool};
 use uuid::Uuid;
 
 use super::{transaction_connection, SubjectEraser, SubjectTable};
+use crate::database::census::described_columns;
 use crate::database::dialect::{placeholder, sparing_keys};
 use crate::encx_database::EncxDatabase;
-use crate::error::{encode_error, Error, Result};
+use crate::error::{encode_error, Result};
 
 /// The type of a subject or id column of a table described by name and column rather than by
 /// a record type ([`SubjectEraser::described_table`],
@@ -98,24 +99,7 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
     async fn read(pool: Pool<DB>, table: &str, subject_column: &str) -> Result<Self> {
         let dialect = DB::DIALECT;
         let quoted = quote_ident(dialect, table);
-        let columns = {
-            let mut conn = pool.acquire().await?;
-            DB::column_names(&mut conn, &quoted).await.map_err(|e| {
-                if crate::error::is_missing_table(&e) {
-                    Error::InvalidConfig(format!("no table `{table}` in this database"))
-                } else {
-                    e.into()
-                }
-            })?
-        };
-        for needed in ["encx_dek", subject_column] {
-            if !columns.iter().any(|c| c == needed) {
-                return Err(Error::InvalidConfig(format!(
-                    "table `{table}` has no column `{needed}`: name a table that encx writes \
-                     and its data subject column (TABLE:COLUMN)"
-                )));
-            }
-        }
+        let columns = described_columns(&pool, table, subject_column, "data subject").await?;
         let dek = quote_ident(dialect, "encx_dek");
         let mut nulls = vec![format!("{dek} = NULL")];
         nulls.extend(

@@ -35,7 +35,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::audit::{AuditAction, AuditEvent};
 use encx::keys::subject::SUBJECT_KEY_TABLE;
 use encx::schema::Schema;
 use encx::sql::{RecordKey, StoredRecord};
@@ -507,7 +507,7 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         actor: Option<&str>,
         table: &'static str,
         (at, started): (SystemTime, Instant),
-        result: &Result<R, impl ErrorClass>,
+        result: &Result<R, impl crate::audit::AuditFailure>,
         count: impl FnOnce(&R) -> usize,
     ) {
         let mut event = AuditEvent::new(AuditAction::EraseSubject, table, at);
@@ -591,24 +591,6 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
 /// What [`SubjectEraser::writer_window`] adds to the subject cache TTL by default: time for a
 /// record sealed with a cached key just before the cache expired to reach the database.
 pub const WRITER_MARGIN: Duration = Duration::from_secs(1);
-
-/// The class of an error, for audit events.
-trait ErrorClass {
-    fn outcome(&self) -> AuditOutcome;
-}
-
-impl ErrorClass for encx::Error {
-    fn outcome(&self) -> AuditOutcome {
-        AuditOutcome::Failed(self.kind())
-    }
-}
-
-impl ErrorClass for crate::Error {
-    fn outcome(&self) -> AuditOutcome {
-        self.crypto_kind()
-            .map_or(AuditOutcome::FailedElsewhere, AuditOutcome::Failed)
-    }
-}
 
 /// What [`SubjectEraser::footprint`] found of a subject: counts only.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use encx::schema::{quote_ident, Dialect};
 use encx::{Crypto, KeyInUse, KeyringKind, WrappedDek};
 use sqlx::{Database, Pool};
 
-use crate::database::census::{key_usage_sql, table_name, DEK_COLUMN};
+use crate::database::census::{described_columns, key_usage_sql, table_name, DEK_COLUMN};
 use crate::database::dialect::placeholder;
 use crate::encx_database::EncxDatabase;
 use crate::erasure::described::DescribedId;
@@ -63,24 +63,7 @@ impl<DB: EncxDatabase, I: DescribedId> DescribedRows<DB, I> {
     ) -> Result<Self> {
         let dialect = DB::DIALECT;
         let quoted = quote_ident(dialect, table);
-        let columns = {
-            let mut conn = pool.acquire().await?;
-            DB::column_names(&mut conn, &quoted).await.map_err(|e| {
-                if crate::error::is_missing_table(&e) {
-                    Error::InvalidConfig(format!("no table `{table}` in this database"))
-                } else {
-                    e.into()
-                }
-            })?
-        };
-        for needed in [DEK_COLUMN, id_column] {
-            if !columns.iter().any(|c| c == needed) {
-                return Err(Error::InvalidConfig(format!(
-                    "table `{table}` has no column `{needed}`: name a table that encx writes \
-                     and its id column (TABLE:COLUMN)"
-                )));
-            }
-        }
+        let columns = described_columns(&pool, table, id_column, "id").await?;
         let id = quote_ident(dialect, id_column);
         let dek = quote_ident(dialect, DEK_COLUMN);
         let p = |n| placeholder(dialect, n);

@@ -17,7 +17,7 @@ use crate::error::{is_missing_table, Result};
 
 /// The tables of encx whose rows hold a key wrapped under a KEK, with the column holding it.
 const WRAPPING_TABLES: [(&str, &str); 2] = [
-    (crate::secrets::SECRETS_TABLE, "encx_dek"),
+    ("encx_secrets", "encx_dek"),
     (encx::keys::subject::SUBJECT_KEY_TABLE, "wrapped"),
 ];
 

@@ -4,6 +4,7 @@
 //! A job needs each table's Rust type (its id type, its columns), so the application builds
 //! the registry from its own repositories, in its own binary (see `docs/operations.md`).
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,15 +30,23 @@ use crate::jobs::plaintext::VerifyReport;
 use crate::progress::RewrapProgress;
 use crate::repository::Repo;
 
-/// A registered table, its type erased.
-trait JobTable: Send + Sync {
+/// A table whose keys the registry's jobs and guards handle, its type erased: a
+/// [`Repo`], a table known by name ([`Registry::described_table`]), or a store of a crate
+/// built on encx-sqlx (`encx_secrets::Secrets`), added with [`Registry::job_table`].
+pub trait JobTable: Send + Sync {
+    /// The table's name, as `status` and the guards name it.
     fn table(&self) -> &'static str;
+    /// Its rows per key ([`Repo::key_usage`]).
     fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>>;
+    /// Re-wraps every DEK not under the active key, `batch` rows at a time where batches
+    /// apply ([`Repo::rewrap`]), calling `progress` after each.
     fn rewrap<'a>(
         &'a self,
         batch: usize,
         progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
     ) -> BoxFuture<'a, Result<RewrapProgress>>;
+    /// Decrypts and encrypts anew every record not under the active key
+    /// ([`Repo::reencrypt`]).
     fn reencrypt<'a>(
         &'a self,
         batch: usize,
@@ -47,44 +56,6 @@ trait JobTable: Send + Sync {
     fn has_blind_indexes(&self) -> bool;
     /// The same table, naming `actor` in its jobs' audit events.
     fn acting_as(&self, actor: &str) -> Box<dyn JobTable>;
-}
-
-impl<DB: EncxDatabase> JobTable for crate::secrets::Secrets<DB> {
-    fn table(&self) -> &'static str {
-        crate::secrets::SECRETS_TABLE
-    }
-
-    fn key_usage(&self) -> BoxFuture<'_, Result<Vec<(KeyInUse, u64)>>> {
-        Box::pin(crate::secrets::Secrets::key_usage(self))
-    }
-
-    fn rewrap<'a>(
-        &'a self,
-        _batch: usize,
-        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
-    ) -> BoxFuture<'a, Result<RewrapProgress>> {
-        Box::pin(crate::secrets::Secrets::rewrap_with_progress(
-            self, progress,
-        ))
-    }
-
-    fn reencrypt<'a>(
-        &'a self,
-        _batch: usize,
-        progress: &'a mut (dyn FnMut(&RewrapProgress) + Send),
-    ) -> BoxFuture<'a, Result<RewrapProgress>> {
-        Box::pin(crate::secrets::Secrets::reencrypt_with_progress(
-            self, progress,
-        ))
-    }
-
-    fn has_blind_indexes(&self) -> bool {
-        false
-    }
-
-    fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {
-        Box::new(self.with_actor(actor))
-    }
 }
 
 impl<T, DB> JobTable for Repo<T, DB>
@@ -256,7 +227,7 @@ pub struct Registry {
         std::time::Duration,
         FootprintFn,
     )>,
-    secrets: Option<Arc<dyn crate::secrets::SecretsApi>>,
+    extensions: Vec<Arc<dyn Any + Send + Sync>>,
     encx_tables: Vec<Arc<dyn EncxTables>>,
     kek_cache_ttl: Option<Duration>,
     actor: Option<String>,
@@ -280,7 +251,7 @@ impl Registry {
             migrations: Vec::new(),
             audit: None,
             eraser: None,
-            secrets: None,
+            extensions: Vec::new(),
             encx_tables: Vec::new(),
             kek_cache_ttl: None,
             actor: None,
@@ -473,17 +444,34 @@ impl Registry {
         self
     }
 
-    /// Adds the application's secrets store: `encx status`, `rewrap`, `reencrypt` and `keys
-    /// destroy` then count `encx_secrets` like a table, and `encx secrets ...` work.
-    pub fn secrets<DB: EncxDatabase>(mut self, store: crate::secrets::Secrets<DB>) -> Self {
-        self.secrets = Some(Arc::new(store.clone()));
-        self.tables.push(Box::new(store));
+    /// Adds a table that a crate built on encx-sqlx manages (the secrets store of
+    /// `encx-secrets`, say): [`status`](Self::status), [`rewrap`](Self::rewrap),
+    /// [`reencrypt`](Self::reencrypt) and the key guards then count it like a repository.
+    pub fn job_table(mut self, table: impl JobTable + 'static) -> Self {
+        self.tables.push(Box::new(table));
         self
     }
 
-    /// The secrets store given to [`secrets`](Self::secrets).
-    pub fn secrets_store(&self) -> Option<&Arc<dyn crate::secrets::SecretsApi>> {
-        self.secrets.as_ref()
+    /// Keeps `value` for whoever later holds the registry and asks for its type
+    /// ([`extension`](Self::extension)): how a crate built on encx-sqlx hands something of
+    /// its own to the `encx` CLI (`encx-secrets` its store, for `encx secrets ...`). A second
+    /// value of the same type replaces the first.
+    ///
+    /// ```
+    /// # async fn run(crypto: encx::Crypto) {
+    /// let registry = encx_sqlx::Registry::new(crypto).with_extension(String::from("ops"));
+    /// assert_eq!(registry.extension::<String>().map(String::as_str), Some("ops"));
+    /// # }
+    /// ```
+    pub fn with_extension<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.extensions.retain(|e| !e.is::<T>());
+        self.extensions.push(Arc::new(value));
+        self
+    }
+
+    /// The value of type `T` given to [`with_extension`](Self::with_extension).
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.extensions.iter().find_map(|e| e.downcast_ref::<T>())
     }
 
     /// Adds a table (a repository of a type with an `#[encx(id)]` field).

@@ -19,7 +19,7 @@ use encx::{KekState, KekStore, KeyPurpose, StoredKek};
 use sqlx::{Pool, Row};
 use uuid::Uuid;
 
-use crate::database::time::{now_millis, time};
+use crate::database::time::{now_millis, time_of_millis as time};
 use crate::error::{is_unique_violation, unavailable};
 
 /// The `encx_keks` table of one database pool.

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool, Row};
 use uuid::Uuid;
 
-use crate::database::time::{millis, now_millis, time};
+use crate::database::time::{millis, now_millis, time_of_millis as time};
 use crate::error::{is_unique_violation, unavailable};
 
 /// The `encx_subject_keys` table of one database pool.

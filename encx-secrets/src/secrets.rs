@@ -11,7 +11,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use encx_sqlx::{SecretOptions, Secrets};
+//! use encx_secrets::{SecretOptions, Secrets};
 //! let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
 //! encx_sqlx::migrate(&pool).await?;
 //! let crypto = encx::Crypto::builder()
@@ -37,13 +37,13 @@ use encx::{Ciphertext, Crypto, KeyInUse, WrappedDek};
 use sqlx::Pool;
 use zeroize::Zeroizing;
 
-use crate::audit::audited::audited;
-use crate::database::time::time;
-use crate::database::time::{millis, now_millis};
-use crate::encx_database::EncxDatabase;
+use encx_sqlx::audit::audited;
+use encx_sqlx::{millis, now_millis, time_of_millis as time};
+
 use crate::error::{Error, Result};
-use crate::progress::RewrapProgress;
 use crate::store_sql::SecretRow;
+use crate::store_sql::SecretsDatabase as EncxDatabase;
+use encx_sqlx::RewrapProgress;
 
 /// The table of secrets; also the table bound into every secret's ciphertext and wrapped key.
 pub const SECRETS_TABLE: &str = "encx_secrets";
@@ -272,7 +272,7 @@ struct Inner<DB: sqlx::Database> {
     loads: AtomicU64,
 }
 
-/// Named, versioned application secrets in `encx_secrets` (run [`migrate`](crate::migrate)
+/// Named, versioned application secrets in `encx_secrets` (run [`migrate`](encx_sqlx::migrate)
 /// first). Cheap to clone: clones share the cache.
 pub struct Secrets<DB: sqlx::Database> {
     inner: Arc<Inner<DB>>,
@@ -557,7 +557,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
     /// After a KEK or master-key rotation, re-wraps the data key of every version of every
     /// secret that is not under the active key (values are not re-encrypted). Each row changes
     /// alone and only if still as read, so it is safe to kill at any point and run again.
-    /// `encx rewrap` runs it for a [`Registry`](crate::Registry) that has the store.
+    /// `encx rewrap` runs it for a [`Registry`](encx_sqlx::Registry) that has the store.
     pub async fn rewrap(&self) -> Result<RewrapProgress> {
         self.renew(false, &mut |_| {}).await
     }
@@ -606,7 +606,7 @@ impl<DB: EncxDatabase> Secrets<DB> {
                 event.duration = started.elapsed();
                 event.records = progress.rewrapped - rewrapped;
                 if let Err(error) = &done {
-                    event.outcome = crate::audit::audited::failure(error);
+                    event.outcome = encx_sqlx::audit::AuditFailure::outcome(error);
                 }
                 // A secret with nothing to change leaves no event.
                 if done.is_err() || progress.scanned > scanned {
@@ -748,8 +748,9 @@ fn check_expiry(secret: &Secret) -> Result<()> {
     }
 }
 
-/// [`Secrets`] of any database, type erased (what [`Registry::secrets_store`](crate::Registry::secrets_store)
-/// hands the operator CLI). Implemented by every `Secrets<DB>`.
+/// [`Secrets`] of any database, type erased (what
+/// [`RegistrySecrets::secrets_store`](crate::RegistrySecrets::secrets_store) hands the operator
+/// CLI). Implemented by every `Secrets<DB>`.
 #[async_trait::async_trait]
 pub trait SecretsApi: Send + Sync {
     /// [`Secrets::put`].

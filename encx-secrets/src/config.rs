@@ -12,10 +12,10 @@
 //! # encx_sqlx::migrate(&pool).await?;
 //! # let crypto = encx::Crypto::builder()
 //! #     .keyring(encx::LocalKeyring::new(vec![encx::MasterKey::generate("v1")?])?).build().await?;
-//! let secrets = encx_sqlx::Secrets::new(pool, crypto);
+//! let secrets = encx_secrets::Secrets::new(pool, crypto);
 //! secrets.put("db/password", b"hunter2", &Default::default()).await?;
 //!
-//! let config = encx_sqlx::Config::builder()
+//! let config = encx_secrets::Config::builder()
 //!     .env_prefix("MYAPP_")
 //!     .setting("port", Some("8080"))          // MYAPP_PORT, else 8080
 //!     .secret_named("db_password", "db/password") // MYAPP_DB_PASSWORD, else secret db/password
@@ -35,9 +35,9 @@ use std::str::FromStr;
 
 use encx::secrecy::SecretString;
 
-use crate::encx_database::EncxDatabase;
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
+use crate::store_sql::SecretsDatabase as EncxDatabase;
 
 #[derive(Debug, Clone)]
 struct Spec {

@@ -15,7 +15,7 @@
 //!     .index_keys(encx::index::IndexKeys::generate()?)
 //!     .build()
 //!     .await?;
-//! let api_keys = encx_sqlx::TokenStore::new(pool, crypto.tokens("sk_live")?);
+//! let api_keys = encx_secrets::TokenStore::new(pool, crypto.tokens("sk_live")?);
 //! let (token, issued) = api_keys.issue("customer-42", None).await?; // show `token` once
 //! let found = api_keys.verify(token.expose_secret()).await?.expect("valid token");
 //! assert_eq!(found.owner, "customer-42");
@@ -35,11 +35,11 @@ use encx::{SecretToken, TokenHash, Tokens};
 use sqlx::Pool;
 use uuid::Uuid;
 
-use crate::audit::audited::audited;
-use crate::database::time::time;
-use crate::database::time::{millis, now_millis};
-use crate::encx_database::EncxDatabase;
+use encx_sqlx::audit::audited;
+use encx_sqlx::{millis, now_millis, time_of_millis as time};
+
 use crate::error::{Error, Result};
+use crate::store_sql::SecretsDatabase as EncxDatabase;
 use crate::store_sql::TokenRow;
 
 const MAX_OWNER_LEN: usize = 255;
@@ -80,7 +80,7 @@ impl IssuedToken {
 }
 
 /// Tokens of one prefix, stored as keyed hashes in `encx_tokens` (run
-/// [`migrate`](crate::migrate) first).
+/// [`migrate`](encx_sqlx::migrate) first).
 ///
 /// Each `issue`, `verify`, `revoke`, `revoke_owner` and `purge` sends an audit event (actions
 /// `issue`, `verify`, `revoke`) to the audit sink of the `Crypto` that made the

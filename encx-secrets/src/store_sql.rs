@@ -1,9 +1,12 @@
-//! The statements of the secrets and token stores, per database (the per-database half of
-//! [`EncxDatabase`](crate::EncxDatabase) for `encx_secrets` and `encx_tokens`).
+//! The statements of the secrets and token stores, per database: [`SecretsDatabase`], what
+//! the stores need of a database beyond encx-sqlx's [`EncxDatabase`]. encx-sqlx's
+//! [`migrate`](encx_sqlx::migrate) creates their tables, `encx_secrets` and `encx_tokens`,
+//! with encx's others.
 
 use std::future::Future;
 
-use sqlx::{Database, Pool, Row};
+use encx_sqlx::EncxDatabase;
+use sqlx::{Pool, Row};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -46,8 +49,10 @@ pub struct TokenRow {
     pub seal: Vec<u8>,
 }
 
-/// Statements of the secrets and token stores on one kind of database.
-pub trait StoreSql: Database {
+/// A database the secrets and token stores run on: encx-sqlx's [`EncxDatabase`] and the
+/// statements of `encx_secrets` and `encx_tokens`. Implemented for `sqlx::Postgres`,
+/// `sqlx::MySql` and `sqlx::Sqlite` (features `postgres`, `mysql`, `sqlite`).
+pub trait SecretsDatabase: EncxDatabase {
     /// Inserts a secret version; `Ok(false)` when that (name, version) exists.
     fn insert_secret(
         pool: &Pool<Self>,
@@ -188,7 +193,7 @@ const TOKEN_ALL: &str = "hash AS hash, id AS id, prefix AS prefix, owner AS owne
 
 macro_rules! impl_store_sql {
     ($db:ty, $p:expr) => {
-        impl StoreSql for $db {
+        impl SecretsDatabase for $db {
             async fn insert_secret(pool: &Pool<Self>, row: &SecretRow) -> Result<bool> {
                 let sql = format!(
                     "INSERT INTO encx_secrets (name, version, tags, value, encx_dek, created_at, expires_at) \
@@ -207,7 +212,7 @@ macro_rules! impl_store_sql {
                     .await;
                 match done {
                     Ok(_) => Ok(true),
-                    Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
+                    Err(e) if encx_sqlx::is_unique_violation(&e) => Ok(false),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -389,8 +394,20 @@ macro_rules! impl_store_sql {
 }
 
 #[cfg(feature = "postgres")]
-impl_store_sql!(sqlx::Postgres, crate::database::dialect::dollar);
+impl_store_sql!(sqlx::Postgres, dollar);
 #[cfg(feature = "mysql")]
-impl_store_sql!(sqlx::MySql, crate::database::dialect::question);
+impl_store_sql!(sqlx::MySql, question);
 #[cfg(feature = "sqlite")]
-impl_store_sql!(sqlx::Sqlite, crate::database::dialect::question);
+impl_store_sql!(sqlx::Sqlite, question);
+
+/// PostgreSQL's `$n` placeholder.
+#[cfg(feature = "postgres")]
+fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+
+/// MySQL's and SQLite's `?` placeholder.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+fn question(_: usize) -> String {
+    "?".to_owned()
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+// Without a database feature nothing reaches the per-database code (a build that is no use).
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(unused)
+)]
+
+pub mod config;
+mod error;
+mod registry;
+pub mod secrets;
+mod store_sql;
+pub mod tokens;
+
+pub use config::{Config, ConfigBuilder};
+pub use error::{Error, Result};
+pub use registry::RegistrySecrets;
+pub use secrets::{CacheStats, Secret, SecretInfo, SecretOptions, Secrets, SecretsApi};
+pub use store_sql::{SecretRow, SecretsDatabase, TokenRow};
+pub use tokens::{IssuedToken, TokenStore};
