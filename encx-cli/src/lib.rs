@@ -703,7 +703,7 @@ fn unopenable_rows(tables: &[(&'static str, RewrapProgress)]) -> Result<(), Fail
     })
 }
 
-/// `encx keys ...`.
+/// `encx keys ...`: one function per command.
 async fn keys_command(
     command: KeysCommand,
     registry: &Registry,
@@ -711,133 +711,166 @@ async fn keys_command(
     json: bool,
 ) -> Result<(), Failure> {
     match command {
-        KeysCommand::Rotate { dry_run } => {
-            if dry_run {
-                let status = registry.status().await?;
-                emit(
-                    json,
-                    json!({ "dry_run": true, "would_rotate": true, "pending_rewrap_after": status.pending_rewrap() + active_rows(&status) }),
-                    || {
-                        "dry run: a new KEK would become active; the active one would be retired (still unwrapping)".into()
-                    },
-                );
-            } else {
-                let rotated = registry.crypto().rotate_kek(registry.actor()).await?;
-                let ttl = registry.effective_kek_cache_ttl();
-                let settled =
-                    std::time::SystemTime::now() + ttl + std::time::Duration::from_secs(1);
-                emit(
-                    json,
-                    json!({ "active": rotated, "every_process_has_it_after": encx_sqlx::rfc3339(settled) }),
-                    || {
-                        format!(
-                            "{rotated} is active; run `encx rewrap` to move existing records. \
-                             Processes may wrap under the old KEK until {} (KEK cache TTL {} s): \
-                             run `encx rewrap` again after that, before `encx keys destroy`",
-                            encx_sqlx::rfc3339(settled),
-                            ttl.as_secs()
-                        )
-                    },
-                );
-            }
-        }
+        KeysCommand::Rotate { dry_run } => keys_rotate(registry, dry_run, json).await,
         KeysCommand::Destroy { id, force, dry_run } => {
-            if dry_run {
-                let refusal = registry.kek_destroy_refusal(id).await?;
-                let status = registry.status().await?;
-                let users = status.users_of(KeyInUse::Kek(id));
-                let listed = users
-                    .iter()
-                    .map(|(t, n)| format!("{t}: {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                emit(
-                    json,
-                    json!({
-                        "dry_run": true, "kek": id.to_string(),
-                        "still_needed_by": users.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
-                        "refused": refusal.as_ref().map(ToString::to_string),
-                    }),
-                    || {
-                        let needs = match users.is_empty() {
-                            true => "no row needs it".to_owned(),
-                            false => format!("destroying it would shred {listed}"),
-                        };
-                        match &refusal {
-                            Some(r) => format!("dry run: KEK {id}: {needs}; refused now: {r}"),
-                            None => format!("dry run: KEK {id}: {needs}; it would be destroyed"),
-                        }
-                    },
-                );
-            } else {
-                let shredded = registry.destroy_kek(id, force).await?;
-                emit(
-                    json,
-                    json!({ "destroyed": id.to_string(), "shredded": shredded.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>() }),
-                    || {
-                        let mut out = format!("KEK {id} destroyed");
-                        for (t, n) in &shredded {
-                            out.push_str(&format!("; {t}: {n} row(s) shredded with it"));
-                        }
-                        out
-                    },
-                );
-            }
+            keys_destroy(registry, id, force, dry_run, json).await
         }
-        KeysCommand::IndexAdd { dry_run } => {
-            if dry_run {
-                let versions = registry.index_versions().await?;
-                let rows: Vec<Value> = versions
-                    .iter()
-                    .map(|k| json!({ "version": k.version, "state": format!("{:?}", k.state), "id": k.id.to_string() }))
-                    .collect();
-                emit(
-                    json,
-                    json!({ "dry_run": true, "index_versions": rows }),
-                    || {
-                        let mut out = String::from("dry run: would add an index key version; now:");
-                        for k in &versions {
-                            out.push_str(&format!(
-                                "\n  index key version {}: {:?}",
-                                k.version, k.state
-                            ));
-                        }
-                        out
-                    },
-                );
-                return Ok(());
-            }
-            let version = registry.add_index_version(root).await?;
-            emit(json, json!({ "index_version": version }), || {
-                format!(
-                    "index key version {version} is active; restart every process, then `encx keys \
-                     rotate` and `encx reencrypt`"
-                )
-            });
-        }
+        KeysCommand::IndexAdd { dry_run } => keys_index_add(registry, root, dry_run, json).await,
         KeysCommand::IndexDestroy {
             version,
             force,
             dry_run,
-        } => {
-            if dry_run {
-                let refusal = registry.index_destroy_refusal(version).await?;
-                emit(
-                    json,
-                    json!({ "dry_run": true, "index_version": version, "refused": refusal.as_ref().map(ToString::to_string) }),
-                    || match &refusal {
-                        Some(r) => format!("dry run: refused now: {r}"),
-                        None => format!("dry run: index key version {version} would be destroyed"),
-                    },
-                );
-                return Ok(());
-            }
-            registry.destroy_index_version(version, force).await?;
-            emit(json, json!({ "destroyed_index_version": version }), || {
-                format!("index key version {version} destroyed; restart every process")
-            });
-        }
+        } => keys_index_destroy(registry, version, force, dry_run, json).await,
     }
+}
+
+/// `encx keys rotate`.
+async fn keys_rotate(registry: &Registry, dry_run: bool, json: bool) -> Result<(), Failure> {
+    if dry_run {
+        let status = registry.status().await?;
+        emit(
+            json,
+            json!({ "dry_run": true, "would_rotate": true, "pending_rewrap_after": status.pending_rewrap() + active_rows(&status) }),
+            || {
+                "dry run: a new KEK would become active; the active one would be retired (still unwrapping)".into()
+            },
+        );
+    } else {
+        let rotated = registry.crypto().rotate_kek(registry.actor()).await?;
+        let ttl = registry.effective_kek_cache_ttl();
+        let settled = std::time::SystemTime::now() + ttl + std::time::Duration::from_secs(1);
+        emit(
+            json,
+            json!({ "active": rotated, "every_process_has_it_after": encx_sqlx::rfc3339(settled) }),
+            || {
+                format!(
+                    "{rotated} is active; run `encx rewrap` to move existing records. \
+                     Processes may wrap under the old KEK until {} (KEK cache TTL {} s): \
+                     run `encx rewrap` again after that, before `encx keys destroy`",
+                    encx_sqlx::rfc3339(settled),
+                    ttl.as_secs()
+                )
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `encx keys destroy`.
+async fn keys_destroy(
+    registry: &Registry,
+    id: uuid::Uuid,
+    force: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    if dry_run {
+        let refusal = registry.kek_destroy_refusal(id).await?;
+        let status = registry.status().await?;
+        let users = status.users_of(KeyInUse::Kek(id));
+        let listed = users
+            .iter()
+            .map(|(t, n)| format!("{t}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        emit(
+            json,
+            json!({
+                "dry_run": true, "kek": id.to_string(),
+                "still_needed_by": users.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+                "refused": refusal.as_ref().map(ToString::to_string),
+            }),
+            || {
+                let needs = match users.is_empty() {
+                    true => "no row needs it".to_owned(),
+                    false => format!("destroying it would shred {listed}"),
+                };
+                match &refusal {
+                    Some(r) => format!("dry run: KEK {id}: {needs}; refused now: {r}"),
+                    None => format!("dry run: KEK {id}: {needs}; it would be destroyed"),
+                }
+            },
+        );
+    } else {
+        let shredded = registry.destroy_kek(id, force).await?;
+        emit(
+            json,
+            json!({ "destroyed": id.to_string(), "shredded": shredded.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>() }),
+            || {
+                let mut out = format!("KEK {id} destroyed");
+                for (t, n) in &shredded {
+                    out.push_str(&format!("; {t}: {n} row(s) shredded with it"));
+                }
+                out
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `encx keys index-add`.
+async fn keys_index_add(
+    registry: &Registry,
+    root: &dyn Keyring,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    if dry_run {
+        let versions = registry.index_versions().await?;
+        let rows: Vec<Value> = versions
+            .iter()
+            .map(|k| json!({ "version": k.version, "state": format!("{:?}", k.state), "id": k.id.to_string() }))
+            .collect();
+        emit(
+            json,
+            json!({ "dry_run": true, "index_versions": rows }),
+            || {
+                let mut out = String::from("dry run: would add an index key version; now:");
+                for k in &versions {
+                    out.push_str(&format!(
+                        "\n  index key version {}: {:?}",
+                        k.version, k.state
+                    ));
+                }
+                out
+            },
+        );
+        return Ok(());
+    }
+    let version = registry.add_index_version(root).await?;
+    emit(json, json!({ "index_version": version }), || {
+        format!(
+            "index key version {version} is active; restart every process, then `encx keys \
+             rotate` and `encx reencrypt`"
+        )
+    });
+    Ok(())
+}
+
+/// `encx keys index-destroy`.
+async fn keys_index_destroy(
+    registry: &Registry,
+    version: u32,
+    force: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    if dry_run {
+        let refusal = registry.index_destroy_refusal(version).await?;
+        emit(
+            json,
+            json!({ "dry_run": true, "index_version": version, "refused": refusal.as_ref().map(ToString::to_string) }),
+            || match &refusal {
+                Some(r) => format!("dry run: refused now: {r}"),
+                None => format!("dry run: index key version {version} would be destroyed"),
+            },
+        );
+        return Ok(());
+    }
+    registry.destroy_index_version(version, force).await?;
+    emit(json, json!({ "destroyed_index_version": version }), || {
+        format!("index key version {version} destroyed; restart every process")
+    });
     Ok(())
 }
 
