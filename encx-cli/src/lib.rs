@@ -641,7 +641,7 @@ async fn secrets(
 ) -> Result<(), Failure> {
     use encx_secrets::RegistrySecrets;
     let store = registry.secrets_store().ok_or_else(|| {
-        config("no secrets store: the application's registry must add Registry::secrets")
+        config("no secrets store: the application's registry must add one (encx_secrets::RegistrySecrets::secrets)")
     })?;
     match actor {
         Some(actor) => {

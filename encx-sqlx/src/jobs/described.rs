@@ -17,6 +17,7 @@ use crate::database::dialect::placeholder;
 use crate::encx_database::EncxDatabase;
 use crate::erasure::described::DescribedId;
 use crate::error::{encode_error, Error, Result};
+use crate::jobs::walk::{walk_then_sweep, Page, Pass};
 use crate::progress::{PageDone, RewrapProgress};
 use crate::repository::statements::RowLock;
 
@@ -148,54 +149,29 @@ impl<DB: EncxDatabase, I: DescribedId> DescribedRows<DB, I> {
                 "rewrap needs a batch size above 0".into(),
             ));
         }
-        let mut done = RewrapProgress::default();
         let Some(active) = self.crypto.active_key_prefix().await? else {
-            return Ok(done); // the keyring's blobs need no rewrap (AWS KMS)
+            return Ok(RewrapProgress::default()); // the keyring's blobs need no rewrap (AWS KMS)
         };
-        let (first, next) = (
+        let (first, next, sweep) = (
             self.page_sql(false, batch, RowLock::SkipLocked),
             self.page_sql(true, batch, RowLock::SkipLocked),
+            self.page_sql(false, batch, RowLock::Wait),
         );
-        let mut last: Option<I> = None;
-        loop {
-            let sql = if last.is_some() { &next } else { &first };
-            let Some((read, written, end)) = self.page(&active, sql, last.as_ref()).await? else {
-                break;
+        let active = &active;
+        walk_then_sweep(batch, progress, |pass, last: Option<I>| {
+            let sql = match (pass, &last) {
+                (Pass::Sweep, _) => &sweep,
+                (Pass::Walk, Some(_)) => &next,
+                (Pass::Walk, None) => &first,
             };
-            done.add(read, written);
-            progress(&done);
-            last = Some(end);
-            if read < batch {
-                break;
-            }
-        }
-        let sweep = self.page_sql(false, batch, RowLock::Wait);
-        while let Some((read, written, _)) = self.page(&active, &sweep, None).await? {
-            // Rows the walk skipped as unopenable come again here: counted once, by the walk.
-            let again = usize::try_from(written.unopenable).unwrap_or(read);
-            done.add(
-                read.saturating_sub(again),
-                PageDone {
-                    unopenable: 0,
-                    ..written
-                },
-            );
-            progress(&done);
-            if written.written == 0 {
-                break;
-            }
-        }
-        Ok(done)
+            async move { self.page(active, sql, last.as_ref()).await }
+        })
+        .await
     }
 
     /// One page in one transaction: the rows read, what was written, the last id; `None`
     /// when no row is pending. Sends the batch's audit event.
-    async fn page(
-        &self,
-        active: &[u8],
-        sql: &str,
-        after: Option<&I>,
-    ) -> Result<Option<(usize, PageDone, I)>> {
+    async fn page(&self, active: &[u8], sql: &str, after: Option<&I>) -> Result<Page<I>> {
         let (at, started) = (SystemTime::now(), Instant::now());
         let mut tx = match DB::DIALECT {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -250,9 +226,6 @@ impl<DB: EncxDatabase, I: DescribedId> DescribedRows<DB, I> {
         }
         self.crypto.audit_sink().record(event);
         let last = page.pop().map(|(id, _)| id);
-        match (written?, last) {
-            (written, Some(last)) => Ok(Some((read.get(), written, last))),
-            (_, None) => Ok(None),
-        }
+        Ok(Some((read.get(), written?, last)))
     }
 }

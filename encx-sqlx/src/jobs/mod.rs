@@ -42,6 +42,7 @@ pub(crate) mod encx_tables;
 pub(crate) mod plaintext;
 pub mod registry;
 pub(crate) mod rewrap;
+pub(crate) mod walk;
 
 pub use crate::progress::RewrapProgress;
 pub use plaintext::VerifyReport;

@@ -12,6 +12,7 @@ use sqlx::Database;
 use crate::database::dialect::max_binds;
 use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
+use crate::jobs::walk::{walk_then_sweep, Pass};
 use crate::progress::{PageDone, RewrapProgress};
 use crate::repository::statements::RowLock;
 use crate::repository::Repo;
@@ -24,14 +25,6 @@ const REPLACE_ROWS: usize = 500;
 /// job skips the row rather than stop.
 fn unopenable(e: &encx::Error) -> bool {
     e.kind() == encx::ErrorKind::MissingKey
-}
-
-/// MySQL/MariaDB's "Lock wait timeout exceeded" (error 1205).
-fn is_lock_wait_timeout(e: &Error) -> bool {
-    let Error::Database(sqlx::Error::Database(db)) = e else {
-        return false;
-    };
-    crate::error::mysql_error_number(db.as_ref()) == Some(1205)
 }
 
 /// What a rewrap asks the database for: rows whose wrapped DEK does not start with `active`
@@ -245,7 +238,6 @@ where
                 work.name()
             )));
         }
-        let mut done = RewrapProgress::default();
         let job = match work {
             Work::Migrate => {
                 let plain = self.require_plaintext()?;
@@ -262,7 +254,8 @@ where
             }
             Work::Rewrap | Work::Reencrypt => {
                 let Some(active) = self.crypto.active_key_prefix().await? else {
-                    return Ok(done); // the keyring's blobs need no rewrap (AWS KMS)
+                    // the keyring's blobs need no rewrap (AWS KMS)
+                    return Ok(RewrapProgress::default());
                 };
                 PendingRows {
                     active,
@@ -277,53 +270,21 @@ where
                 }
             }
         };
-        // The walk: forward by id, skipping rows that other workers hold.
-        let mut last: Option<T::Record> = None;
-        loop {
-            let sql = if last.is_some() {
-                &job.next
-            } else {
-                &job.first
-            };
-            let Some((page, written)) = self.next_page(&job, work, sql, last.as_ref()).await?
-            else {
-                break;
-            };
-            done.add(page.len(), written);
-            progress(&done);
-            let full = page.len() == batch_size;
-            last = page.into_iter().last();
-            if !full {
-                break;
-            }
-        }
-        // The sweep: from the start, waiting for rows other workers hold, until none is left
-        // (rows of a worker that died are free again once its transaction is rolled back).
-        loop {
-            let next = match self.next_page(&job, work, &job.sweep, None).await {
-                // MySQL gives up waiting for a held row after innodb_lock_wait_timeout: the
-                // worker holding it is alive and slow; wait again.
-                Err(e) if is_lock_wait_timeout(&e) => continue,
-                next => next?,
-            };
-            let Some((page, written)) = next else { break };
-            // Rows the walk skipped come again here: counted once, by the walk.
-            let again = usize::try_from(written.unopenable).unwrap_or(page.len());
-            done.add(
-                page.len().saturating_sub(again),
-                PageDone {
-                    unopenable: 0,
-                    ..written
-                },
-            );
-            progress(&done);
-            if written.written == 0 {
-                // Rows this keyring says need no rewrap, or rows it cannot open: nothing
-                // more to gain.
-                break;
-            }
-        }
-        Ok(done)
+        let job = &job;
+        walk_then_sweep(
+            batch_size,
+            &mut progress,
+            |pass, last: Option<T::Record>| async move {
+                let sql = match (pass, &last) {
+                    (Pass::Sweep, _) => &job.sweep,
+                    (Pass::Walk, Some(_)) => &job.next,
+                    (Pass::Walk, None) => &job.first,
+                };
+                let page = self.next_page(job, work, sql, last.as_ref()).await?;
+                Ok(page.map(|(page, written)| (page.len(), written, page.into_iter().last())))
+            },
+        )
+        .await
     }
 
     /// Reads the next page of pending rows with `sql` (after `last`) and does `work` on it, in
