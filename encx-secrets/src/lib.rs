@@ -15,6 +15,10 @@ pub mod secrets;
 mod store_sql;
 pub mod tokens;
 
+/// The sqlx whose pools are in this crate's API: use it as `encx_secrets::sqlx` to be sure the
+/// versions match.
+pub use sqlx;
+
 pub use config::{Config, ConfigBuilder};
 pub use error::{Error, Result};
 pub use registry::RegistrySecrets;

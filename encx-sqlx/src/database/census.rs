@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use encx::schema::Dialect;
 use sqlx::Database;
 
-use crate::encx_database::EncxDatabase;
+use crate::database::driver::Driver;
 
 /// The column every table that encx writes has.
 pub const DEK_COLUMN: &str = "encx_dek";
@@ -17,13 +17,14 @@ pub const DEK_COLUMN: &str = "encx_dek";
 /// The prefix of encx's own tables (`encx_secrets` has an `encx_dek` column too).
 const ENCX_TABLES: &str = "encx_";
 
-/// The application's tables with an `encx_dek` column in the connection's schema
-/// (PostgreSQL's current schema, MySQL's current database, SQLite's main database), by name,
-/// sorted; encx's own `encx_*` tables aside.
-pub async fn encrypted_tables<DB: EncxDatabase>(
+/// The application's tables with an `encx_dek` column in the schema of the connection, of
+/// `dialect` (PostgreSQL's current schema, MySQL's current database, SQLite's main
+/// database), by name, sorted; encx's own `encx_*` tables aside.
+pub async fn encrypted_tables<DB: Driver>(
     conn: &mut <DB as Database>::Connection,
+    dialect: Dialect,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut tables = DB::fetch_texts(conn, &census_sql(DB::DIALECT)).await?;
+    let mut tables = DB::fetch_texts(conn, &census_sql(dialect)).await?;
     tables.retain(|t| !t.starts_with(ENCX_TABLES));
     tables.sort();
     tables.dedup();
@@ -48,17 +49,18 @@ fn census_sql(dialect: Dialect) -> String {
     }
 }
 
-/// The columns of the application's table `table` (a table encx writes, with an
+/// The columns of the application's table `table` on `dialect` (a table encx writes, with an
 /// `encx_dek` column and `column`, its `what` column: "id", "data subject"), read from the
 /// database: a configuration error without the table or either column.
-pub async fn described_columns<DB: EncxDatabase>(
+pub async fn described_columns<DB: Driver>(
     pool: &sqlx::Pool<DB>,
+    dialect: Dialect,
     table: &str,
     column: &str,
     what: &str,
 ) -> crate::error::Result<Vec<String>> {
     use crate::error::Error;
-    let quoted = encx::schema::quote_ident(DB::DIALECT, table);
+    let quoted = encx::schema::quote_ident(dialect, table);
     let mut conn = pool.acquire().await?;
     let columns = DB::column_names(&mut conn, &quoted).await.map_err(|e| {
         if crate::error::is_missing_table(&e) {

@@ -99,7 +99,8 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
     async fn read(pool: Pool<DB>, table: &str, subject_column: &str) -> Result<Self> {
         let dialect = DB::DIALECT;
         let quoted = quote_ident(dialect, table);
-        let columns = described_columns(&pool, table, subject_column, "data subject").await?;
+        let columns =
+            described_columns(&pool, dialect, table, subject_column, "data subject").await?;
         let dek = quote_ident(dialect, "encx_dek");
         let mut nulls = vec![format!("{dek} = NULL")];
         nulls.extend(

@@ -58,7 +58,7 @@ impl<DB: EncxDatabase> TableCensus for Pool<DB> {
     fn encrypted_tables(&self) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(async move {
             let mut conn = self.acquire().await?;
-            Ok(crate::database::census::encrypted_tables::<DB>(&mut conn).await?)
+            Ok(crate::database::census::encrypted_tables::<DB>(&mut conn, DB::DIALECT).await?)
         })
     }
 }

@@ -64,7 +64,7 @@ impl<DB: EncxDatabase, I: DescribedId> DescribedRows<DB, I> {
     ) -> Result<Self> {
         let dialect = DB::DIALECT;
         let quoted = quote_ident(dialect, table);
-        let columns = described_columns(&pool, table, id_column, "id").await?;
+        let columns = described_columns(&pool, dialect, table, id_column, "id").await?;
         let id = quote_ident(dialect, id_column);
         let dek = quote_ident(dialect, DEK_COLUMN);
         let p = |n| placeholder(dialect, n);

@@ -100,7 +100,7 @@ impl<DB: EncxDatabase> EncxTables for TablesIn<DB> {
             }
             let application = {
                 let mut conn = self.0.acquire().await?;
-                encrypted_tables::<DB>(&mut conn).await?
+                encrypted_tables::<DB>(&mut conn, DB::DIALECT).await?
             };
             for table in application {
                 // A table dropped since the census is left out.
