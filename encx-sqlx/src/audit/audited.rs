@@ -45,11 +45,10 @@ pub(crate) fn failure(error: &Error) -> AuditOutcome {
 /// ```
 /// # async fn run(crypto: encx::Crypto) -> encx_sqlx::Result<()> {
 /// use encx::audit::{AuditAction, AuditEvent};
-/// let event = AuditEvent::new(AuditAction::Read, "my_store", std::time::SystemTime::now());
-/// let n = encx_sqlx::audit::audited(&**crypto.audit_sink(), event, async { Ok(3u64) }, |n, e| {
-///     e.records = *n;
-/// })
-/// .await?;
+/// let event = AuditEvent::new(AuditAction::Decrypt, "my_store", std::time::SystemTime::now());
+/// let work = async { Ok::<_, encx_sqlx::Error>(3u64) }; // the store's own work
+/// let sink = &**crypto.audit_sink();
+/// let n = encx_sqlx::audit::audited(sink, event, work, |n, e| e.records = *n).await?;
 /// assert_eq!(n, 3);
 /// # Ok(()) }
 /// ```
