@@ -55,7 +55,9 @@ pub async fn create(pool: &sqlx::SqlitePool) -> Result<(), Box<dyn std::error::E
         .execute(&mut *conn)
         .await?;
     for ddl in encx::schema::add_encrypted_columns::<Subscriber>(encx::schema::Dialect::Sqlite) {
-        sqlx::query(&ddl).execute(&mut *conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe((ddl).to_string()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

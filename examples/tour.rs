@@ -106,14 +106,17 @@ pub async fn show_stored_rows<DB>(
 where
     DB: sqlx::Database,
     for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'r> Vec<u8>: sqlx::Decode<'r, DB>,
     usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
     use sqlx::{Column, Row};
     for (label, id) in [("ada (live)", live), ("grace (erased)", erased)] {
-        let row = sqlx::query(select_by_id).bind(id).fetch_one(pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe((select_by_id).to_string()))
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
         println!("\nstored row of {label}:");
         for (i, column) in row.columns().iter().enumerate() {
             let cell: Option<Vec<u8>> = row.try_get_unchecked(i).unwrap_or_default();

@@ -180,6 +180,8 @@ pub struct ContainerAttrs {
     pub table: Option<Spanned<String>>,
     pub rename_all: Option<Spanned<LitStr>>,
     pub indexes: Vec<Spanned<IndexOptions>>,
+    /// `sea_orm` or `sea_orm(module = "name")`: also generate a SeaORM entity module.
+    pub sea_orm: Option<Spanned<Option<LitStr>>>,
 }
 
 impl ContainerAttrs {
@@ -205,9 +207,25 @@ impl ContainerAttrs {
                     let opts = IndexOptions::parse(errors, &m, true)?;
                     out.indexes.push(Spanned { value: opts, span });
                 }
+                "sea_orm" => {
+                    let mut module = None;
+                    if m.input.peek(syn::token::Paren) {
+                        m.parse_nested_meta(|inner| {
+                            if inner.path.is_ident("module") {
+                                let v: LitStr = inner.value()?.parse()?;
+                                module = Some(v);
+                                Ok(())
+                            } else {
+                                Err(inner
+                                    .error("unknown sea_orm option; expected: module = \"name\""))
+                            }
+                        })?;
+                    }
+                    set_once(errors, &mut out.sea_orm, &m, "sea_orm", module);
+                }
                 _ => {
                     errors.push(m.error(format!(
-                        "unknown encx container attribute `{key}`; expected one of: table, rename_all, index"
+                        "unknown encx container attribute `{key}`; expected one of: table, rename_all, index, sea_orm"
                     )));
                     skip_value(&m)?;
                 }

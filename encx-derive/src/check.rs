@@ -133,6 +133,28 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
         .filter_map(|ix| compound(&mut errors, ix, &fields, &table))
         .collect::<Vec<_>>();
     check_unique_columns(&mut errors, &fields, &indexes);
+    let sea_orm_module = attrs.sea_orm.as_ref().and_then(|s| {
+        if id.is_none() {
+            errors.at(
+                s.span,
+                "`sea_orm` needs an `#[encx(id)]` field: it is the primary key of the SeaORM entity",
+            );
+            return None;
+        }
+        match &s.value {
+            Some(name) => match syn::parse_str::<Ident>(&name.value()) {
+                Ok(module) => Some(module),
+                Err(_) => {
+                    errors.at(name.span(), "`module` must be a Rust identifier");
+                    None
+                }
+            },
+            None => Some(Ident::new(
+                &format!("{}_entity", snake_case(&input.ident.to_string())),
+                input.ident.span(),
+            )),
+        }
+    });
     errors.finish()?;
     Ok(Container {
         ident: input.ident.clone(),
@@ -142,7 +164,24 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
         indexes,
         id,
         subject,
+        sea_orm_module,
     })
+}
+
+/// `CustomerNote` -> `customer_note`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 trait UnrawString {

@@ -11,6 +11,7 @@ mod attr;
 mod check;
 mod expand;
 mod model;
+mod sea_orm;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};

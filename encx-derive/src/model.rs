@@ -13,6 +13,8 @@ pub struct Container {
     pub id: Option<usize>,
     /// Index into `fields` of the `#[encx(subject)]` field.
     pub subject: Option<usize>,
+    /// `#[encx(sea_orm)]`: the name of the SeaORM entity module to generate.
+    pub sea_orm_module: Option<Ident>,
 }
 
 pub struct Field {

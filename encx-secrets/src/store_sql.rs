@@ -200,7 +200,7 @@ macro_rules! impl_store_sql {
                      VALUES ({}, {}, {}, {}, {}, {}, {})",
                     $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
                 );
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(crate::trusted(&sql))
                     .bind(&row.name)
                     .bind(row.version)
                     .bind(&row.tags)
@@ -228,7 +228,7 @@ macro_rules! impl_store_sql {
                             "SELECT {SECRET_ALL} FROM encx_secrets WHERE name = {} AND version = {}",
                             $p(1), $p(2)
                         );
-                        sqlx::query(&sql).bind(name).bind(v).fetch_optional(pool).await?
+                        sqlx::query(crate::trusted(&sql)).bind(name).bind(v).fetch_optional(pool).await?
                     }
                     None => {
                         let sql = format!(
@@ -236,7 +236,7 @@ macro_rules! impl_store_sql {
                              ORDER BY version DESC LIMIT 1",
                             $p(1)
                         );
-                        sqlx::query(&sql).bind(name).fetch_optional(pool).await?
+                        sqlx::query(crate::trusted(&sql)).bind(name).fetch_optional(pool).await?
                     }
                 };
                 row.as_ref().map(|r| secret_from(r, true)).transpose()
@@ -244,7 +244,7 @@ macro_rules! impl_store_sql {
 
             async fn secret_metadata(pool: &Pool<Self>) -> Result<Vec<SecretRow>> {
                 let sql = format!("SELECT {SECRET_META} FROM encx_secrets ORDER BY name, version");
-                let rows = sqlx::query(&sql).fetch_all(pool).await?;
+                let rows = sqlx::query(crate::trusted(&sql)).fetch_all(pool).await?;
                 rows.iter().map(|r| secret_from(r, false)).collect()
             }
 
@@ -253,7 +253,7 @@ macro_rules! impl_store_sql {
                     "SELECT {SECRET_ALL} FROM encx_secrets WHERE name = {} ORDER BY version",
                     $p(1)
                 );
-                let rows = sqlx::query(&sql).bind(name).fetch_all(pool).await?;
+                let rows = sqlx::query(crate::trusted(&sql)).bind(name).fetch_all(pool).await?;
                 rows.iter().map(|r| secret_from(r, true)).collect()
             }
 
@@ -268,7 +268,7 @@ macro_rules! impl_store_sql {
                     "UPDATE encx_secrets SET encx_dek = {} WHERE name = {} AND version = {} AND encx_dek = {}",
                     $p(1), $p(2), $p(3), $p(4)
                 );
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(crate::trusted(&sql))
                     .bind(new)
                     .bind(name)
                     .bind(version)
@@ -283,7 +283,7 @@ macro_rules! impl_store_sql {
                     "UPDATE encx_secrets SET value = {}, encx_dek = {} WHERE name = {} AND version = {} AND encx_dek = {}",
                     $p(1), $p(2), $p(3), $p(4), $p(5)
                 );
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(crate::trusted(&sql))
                     .bind(row.value.as_deref().unwrap_or_default())
                     .bind(row.encx_dek.as_deref().unwrap_or_default())
                     .bind(&row.name)
@@ -303,7 +303,7 @@ macro_rules! impl_store_sql {
 
             async fn delete_secret(pool: &Pool<Self>, name: &str) -> Result<u64> {
                 let sql = format!("DELETE FROM encx_secrets WHERE name = {}", $p(1));
-                Ok(sqlx::query(&sql).bind(name).execute(pool).await?.rows_affected())
+                Ok(sqlx::query(crate::trusted(&sql)).bind(name).execute(pool).await?.rows_affected())
             }
 
             async fn insert_token(pool: &Pool<Self>, row: &TokenRow) -> Result<()> {
@@ -312,7 +312,7 @@ macro_rules! impl_store_sql {
                      VALUES ({}, {}, {}, {}, {}, {}, {})",
                     $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
                 );
-                sqlx::query(&sql)
+                sqlx::query(crate::trusted(&sql))
                     .bind(&row.hash)
                     .bind(row.id)
                     .bind(&row.prefix)
@@ -334,7 +334,7 @@ macro_rules! impl_store_sql {
                     "SELECT {TOKEN_ALL} FROM encx_tokens WHERE hash IN ({})",
                     marks.join(", ")
                 );
-                let mut query = sqlx::query(&sql);
+                let mut query = sqlx::query(crate::trusted(&sql));
                 for hash in hashes {
                     query = query.bind(hash);
                 }
@@ -347,7 +347,7 @@ macro_rules! impl_store_sql {
                     "SELECT {TOKEN_ALL} FROM encx_tokens WHERE owner = {} AND prefix = {} ORDER BY created_at",
                     $p(1), $p(2)
                 );
-                let rows = sqlx::query(&sql).bind(owner).bind(prefix).fetch_all(pool).await?;
+                let rows = sqlx::query(crate::trusted(&sql)).bind(owner).bind(prefix).fetch_all(pool).await?;
                 rows.iter().map(token_from).collect()
             }
 
@@ -363,14 +363,14 @@ macro_rules! impl_store_sql {
                             "DELETE FROM encx_tokens WHERE prefix = {} AND id = {}",
                             $p(1), $p(2)
                         );
-                        sqlx::query(&sql).bind(prefix).bind(id).execute(pool).await?
+                        sqlx::query(crate::trusted(&sql)).bind(prefix).bind(id).execute(pool).await?
                     }
                     (None, Some(owner)) => {
                         let sql = format!(
                             "DELETE FROM encx_tokens WHERE prefix = {} AND owner = {}",
                             $p(1), $p(2)
                         );
-                        sqlx::query(&sql).bind(prefix).bind(owner).execute(pool).await?
+                        sqlx::query(crate::trusted(&sql)).bind(prefix).bind(owner).execute(pool).await?
                     }
                     (None, None) => return Ok(0),
                 };
@@ -382,7 +382,7 @@ macro_rules! impl_store_sql {
                     "DELETE FROM encx_tokens WHERE prefix = {} AND expires_at IS NOT NULL AND expires_at < {}",
                     $p(1), $p(2)
                 );
-                Ok(sqlx::query(&sql)
+                Ok(sqlx::query(crate::trusted(&sql))
                     .bind(prefix)
                     .bind(before)
                     .execute(pool)

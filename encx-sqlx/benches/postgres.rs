@@ -268,7 +268,7 @@ struct Setup {
 async fn setup(admin: &str) -> Setup {
     let db = format!("encx_bench_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    conn.execute(format!("CREATE DATABASE {db}").as_str())
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .await
         .unwrap();
     let url = format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]);
@@ -633,9 +633,9 @@ async fn data_digest(pool: &PgPool) -> String {
         .map(|c| format!("coalesce(\"{c}\"::text, 'NULL')"))
         .collect::<Vec<_>>()
         .join(" || '|' || ");
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT md5(string_agg({row}, ',' ORDER BY id)) FROM bench_users"
-    ))
+    )))
     .fetch_one(pool)
     .await
     .unwrap()
@@ -726,11 +726,11 @@ async fn rewrap_and_status(s: &Setup) {
         if rows >= target {
             break;
         }
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO bench_users (id, {columns}) SELECT gen_random_uuid(), {columns} \
              FROM bench_users LIMIT {}",
             target - rows
-        ))
+        )))
         .execute(&s.pool)
         .await
         .unwrap();
@@ -875,8 +875,11 @@ fn main() {
         run(&s).await;
         s.pool.close().await;
         let mut conn = sqlx::PgConnection::connect(&s.admin).await.unwrap();
-        conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", s.db).as_str())
-            .await
-            .unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            s.db
+        )))
+        .await
+        .unwrap();
     });
 }

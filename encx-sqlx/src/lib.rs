@@ -26,6 +26,7 @@ pub use sqlx;
 
 pub use audit::audit_log::{AuditQuery, AuditRecord};
 pub use audit::audit_sink::SqlAuditSink;
+pub use database::migrate::{migration_plan, MigrationPlan, MigrationStep};
 pub use database::time::{millis, now_millis, rfc3339, rfc3339_millis, time_of_millis};
 pub use encx_database::{kek_rows, migrate, read_audit, EncxDatabase};
 pub use erasure::described::DescribedId;

@@ -151,13 +151,13 @@ async fn admin_execute(server: Server, admin: &str, sql: &str) -> Result<(), sql
         #[cfg(feature = "postgres")]
         Server::Postgres => sqlx::PgConnection::connect(admin)
             .await?
-            .execute(sql)
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
             .await
             .map(drop),
         #[cfg(feature = "mysql")]
         Server::MariaDb => sqlx::MySqlConnection::connect(admin)
             .await?
-            .execute(sql)
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
             .await
             .map(drop),
         #[allow(unreachable_patterns)]

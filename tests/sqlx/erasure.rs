@@ -310,7 +310,7 @@ macro_rules! raw {
                         ", erased_at = NULL WHERE id = ",
                         $p2
                     );
-                    sqlx::query(sql)
+                    sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
                         .bind(wrapped)
                         .bind(id)
                         .execute(pool)
@@ -321,7 +321,7 @@ macro_rules! raw {
             fn order_dek(pool: &sqlx::Pool<Self>, id: i64) -> BoxFuture<'_, Option<Vec<u8>>> {
                 Box::pin(async move {
                     let sql = concat!("SELECT encx_dek FROM subject_orders WHERE id = ", $p1);
-                    sqlx::query_scalar(sql)
+                    sqlx::query_scalar(sqlx::AssertSqlSafe((sql).to_string()))
                         .bind(id)
                         .fetch_one(pool)
                         .await
@@ -340,7 +340,7 @@ macro_rules! raw {
                         " WHERE id = ",
                         $p2
                     );
-                    sqlx::query(sql)
+                    sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
                         .bind(dek)
                         .bind(id)
                         .execute(pool)
@@ -354,7 +354,7 @@ macro_rules! raw {
                 subject: Uuid,
             ) -> BoxFuture<'a, i64> {
                 Box::pin(async move {
-                    sqlx::query_scalar(sql)
+                    sqlx::query_scalar(sqlx::AssertSqlSafe((sql).to_string()))
                         .bind(subject)
                         .fetch_one(pool)
                         .await
@@ -363,7 +363,10 @@ macro_rules! raw {
             }
             fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()> {
                 Box::pin(async move {
-                    sqlx::query(sql).execute(pool).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
+                        .execute(pool)
+                        .await
+                        .unwrap();
                 })
             }
         }

@@ -466,7 +466,7 @@ macro_rules! db_tests {
                     }
                     _ => "SELECT username, email, encx_dek, email_bidx FROM people WHERE id = ?",
                 };
-                let row = sqlx::query(sql)
+                let row = sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
                     .bind(gone.id)
                     .fetch_one(&db.pool)
                     .await
@@ -688,7 +688,7 @@ macro_rules! db_tests {
                 repo.insert_many(repo.pool(), &people).await.unwrap();
                 repo.erase(repo.pool(), people[0].id).await.unwrap();
                 let secrets = secrets(&people);
-                let tables: Vec<String> = sqlx::query_scalar($tables_sql)
+                let tables: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(($tables_sql).to_string()))
                     .fetch_all(&db.pool)
                     .await
                     .unwrap();
@@ -698,7 +698,7 @@ macro_rules! db_tests {
                 );
                 let mut cells = 0;
                 for table in &tables {
-                    let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+                    let rows = sqlx::query(sqlx::AssertSqlSafe((format!("SELECT * FROM {table}")).to_string()))
                         .fetch_all(&db.pool)
                         .await
                         .unwrap();
@@ -734,7 +734,7 @@ macro_rules! db_tests {
                 edit: impl FnOnce(&mut Vec<u8>),
             ) {
                 let sql = format!("SELECT {column} FROM people WHERE id = {}", ph(1));
-                let mut bytes: Vec<u8> = sqlx::query_scalar(&sql)
+                let mut bytes: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe((sql).to_string()))
                     .bind(id)
                     .fetch_one(&db.pool)
                     .await
@@ -745,7 +745,7 @@ macro_rules! db_tests {
                     ph(1),
                     ph(2)
                 );
-                sqlx::query(&sql)
+                sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
                     .bind(bytes)
                     .bind(id)
                     .execute(&db.pool)
@@ -832,7 +832,7 @@ macro_rules! db_tests {
                     ph(1),
                     ph(2)
                 );
-                sqlx::query(&sql)
+                sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
                     .bind("$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
                     .bind(people[3].id)
                     .execute(&db.pool)
@@ -1013,7 +1013,7 @@ macro_rules! db_tests {
                 let old_entries = || async {
                     let sql = "UPDATE encx_erasure_ledger SET up_to_version = NULL, \
                                erased_at = erased_at - 3600000";
-                    sqlx::query(sql).execute(&db.pool).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe((sql).to_string())).execute(&db.pool).await.unwrap();
                 };
                 // A: erased with a key, then the key store restored from before A had one.
                 let a = Uuid::new_v4();
@@ -2056,7 +2056,7 @@ mod generic {
             "encx_tokens",
             "encx_schema_migrations",
         ] {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
                 .execute(&db.pool)
                 .await
                 .unwrap();

@@ -69,13 +69,19 @@ macro_rules! legacy {
 
             fn run<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, ()> {
                 Box::pin(async move {
-                    sqlx::query(sql).execute(pool).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe((sql).to_string()))
+                        .execute(pool)
+                        .await
+                        .unwrap();
                 })
             }
 
             fn count<'a>(pool: &'a sqlx::Pool<Self>, sql: &'a str) -> BoxFuture<'a, i64> {
                 Box::pin(async move {
-                    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+                    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe((sql).to_string()))
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
                     n
                 })
             }
@@ -98,7 +104,7 @@ macro_rules! legacy {
                 member: &'a Member,
             ) -> BoxFuture<'a, ()> {
                 Box::pin(async move {
-                    sqlx::query($insert_member)
+                    sqlx::query(sqlx::AssertSqlSafe(($insert_member).to_string()))
                         .bind(member.id)
                         .bind(&member.email)
                         .execute(pool)

@@ -524,7 +524,7 @@ async fn empty_database(url: &str) -> String {
     }
     let name = format!("encx_empty_{}", uuid::Uuid::new_v4().simple());
     let server = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&server)
         .await
         .unwrap();

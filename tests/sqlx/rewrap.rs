@@ -1306,10 +1306,14 @@ macro_rules! child_sessions {
                 Box::pin(async move {
                     let create =
                         format!("CREATE TABLE IF NOT EXISTS {CHILD_SESSIONS} (id BIGINT NOT NULL)");
-                    sqlx::query(&create).execute(&mut *conn).await?;
+                    sqlx::query(sqlx::AssertSqlSafe((create).to_string()))
+                        .execute(&mut *conn)
+                        .await?;
                     let insert =
                         format!("INSERT INTO {CHILD_SESSIONS} (id) VALUES ({})", $session_id);
-                    sqlx::query(&insert).execute(&mut *conn).await?;
+                    sqlx::query(sqlx::AssertSqlSafe((insert).to_string()))
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             }
@@ -1337,7 +1341,7 @@ pub(super) async fn child_sessions_closed(url: &str) {
         if url.starts_with("postgres") {
             let sql = format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid {recorded}");
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar::<_, i64>(&sql)
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe((sql).to_string()))
                 .fetch_one(&mut conn)
                 .await
                 .unwrap()
@@ -1345,7 +1349,7 @@ pub(super) async fn child_sessions_closed(url: &str) {
             let sql =
                 format!("SELECT COUNT(*) FROM information_schema.processlist WHERE id {recorded}");
             let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
-            sqlx::query_scalar::<_, i64>(&sql)
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe((sql).to_string()))
                 .fetch_one(&mut conn)
                 .await
                 .unwrap()

@@ -3,6 +3,9 @@
 //! running statements. [`EncxDatabase`](crate::EncxDatabase) requires it, so
 //! code generic over `DB: EncxDatabase` needs no other bound; it lives in a private module, so
 //! no other crate can implement or call it.
+// The `'q` lifetimes are from sqlx 0.8, whose arguments borrowed their values; 0.9's own
+// them. Kept for now (a mechanical cleanup), hence the allowance.
+#![allow(clippy::needless_lifetimes, clippy::extra_unused_lifetimes)]
 
 use encx::sql::{RecordKey, StoredIn, StoredRecord};
 use encx::{BlindIndex, WrappedDek};
@@ -19,50 +22,50 @@ pub trait Driver: Database {
     /// Adds every stored column of `record`.
     fn bind_record<'q, R: StoredRecord>(
         record: &'q R,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds `id` as the value of `R`'s id column.
     fn bind_key<'q, R: StoredRecord>(
         id: &'q <R as RecordKey>::Id,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds `subject` as the value of `R`'s subject column.
     fn bind_subject<'q, R: StoredRecord>(
         subject: &'q <R as RecordKey>::Subject,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds each column of `records` as one array (PostgreSQL `UNNEST`), or `None` when the
     /// database or a column type has no arrays.
     fn bind_arrays<R: StoredRecord>(
         records: &[R],
-        args: &mut <Self as Database>::Arguments<'_>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Option<Result<(), BoxDynError>>;
 
     /// Adds a byte string.
     fn bind_bytes<'q>(
         bytes: &'q [u8],
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds a text value.
     fn bind_text<'q>(
         text: &'q str,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds a UUID, as sqlx stores one on this database.
     fn bind_uuid<'q>(
         id: &'q uuid::Uuid,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds a 64-bit integer.
     fn bind_i64<'q>(
         n: &'q i64,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// The column names of `table` (quoted as the dialect needs), in order.
@@ -95,27 +98,27 @@ pub trait Driver: Database {
     /// Adds a wrapped DEK.
     fn bind_wrapped_dek<'q>(
         wrapped: &'q WrappedDek,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds a blind index.
     fn bind_blind_index<'q>(
         index: &'q BlindIndex,
-        args: &mut <Self as Database>::Arguments<'q>,
+        args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Runs `sql`; the number of rows it touched.
     fn execute<'c, 's: 'c, 'q: 'c>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<u64, sqlx::Error>>;
 
     /// Runs `sql` and reads every row as a stored record.
     fn fetch_records<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<Vec<R>, sqlx::Error>>;
 
     /// Runs `sql` and reads its rows as stored records while they arrive, so that the caller
@@ -123,21 +126,21 @@ pub trait Driver: Database {
     fn stream_records<'c, 's: 'c, 'q: 'c, R: StoredRecord + 'c>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxStream<'c, Result<R, sqlx::Error>>;
 
     /// Runs `sql` and reads the first row, if any, as a stored record.
     fn fetch_record<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<Option<R>, sqlx::Error>>;
 
     /// Runs `sql` and returns its rows as they come.
     fn fetch_rows<'c, 's: 'c, 'q: 'c>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<Vec<<Self as Database>::Row>, sqlx::Error>>;
 
     /// Reads a stored record from a row holding its columns by name.
@@ -147,7 +150,7 @@ pub trait Driver: Database {
     fn fetch_count<'c, 's: 'c, 'q: 'c>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<i64, sqlx::Error>>;
 
     /// Runs `sql` and tells, for its first row, whether its first column is NULL (`None`: no
@@ -155,7 +158,7 @@ pub trait Driver: Database {
     fn fetch_first_is_null<'c, 's: 'c, 'q: 'c>(
         conn: &'c mut <Self as Database>::Connection,
         sql: &'s str,
-        args: <Self as Database>::Arguments<'q>,
+        args: <Self as Database>::Arguments,
     ) -> BoxFuture<'c, Result<Option<bool>, sqlx::Error>>;
 
     /// Runs `sql` with `param` bound as a byte string; each row's first column (nullable
@@ -172,28 +175,28 @@ macro_rules! impl_driver {
         impl Driver for $db {
             fn bind_record<'q, R: StoredRecord>(
                 record: &'q R,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 <R as StoredIn<$db>>::bind_columns(record, args)
             }
 
             fn bind_key<'q, R: StoredRecord>(
                 id: &'q <R as RecordKey>::Id,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 <R as StoredIn<$db>>::bind_key(id, args)
             }
 
             fn bind_subject<'q, R: StoredRecord>(
                 subject: &'q <R as RecordKey>::Subject,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 <R as StoredIn<$db>>::bind_subject(subject, args)
             }
 
             fn bind_arrays<R: StoredRecord>(
                 records: &[R],
-                args: &mut <Self as Database>::Arguments<'_>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Option<Result<(), BoxDynError>> {
                 #[allow(clippy::redundant_closure_call)]
                 ($arrays)(records, args)
@@ -201,28 +204,28 @@ macro_rules! impl_driver {
 
             fn bind_bytes<'q>(
                 bytes: &'q [u8],
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, bytes)
             }
 
             fn bind_text<'q>(
                 text: &'q str,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, text)
             }
 
             fn bind_uuid<'q>(
                 id: &'q uuid::Uuid,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, id)
             }
 
             fn bind_i64<'q>(
                 n: &'q i64,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, n)
             }
@@ -231,11 +234,15 @@ macro_rules! impl_driver {
                 conn: &'c mut <Self as Database>::Connection,
                 table: &'c str,
             ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>> {
-                use sqlx::{Column, Executor};
+                use sqlx::{Column, Executor, Statement};
                 Box::pin(async move {
                     let sql = format!("SELECT * FROM {table} WHERE 1 = 0");
-                    let described = conn.describe(&sql).await?;
-                    Ok(described
+                    let prepared = conn
+                        .prepare(sqlx::SqlSafeStr::into_sql_str(crate::database::trusted(
+                            &sql,
+                        )))
+                        .await?;
+                    Ok(prepared
                         .columns()
                         .iter()
                         .map(|c| c.name().to_owned())
@@ -247,7 +254,7 @@ macro_rules! impl_driver {
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'c str,
             ) -> BoxFuture<'c, Result<Vec<String>, sqlx::Error>> {
-                Box::pin(sqlx::query_scalar(sql).fetch_all(conn))
+                Box::pin(sqlx::query_scalar(crate::database::trusted(sql)).fetch_all(conn))
             }
 
             fn read_uuid(
@@ -277,14 +284,14 @@ macro_rules! impl_driver {
 
             fn bind_wrapped_dek<'q>(
                 wrapped: &'q WrappedDek,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, wrapped)
             }
 
             fn bind_blind_index<'q>(
                 index: &'q BlindIndex,
-                args: &mut <Self as Database>::Arguments<'q>,
+                args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 sqlx::Arguments::add(args, index)
             }
@@ -292,10 +299,12 @@ macro_rules! impl_driver {
             fn execute<'c, 's: 'c, 'q: 'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
                 Box::pin(async move {
-                    let done = sqlx::query_with(sql, args).execute(conn).await?;
+                    let done = sqlx::query_with(crate::database::trusted(sql), args)
+                        .execute(conn)
+                        .await?;
                     Ok(done.rows_affected())
                 })
             }
@@ -303,10 +312,10 @@ macro_rules! impl_driver {
             fn fetch_records<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<Vec<R>, sqlx::Error>> {
                 Box::pin(
-                    sqlx::query_with(sql, args)
+                    sqlx::query_with(crate::database::trusted(sql), args)
                         .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
                         .fetch_all(conn),
                 )
@@ -315,10 +324,10 @@ macro_rules! impl_driver {
             fn stream_records<'c, 's: 'c, 'q: 'c, R: StoredRecord + 'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxStream<'c, Result<R, sqlx::Error>> {
                 Box::pin(
-                    sqlx::query_with(sql, args)
+                    sqlx::query_with(crate::database::trusted(sql), args)
                         .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
                         .fetch(conn),
                 )
@@ -327,10 +336,10 @@ macro_rules! impl_driver {
             fn fetch_record<'c, 's: 'c, 'q: 'c, R: StoredRecord>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<Option<R>, sqlx::Error>> {
                 Box::pin(
-                    sqlx::query_with(sql, args)
+                    sqlx::query_with(crate::database::trusted(sql), args)
                         .try_map(|row| <R as StoredIn<$db>>::from_row(&row))
                         .fetch_optional(conn),
                 )
@@ -339,9 +348,9 @@ macro_rules! impl_driver {
             fn fetch_rows<'c, 's: 'c, 'q: 'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<Vec<<Self as Database>::Row>, sqlx::Error>> {
-                Box::pin(sqlx::query_with(sql, args).fetch_all(conn))
+                Box::pin(sqlx::query_with(crate::database::trusted(sql), args).fetch_all(conn))
             }
 
             fn record_from_row<R: StoredRecord>(
@@ -353,10 +362,12 @@ macro_rules! impl_driver {
             fn fetch_count<'c, 's: 'c, 'q: 'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<i64, sqlx::Error>> {
                 Box::pin(async move {
-                    let (count,): (i64,) = sqlx::query_as_with(sql, args).fetch_one(conn).await?;
+                    let (count,): (i64,) = sqlx::query_as_with(crate::database::trusted(sql), args)
+                        .fetch_one(conn)
+                        .await?;
                     Ok(count)
                 })
             }
@@ -364,11 +375,11 @@ macro_rules! impl_driver {
             fn fetch_first_is_null<'c, 's: 'c, 'q: 'c>(
                 conn: &'c mut <Self as Database>::Connection,
                 sql: &'s str,
-                args: <Self as Database>::Arguments<'q>,
+                args: <Self as Database>::Arguments,
             ) -> BoxFuture<'c, Result<Option<bool>, sqlx::Error>> {
                 use sqlx::{Row, ValueRef};
                 Box::pin(
-                    sqlx::query_with(sql, args)
+                    sqlx::query_with(crate::database::trusted(sql), args)
                         .try_map(|row: <$db as Database>::Row| Ok(row.try_get_raw(0)?.is_null()))
                         .fetch_optional(conn),
                 )
@@ -379,7 +390,11 @@ macro_rules! impl_driver {
                 sql: &'c str,
                 param: &'c [u8],
             ) -> BoxFuture<'c, Result<Vec<ByteCount>, sqlx::Error>> {
-                Box::pin(sqlx::query_as(sql).bind(param).fetch_all(conn))
+                Box::pin(
+                    sqlx::query_as(crate::database::trusted(sql))
+                        .bind(param)
+                        .fetch_all(conn),
+                )
             }
         }
     };

@@ -238,22 +238,23 @@ fn ledger(d: Dialect) -> String {
 }
 
 macro_rules! impl_migrate {
-    ($db:ty, $dialect:expr, $insert_ignore:expr) => {
+    ($db:ty, $dialect:expr) => {
         impl Migrate for $db {
             async fn run_migrations(pool: &Pool<$db>) -> Result<()> {
-                pool.execute(ledger($dialect).as_str()).await?;
+                pool.execute(crate::database::trusted(ledger($dialect)))
+                    .await?;
                 let applied: Vec<i64> =
                     sqlx::query_scalar("SELECT version FROM encx_schema_migrations")
                         .fetch_all(pool)
                         .await?;
                 for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
                     for statement in (m.statements)($dialect) {
-                        match pool.execute(statement.as_str()).await {
+                        match pool.execute(crate::database::trusted(&statement)).await {
                             Err(e) if !is_duplicate_column(&e) => return Err(e.into()),
                             _ => {}
                         }
                     }
-                    sqlx::query($insert_ignore)
+                    sqlx::query(record_sql($dialect))
                         .bind(m.version)
                         .bind(m.description)
                         .bind(now_millis())
@@ -266,6 +267,60 @@ macro_rules! impl_migrate {
     };
 }
 
+/// The statement that records migration `version` as applied (binds: version, description,
+/// applied-at milliseconds), ignoring a second record of it.
+fn record_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Postgres => "INSERT INTO encx_schema_migrations (version, description, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        Dialect::MySql => "INSERT IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+        _ => "INSERT OR IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+    }
+}
+
+/// One of encx's migrations spelled for one database (see [`migration_plan`]).
+#[derive(Debug, Clone)]
+pub struct MigrationStep {
+    /// Its version in `encx_schema_migrations`.
+    pub version: i64,
+    /// What it creates.
+    pub description: &'static str,
+    /// Its statements, in order.
+    pub statements: Vec<String>,
+}
+
+/// encx's migrations spelled for one database, for running them through another migration
+/// tool (`encx_sea_orm::EncxMigration` does): create [`ledger`](Self::ledger), skip the
+/// versions it lists, run each other step's statements, then [`record`](Self::record) it.
+/// [`migrate`](crate::migrate) does exactly this on a sqlx pool.
+#[derive(Debug, Clone)]
+pub struct MigrationPlan {
+    /// `CREATE TABLE IF NOT EXISTS encx_schema_migrations (...)`.
+    pub ledger: String,
+    /// `SELECT version FROM encx_schema_migrations`.
+    pub applied: &'static str,
+    /// Every migration, oldest first.
+    pub steps: Vec<MigrationStep>,
+    /// Records a step as applied; binds version, description, applied-at milliseconds.
+    pub record: &'static str,
+}
+
+/// encx's migrations for `dialect` (see [`MigrationPlan`]).
+pub fn migration_plan(dialect: Dialect) -> MigrationPlan {
+    MigrationPlan {
+        ledger: ledger(dialect),
+        applied: "SELECT version FROM encx_schema_migrations",
+        steps: MIGRATIONS
+            .iter()
+            .map(|m| MigrationStep {
+                version: m.version,
+                description: m.description,
+                statements: (m.statements)(dialect),
+            })
+            .collect(),
+        record: record_sql(dialect),
+    }
+}
+
 /// Runs encx's migrations on one kind of database (part of [`EncxDatabase`](crate::EncxDatabase), which see).
 pub trait Migrate: sqlx::Database {
     /// Runs what has not run yet. Idempotent: every statement is `IF NOT EXISTS`, so two
@@ -274,20 +329,8 @@ pub trait Migrate: sqlx::Database {
 }
 
 #[cfg(feature = "postgres")]
-impl_migrate!(
-    sqlx::Postgres,
-    Dialect::Postgres,
-    "INSERT INTO encx_schema_migrations (version, description, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-);
+impl_migrate!(sqlx::Postgres, Dialect::Postgres);
 #[cfg(feature = "mysql")]
-impl_migrate!(
-    sqlx::MySql,
-    Dialect::MySql,
-    "INSERT IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
-);
+impl_migrate!(sqlx::MySql, Dialect::MySql);
 #[cfg(feature = "sqlite")]
-impl_migrate!(
-    sqlx::Sqlite,
-    Dialect::Sqlite,
-    "INSERT OR IGNORE INTO encx_schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
-);
+impl_migrate!(sqlx::Sqlite, Dialect::Sqlite);

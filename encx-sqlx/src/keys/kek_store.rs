@@ -73,7 +73,7 @@ macro_rules! impl_store {
         impl KekStore for SqlKekStore<$db> {
             async fn get(&self, id: Uuid) -> encx::Result<Option<StoredKek>> {
                 let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE id = {}", $p(1));
-                let row = sqlx::query(&sql)
+                let row = sqlx::query(crate::database::trusted(&sql))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -86,7 +86,7 @@ macro_rules! impl_store {
                     "SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} AND state = 'active'",
                     $p(1)
                 );
-                let row = sqlx::query(&sql)
+                let row = sqlx::query(crate::database::trusted(&sql))
                     .bind(purpose.as_str())
                     .fetch_optional(&self.pool)
                     .await
@@ -96,7 +96,7 @@ macro_rules! impl_store {
 
             async fn list(&self, purpose: KeyPurpose) -> encx::Result<Vec<StoredKek>> {
                 let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} ORDER BY version", $p(1));
-                let rows = sqlx::query(&sql)
+                let rows = sqlx::query(crate::database::trusted(&sql))
                     .bind(purpose.as_str())
                     .fetch_all(&self.pool)
                     .await
@@ -142,7 +142,7 @@ macro_rules! impl_store {
                          WHERE id = {} AND state = {}",
                         $p(1), $p(2), $p(3), $p(4), $p(5)
                     );
-                    sqlx::query(&sql)
+                    sqlx::query(crate::database::trusted(&sql))
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(Vec::<u8>::new())
@@ -155,7 +155,7 @@ macro_rules! impl_store {
                         "UPDATE encx_keks SET state = {}, updated_at = {} WHERE id = {} AND state = {}",
                         $p(1), $p(2), $p(3), $p(4)
                     );
-                    sqlx::query(&sql)
+                    sqlx::query(crate::database::trusted(&sql))
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(id)
@@ -187,7 +187,7 @@ macro_rules! impl_store {
                      WHERE id = {} AND wrapped = {}",
                     $p(1), $p(2), $p(3), $p(4), $p(5)
                 );
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(crate::database::trusted(&sql))
                     .bind(new)
                     .bind(root_key)
                     .bind(now_millis())
@@ -219,7 +219,7 @@ macro_rules! impl_store {
                          WHERE id = {} AND purpose = {} AND state = 'active'",
                         $p(1), $p(2), $p(3)
                     );
-                    let done = sqlx::query(&retire)
+                    let done = sqlx::query(crate::database::trusted(&retire))
                         .bind(now)
                         .bind(old)
                         .bind(new.purpose.as_str())
@@ -239,7 +239,7 @@ macro_rules! impl_store {
                      FROM encx_keks WHERE purpose = {}",
                     $p(1)
                 );
-                let (max, active): (i64, i64) = sqlx::query_as(&sql)
+                let (max, active): (i64, i64) = sqlx::query_as(crate::database::trusted(&sql))
                     .bind(new.purpose.as_str())
                     .fetch_one(&mut *tx)
                     .await?;
@@ -254,7 +254,7 @@ macro_rules! impl_store {
                     "INSERT INTO encx_keks ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'active', {}, {})",
                     $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
                 );
-                sqlx::query(&insert)
+                sqlx::query(crate::database::trusted(&insert))
                     .bind(new.id)
                     .bind(new.purpose.as_str())
                     .bind(version)

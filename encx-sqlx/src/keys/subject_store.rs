@@ -70,7 +70,7 @@ macro_rules! impl_store {
                      ORDER BY version DESC LIMIT 1",
                     $p(1)
                 );
-                let row = sqlx::query(&sql)
+                let row = sqlx::query(crate::database::trusted(&sql))
                     .bind(subject)
                     .fetch_optional(&self.pool)
                     .await
@@ -80,7 +80,7 @@ macro_rules! impl_store {
 
             async fn get(&self, id: Uuid) -> encx::Result<Option<StoredSubjectKey>> {
                 let sql = format!("SELECT {COLUMNS} FROM encx_subject_keys WHERE id = {}", $p(1));
-                let row = sqlx::query(&sql)
+                let row = sqlx::query(crate::database::trusted(&sql))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -98,7 +98,7 @@ macro_rules! impl_store {
                     "SELECT {COLUMNS} FROM encx_subject_keys WHERE subject = {} ORDER BY version",
                     $p(1)
                 );
-                let rows = sqlx::query(&sql)
+                let rows = sqlx::query(crate::database::trusted(&sql))
                     .bind(subject)
                     .fetch_all(&self.pool)
                     .await
@@ -126,14 +126,14 @@ macro_rules! impl_store {
                              WHERE wrapped IS NOT NULL AND id > {} ORDER BY id LIMIT {limit}",
                             $p(1)
                         );
-                        sqlx::query(&sql).bind(after).fetch_all(&self.pool).await
+                        sqlx::query(crate::database::trusted(&sql)).bind(after).fetch_all(&self.pool).await
                     }
                     None => {
                         let sql = format!(
                             "SELECT {COLUMNS} FROM encx_subject_keys \
                              WHERE wrapped IS NOT NULL ORDER BY id LIMIT {limit}"
                         );
-                        sqlx::query(&sql).fetch_all(&self.pool).await
+                        sqlx::query(crate::database::trusted(&sql)).fetch_all(&self.pool).await
                     }
                 }
                 .map_err(fail)?;
@@ -150,7 +150,7 @@ macro_rules! impl_store {
                     "UPDATE encx_subject_keys SET wrapped = {} WHERE id = {} AND wrapped = {}",
                     $p(1), $p(2), $p(3)
                 );
-                let done = sqlx::query(&sql)
+                let done = sqlx::query(crate::database::trusted(&sql))
                     .bind(new)
                     .bind(id)
                     .bind(old)
@@ -188,7 +188,7 @@ macro_rules! impl_store {
                     $p(1), $p(2), $p(3), $p(4), $p(5), $p(6)
                 );
                 let now = now_millis();
-                let inserted = sqlx::query(&sql)
+                let inserted = sqlx::query(crate::database::trusted(&sql))
                     .bind(id)
                     .bind(subject)
                     .bind(version)
@@ -224,7 +224,7 @@ macro_rules! impl_store {
                      WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
                     $p(1), $p(2), $p(3)
                 );
-                sqlx::query(&mark)
+                sqlx::query(crate::database::trusted(&mark))
                     .bind(now_millis())
                     .bind(subject)
                     .bind(up_to)
@@ -236,7 +236,7 @@ macro_rules! impl_store {
                      WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
                     $p(1), $p(2)
                 );
-                let ids: Vec<Uuid> = sqlx::query_scalar(&select)
+                let ids: Vec<Uuid> = sqlx::query_scalar(crate::database::trusted(&select))
                     .bind(subject)
                     .bind(up_to)
                     .fetch_all(&mut *conn)
@@ -247,7 +247,7 @@ macro_rules! impl_store {
                      WHERE subject = {} AND wrapped IS NOT NULL AND version <= {}",
                     $p(1), $p(2)
                 );
-                sqlx::query(&update)
+                sqlx::query(crate::database::trusted(&update))
                     .bind(subject)
                     .bind(up_to)
                     .execute(&mut *conn)
@@ -301,7 +301,7 @@ macro_rules! impl_ledger {
                     $p(2),
                     $p(3)
                 );
-                sqlx::query(&sql)
+                sqlx::query(crate::database::trusted(&sql))
                     .bind(&entry.subject)
                     .bind(millis(entry.erased_at))
                     .bind(entry.up_to_version)

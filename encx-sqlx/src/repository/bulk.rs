@@ -11,7 +11,7 @@ use crate::error::{encode_error, Result};
 use crate::repository::statements::Statements;
 
 /// One statement with its arguments.
-pub(crate) type Statement<'q, DB> = (String, <DB as Database>::Arguments<'q>);
+pub(crate) type Statement<'q, DB> = (String, <DB as Database>::Arguments);
 
 /// Rows per `UNNEST` statement: its parameter count does not grow with the rows.
 const MAX_ARRAY_ROWS: usize = 5_000;

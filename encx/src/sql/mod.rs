@@ -31,7 +31,7 @@ macro_rules! forward_to_bytes {
         where
             Vec<u8>: Encode<'q, DB>,
         {
-            fn encode_by_ref(&self, buf: &mut <DB as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            fn encode_by_ref(&self, buf: &mut <DB as Database>::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
                 <Vec<u8> as Encode<'q, DB>>::encode_by_ref(&self.0, buf)
             }
             fn size_hint(&self) -> usize {
@@ -70,7 +70,7 @@ where
 {
     fn encode_by_ref(
         &self,
-        buf: &mut <DB as Database>::ArgumentBuffer<'q>,
+        buf: &mut <DB as Database>::ArgumentBuffer,
     ) -> Result<IsNull, BoxDynError> {
         <String as Encode<'q, DB>>::encode_by_ref(&self.as_str().to_owned(), buf)
     }

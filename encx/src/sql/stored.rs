@@ -45,23 +45,26 @@ impl crate::RecordId for NoId {
 
 /// A stored record on database `DB`: its columns in
 /// [`Schema::columns`](crate::schema::Schema::columns) order.
+// sqlx 0.9's arguments own their values, so `'q` is no longer needed; it stays named because
+// generated impls (and any written against 0.1) spell it.
+#[allow(clippy::needless_lifetimes)]
 pub trait StoredIn<DB: Database>: RecordKey {
     /// Adds every stored column.
     fn bind_columns<'q>(
         &'q self,
-        args: &mut <DB as Database>::Arguments<'q>,
+        args: &mut <DB as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds `id` as the value of the id column.
     fn bind_key<'q>(
         id: &'q Self::Id,
-        args: &mut <DB as Database>::Arguments<'q>,
+        args: &mut <DB as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Adds `subject` as the value of the subject column.
     fn bind_subject<'q>(
         subject: &'q Self::Subject,
-        args: &mut <DB as Database>::Arguments<'q>,
+        args: &mut <DB as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
     /// Reads the record from a row holding every stored column by name.
@@ -155,14 +158,14 @@ impl<'q, DB, T> Column<'q, DB, T> {
 #[doc(hidden)]
 pub trait Encodes<'q, DB: Database> {
     /// Adds the value.
-    fn encx_bind(&self, args: &mut <DB as Database>::Arguments<'q>) -> Result<(), BoxDynError>;
+    fn encx_bind(&self, args: &mut <DB as Database>::Arguments) -> Result<(), BoxDynError>;
 }
 
 impl<'q, DB: Database, T> Encodes<'q, DB> for Column<'q, DB, T>
 where
     T: Encode<'q, DB> + Type<DB> + Sync,
 {
-    fn encx_bind(&self, args: &mut <DB as Database>::Arguments<'q>) -> Result<(), BoxDynError> {
+    fn encx_bind(&self, args: &mut <DB as Database>::Arguments) -> Result<(), BoxDynError> {
         args.add(self.value)
     }
 }
@@ -171,11 +174,11 @@ where
 #[doc(hidden)]
 pub trait DoesNotEncode<'q, DB: Database> {
     /// An [`UnsupportedColumn`] error.
-    fn encx_bind(&self, args: &mut <DB as Database>::Arguments<'q>) -> Result<(), BoxDynError>;
+    fn encx_bind(&self, args: &mut <DB as Database>::Arguments) -> Result<(), BoxDynError>;
 }
 
 impl<'q, DB: Database, T> DoesNotEncode<'q, DB> for &Column<'q, DB, T> {
-    fn encx_bind(&self, _args: &mut <DB as Database>::Arguments<'q>) -> Result<(), BoxDynError> {
+    fn encx_bind(&self, _args: &mut <DB as Database>::Arguments) -> Result<(), BoxDynError> {
         Err(Box::new(unsupported::<DB, T>(self.name)))
     }
 }

@@ -1,0 +1,430 @@
+//! [`Encx`]: encrypt on insert and update, decrypt on load, blind-index filters and their
+//! re-check, erasure, on any SeaORM connection or transaction.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSink};
+use encx::schema::{ColumnKind, Schema};
+use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
+use encx_sqlx::{Lookup, RejectedRow};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
+
+use crate::entity::{EncryptedEntity, ModelOf};
+use crate::error::{Error, Result};
+
+/// encx for SeaORM: one per process (cheap to clone), used with any
+/// [`ConnectionTrait`], so a `DatabaseConnection` and a `DatabaseTransaction` alike.
+///
+/// Every method works on the same rows, in the same bytes, as `encx_sqlx::Repo`.
+#[derive(Clone, Debug)]
+pub struct Encx {
+    crypto: Crypto,
+    audit: Option<Arc<dyn AuditSink>>,
+    actor: Option<String>,
+}
+
+type ColumnOf<T> = <<T as EncryptedEntity>::Entity as EntityTrait>::Column;
+
+/// The entity's column named `name` in `T`'s schema.
+fn column<T: EncryptedEntity>(name: &'static str) -> Result<ColumnOf<T>> {
+    ColumnOf::<T>::from_str(name).map_err(|_| Error::MissingColumn {
+        table: <T as Encrypted>::TABLE,
+        column: name,
+    })
+}
+
+/// The id column of `T`.
+fn id_column<T: EncryptedEntity>() -> Result<ColumnOf<T>> {
+    let name = <T as Schema>::columns()
+        .iter()
+        .find(|c| matches!(c.kind, ColumnKind::Id { .. }))
+        .map(|c| c.name)
+        .unwrap_or("id");
+    column::<T>(name)
+}
+
+impl Encx {
+    /// encx over `crypto` (built as for encx-sqlx, e.g. with `encx_sqlx::SqlKekStore` on the
+    /// pool SeaORM runs on: see [`crate::pool`]).
+    pub fn new(crypto: Crypto) -> Self {
+        Encx {
+            crypto,
+            audit: None,
+            actor: None,
+        }
+    }
+
+    /// Records an audit event for every operation (the same events as `encx_sqlx::Repo`'s:
+    /// `encx_sqlx::SqlAuditSink` writes them to `encx_audit`).
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// Names who acts in the audit events (a user, a service, a job).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// The cryptography this handle encrypts with.
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
+    }
+
+    fn record(
+        &self,
+        action: AuditAction,
+        table: &'static str,
+        record: Option<String>,
+        records: u64,
+        started: Instant,
+        error: Option<&Error>,
+    ) {
+        if let Some(sink) = &self.audit {
+            let mut event = AuditEvent::new(action, table, SystemTime::now());
+            event.record = record;
+            event.actor = self.actor.clone();
+            event.records = records;
+            event.duration = started.elapsed();
+            event.outcome = match error {
+                None => AuditOutcome::Ok,
+                Some(Error::Crypto(e)) => AuditOutcome::Failed(e.kind()),
+                Some(_) => AuditOutcome::FailedElsewhere,
+            };
+            sink.record(event.escaped());
+        }
+    }
+
+    /// Encrypts `value` under a fresh data key and inserts it.
+    ///
+    /// ```no_run
+    /// # async fn tour(encx: encx_sea_orm::Encx, db: sea_orm::DatabaseConnection, user: impl encx_sea_orm::EncryptedEntity + Sync) -> encx_sea_orm::Result<()> {
+    /// use sea_orm::TransactionTrait;
+    /// let txn = db.begin().await?;
+    /// encx.insert(&txn, &user).await?;
+    /// txn.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert<T, C>(&self, db: &C, value: &T) -> Result<()>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+    {
+        let started = Instant::now();
+        let work = async {
+            let record = value.encrypt(&self.crypto).await?;
+            <T::Entity as EntityTrait>::insert(T::into_active_model(record))
+                .exec_without_returning(db)
+                .await?;
+            Ok(())
+        };
+        let result = work.await;
+        self.record(
+            AuditAction::Encrypt,
+            <T as Encrypted>::TABLE,
+            Some(value.id_display()),
+            1,
+            started,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    /// Encrypts `value` again under a fresh data key and writes every column of its row
+    /// (found by id). Fails with `Db(RecordNotUpdated)` when no row has that id.
+    pub async fn update<T, C>(&self, db: &C, value: &T) -> Result<()>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+    {
+        let started = Instant::now();
+        let work = async {
+            let record = value.encrypt(&self.crypto).await?;
+            <T::Entity as EntityTrait>::update(T::into_active_model(record))
+                .exec_without_returning(db)
+                .await?;
+            Ok(())
+        };
+        let result = work.await;
+        self.record(
+            AuditAction::Encrypt,
+            <T as Encrypted>::TABLE,
+            Some(value.id_display()),
+            1,
+            started,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    /// Decrypts a model loaded through SeaORM (`Entity::find()...one(db)`).
+    pub async fn decrypt<T: EncryptedEntity>(&self, model: ModelOf<T>) -> Result<T> {
+        let record = T::from_model(model)?;
+        Ok(T::decrypt(&record, &self.crypto).await?)
+    }
+
+    /// Decrypts models loaded through SeaORM; the first failure fails all.
+    pub async fn decrypt_all<T: EncryptedEntity>(&self, models: Vec<ModelOf<T>>) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(models.len());
+        for model in models {
+            out.push(self.decrypt(model).await?);
+        }
+        Ok(out)
+    }
+
+    /// The record with primary key `id`, decrypted; `None` when there is none. An erased
+    /// record fails with an error whose `is_shredded()` is true.
+    pub async fn find_by_id<T, C>(&self, db: &C, id: impl Into<Value>) -> Result<Option<T>>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+    {
+        let started = Instant::now();
+        let id: Value = id.into();
+        let work = async {
+            let found = <T::Entity as EntityTrait>::find()
+                .filter(id_column::<T>()?.eq(id.clone()))
+                .one(db)
+                .await?;
+            match found {
+                Some(model) => Ok(Some(self.decrypt::<T>(model).await?)),
+                None => Ok(None),
+            }
+        };
+        let result = work.await;
+        let count = matches!(result, Ok(Some(_))) as u64;
+        self.record(
+            AuditAction::Decrypt,
+            <T as Encrypted>::TABLE,
+            Some(value_text(&id)),
+            count,
+            started,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    /// A SeaORM filter on `field`'s blind index for `value` (every index key version):
+    /// `Entity::find().filter(encx.matches(User::EMAIL, "ada@example.com")?)`. The rows it
+    /// selects are candidates: pass them to [`recheck`](Self::recheck).
+    pub fn matches<T, V>(&self, field: SearchField<T>, value: &V) -> Result<SimpleExpr>
+    where
+        T: EncryptedEntity,
+        V: Indexable + ?Sized,
+    {
+        let indexes = field.lookup(&self.crypto, value)?;
+        blind_filter::<T>(field.column(), indexes)
+    }
+
+    /// A SeaORM filter on a compound blind index for `values` (in the index's field order).
+    pub fn matches_all<T: EncryptedEntity>(
+        &self,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<SimpleExpr> {
+        let indexes = index.lookup(&self.crypto, &parts(values))?;
+        blind_filter::<T>(index.column(), indexes)
+    }
+
+    /// Decrypts the candidate models a blind-index filter selected and keeps those whose
+    /// `field` really equals `value` (a blind index is truncated, so a few candidates are
+    /// other values). Erased records are skipped; a row that fails an integrity check is
+    /// never returned and does not hide the others: it is logged (`tracing`, `warn`, target
+    /// `encx_sea_orm::integrity`) and listed in [`Lookup::rejected`].
+    pub async fn recheck<T, V>(
+        &self,
+        field: SearchField<T>,
+        value: &V,
+        candidates: Vec<ModelOf<T>>,
+    ) -> Result<Lookup<T>>
+    where
+        T: EncryptedEntity,
+        V: Indexable + ?Sized,
+    {
+        self.keep(candidates, |t| field.matches(&self.crypto, t, value))
+            .await
+    }
+
+    /// [`recheck`](Self::recheck) for a compound index.
+    pub async fn recheck_all<T: EncryptedEntity>(
+        &self,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+        candidates: Vec<ModelOf<T>>,
+    ) -> Result<Lookup<T>> {
+        let mut lookup = Lookup::default();
+        for model in candidates {
+            let record = T::from_model(model)?;
+            match T::decrypt(&record, &self.crypto).await {
+                Ok(t) if index.matches(&self.crypto, &t, &parts(values)) => lookup.found.push(t),
+                Ok(_) => {}
+                Err(e) if e.is_shredded() => {}
+                Err(e) if e.is_tampered() => lookup.rejected.push(rejected::<T>(&record, e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(lookup)
+    }
+
+    async fn keep<T: EncryptedEntity>(
+        &self,
+        candidates: Vec<ModelOf<T>>,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<Lookup<T>> {
+        let mut lookup = Lookup::default();
+        for model in candidates {
+            let record = T::from_model(model)?;
+            match T::decrypt(&record, &self.crypto).await {
+                Ok(t) if matches(&t) => lookup.found.push(t),
+                Ok(_) => {}
+                Err(e) if e.is_shredded() => {}
+                Err(e) if e.is_tampered() => lookup.rejected.push(rejected::<T>(&record, e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(lookup)
+    }
+
+    /// The records whose `field` equals `value`: `Entity::find()` filtered by the blind
+    /// index, then re-checked ([`recheck`](Self::recheck)).
+    pub async fn find_by<T, C, V>(&self, db: &C, field: SearchField<T>, value: &V) -> Result<Vec<T>>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+        V: Indexable + ?Sized,
+    {
+        let started = Instant::now();
+        let work = async {
+            let candidates = <T::Entity as EntityTrait>::find()
+                .filter(self.matches(field, value)?)
+                .all(db)
+                .await?;
+            Ok(self.recheck(field, value, candidates).await?.found)
+        };
+        let result: Result<Vec<T>> = work.await;
+        let count = result.as_ref().map(|v| v.len() as u64).unwrap_or(0);
+        self.record(
+            AuditAction::FindBy,
+            <T as Encrypted>::TABLE,
+            None,
+            count,
+            started,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    /// The records whose compound `index` matches `values`, re-checked.
+    pub async fn find_by_index<T, C>(
+        &self,
+        db: &C,
+        index: CompoundIndex<T>,
+        values: &[&(dyn Indexable + Sync)],
+    ) -> Result<Vec<T>>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+    {
+        let filter = self.matches_all(index, values)?;
+        let candidates = <T::Entity as EntityTrait>::find()
+            .filter(filter)
+            .all(db)
+            .await?;
+        Ok(self.recheck_all(index, values, candidates).await?.found)
+    }
+
+    /// True when some record's `field` equals `value` (re-checked: a blind-index collision
+    /// with another value does not count).
+    pub async fn exists_by<T, C, V>(&self, db: &C, field: SearchField<T>, value: &V) -> Result<bool>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+        V: Indexable + ?Sized,
+    {
+        Ok(!self.find_by(db, field, value).await?.is_empty())
+    }
+
+    /// Crypto-shreds the record with primary key `id`: its wrapped data key and blind
+    /// indexes become NULL, its ciphertexts stay and can never be decrypted again. True when
+    /// a row was erased.
+    pub async fn erase<T, C>(&self, db: &C, id: impl Into<Value>) -> Result<bool>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+    {
+        let started = Instant::now();
+        let id: Value = id.into();
+        let work = async {
+            let mut update = <T::Entity as EntityTrait>::update_many();
+            for c in <T as Schema>::columns() {
+                if matches!(
+                    c.kind,
+                    ColumnKind::BlindIndex { .. } | ColumnKind::WrappedDek
+                ) {
+                    update = update.col_expr(column::<T>(c.name)?, Expr::value(Value::Bytes(None)));
+                }
+            }
+            let done = update
+                .filter(id_column::<T>()?.eq(id.clone()))
+                .exec(db)
+                .await?;
+            Ok(done.rows_affected > 0)
+        };
+        let result = work.await;
+        let count = matches!(result, Ok(true)) as u64;
+        self.record(
+            AuditAction::Erase,
+            <T as Encrypted>::TABLE,
+            Some(value_text(&id)),
+            count,
+            started,
+            result.as_ref().err(),
+        );
+        result
+    }
+}
+
+/// `values` as the index functions take them. `&dyn Indexable` is not `Send`: never hold
+/// one across an await, so that these futures run on any executor thread.
+fn parts<'a>(values: &[&'a (dyn Indexable + Sync)]) -> Vec<&'a dyn Indexable> {
+    values.iter().map(|v| *v as &dyn Indexable).collect()
+}
+
+/// `column IN (indexes)`.
+fn blind_filter<T: EncryptedEntity>(
+    column_name: &'static str,
+    indexes: Vec<encx::BlindIndex>,
+) -> Result<SimpleExpr> {
+    let values: Vec<Vec<u8>> = indexes.into_iter().map(Into::into).collect();
+    Ok(column::<T>(column_name)?.is_in(values))
+}
+
+fn rejected<T: EncryptedEntity>(record: &T::Record, error: encx::Error) -> RejectedRow {
+    let shown = T::record_id_display(record);
+    tracing::warn!(
+        target: "encx_sea_orm::integrity",
+        table = <T as Encrypted>::TABLE,
+        record = %shown,
+        "a candidate row failed an integrity check and was skipped"
+    );
+    RejectedRow {
+        table: <T as Encrypted>::TABLE,
+        record: shown,
+        error,
+    }
+}
+
+/// A record id for audit events.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(Some(s)) => s.to_string(),
+        Value::BigInt(Some(n)) => n.to_string(),
+        Value::Int(Some(n)) => n.to_string(),
+        Value::Uuid(Some(u)) => u.to_string(),
+        other => format!("{other:?}"),
+    }
+}
