@@ -182,6 +182,8 @@ pub struct ContainerAttrs {
     pub indexes: Vec<Spanned<IndexOptions>>,
     /// `sea_orm` or `sea_orm(module = "name")`: also generate a SeaORM entity module.
     pub sea_orm: Option<Spanned<Option<LitStr>>>,
+    /// `diesel(table = path::to::table)`: also generate a Diesel row for that `table!`.
+    pub diesel: Option<Spanned<syn::Path>>,
 }
 
 impl ContainerAttrs {
@@ -223,9 +225,27 @@ impl ContainerAttrs {
                     }
                     set_once(errors, &mut out.sea_orm, &m, "sea_orm", module);
                 }
+                "diesel" => {
+                    let mut table = None;
+                    m.parse_nested_meta(|inner| {
+                        if inner.path.is_ident("table") {
+                            table = Some(inner.value()?.parse::<syn::Path>()?);
+                            Ok(())
+                        } else {
+                            Err(inner
+                                .error("unknown diesel option; expected: table = path::to::table"))
+                        }
+                    })?;
+                    match table {
+                        Some(path) => set_once(errors, &mut out.diesel, &m, "diesel", path),
+                        None => errors.push(m.error(
+                            "`diesel` needs the table: #[encx(diesel(table = schema::users))]",
+                        )),
+                    }
+                }
                 _ => {
                     errors.push(m.error(format!(
-                        "unknown encx container attribute `{key}`; expected one of: table, rename_all, index, sea_orm"
+                        "unknown encx container attribute `{key}`; expected one of: table, rename_all, index, sea_orm, diesel"
                     )));
                     skip_value(&m)?;
                 }

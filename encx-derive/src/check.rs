@@ -155,6 +155,17 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
             )),
         }
     });
+    let diesel_table = attrs.diesel.as_ref().and_then(|d| {
+        if id.is_none() {
+            errors.at(
+                d.span,
+                "`diesel` needs an `#[encx(id)]` field: it is the primary key of the Diesel row",
+            );
+            None
+        } else {
+            Some(d.value.clone())
+        }
+    });
     errors.finish()?;
     Ok(Container {
         ident: input.ident.clone(),
@@ -165,6 +176,7 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
         id,
         subject,
         sea_orm_module,
+        diesel_table,
     })
 }
 

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
+use crate::columns::{Storage, StoredColumn};
 use crate::model::{Compound, Container, Field, FieldKind, Index};
-use crate::sea_orm::{Storage, StoredColumn};
 
 /// A column name as a field identifier of the record struct (raw identifier for keywords).
 fn column_ident(name: &str) -> Ident {
@@ -41,8 +41,9 @@ pub fn derive(c: &Container) -> TokenStream {
     let mut handles = Vec::new();
     // (record field, column name, stored type) in column order, for the sqlx impls.
     let mut stored: Vec<(Ident, String, TokenStream)> = Vec::new();
-    // How SeaORM holds each of `stored` (same order), and whether it is the primary key.
-    let mut storage: Vec<(Storage, bool)> = Vec::new();
+    // How an ORM row holds each of `stored` (same order), whether it is the primary key, and
+    // whether erasure sets it to NULL.
+    let mut storage: Vec<(Storage, bool, bool)> = Vec::new();
 
     for f in &c.fields {
         let fid = &f.ident;
@@ -56,9 +57,9 @@ pub fn derive(c: &Container) -> TokenStream {
             FieldKind::Id | FieldKind::Plain | FieldKind::HashSecure => {
                 stored.push((rid.clone(), col.clone(), quote!(#ty)));
                 storage.push(match f.kind {
-                    FieldKind::HashSecure => (Storage::PasswordHash, false),
-                    FieldKind::Id => (Storage::Plain, true),
-                    _ => (Storage::Plain, false),
+                    FieldKind::HashSecure => (Storage::PasswordHash, false, false),
+                    FieldKind::Id => (Storage::Plain, true, false),
+                    _ => (Storage::Plain, false, false),
                 });
                 encrypt_fields.push(quote!(#rid: ::core::clone::Clone::clone(&self.#fid)));
                 decrypt_fields.push(quote!(#fid: ::core::clone::Clone::clone(&record.#rid)));
@@ -96,7 +97,7 @@ pub fn derive(c: &Container) -> TokenStream {
                         col.clone(),
                         quote!(::core::option::Option<::encx::Ciphertext>),
                     ));
-                    storage.push((Storage::OptionalBytes, false));
+                    storage.push((Storage::OptionalBytes, false, false));
                     encrypt_fields.push(
                         quote_spanned!(at=> #rid: __encx_sealer.seal_option(#col, &self.#fid)?),
                     );
@@ -105,7 +106,7 @@ pub fn derive(c: &Container) -> TokenStream {
                     );
                 } else {
                     stored.push((rid.clone(), col.clone(), quote!(::encx::Ciphertext)));
-                    storage.push((Storage::Bytes, false));
+                    storage.push((Storage::Bytes, false, false));
                     encrypt_fields
                         .push(quote_spanned!(at=> #rid: __encx_sealer.seal(#col, &self.#fid)?));
                     decrypt_fields
@@ -126,7 +127,7 @@ pub fn derive(c: &Container) -> TokenStream {
                         bcol.clone(),
                         quote!(::core::option::Option<::encx::BlindIndex>),
                     ));
-                    storage.push((Storage::OptionalBytes, false));
+                    storage.push((Storage::OptionalBytes, false, true));
                     encrypt_fields.push(quote!(#bid: match #get_self {
                         ::core::option::Option::Some(__v) => ::core::option::Option::Some(crypto.blind_index(Self::#konst.spec(), __v)?),
                         ::core::option::Option::None => ::core::option::Option::None,
@@ -169,7 +170,7 @@ pub fn derive(c: &Container) -> TokenStream {
             bcol.clone(),
             quote!(::core::option::Option<::encx::BlindIndex>),
         ));
-        storage.push((Storage::OptionalBytes, false));
+        storage.push((Storage::OptionalBytes, false, true));
         encrypt_fields.push(quote!(#bid: match (#(#gets_self,)*) {
             (#(::core::option::Option::Some(#vars),)*) => ::core::option::Option::Some(crypto.compound_index(Self::#konst.spec(), &[#(#vars),*])?),
             _ => ::core::option::Option::None,
@@ -202,7 +203,7 @@ pub fn derive(c: &Container) -> TokenStream {
         "encx_dek".into(),
         quote!(::core::option::Option<::encx::WrappedDek>),
     ));
-    storage.push((Storage::OptionalBytes, false));
+    storage.push((Storage::OptionalBytes, false, true));
     encrypt_fields
         .push(quote!(encx_dek: ::core::option::Option::Some(__encx_sealer.into_wrapped_dek())));
     columns.push(quote!(::encx::schema::Column::new(
@@ -309,22 +310,28 @@ pub fn derive(c: &Container) -> TokenStream {
     } else {
         TokenStream::new()
     };
-    let sea_orm_entity = c.sea_orm_module.as_ref().map(|module| {
-        let columns: Vec<StoredColumn> = stored
-            .iter()
-            .zip(&storage)
-            .map(
-                |((field, column, ty), &(storage, primary_key))| StoredColumn {
-                    field: field.clone(),
-                    column: column.clone(),
-                    ty: ty.clone(),
-                    storage,
-                    primary_key,
-                },
-            )
-            .collect();
-        crate::sea_orm::entity(c, module, &record, &columns)
-    });
+    let orm_columns: Vec<StoredColumn> = stored
+        .iter()
+        .zip(&storage)
+        .map(
+            |((field, column, ty), &(storage, primary_key, erased))| StoredColumn {
+                field: field.clone(),
+                column: column.clone(),
+                ty: ty.clone(),
+                storage,
+                primary_key,
+                erased,
+            },
+        )
+        .collect();
+    let sea_orm_entity = c
+        .sea_orm_module
+        .as_ref()
+        .map(|module| crate::sea_orm::entity(c, module, &record, &orm_columns));
+    let diesel_row = c
+        .diesel_table
+        .as_ref()
+        .map(|table_path| crate::diesel::row(c, table_path, &record, &orm_columns));
     let record_doc = format!(
         "The stored form of [`{ident}`] in table `{table}`: plain columns, ciphertexts, blind indexes and the wrapped data key. Generated by `#[derive(Encrypted)]`."
     );
@@ -390,6 +397,7 @@ pub fn derive(c: &Container) -> TokenStream {
 
         #sqlx_impls
         #sea_orm_entity
+        #diesel_row
     }
 }
 

@@ -9,6 +9,8 @@ extern crate proc_macro;
 
 mod attr;
 mod check;
+mod columns;
+mod diesel;
 mod expand;
 mod model;
 mod sea_orm;

@@ -15,6 +15,8 @@ pub struct Container {
     pub subject: Option<usize>,
     /// `#[encx(sea_orm)]`: the name of the SeaORM entity module to generate.
     pub sea_orm_module: Option<Ident>,
+    /// `#[encx(diesel(table = ...))]`: the Diesel `table!` module of the generated row.
+    pub diesel_table: Option<syn::Path>,
 }
 
 pub struct Field {

@@ -8,30 +8,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Ident;
 
+use crate::columns::StoredColumn;
 use crate::model::Container;
-
-/// How a stored column is held by the SeaORM model.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    /// As the field's own type (plain columns and the id).
-    Plain,
-    /// `PasswordHash` as its PHC string.
-    PasswordHash,
-    /// `Ciphertext` as bytes.
-    Bytes,
-    /// `Option<Ciphertext | BlindIndex | WrappedDek>` as optional bytes.
-    OptionalBytes,
-}
-
-/// One stored column: the record field, its column name, its type in the record, how the
-/// model holds it, and whether it is the primary key.
-pub struct StoredColumn {
-    pub field: Ident,
-    pub column: String,
-    pub ty: TokenStream,
-    pub storage: Storage,
-    pub primary_key: bool,
-}
 
 pub fn entity(
     c: &Container,
@@ -43,13 +21,7 @@ pub fn entity(
     let vis = &c.vis;
     let table = &c.table;
     let model_fields = columns.iter().map(|col| {
-        let (field, name) = (&col.field, &col.column);
-        let ty = match col.storage {
-            Storage::Plain => col.ty.clone(),
-            Storage::PasswordHash => quote!(::std::string::String),
-            Storage::Bytes => quote!(::std::vec::Vec<u8>),
-            Storage::OptionalBytes => quote!(::core::option::Option<::std::vec::Vec<u8>>),
-        };
+        let (field, name, ty) = (&col.field, &col.column, col.row_type());
         let key = col
             .primary_key
             .then(|| quote!(#[sea_orm(primary_key, auto_increment = false)]));
@@ -60,27 +32,11 @@ pub fn entity(
         }
     });
     let to_active = columns.iter().map(|col| {
-        let field = &col.field;
-        let value = match col.storage {
-            Storage::Plain => quote!(record.#field),
-            Storage::PasswordHash => {
-                quote!(::std::string::ToString::to_string(::encx::PasswordHash::as_str(&record.#field)))
-            }
-            Storage::Bytes => quote!(::std::convert::Into::<::std::vec::Vec<u8>>::into(record.#field)),
-            Storage::OptionalBytes => {
-                quote!(record.#field.map(::std::convert::Into::<::std::vec::Vec<u8>>::into))
-            }
-        };
+        let (field, value) = (&col.field, col.to_row());
         quote!(#field: ::encx_sea_orm::sea_orm::ActiveValue::Set(#value))
     });
     let from_model = columns.iter().map(|col| {
-        let field = &col.field;
-        let value = match col.storage {
-            Storage::Plain => quote!(model.#field),
-            Storage::PasswordHash => quote!(::encx::PasswordHash::from_phc(model.#field)?),
-            Storage::Bytes => quote!(::core::convert::From::from(model.#field)),
-            Storage::OptionalBytes => quote!(model.#field.map(::core::convert::From::from)),
-        };
+        let (field, value) = (&col.field, col.from_row());
         quote!(#field: #value)
     });
     let doc = format!(
@@ -122,7 +78,7 @@ pub fn entity(
                 }
             }
 
-            fn from_model(model: #module::Model) -> ::encx::Result<#record> {
+            fn from_model(row: #module::Model) -> ::encx::Result<#record> {
                 ::core::result::Result::Ok(#record {
                     #(#from_model,)*
                 })

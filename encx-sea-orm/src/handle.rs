@@ -2,10 +2,9 @@
 //! re-check, erasure, on any SeaORM connection or transaction.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSink};
+use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
 use encx::schema::{ColumnKind, Schema};
 use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
 use encx_sqlx::{Lookup, RejectedRow};
@@ -22,7 +21,6 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Encx {
     crypto: Crypto,
-    audit: Option<Arc<dyn AuditSink>>,
     actor: Option<String>,
 }
 
@@ -52,20 +50,13 @@ impl Encx {
     pub fn new(crypto: Crypto) -> Self {
         Encx {
             crypto,
-            audit: None,
             actor: None,
         }
     }
 
-    /// Records an audit event for every operation (the same events as `encx_sqlx::Repo`'s:
-    /// `encx_sqlx::SqlAuditSink` writes them to `encx_audit`).
-    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
-        self.audit = Some(sink);
-        self
-    }
-
-    /// Names who acts in the audit events (a user, a service, a job).
-    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+    /// Names who acts in the audit events (a user, a service, a job), as
+    /// `encx_sqlx::Repo::with_actor` does.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
@@ -84,7 +75,8 @@ impl Encx {
         started: Instant,
         error: Option<&Error>,
     ) {
-        if let Some(sink) = &self.audit {
+        {
+            let sink = self.crypto.audit_sink();
             let mut event = AuditEvent::new(action, table, SystemTime::now());
             event.record = record;
             event.actor = self.actor.clone();

@@ -77,6 +77,8 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// | `table = "users"` | table name, bound into every ciphertext (default: snake_case plural of the type name, `OrderItem` → `order_items`, `Company` → `companies`) |
 /// | `rename_all = "camelCase"` | column names from field names: `lowercase`, `UPPERCASE`, `snake_case`, `camelCase`, `PascalCase`, `SCREAMING_SNAKE_CASE` |
 /// | `index(name = "..", fields(a, b), bits = N, normalize = "..", domain = "..")` | a compound blind index over encrypted fields, column `<name>_bidx` |
+/// | `sea_orm` or `sea_orm(module = "..")` | also a SeaORM entity module over the stored record (default `<snake_case type>_entity`) and `encx_sea_orm::EncryptedEntity`; needs `#[encx(id)]` and the `encx-sea-orm` crate (docs/sea-orm.md) |
+/// | `diesel(table = path::to::table)` | also `<Type>Row` (`Queryable`, `Selectable`, `Insertable`, `AsChangeset`, `Identifiable` for that `table!`), `<Type>Erasure` and `encx_diesel::DieselEncrypted`; needs `#[encx(id)]` and the `encx-diesel` crate (docs/diesel.md) |
 ///
 /// # Field attributes
 ///

@@ -60,17 +60,29 @@ fn customer(name: &str, email: &str, city: &str) -> Customer {
 }
 
 async fn crypto_for<DB: EncxDatabase>(pool: &sqlx::Pool<DB>) -> Crypto {
+    crypto_audited(pool, None).await
+}
+
+/// [`crypto_for`], its audit events going to `sink`.
+async fn crypto_audited<DB: EncxDatabase>(
+    pool: &sqlx::Pool<DB>,
+    sink: Option<Arc<dyn encx::audit::AuditSink>>,
+) -> Crypto {
     let root: Arc<dyn Keyring> =
         Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
     let store: Arc<dyn KekStore> = SqlKekStore::shared(pool.clone());
-    Crypto::builder()
+    let builder = Crypto::builder()
         .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
         .index_keys_in(store, root)
         .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::<DB>::shared(pool.clone()))
-        .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap())
-        .build()
-        .await
-        .unwrap()
+        .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap());
+    match sink {
+        Some(sink) => builder.audit(sink),
+        None => builder,
+    }
+    .build()
+    .await
+    .unwrap()
 }
 
 /// The raw bytes and text of every column of a row, as an attacker with the database sees it.
@@ -434,6 +446,51 @@ macro_rules! on_database {
                 db.cleanup().await;
             }
 
+            /// encx-sqlx's operator jobs on rows SeaORM wrote: a KEK rotation and
+            /// `Registry::rewrap` move them (SeaORM still reads them), `status` counts them,
+            /// and the adapter's audit events land in `encx_audit` with their actor.
+            pub async fn operator_jobs_and_audit() {
+                let Some((db, orm, _, _)) = setup(concat!(stringify!($module), "::operator_jobs_and_audit")).await else { return };
+                let sink = encx_sqlx::SqlAuditSink::spawn(db.pool.clone(), 1_000);
+                let crypto = crypto_audited(&db.pool, Some(sink.clone())).await;
+                let encx = Encx::new(crypto.clone()).with_actor("support:7");
+                let people = [
+                    customer("Ada Lovelace", "ada@example.com", "London"),
+                    customer("Grace Hopper", "grace@example.com", "Arlington"),
+                    customer("Alan Turing", "alan@example.com", "Wilmslow"),
+                ];
+                for p in &people {
+                    encx.insert(&orm, p).await.unwrap();
+                }
+                assert!(encx.erase::<Customer, _>(&orm, people[2].id).await.unwrap());
+                let before = customer_entity::Entity::find_by_id(people[0].id).one(&orm).await.unwrap().unwrap();
+
+                let new_kek = crypto.rotate_kek(Some("ops")).await.unwrap();
+                let registry = encx_sqlx::Registry::new(crypto.clone())
+                    .table(Repo::<Customer, Db>::new(db.pool.clone(), crypto.clone()));
+                registry.rewrap(100, |_, _| {}).await.unwrap();
+                let status = registry.status().await.unwrap();
+                let (table, usage) = &status.tables[0];
+                assert_eq!(*table, "orm_customers");
+                let on_new = usage.iter().filter(|(k, _)| matches!(k, encx::KeyInUse::Kek(id) if new_kek.contains(&id.to_string()))).map(|(_, n)| *n).sum::<u64>();
+                let erased = usage.iter().filter(|(k, _)| matches!(k, encx::KeyInUse::Erased)).map(|(_, n)| *n).sum::<u64>();
+                assert_eq!((on_new, erased), (2, 1), "{usage:?}");
+                let after = customer_entity::Entity::find_by_id(people[0].id).one(&orm).await.unwrap().unwrap();
+                assert_ne!(before.encx_dek, after.encx_dek, "the DEK was re-wrapped");
+                assert_eq!(before.email, after.email, "a rewrap leaves the ciphertext");
+                assert_eq!(encx.find_by_id::<Customer, _>(&orm, people[0].id).await.unwrap(), Some(people[0].clone()));
+
+                sink.flush().await;
+                let events = encx_sqlx::read_audit(&db.pool, &encx_sqlx::AuditQuery::default().table("orm_customers").actor("support:7").limit(1_000))
+                .await
+                .unwrap();
+                let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+                assert_eq!(actions.iter().filter(|a| **a == "encrypt").count(), 3, "{actions:?}");
+                assert!(actions.contains(&"erase"), "{actions:?}");
+                assert!(actions.contains(&"decrypt"), "{actions:?}");
+                db.cleanup().await;
+            }
+
             pub fn tests() -> Vec<encx_integration_tests::Test> {
                 use encx_integration_tests::test_case;
                 let service = $crate::service_of(stringify!($module));
@@ -465,6 +522,11 @@ macro_rules! on_database {
                             "::sea_orm_migration_agrees_with_encx_sqlx"
                         ),
                         sea_orm_migration_agrees_with_encx_sqlx
+                    ),
+                    test_case!(
+                        service,
+                        concat!(stringify!($module), "::operator_jobs_and_audit"),
+                        operator_jobs_and_audit
                     ),
                 ]
             }
