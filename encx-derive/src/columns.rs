@@ -63,7 +63,7 @@ impl StoredColumn {
     }
 
     /// `row.<field>` converted back to the record's type (`?` on a bad PHC string).
-    pub fn from_row(&self) -> TokenStream {
+    pub fn read_from_row(&self) -> TokenStream {
         let field = &self.field;
         match self.storage {
             Storage::Plain => quote!(row.#field),

@@ -35,7 +35,7 @@ pub fn row(c: &Container, table: &Path, record: &Ident, columns: &[StoredColumn]
         quote!(#field: #value)
     });
     let from_row = columns.iter().map(|col| {
-        let (field, value) = (&col.field, col.from_row());
+        let (field, value) = (&col.field, col.read_from_row());
         quote!(#field: #value)
     });
     let table_text = quote!(#table).to_string().replace(' ', "");

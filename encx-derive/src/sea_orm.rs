@@ -36,7 +36,7 @@ pub fn entity(
         quote!(#field: ::encx_sea_orm::sea_orm::ActiveValue::Set(#value))
     });
     let from_model = columns.iter().map(|col| {
-        let (field, value) = (&col.field, col.from_row());
+        let (field, value) = (&col.field, col.read_from_row());
         quote!(#field: #value)
     });
     let doc = format!(

@@ -46,7 +46,7 @@ fn id_column<T: EncryptedEntity>() -> Result<ColumnOf<T>> {
 
 impl Encx {
     /// encx over `crypto` (built as for encx-sqlx, e.g. with `encx_sqlx::SqlKekStore` on the
-    /// pool SeaORM runs on: see [`crate::pool`]).
+    /// pool SeaORM runs on: see [`kek_store`](crate::kek_store)).
     pub fn new(crypto: Crypto) -> Self {
         Encx {
             crypto,
