@@ -33,3 +33,12 @@ impl Error {
 
 /// encx-diesel's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl encx_sqlx::audit::AuditFailure for Error {
+    fn outcome(&self) -> encx::audit::AuditOutcome {
+        match self {
+            Error::Crypto(e) => encx_sqlx::audit::AuditFailure::outcome(e),
+            Error::Db(_) => encx::audit::AuditOutcome::FailedElsewhere,
+        }
+    }
+}

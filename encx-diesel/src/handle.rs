@@ -3,14 +3,14 @@
 //! `filter(...eq_any(...))` and the re-check of what that returns.
 
 use std::fmt;
-use std::time::{Instant, SystemTime};
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::audit::{AuditAction, AuditEvent};
 use encx::{CompoundIndex, Crypto, Encrypted, Indexable, RecordId, SearchField};
-use encx_sqlx::{Lookup, RejectedRow};
+use encx_sqlx::audit::{audited_now, event_about};
+use encx_sqlx::Lookup;
 use tokio::runtime::Handle;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::row::{DieselEncrypted, RowOf};
 use crate::wait::wait;
 
@@ -57,48 +57,33 @@ impl Encx {
         &self.crypto
     }
 
-    fn record(
+    /// Runs `work` under the audit event `event` (by this handle's actor), sent to the
+    /// crypto's audit sink as `Repo` sends its own.
+    fn audited<R>(
         &self,
-        action: AuditAction,
-        table: &'static str,
-        record: Option<String>,
-        records: u64,
-        started: Instant,
-        error: Option<&Error>,
-    ) {
-        {
-            let sink = self.crypto.audit_sink();
-            let mut event = AuditEvent::new(action, table, SystemTime::now());
-            event.record = record;
-            event.actor = self.actor.clone();
-            event.records = records;
-            event.duration = started.elapsed();
-            event.outcome = match error {
-                None => AuditOutcome::Ok,
-                Some(Error::Crypto(e)) => AuditOutcome::Failed(e.kind()),
-                Some(_) => AuditOutcome::FailedElsewhere,
-            };
-            sink.record(event.escaped());
-        }
+        mut event: AuditEvent,
+        work: impl FnOnce() -> Result<R>,
+        describe: impl FnOnce(&R, &mut AuditEvent),
+    ) -> Result<R> {
+        event.actor = self.actor.clone();
+        audited_now(&**self.crypto.audit_sink(), event, work, describe)
     }
 
     /// `value` encrypted under a fresh data key, as the row to insert
     /// (`diesel::insert_into(users::table).values(&row)`) or to write over its old row
     /// (`diesel::update(users::table.find(id)).set(&row)`: every column, the old key gone).
     pub fn encrypt<T: DieselEncrypted>(&self, value: &T) -> Result<RowOf<T>> {
-        let started = Instant::now();
-        let result = wait(&self.runtime, value.encrypt(&self.crypto))
-            .map(T::into_row)
-            .map_err(Error::from);
-        self.record(
-            AuditAction::Encrypt,
-            T::TABLE,
-            Some(value.id_display()),
-            1,
-            started,
-            result.as_ref().err(),
-        );
-        result
+        let event = event_about(AuditAction::Encrypt, None, Some(value));
+        self.audited(
+            event,
+            || {
+                Ok(T::into_row(wait(
+                    &self.runtime,
+                    value.encrypt(&self.crypto),
+                )?))
+            },
+            |_, _| {},
+        )
     }
 
     /// Every value of `values` encrypted, each under its own data key.
@@ -109,23 +94,14 @@ impl Encx {
     /// A row loaded through Diesel, decrypted. An erased row fails with an error whose
     /// `is_shredded()` is true, an altered or moved one with `is_tampered()`.
     pub fn decrypt<T: DieselEncrypted>(&self, row: RowOf<T>) -> Result<T> {
-        let started = Instant::now();
-        let mut shown = None;
-        let result = T::from_row(row)
-            .and_then(|record| {
-                shown = Some(T::record_id_display(&record));
-                wait(&self.runtime, T::decrypt(&record, &self.crypto))
-            })
-            .map_err(Error::from);
-        self.record(
-            AuditAction::Decrypt,
-            T::TABLE,
-            shown,
-            result.is_ok() as u64,
-            started,
-            result.as_ref().err(),
-        );
-        result
+        let record = T::from_row(row)?;
+        let mut event = event_about::<T>(AuditAction::Decrypt, None, None);
+        event.record = Some(T::record_id_display(&record));
+        self.audited(
+            event,
+            || Ok(wait(&self.runtime, T::decrypt(&record, &self.crypto))?),
+            |_, e| e.records = 1,
+        )
     }
 
     /// Rows decrypted; the first failure fails all.
@@ -164,7 +140,7 @@ impl Encx {
     /// really equals `value` (a blind index is truncated, so a few candidates hold other
     /// values). Erased rows are skipped; a row that fails an integrity check is never
     /// returned and does not hide the others: it is logged (`tracing`, `warn`, target
-    /// `encx_diesel::integrity`) and listed in [`Lookup::rejected`].
+    /// `encx_sqlx::integrity`) and listed in [`Lookup::rejected`].
     pub fn recheck<T, V>(
         &self,
         field: SearchField<T>,
@@ -202,37 +178,25 @@ impl Encx {
         matches: impl Fn(&T) -> bool,
         column: &'static str,
     ) -> Result<Lookup<T>> {
-        let started = Instant::now();
-        let work = || -> Result<Lookup<T>> {
+        let mut event = event_about::<T>(AuditAction::FindBy, None, None);
+        event.fields = vec![column];
+        let work = || {
             let mut lookup = Lookup::default();
             for row in rows {
                 let record = T::from_row(row)?;
-                match wait(&self.runtime, T::decrypt(&record, &self.crypto)) {
-                    Ok(t) if matches(&t) => lookup.found.push(t),
-                    Ok(_) => {}
-                    Err(e) if e.is_shredded() => {}
-                    Err(e) if e.is_tampered() => lookup.rejected.push(rejected::<T>(&record, e)),
-                    Err(e) => return Err(e.into()),
-                }
+                let decrypted = wait(&self.runtime, T::decrypt(&record, &self.crypto));
+                lookup.sort(
+                    <T as Encrypted>::TABLE,
+                    || T::record_id_display(&record),
+                    decrypted,
+                    &matches,
+                )?;
             }
             Ok(lookup)
         };
-        let result = work();
-        {
-            let sink = self.crypto.audit_sink();
-            let mut event = AuditEvent::new(AuditAction::FindBy, T::TABLE, SystemTime::now());
-            event.fields = vec![column];
-            event.actor = self.actor.clone();
-            event.records = result.as_ref().map_or(0, |l| l.found.len() as u64);
-            event.duration = started.elapsed();
-            event.outcome = match &result {
-                Ok(_) => AuditOutcome::Ok,
-                Err(Error::Crypto(e)) => AuditOutcome::Failed(e.kind()),
-                Err(_) => AuditOutcome::FailedElsewhere,
-            };
-            sink.record(event.escaped());
-        }
-        result
+        self.audited(event, work, |lookup, e| {
+            e.records = lookup.found.len() as u64
+        })
     }
 
     /// The changeset that crypto-shreds a row of `T`'s table:
@@ -245,28 +209,8 @@ impl Encx {
     /// Records the audit event of an erasure once Diesel ran it (`rows`: what `execute`
     /// returned).
     pub fn erased<T: DieselEncrypted, I: RecordId + ?Sized>(&self, id: &I, rows: usize) {
-        self.record(
-            AuditAction::Erase,
-            T::TABLE,
-            Some(id.record_id_display()),
-            rows as u64,
-            Instant::now(),
-            None,
-        );
-    }
-}
-
-fn rejected<T: Encrypted>(record: &T::Record, error: encx::Error) -> RejectedRow {
-    let shown = T::record_id_display(record);
-    tracing::warn!(
-        target: "encx_diesel::integrity",
-        table = T::TABLE,
-        record = %shown,
-        "a candidate row failed an integrity check and was skipped"
-    );
-    RejectedRow {
-        table: T::TABLE,
-        record: shown,
-        error,
+        let mut event = event_about::<T>(AuditAction::Erase, None, None);
+        event.record = Some(id.record_id_display());
+        let _ = self.audited(event, || Ok(rows), |rows, e| e.records = *rows as u64);
     }
 }

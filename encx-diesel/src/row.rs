@@ -9,7 +9,7 @@ use encx::{Encrypted, HasRecordId};
 /// crypto-shreds a row.
 ///
 /// Generated; not meant to be implemented by hand.
-pub trait DieselEncrypted: Encrypted + HasRecordId {
+pub trait DieselEncrypted: Encrypted + HasRecordId + encx::schema::Schema {
     /// The Diesel row: every stored column, ciphertexts and keys as bytes.
     type Row: Send;
     /// The changeset setting the wrapped DEK and every blind index to NULL.

@@ -58,3 +58,13 @@ impl Error {
 
 /// encx-sea-orm's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl encx_sqlx::audit::AuditFailure for Error {
+    fn outcome(&self) -> encx::audit::AuditOutcome {
+        match self {
+            Error::Crypto(e) => e.outcome(),
+            Error::Store(e) => e.outcome(),
+            _ => encx::audit::AuditOutcome::FailedElsewhere,
+        }
+    }
+}

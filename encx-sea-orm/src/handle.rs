@@ -2,12 +2,12 @@
 //! re-check, erasure, on any SeaORM connection or transaction.
 
 use std::str::FromStr;
-use std::time::{Instant, SystemTime};
 
-use encx::audit::{AuditAction, AuditEvent, AuditOutcome};
+use encx::audit::{AuditAction, AuditEvent};
 use encx::schema::{ColumnKind, Schema};
 use encx::{CompoundIndex, Crypto, Encrypted, Indexable, SearchField};
-use encx_sqlx::{Lookup, RejectedRow};
+use encx_sqlx::audit::{audited, event_about};
+use encx_sqlx::Lookup;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 
@@ -66,29 +66,35 @@ impl Encx {
         &self.crypto
     }
 
-    fn record(
+    /// Runs `work` under the audit event `event` (by this handle's actor), sent to the
+    /// crypto's audit sink as `Repo` sends its own.
+    async fn audited<R>(
         &self,
-        action: AuditAction,
-        table: &'static str,
-        record: Option<String>,
-        records: u64,
-        started: Instant,
-        error: Option<&Error>,
-    ) {
-        {
-            let sink = self.crypto.audit_sink();
-            let mut event = AuditEvent::new(action, table, SystemTime::now());
-            event.record = record;
-            event.actor = self.actor.clone();
-            event.records = records;
-            event.duration = started.elapsed();
-            event.outcome = match error {
-                None => AuditOutcome::Ok,
-                Some(Error::Crypto(e)) => AuditOutcome::Failed(e.kind()),
-                Some(_) => AuditOutcome::FailedElsewhere,
-            };
-            sink.record(event.escaped());
-        }
+        mut event: AuditEvent,
+        work: impl std::future::Future<Output = Result<R>>,
+        describe: impl FnOnce(&R, &mut AuditEvent),
+    ) -> Result<R> {
+        event.actor = self.actor.clone();
+        audited(&**self.crypto.audit_sink(), event, work, describe).await
+    }
+
+    /// Encrypts `value` under a fresh data key and writes it with `write` (insert or update).
+    async fn write<T, F>(&self, value: &T, write: impl FnOnce(T::ActiveModel) -> F) -> Result<()>
+    where
+        T: EncryptedEntity,
+        F: std::future::Future<Output = Result<(), sea_orm::DbErr>>,
+    {
+        let work = async {
+            let record = value.encrypt(&self.crypto).await?;
+            write(T::into_active_model(record)).await?;
+            Ok(())
+        };
+        self.audited(
+            event_about(AuditAction::Encrypt, None, Some(value)),
+            work,
+            |_, _| {},
+        )
+        .await
     }
 
     /// Encrypts `value` under a fresh data key and inserts it.
@@ -106,24 +112,13 @@ impl Encx {
         T: EncryptedEntity,
         C: ConnectionTrait,
     {
-        let started = Instant::now();
-        let work = async {
-            let record = value.encrypt(&self.crypto).await?;
-            <T::Entity as EntityTrait>::insert(T::into_active_model(record))
+        self.write(value, |model| async {
+            <T::Entity as EntityTrait>::insert(model)
                 .exec_without_returning(db)
-                .await?;
-            Ok(())
-        };
-        let result = work.await;
-        self.record(
-            AuditAction::Encrypt,
-            <T as Encrypted>::TABLE,
-            Some(value.id_display()),
-            1,
-            started,
-            result.as_ref().err(),
-        );
-        result
+                .await
+                .map(drop)
+        })
+        .await
     }
 
     /// Encrypts `value` again under a fresh data key and writes every column of its row
@@ -133,24 +128,13 @@ impl Encx {
         T: EncryptedEntity,
         C: ConnectionTrait,
     {
-        let started = Instant::now();
-        let work = async {
-            let record = value.encrypt(&self.crypto).await?;
-            <T::Entity as EntityTrait>::update(T::into_active_model(record))
+        self.write(value, |model| async {
+            <T::Entity as EntityTrait>::update(model)
                 .exec_without_returning(db)
-                .await?;
-            Ok(())
-        };
-        let result = work.await;
-        self.record(
-            AuditAction::Encrypt,
-            <T as Encrypted>::TABLE,
-            Some(value.id_display()),
-            1,
-            started,
-            result.as_ref().err(),
-        );
-        result
+                .await
+                .map(drop)
+        })
+        .await
     }
 
     /// Decrypts a model loaded through SeaORM (`Entity::find()...one(db)`).
@@ -175,8 +159,9 @@ impl Encx {
         T: EncryptedEntity,
         C: ConnectionTrait,
     {
-        let started = Instant::now();
         let id: Value = id.into();
+        let mut event = event_about::<T>(AuditAction::Decrypt, None, None);
+        event.record = Some(value_text(&id));
         let work = async {
             let found = <T::Entity as EntityTrait>::find()
                 .filter(id_column::<T>()?.eq(id.clone()))
@@ -187,17 +172,8 @@ impl Encx {
                 None => Ok(None),
             }
         };
-        let result = work.await;
-        let count = matches!(result, Ok(Some(_))) as u64;
-        self.record(
-            AuditAction::Decrypt,
-            <T as Encrypted>::TABLE,
-            Some(value_text(&id)),
-            count,
-            started,
-            result.as_ref().err(),
-        );
-        result
+        self.audited(event, work, |found, e| e.records = found.is_some() as u64)
+            .await
     }
 
     /// A SeaORM filter on `field`'s blind index for `value` (every index key version):
@@ -226,7 +202,7 @@ impl Encx {
     /// `field` really equals `value` (a blind index is truncated, so a few candidates are
     /// other values). Erased records are skipped; a row that fails an integrity check is
     /// never returned and does not hide the others: it is logged (`tracing`, `warn`, target
-    /// `encx_sea_orm::integrity`) and listed in [`Lookup::rejected`].
+    /// `encx_sqlx::integrity`) and listed in [`Lookup::rejected`].
     pub async fn recheck<T, V>(
         &self,
         field: SearchField<T>,
@@ -248,18 +224,10 @@ impl Encx {
         values: &[&(dyn Indexable + Sync)],
         candidates: Vec<ModelOf<T>>,
     ) -> Result<Lookup<T>> {
-        let mut lookup = Lookup::default();
-        for model in candidates {
-            let record = T::from_model(model)?;
-            match T::decrypt(&record, &self.crypto).await {
-                Ok(t) if index.matches(&self.crypto, &t, &parts(values)) => lookup.found.push(t),
-                Ok(_) => {}
-                Err(e) if e.is_shredded() => {}
-                Err(e) if e.is_tampered() => lookup.rejected.push(rejected::<T>(&record, e)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(lookup)
+        self.keep(candidates, |t| {
+            index.matches(&self.crypto, t, &parts(values))
+        })
+        .await
     }
 
     async fn keep<T: EncryptedEntity>(
@@ -270,13 +238,13 @@ impl Encx {
         let mut lookup = Lookup::default();
         for model in candidates {
             let record = T::from_model(model)?;
-            match T::decrypt(&record, &self.crypto).await {
-                Ok(t) if matches(&t) => lookup.found.push(t),
-                Ok(_) => {}
-                Err(e) if e.is_shredded() => {}
-                Err(e) if e.is_tampered() => lookup.rejected.push(rejected::<T>(&record, e)),
-                Err(e) => return Err(e.into()),
-            }
+            let decrypted = T::decrypt(&record, &self.crypto).await;
+            lookup.sort(
+                <T as Encrypted>::TABLE,
+                || T::record_id_display(&record),
+                decrypted,
+                &matches,
+            )?;
         }
         Ok(lookup)
     }
@@ -289,7 +257,8 @@ impl Encx {
         C: ConnectionTrait,
         V: Indexable + ?Sized,
     {
-        let started = Instant::now();
+        let mut event = event_about::<T>(AuditAction::FindBy, None, None);
+        event.fields = vec![field.column()];
         let work = async {
             let candidates = <T::Entity as EntityTrait>::find()
                 .filter(self.matches(field, value)?)
@@ -297,17 +266,8 @@ impl Encx {
                 .await?;
             Ok(self.recheck(field, value, candidates).await?.found)
         };
-        let result: Result<Vec<T>> = work.await;
-        let count = result.as_ref().map(|v| v.len() as u64).unwrap_or(0);
-        self.record(
-            AuditAction::FindBy,
-            <T as Encrypted>::TABLE,
-            None,
-            count,
-            started,
-            result.as_ref().err(),
-        );
-        result
+        self.audited(event, work, |found, e| e.records = found.len() as u64)
+            .await
     }
 
     /// The records whose compound `index` matches `values`, re-checked.
@@ -348,8 +308,9 @@ impl Encx {
         T: EncryptedEntity,
         C: ConnectionTrait,
     {
-        let started = Instant::now();
         let id: Value = id.into();
+        let mut event = event_about::<T>(AuditAction::Erase, None, None);
+        event.record = Some(value_text(&id));
         let work = async {
             let mut update = <T::Entity as EntityTrait>::update_many();
             for c in <T as Schema>::columns() {
@@ -366,17 +327,8 @@ impl Encx {
                 .await?;
             Ok(done.rows_affected > 0)
         };
-        let result = work.await;
-        let count = matches!(result, Ok(true)) as u64;
-        self.record(
-            AuditAction::Erase,
-            <T as Encrypted>::TABLE,
-            Some(value_text(&id)),
-            count,
-            started,
-            result.as_ref().err(),
-        );
-        result
+        self.audited(event, work, |erased, e| e.records = *erased as u64)
+            .await
     }
 }
 
@@ -393,21 +345,6 @@ fn blind_filter<T: EncryptedEntity>(
 ) -> Result<SimpleExpr> {
     let values: Vec<Vec<u8>> = indexes.into_iter().map(Into::into).collect();
     Ok(column::<T>(column_name)?.is_in(values))
-}
-
-fn rejected<T: EncryptedEntity>(record: &T::Record, error: encx::Error) -> RejectedRow {
-    let shown = T::record_id_display(record);
-    tracing::warn!(
-        target: "encx_sea_orm::integrity",
-        table = <T as Encrypted>::TABLE,
-        record = %shown,
-        "a candidate row failed an integrity check and was skipped"
-    );
-    RejectedRow {
-        table: <T as Encrypted>::TABLE,
-        record: shown,
-        error,
-    }
 }
 
 /// A record id for audit events.

@@ -7,5 +7,5 @@ pub mod audit_log;
 pub mod audit_sink;
 pub(crate) mod audited;
 
-pub use audited::{audited, AuditFailure};
+pub use audited::{audited, audited_now, event_about, AuditFailure};
 pub(crate) mod stream_audit;

@@ -38,6 +38,44 @@ impl<T> Lookup<T> {
     pub fn is_clean(&self) -> bool {
         self.rejected.is_empty()
     }
+
+    /// Sorts one candidate of a blind-index search, as every search of encx does (`Repo` and
+    /// the ORM adapters): `decrypted` is kept when it `matches` (the re-check), skipped when
+    /// its key was erased, refused and logged when it fails an integrity check (`record`
+    /// names it: `table` and its printed id); any other error (a missing key, a KMS outage)
+    /// is returned, and ends the search.
+    ///
+    /// ```
+    /// let mut lookup = encx_sqlx::Lookup::default();
+    /// lookup.sort("users", || "1".into(), Ok(5), |n| *n > 3).unwrap();
+    /// lookup.sort("users", || "2".into(), Ok(2), |n| *n > 3).unwrap();
+    /// assert_eq!(lookup.found, vec![5]);
+    /// ```
+    pub fn sort(
+        &mut self,
+        table: &'static str,
+        record: impl FnOnce() -> String,
+        decrypted: encx::Result<T>,
+        matches: impl FnOnce(&T) -> bool,
+    ) -> encx::Result<()> {
+        match decrypted {
+            Ok(value) if matches(&value) => self.found.push(value),
+            Ok(_) => {}
+            // Erased (alone or with its data subject): never returned.
+            Err(error) if error.is_shredded() => {}
+            Err(error) if error.is_tampered() => {
+                let rejected = RejectedRow {
+                    table,
+                    record: record(),
+                    error,
+                };
+                rejected.log();
+                self.rejected.push(rejected);
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
 }
 
 /// A candidate row that failed an integrity check during a search.

@@ -720,23 +720,13 @@ where
         let mut rows = DB::stream_records::<T::Record>(conn, &sql, args);
         let mut lookup = crate::Lookup::default();
         while let Some(record) = rows.try_next().await? {
-            let record = &record;
-            match T::decrypt(record, &self.crypto).await {
-                Ok(value) if matches(&value) => lookup.found.push(value),
-                Ok(_) => {}
-                // Erased with its data subject: never returned, like an erased record.
-                Err(error) if error.is_shredded() => {}
-                Err(error) if error.is_tampered() => {
-                    let rejected = crate::RejectedRow {
-                        table: self.sql.table,
-                        record: T::record_id_display(record),
-                        error,
-                    };
-                    rejected.log();
-                    lookup.rejected.push(rejected);
-                }
-                Err(error) => return Err(error.into()),
-            }
+            let decrypted = T::decrypt(&record, &self.crypto).await;
+            lookup.sort(
+                self.sql.table,
+                || T::record_id_display(&record),
+                decrypted,
+                &matches,
+            )?;
         }
         Ok(lookup)
     }
