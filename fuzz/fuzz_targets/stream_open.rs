@@ -1,7 +1,7 @@
 //! Encrypted streams (`encx::stream`, `encx backup decrypt`): any bytes give a typed error,
 //! never a panic nor an allocation beyond the header's limits; the blocking reader, the
-//! async decrypter and the `AsyncRead` adapter agree on every input (same plaintext, or all
-//! refuse). Seeds are streams
+//! async decrypter and the adapter (through `AsyncRead` and `AsyncBufRead`) agree on every
+//! input (same plaintext, or all refuse). Seeds are streams
 //! under the fixed local master key (see `examples/seeds.rs`), so mutations reach the segments.
 #![no_main]
 
@@ -32,18 +32,27 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let asynchronous =
         futures_executor::block_on(stream::decrypt(keyring, data, &mut out, None)).map(|_| out);
-    let adapted = futures_executor::block_on(async {
-        let mut input = data;
-        let header = Header::read_from_async(&mut input).await?;
-        let mut reader = header.open(keyring).await?.async_reader(input);
-        let mut out = Vec::new();
-        tokio::io::copy(&mut reader, &mut out).await?;
-        Ok::<_, encx::Error>(out)
-    });
-    match (&asynchronous, &adapted) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b),
-        (Err(_), Err(_)) => {}
-        _ => panic!("the async decrypter and the adapter disagree: {asynchronous:?} / {adapted:?}"),
+    for buffered in [false, true] {
+        let adapted = futures_executor::block_on(async {
+            let mut input = data;
+            let header = Header::read_from_async(&mut input).await?;
+            let mut reader = header.open(keyring).await?.async_reader(input);
+            let mut out = Vec::new();
+            if buffered {
+                tokio::io::copy_buf(&mut reader, &mut out).await?;
+            } else {
+                tokio::io::copy(&mut reader, &mut out).await?;
+            }
+            Ok::<_, encx::Error>(out)
+        });
+        match (&asynchronous, &adapted) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => panic!(
+                "the async decrypter and the adapter (buffered: {buffered}) disagree: \
+                 {asynchronous:?} / {adapted:?}"
+            ),
+        }
     }
     match (&blocking, &asynchronous) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),

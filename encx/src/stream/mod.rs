@@ -15,8 +15,8 @@
 //!   [`Opener::reader`] (an [`std::io::Read`]).
 //! - Async (tokio): [`encrypt`] from an `AsyncRead` to an `AsyncWrite`, [`decrypt`] back;
 //!   or the adapters [`Sealer::async_writer`] (an `AsyncWrite`; shut it down to end the
-//!   stream) and [`Header::read_from_async`] + [`Opener::async_reader`] (an `AsyncRead`), to
-//!   compose with `tokio::io::copy`, HTTP bodies or uploads. Their I/O errors carry the
+//!   stream) and [`Header::read_from_async`] + [`Opener::async_reader`] (an `AsyncRead` and
+//!   `AsyncBufRead`), to compose with `tokio::io::copy_buf`, HTTP bodies or uploads. Their I/O errors carry the
 //!   [`Error`]: `?` into an `encx::Error` gives back `Tampered` or `Truncated`.
 //!
 //! Decryption hands out each segment as soon as it is authentic, before the end is seen:

@@ -62,15 +62,34 @@ fn open_async(keyring: &LocalKeyring, sealed: &[u8]) -> Result<Vec<u8>> {
     by_function
 }
 
+/// Decrypts through the `AsyncRead` adapter (`tokio::io::copy`), and checks that its
+/// `AsyncBufRead` side (`tokio::io::copy_buf`) gives the same plaintext or the same error.
 fn open_adapter(keyring: &LocalKeyring, sealed: &[u8]) -> Result<Vec<u8>> {
-    rt().block_on(async {
-        let mut input = Trickle::new(sealed);
-        let header = Header::read_from_async(&mut input).await?;
-        let mut reader = header.open(keyring).await?.async_reader(input);
-        let mut out = Vec::new();
-        tokio::io::copy(&mut reader, &mut out).await?;
-        Ok(out)
-    })
+    let through = |buffered: bool| {
+        rt().block_on(async {
+            let mut input = Trickle::new(sealed);
+            let header = Header::read_from_async(&mut input).await?;
+            let mut reader = header.open(keyring).await?.async_reader(input);
+            let mut out = Vec::new();
+            if buffered {
+                tokio::io::copy_buf(&mut reader, &mut out).await?;
+            } else {
+                tokio::io::copy(&mut reader, &mut out).await?;
+            }
+            Ok::<_, Error>(out)
+        })
+    };
+    let (by_read, by_buf_read) = (through(false), through(true));
+    match (&by_read, &by_buf_read) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "AsyncRead and AsyncBufRead agree"),
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "{a:?} / {b:?}"
+        ),
+        _ => panic!("AsyncRead {by_read:?}, AsyncBufRead {by_buf_read:?}"),
+    }
+    by_read
 }
 
 /// An `AsyncRead` over bytes, or an `AsyncWrite` into a `Vec`, that moves 1 to 23 bytes per
@@ -741,4 +760,50 @@ fn a_failing_reader_is_an_io_error_not_a_truncated_stream() {
         .block_on(Header::read_from_async(&mut &[1u8, b'S'][..]))
         .unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+}
+
+#[test]
+fn the_buffered_read_side_hands_out_whole_segments_and_takes_partial_consumes() {
+    use tokio::io::AsyncBufReadExt;
+    let keyring = keyring();
+    // lines that cross segment boundaries
+    let text: Vec<u8> = (0..3 * SEG / 10)
+        .flat_map(|i| format!("{i:08}\n").into_bytes())
+        .collect();
+    let sealed = seal_sync(&keyring, &text, SEG);
+    let (lines, first_fill) = rt().block_on(async {
+        let mut input = &sealed[..];
+        let header = Header::read_from_async(&mut input).await.unwrap();
+        let mut reader = header.open(&keyring).await.unwrap().async_reader(input);
+        let first_fill = reader.fill_buf().await.unwrap().len();
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).await.unwrap() > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        // over: the buffer stays empty
+        assert!(reader.fill_buf().await.unwrap().is_empty());
+        (lines, first_fill)
+    });
+    assert_eq!(
+        first_fill, SEG,
+        "a full segment at once, not a copy's worth"
+    );
+    assert_eq!(lines.concat().into_bytes(), text);
+    assert_eq!(lines.len(), 3 * SEG / 10);
+
+    // a tampered segment is never handed out through fill_buf either
+    let mut bad = sealed.clone();
+    let (_, header_len) = Header::decode(&sealed).unwrap();
+    bad[header_len + 3] ^= 1;
+    let err = rt().block_on(async {
+        let mut input = &bad[..];
+        let header = Header::read_from_async(&mut input).await.unwrap();
+        let mut reader = header.open(&keyring).await.unwrap().async_reader(input);
+        let err = reader.fill_buf().await.unwrap_err();
+        // and the reader stays failed
+        assert!(reader.fill_buf().await.is_err());
+        err
+    });
+    assert!(matches!(Error::from(err), Error::Tampered));
 }
