@@ -205,7 +205,9 @@ async fn rows_per_kek<DB: EncxDatabase>(repo: &Repo<Voucher, DB>) -> Vec<(uuid::
 /// TTL the rows it wrote are counted, and only after a second rewrap is the KEK destroyed,
 /// with every record still readable.
 async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
-    const APP_TTL: Duration = Duration::from_secs(4);
+    // Long enough that rotate, rewrap and destroy (three child processes) fit in the window
+    // on a loaded CI machine.
+    const APP_TTL: Duration = Duration::from_secs(10);
     let ttl_ms = APP_TTL.as_millis().to_string();
     let env = [(KEK_TTL_ENV, ttl_ms.as_str())];
     let app = app_vouchers(pool.clone(), APP_TTL).await;
@@ -222,7 +224,7 @@ async fn destroy_waits_for_caches<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &
     let refused = encx_env(url, "vouchers", &["keys", "destroy", &old_id], &env)
         .expect(4, "retired less than the KEK cache TTL ago");
     assert!(
-        refused.err.contains("KEK cache TTL 4 s") && refused.err.contains("wait until"),
+        refused.err.contains("KEK cache TTL 10 s") && refused.err.contains("wait until"),
         "{refused:?}"
     );
     // The hazard is real: the application still wraps new records under the old KEK.
