@@ -17,8 +17,12 @@ use std::str::FromStr;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // WAL and `synchronous = NORMAL`: many tasks at once then run at PostgreSQL's pace
+    // instead of 6× slower (docs/sqlx.md, "SQLite under concurrency").
     let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://quickstart.db")?
-        .create_if_missing(true);
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .connect_with(options)
         .await?;

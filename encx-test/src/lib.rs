@@ -247,6 +247,7 @@ pub async fn sqlite() -> Result<TestDatabase<sqlx::Sqlite>, Error> {
     let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .map_err(Error::new)?
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
         .busy_timeout(std::time::Duration::from_secs(30));
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(4)
