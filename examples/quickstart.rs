@@ -18,7 +18,7 @@ use std::str::FromStr;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // WAL and `synchronous = NORMAL`: many tasks at once then run at PostgreSQL's pace
-    // instead of 6× slower (docs/sqlx.md, "SQLite under concurrency").
+    // instead of 14× slower (docs/sqlx.md, "SQLite under concurrency").
     let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://quickstart.db")?
         .create_if_missing(true)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)

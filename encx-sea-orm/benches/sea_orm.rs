@@ -4,6 +4,10 @@
 //! equality on an indexed column), and a read of 10,000 by id (`id IN (...)`).
 //!
 //! `cargo bench -p encx-sea-orm --features sqlite --bench sea_orm`
+//!
+//! With `--features sqlite,postgres` and `ENCX_BENCH_POSTGRES_URL` (or `ENCX_TEST_POSTGRES_URL`)
+//! the same on PostgreSQL too (groups `sea_orm_postgres_*`), in a database of its own
+//! (`encx_bench_sea_orm`, dropped and created anew).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -80,21 +84,58 @@ struct Bench {
     encx: Encx,
 }
 
-fn setup() -> Bench {
+/// A SQLite file in the temporary directory.
+fn setup_sqlite() -> Bench {
+    let file = std::env::temp_dir().join(format!("encx-bench-sea-orm-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    setup(
+        format!("sqlite://{}?mode=rwc", file.display()),
+        encx::schema::Dialect::Sqlite,
+    )
+}
+
+/// A database of its own (`encx_bench_sea_orm`, dropped and created anew) on the PostgreSQL
+/// server of `url`.
+#[cfg(feature = "postgres")]
+fn setup_postgres(url: &str) -> Bench {
+    const DB: &str = "encx_bench_sea_orm";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = sea_orm::Database::connect(url).await.unwrap();
+        server
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+            .await
+            .unwrap();
+        server
+            .execute_unprepared(&format!("CREATE DATABASE {DB}"))
+            .await
+            .unwrap();
+        server.close().await.unwrap();
+    });
+    let base = url.split('?').next().unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    setup(format!("{server}/{DB}"), encx::schema::Dialect::Postgres)
+}
+
+/// encx's tables and keys, the encrypted table and its plaintext twin, on the database of `url`.
+fn setup(url: String, dialect: encx::schema::Dialect) -> Bench {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let file = std::env::temp_dir().join(format!("encx-bench-sea-orm-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&file);
     let (db, encx) = rt.block_on(async {
-        let mut options = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", file.display()));
+        let mut options = sea_orm::ConnectOptions::new(url);
         options.max_connections(4).sqlx_logging(false);
         let db = sea_orm::Database::connect(options).await.unwrap();
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await.unwrap();
+        if dialect == encx::schema::Dialect::Sqlite {
+            db.execute_unprepared("PRAGMA journal_mode = WAL").await.unwrap();
+        }
         encx_sea_orm::migrate(&db).await.unwrap();
-        for ddl in encx::schema::create_table::<Member>(encx::schema::Dialect::Sqlite).unwrap() {
+        for ddl in encx::schema::create_table::<Member>(dialect).unwrap() {
             db.execute_unprepared(&ddl).await.unwrap();
         }
         db.execute_unprepared(
@@ -141,10 +182,24 @@ async fn insert_plain(b: &Bench, members: &[Member]) {
 }
 
 fn benches(c: &mut Criterion) {
-    let b = setup();
+    run(c, "sea_orm", &setup_sqlite());
+    #[cfg(feature = "postgres")]
+    match ["ENCX_BENCH_POSTGRES_URL", "ENCX_TEST_POSTGRES_URL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok())
+    {
+        Some(url) => run(c, "sea_orm_postgres", &setup_postgres(&url)),
+        None => {
+            println!("PostgreSQL: SKIPPED (no ENCX_BENCH_POSTGRES_URL or ENCX_TEST_POSTGRES_URL)")
+        }
+    }
+}
+
+/// The three measures, each plain SeaORM beside encx-sea-orm, as groups `{name}_...`.
+fn run(c: &mut Criterion, name: &str, b: &Bench) {
     let batch: Vec<Member> = (1_000_000..1_010_000).map(member).collect();
 
-    let mut group = c.benchmark_group("sea_orm_insert_10k");
+    let mut group = c.benchmark_group(format!("{name}_insert_10k"));
     group.sample_size(10);
     group.bench_function("plain", |bench| {
         bench.iter(|| {
@@ -152,7 +207,7 @@ fn benches(c: &mut Criterion) {
                 b.db.execute_unprepared("DELETE FROM bench_plain")
                     .await
                     .unwrap();
-                insert_plain(&b, &batch).await;
+                insert_plain(b, &batch).await;
             })
         })
     });
@@ -162,7 +217,7 @@ fn benches(c: &mut Criterion) {
                 b.db.execute_unprepared("DELETE FROM bench_encrypted")
                     .await
                     .unwrap();
-                insert_encrypted(&b, &batch).await;
+                insert_encrypted(b, &batch).await;
             })
         })
     });
@@ -178,12 +233,12 @@ fn benches(c: &mut Criterion) {
             .await
             .unwrap();
         for chunk in all.chunks(10_000) {
-            insert_plain(&b, chunk).await;
-            insert_encrypted(&b, chunk).await;
+            insert_plain(b, chunk).await;
+            insert_encrypted(b, chunk).await;
         }
     });
 
-    let mut group = c.benchmark_group("sea_orm_lookup_in_100k");
+    let mut group = c.benchmark_group(format!("{name}_lookup_in_100k"));
     group.bench_function("plain", |bench| {
         bench.iter(|| {
             b.rt.block_on(async {
@@ -211,7 +266,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let ids: Vec<i64> = (0..100_000).step_by(10).collect();
-    let mut group = c.benchmark_group("sea_orm_read_10k_by_id");
+    let mut group = c.benchmark_group(format!("{name}_read_10k_by_id"));
     group.sample_size(10);
     group.bench_function("plain", |bench| {
         bench.iter(|| {
