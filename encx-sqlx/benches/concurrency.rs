@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p encx-sqlx --features postgres,mysql,sqlite --bench concurrency`
 //! (PostgreSQL with `ENCX_BENCH_POSTGRES_URL` or `ENCX_TEST_POSTGRES_URL`, MariaDB with
-//! `ENCX_BENCH_MYSQL_URL` or `ENCX_TEST_MYSQL_URL`; each prints SKIPPED without one).
+//! `ENCX_BENCH_MYSQL_URL` or `ENCX_TEST_MYSQL_URL`; each prints SKIPPED without one). Each
+//! server gets a database of its own, `encx_bench_concurrency`, dropped when done.
 //! `ENCX_BENCH_ROUNDS` (default 5) rounds, the median printed.
 //!
 //! The setup is the quickstart's: keys in the database (`SqlKekStore`, blind-index and subject
@@ -115,6 +116,37 @@ async fn median_of<DB: EncxDatabase>(repo: &Repo<Person, DB>, rounds: usize) -> 
     times[times.len() / 2]
 }
 
+/// A database of its own, `encx_bench_concurrency`, dropped and created anew on the server of
+/// `$url` (so that encx's key tables of the bench stay out of the database named there): a
+/// pool on `$url` to drop it with afterwards ([`drop_database!`]), and its URL.
+macro_rules! own_database {
+    ($pool:ty, $url:expr) => {{
+        let url: &str = $url;
+        let admin = <$pool>::connect(url).await.unwrap();
+        for sql in [
+            "DROP DATABASE IF EXISTS encx_bench_concurrency",
+            "CREATE DATABASE encx_bench_concurrency",
+        ] {
+            sqlx::query(sql).execute(&admin).await.unwrap();
+        }
+        let server = url.split('?').next().unwrap();
+        let server = server.rsplit_once('/').map_or(server, |(server, _)| server);
+        (admin, format!("{server}/encx_bench_concurrency"))
+    }};
+}
+
+/// Drops the database [`own_database!`] made, through its `admin` pool.
+macro_rules! drop_database {
+    ($admin:expr) => {{
+        let admin = $admin;
+        sqlx::query("DROP DATABASE encx_bench_concurrency")
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }};
+}
+
 fn url(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| std::env::var(n).ok())
 }
@@ -158,29 +190,14 @@ async fn main() {
     // PostgreSQL first: the other rows are given as multiples of it.
     let postgres = match url(&["ENCX_BENCH_POSTGRES_URL", "ENCX_TEST_POSTGRES_URL"]) {
         Some(url) => {
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query("DROP DATABASE IF EXISTS encx_bench_concurrency")
-                .execute(&admin)
-                .await
-                .unwrap();
-            sqlx::query("CREATE DATABASE encx_bench_concurrency")
-                .execute(&admin)
-                .await
-                .unwrap();
-            let db_url = match url.rsplit_once('/') {
-                Some((server, _)) => format!("{server}/encx_bench_concurrency"),
-                None => url.clone(),
-            };
+            let (admin, db_url) = own_database!(sqlx::PgPool, &url);
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .connect(&db_url)
                 .await
                 .unwrap();
             let took = median_of(&repo(pool.clone()).await, rounds).await;
             pool.close().await;
-            sqlx::query("DROP DATABASE encx_bench_concurrency")
-                .execute(&admin)
-                .await
-                .unwrap();
+            drop_database!(admin);
             Some(took)
         }
         None => {
@@ -191,20 +208,14 @@ async fn main() {
 
     let mariadb = match url(&["ENCX_BENCH_MYSQL_URL", "ENCX_TEST_MYSQL_URL"]) {
         Some(url) => {
+            let (admin, db_url) = own_database!(sqlx::MySqlPool, &url);
             let pool = sqlx::mysql::MySqlPoolOptions::new()
-                .connect(&url)
-                .await
-                .unwrap();
-            sqlx::query("DROP TABLE IF EXISTS bench_people")
-                .execute(&pool)
+                .connect(&db_url)
                 .await
                 .unwrap();
             let took = median_of(&repo(pool.clone()).await, rounds).await;
-            sqlx::query("DROP TABLE bench_people")
-                .execute(&pool)
-                .await
-                .unwrap();
             pool.close().await;
+            drop_database!(admin);
             Some(took)
         }
         None => {
