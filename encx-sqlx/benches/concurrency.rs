@@ -116,11 +116,11 @@ async fn median_of<DB: EncxDatabase>(repo: &Repo<Person, DB>, rounds: usize) -> 
     times[times.len() / 2]
 }
 
-/// A database of its own, `encx_bench_concurrency`, dropped and created anew on the server of
-/// `$url` (so that encx's key tables of the bench stay out of the database named there): a
-/// pool on `$url` to drop it with afterwards ([`drop_database!`]), and its URL.
-macro_rules! own_database {
-    ($pool:ty, $url:expr) => {{
+/// The median round on a database of its own, `encx_bench_concurrency`, dropped and created
+/// anew on the server of `$url` and dropped when done (so that the bench's key tables stay out
+/// of the database named there).
+macro_rules! median_on_own_database {
+    ($pool:ty, $url:expr, $rounds:expr) => {{
         let url: &str = $url;
         let admin = <$pool>::connect(url).await.unwrap();
         for sql in [
@@ -131,19 +131,17 @@ macro_rules! own_database {
         }
         let server = url.split('?').next().unwrap();
         let server = server.rsplit_once('/').map_or(server, |(server, _)| server);
-        (admin, format!("{server}/encx_bench_concurrency"))
-    }};
-}
-
-/// Drops the database [`own_database!`] made, through its `admin` pool.
-macro_rules! drop_database {
-    ($admin:expr) => {{
-        let admin = $admin;
+        let pool = <$pool>::connect(&format!("{server}/encx_bench_concurrency"))
+            .await
+            .unwrap();
+        let took = median_of(&repo(pool.clone()).await, $rounds).await;
+        pool.close().await;
         sqlx::query("DROP DATABASE encx_bench_concurrency")
             .execute(&admin)
             .await
             .unwrap();
         admin.close().await;
+        took
     }};
 }
 
@@ -189,17 +187,7 @@ async fn main() {
 
     // PostgreSQL first: the other rows are given as multiples of it.
     let postgres = match url(&["ENCX_BENCH_POSTGRES_URL", "ENCX_TEST_POSTGRES_URL"]) {
-        Some(url) => {
-            let (admin, db_url) = own_database!(sqlx::PgPool, &url);
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .connect(&db_url)
-                .await
-                .unwrap();
-            let took = median_of(&repo(pool.clone()).await, rounds).await;
-            pool.close().await;
-            drop_database!(admin);
-            Some(took)
-        }
+        Some(url) => Some(median_on_own_database!(sqlx::PgPool, &url, rounds)),
         None => {
             println!("PostgreSQL: SKIPPED (no ENCX_BENCH_POSTGRES_URL or ENCX_TEST_POSTGRES_URL)");
             None
@@ -207,17 +195,7 @@ async fn main() {
     };
 
     let mariadb = match url(&["ENCX_BENCH_MYSQL_URL", "ENCX_TEST_MYSQL_URL"]) {
-        Some(url) => {
-            let (admin, db_url) = own_database!(sqlx::MySqlPool, &url);
-            let pool = sqlx::mysql::MySqlPoolOptions::new()
-                .connect(&db_url)
-                .await
-                .unwrap();
-            let took = median_of(&repo(pool.clone()).await, rounds).await;
-            pool.close().await;
-            drop_database!(admin);
-            Some(took)
-        }
+        Some(url) => Some(median_on_own_database!(sqlx::MySqlPool, &url, rounds)),
         None => {
             println!("MariaDB: SKIPPED (no ENCX_BENCH_MYSQL_URL or ENCX_TEST_MYSQL_URL)");
             None
