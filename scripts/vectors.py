@@ -97,6 +97,15 @@ def seal_field(dek, nonce, table, column, record_id, plaintext):
     return aad, b"\x01" + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad)
 
 
+def bare_field_aad(table, column, record_id):
+    return b"encx:v2" + lp(table.encode()) + lp(column.encode()) + lp(record_id)
+
+
+def seal_bare_field(dek, nonce, table, column, record_id, value_bytes):
+    aad = bare_field_aad(table, column, record_id)
+    return aad, b"\x02" + nonce + AESGCM(dek).encrypt(nonce, value_bytes, aad)
+
+
 # ------------------------------------------------------------------ §2 wrapped data key
 KIND = {"local": 0x01, "hierarchical": 0x03, "subject": 0x04}
 
@@ -241,6 +250,28 @@ def build():
         table = "t" * (aad_len - 28)
         field(f"AAD of {aad_len} bytes", table, "c", i64be(7), "i64 7",
               postcard_str("boundary"), 'String "boundary"', f"nonce aad {aad_len}")
+
+    # §1 format 2: strings and byte strings, bare (no length prefix), under the same DEK.
+    bare_fields = []
+
+    def bare_field(name, table, column, record_id, record_id_note, value, value_note, nonce_label):
+        nonce = fixed(nonce_label, 12)
+        aad, blob = seal_bare_field(dek, nonce, table, column, record_id, value)
+        bare_fields.append({
+            "name": name, "dek": hx(dek), "nonce": hx(nonce), "table": table, "column": column,
+            "record_id": hx(record_id), "record_id_is": record_id_note,
+            "plaintext": hx(value), "plaintext_is": value_note,
+            "aad": hx(aad), "aad_len": len(aad), "ciphertext": hx(blob),
+        })
+
+    bare_field("string, i64 id", "users", "email", i64be(7), "i64 7",
+               b"ada@example.com", 'String "ada@example.com"', "bare nonce 1")
+    bare_field("empty string, string id", "notes", "body", b"note-1", 'String "note-1"',
+               b"", 'String ""', "bare nonce 2")
+    bare_field("multi-byte UTF-8, uuid id", "users", "name", user_id.bytes, f"Uuid {user_id}",
+               "Zoë 😀".encode(), 'String "Zoë 😀"', "bare nonce 3")
+    bare_field("Uuid value (a byte string: its 16 bytes)", "users", "ref", i64be(7), "i64 7",
+               user_id.bytes, f"Uuid {user_id}", "bare nonce 4")
 
     # §2 wrapped DEKs, one per kind.
     salt = fixed("salt 1", 16)
@@ -413,6 +444,7 @@ def build():
         ),
         "keys": keys,
         "field_ciphertexts": fields,
+        "bare_field_ciphertexts": bare_fields,
         "wrapped_deks": wrapped,
         "key_rows": key_rows,
         "subject_key_rows": subject_rows,

@@ -1,5 +1,6 @@
 //! Field plaintext encoding: postcard 1.x over serde, so any `Serialize + DeserializeOwned`
-//! type can be an encrypted field.
+//! type can be an encrypted field (format-1 field ciphertexts); a value that is one string or
+//! one byte string is stored bare instead, its bytes alone (format 2, [`bare_len`]).
 //!
 //! ```
 //! let bytes = encx::codec::encode(&("Ada", 36u8))?;
@@ -15,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+
+mod bare;
+pub(crate) use bare::encode_bare_into;
+pub use bare::{bare_len, decode_bare, encode_bare};
 
 /// Encodes a value; the buffer is wiped when dropped.
 ///

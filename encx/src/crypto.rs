@@ -54,6 +54,8 @@ struct Inner {
     audit: Arc<dyn AuditSink>,
     /// The AES-GCM implementation of record ciphers.
     aead: Backend,
+    /// New fields in format 1 only ([`CryptoBuilder::field_format_1_only`]).
+    format_1_only: bool,
 }
 
 impl fmt::Debug for Crypto {
@@ -80,6 +82,7 @@ pub struct CryptoBuilder {
     subject_cache: Option<(Duration, usize)>,
     audit: Option<Arc<dyn AuditSink>>,
     aead: Option<Backend>,
+    format_1_only: bool,
 }
 
 impl fmt::Debug for CryptoBuilder {
@@ -185,6 +188,28 @@ impl CryptoBuilder {
         self
     }
 
+    /// Writes every field in format 1 (postcard), as encx did before format 2 (bare strings
+    /// and byte strings, `docs/format.md` §1): for a rolling upgrade from such a version, until
+    /// every process that reads the data reads format 2; then drop the call. Reading takes
+    /// both formats either way.
+    ///
+    /// ```
+    /// # async fn demo() -> encx::Result<()> {
+    /// use encx::{Crypto, LocalKeyring, MasterKey};
+    /// let crypto = Crypto::builder()
+    ///     .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
+    ///     .field_format_1_only()
+    ///     .build()
+    ///     .await?;
+    /// let sealer = crypto.seal_record("users", b"user-1").await?;
+    /// assert_eq!(sealer.seal("email", "ada@example.com")?.as_bytes()[0], 0x01);
+    /// # Ok(()) }
+    /// ```
+    pub fn field_format_1_only(mut self) -> Self {
+        self.format_1_only = true;
+        self
+    }
+
     /// Builds it, loading index keys from their store if one was given.
     pub async fn build(self) -> Result<Crypto> {
         let keyring = self
@@ -214,6 +239,7 @@ impl CryptoBuilder {
                 password: self.password.unwrap_or_default(),
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
                 aead,
+                format_1_only: self.format_1_only,
                 subjects: self.subject_store.map(|store| {
                     let (ttl, entries) = self
                         .subject_cache
@@ -270,7 +296,8 @@ impl Crypto {
         };
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek, self.inner.aead)?,
+            FieldCipher::for_new_record_key(&dek, self.inner.aead)?
+                .writing_format_1_only(self.inner.format_1_only),
             wrapped,
         ))
     }
@@ -294,7 +321,8 @@ impl Crypto {
         let wrapped = subject::wrap_dek(&key, &dek, &KeyContext::new(table, record_id))?;
         Ok(RecordSealer::new(
             RecordContext::new(table, record_id),
-            FieldCipher::for_new_record_key(&dek, self.inner.aead)?,
+            FieldCipher::for_new_record_key(&dek, self.inner.aead)?
+                .writing_format_1_only(self.inner.format_1_only),
             wrapped,
         ))
     }

@@ -153,15 +153,138 @@ fn field_ciphertexts_are_the_vectors_bytes() {
     }
 }
 
+/// A bare vector's value as the Rust type it holds: a `Uuid` or a string.
+fn seal_bare_vector(cipher: &FieldCipher, ctx: &FieldContext<'_>, v: &Value) -> Vec<u8> {
+    let plaintext = hex(&v["plaintext"]);
+    if text(&v["name"]).starts_with("Uuid value") {
+        let id = uuid::Uuid::from_slice(&plaintext).unwrap();
+        cipher.seal_value(ctx, &id).unwrap()
+    } else {
+        cipher
+            .seal_value(ctx, std::str::from_utf8(&plaintext).unwrap())
+            .unwrap()
+    }
+}
+
+#[test]
+fn bare_field_ciphertexts_are_the_vectors_bytes() {
+    let vectors = list("bare_field_ciphertexts");
+    assert!(vectors.len() >= 4);
+    for v in vectors {
+        let record_id = hex(&v["record_id"]);
+        let ctx = FieldContext::new(text(&v["table"]), text(&v["column"]), &record_id);
+        assert_eq!(ctx.bare_aad(), hex(&v["aad"]), "{}", v["name"]);
+        let dek = Dek::from_bytes(key32(&v["dek"]));
+        let expected = hex(&v["ciphertext"]);
+        let nonce = hex(&v["nonce"]);
+        let cipher = FieldCipher::new(&dek).unwrap();
+        let sealed = scripted::with(&nonce, || seal_bare_vector(&cipher, &ctx, v));
+        assert_eq!(
+            hex::encode(&sealed),
+            hex::encode(&expected),
+            "{}",
+            v["name"]
+        );
+
+        let plaintext = hex(&v["plaintext"]);
+        if text(&v["name"]).starts_with("Uuid value") {
+            let id: uuid::Uuid = cipher.open_value(&ctx, &expected).unwrap();
+            assert_eq!(id.as_bytes().as_slice(), plaintext);
+        } else {
+            let opened: String = cipher.open_value(&ctx, &expected).unwrap();
+            assert_eq!(opened.as_bytes(), plaintext);
+            // A String opens into a buffer of exactly its length: nothing to move or trim.
+            assert_eq!(opened.capacity(), plaintext.len());
+        }
+        every_flip_is_tampered(&expected, |b| {
+            cipher.open_value::<uuid::Uuid>(&ctx, b).map(drop)
+        });
+        // The format byte is bound through the AAD label: read as format 1, it fails
+        // authentication instead of being decoded as postcard.
+        let mut as_format_1 = expected.clone();
+        as_format_1[0] = crate::cipher::FORMAT_V1;
+        assert!(cipher
+            .open_value::<String>(&ctx, &as_format_1)
+            .unwrap_err()
+            .is_tampered());
+        // The raw `open` reads format 1 only.
+        assert!(matches!(
+            cipher.open(&ctx, &expected),
+            Err(crate::Error::UnsupportedFormat { version: 2, .. })
+        ));
+        let other = FieldContext::new(text(&v["table"]), "other", &record_id);
+        assert!(cipher
+            .open_value::<String>(&other, &expected)
+            .unwrap_err()
+            .is_tampered());
+    }
+}
+
+#[test]
+fn format_1_fields_open_through_open_value() {
+    for v in list("field_ciphertexts") {
+        let record_id = hex(&v["record_id"]);
+        let ctx = FieldContext::new(text(&v["table"]), text(&v["column"]), &record_id);
+        let cipher = FieldCipher::new(&Dek::from_bytes(key32(&v["dek"]))).unwrap();
+        let expected = hex(&v["ciphertext"]);
+        if text(&v["plaintext_is"]).starts_with("String") {
+            let opened: String = cipher.open_value(&ctx, &expected).unwrap();
+            assert_eq!(
+                Some(opened),
+                crate::codec::decode(&hex(&v["plaintext"])).ok()
+            );
+        }
+        every_flip_is_tampered(&expected, |b| {
+            cipher.open_value::<String>(&ctx, b).map(drop)
+        });
+    }
+}
+
 #[test]
 fn a_record_sealed_through_crypto_is_the_vectors_dek_and_field() {
     // One record, as `#[derive(Encrypted)]` seals it: the local keyring draws DEK, salt and
-    // nonce in one call (§6), then each field draws its nonce.
-    let field = &list("field_ciphertexts")[0];
+    // nonce in one call (§6), then each field draws its nonce. A string is stored bare.
+    let field = &list("bare_field_ciphertexts")[0];
     let wrap = &list("wrapped_deks")[0];
     assert_eq!(text(&wrap["kind"]), "local");
     assert_eq!(field["dek"], wrap["dek"]);
     let crypto = crypto_with(&[1]);
+    let record_id = hex(&field["record_id"]);
+    let script = cat(&[&wrap["dek"], &wrap["salt"], &wrap["nonce"], &field["nonce"]]);
+    let (wrapped, sealed) = scripted::with(&script, || {
+        block_on(async {
+            let sealer = crypto.seal_record("users", &record_id).await.unwrap();
+            let sealed = sealer.seal("email", "ada@example.com").unwrap();
+            (sealer.into_wrapped_dek(), sealed)
+        })
+    });
+    assert_eq!(wrapped.as_bytes(), hex(&wrap["wrapped"]));
+    assert_eq!(sealed.as_bytes(), hex(&field["ciphertext"]));
+    let opened: String = block_on(async {
+        crypto
+            .open_record("users", &record_id, Some(&wrapped), &"7")
+            .await
+            .unwrap()
+            .open("email", &sealed)
+            .unwrap()
+    });
+    assert_eq!(opened, "ada@example.com");
+}
+
+#[test]
+fn a_record_sealed_in_format_1_only_is_the_vectors_dek_and_field() {
+    // `field_format_1_only` (a rolling upgrade): the same record, the string in postcard.
+    let field = &list("field_ciphertexts")[0];
+    let wrap = &list("wrapped_deks")[0];
+    assert_eq!(text(&wrap["kind"]), "local");
+    assert_eq!(field["dek"], wrap["dek"]);
+    let crypto = block_on(
+        Crypto::builder()
+            .keyring(local())
+            .field_format_1_only()
+            .build(),
+    )
+    .expect("crypto");
     let record_id = hex(&field["record_id"]);
     let script = cat(&[&wrap["dek"], &wrap["salt"], &wrap["nonce"], &field["nonce"]]);
     let (wrapped, sealed) = scripted::with(&script, || {

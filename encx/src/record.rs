@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cipher::{FieldCipher, FieldContext};
-use crate::codec;
 use crate::crypto::Crypto;
 use crate::error::Result;
 use crate::types::{Ciphertext, WrappedDek};
@@ -290,10 +289,8 @@ impl<'a> RecordOpener<'a> {
         column: &'a str,
         sealed: &Ciphertext,
     ) -> Result<T> {
-        let plaintext = self
-            .cipher
-            .open(&self.ctx.field(column), sealed.as_bytes())?;
-        codec::decode_owned(plaintext)
+        self.cipher
+            .open_value(&self.ctx.field(column), sealed.as_bytes())
     }
 
     /// Opens an optional field (`None` stays `None`).

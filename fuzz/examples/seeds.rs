@@ -30,6 +30,12 @@ fn main() {
             &cipher.seal(&ctx, &plain).expect("seal"),
         );
         write("codec_decode", name, &plain);
+        // Format 2: the same strings stored bare.
+        write(
+            "field_open",
+            &format!("bare_{name}"),
+            &cipher.seal_value(&ctx, value).expect("seal"),
+        );
     }
     write(
         "codec_decode",

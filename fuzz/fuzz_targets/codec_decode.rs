@@ -1,4 +1,5 @@
-//! Field plaintext decode (postcard) into the types fields use. Decrypted bytes are authentic,
+//! Field plaintext decode (postcard, and the bare strings of format 2) into the types fields
+//! use. Decrypted bytes are authentic,
 //! but a stored type can differ from the reading type: decoding must never panic, and the
 //! in-place `String` path must agree with the plain decode.
 #![no_main]
@@ -7,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use encx::codec::{decode, decode_owned};
+use encx::codec::{decode, decode_bare, decode_owned};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Address {
@@ -47,4 +48,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = decode_owned::<Profile>(Zeroizing::new(data.to_vec()));
     let _ = decode_owned::<Option<String>>(Zeroizing::new(data.to_vec()));
+
+    // Format 2: a bare String is exactly the bytes when they are UTF-8, and a bare Uuid
+    // exactly 16 bytes; other types refuse with an error, never a panic.
+    let bare: Result<String, _> = decode_bare(Zeroizing::new(data.to_vec()));
+    assert_eq!(bare.ok().as_deref(), std::str::from_utf8(data).ok());
+    let id: Result<uuid::Uuid, _> = decode_bare(Zeroizing::new(data.to_vec()));
+    assert_eq!(id.is_ok(), data.len() == 16);
+    let _ = decode_bare::<Profile>(Zeroizing::new(data.to_vec()));
+    let _ = decode_bare::<Option<String>>(Zeroizing::new(data.to_vec()));
+    let _ = decode_bare::<u64>(Zeroizing::new(data.to_vec()));
+    let _ = decode_bare::<Vec<u8>>(Zeroizing::new(data.to_vec()));
 });

@@ -119,6 +119,33 @@ fn plaintext_is_wiped_before_it_is_freed() {
         0,
         "codec::decode"
     );
+
+    // Format 2: a bare String takes the buffer over; any other bare type reads borrowed bytes
+    // and the buffer is wiped as it drops.
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    struct Email(String);
+    impl Drop for Email {
+        fn drop(&mut self) {
+            self.0.zeroize();
+        }
+    }
+    let mut plain = secret(60);
+    let bare = encx::codec::encode_bare(&plain).unwrap().unwrap();
+    assert_eq!(
+        leaks(|| {
+            let mut text: String =
+                encx::codec::decode_bare(zeroize::Zeroizing::new(bare.to_vec())).unwrap();
+            text.zeroize();
+            let email: Email =
+                encx::codec::decode_bare(zeroize::Zeroizing::new(bare.to_vec())).unwrap();
+            drop(email);
+            drop(encx::codec::encode_bare(&plain).unwrap());
+        }),
+        0,
+        "codec::decode_bare"
+    );
+    plain.zeroize();
     drop(value);
 }
 
