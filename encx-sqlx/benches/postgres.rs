@@ -444,24 +444,44 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
         assert_eq!(found.len(), ids.len());
         t.elapsed()
     };
-    let (mut plain, mut encx, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    // get_many decrypting on one thread per core (at least two): the default on a machine of
+    // four cores or more; on fewer the default decrypts on the reading task alone.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .max(2);
+    let parallel_repo = s.repo.decrypt_workers(threads);
+    let parallel_read = || async {
+        let t = Instant::now();
+        let found = parallel_repo
+            .get_many(parallel_repo.pool(), &ids)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), ids.len());
+        t.elapsed()
+    };
+    let (mut plain, mut encx, mut floor, mut parallel) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..18 {
-        let (p, e, f) = if round % 2 == 0 {
+        let (p, e, f, one) = if round % 2 == 0 {
             let p = plain_read().await;
             let f = floor_read().await;
-            (p, encx_read().await, f)
+            let one = parallel_read().await;
+            (p, encx_read().await, f, one)
         } else {
             let e = encx_read().await;
+            let one = parallel_read().await;
             let f = floor_read().await;
-            (plain_read().await, e, f)
+            (plain_read().await, e, f, one)
         };
         if round >= 3 {
             plain.push(p);
             encx.push(e);
             floor.push(f);
+            parallel.push(one);
         }
     }
     let floor = median(floor);
+    let parallel = median(parallel);
     let (p, e) = report(
         "get_many_10k (get_many vs plain sqlx, same rows)",
         plain,
@@ -472,6 +492,13 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
          {floor:?} = {:.3} x plaintext; get_many / that = {:.3}",
         floor.as_secs_f64() / p.as_secs_f64(),
         e.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "get_many_10k detail: decrypt_workers({threads}): median {parallel:?} = {:.3} x \
+         plaintext, {:.3} x the default (decrypt_workers = {})",
+        parallel.as_secs_f64() / p.as_secs_f64(),
+        parallel.as_secs_f64() / e.as_secs_f64(),
+        if threads >= 4 { threads } else { 1 }
     );
 
     let plain_stream = || async {
@@ -498,24 +525,44 @@ async fn get_many_10k(s: &Setup, rows: &[User]) {
         assert_eq!(n, rows.len());
         t.elapsed()
     };
-    let (mut plain, mut encx) = (Vec::new(), Vec::new());
+    let parallel_stream = || async {
+        let t = Instant::now();
+        let n = parallel_repo
+            .stream_all(parallel_repo.pool())
+            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+            .await
+            .unwrap();
+        assert_eq!(n, rows.len());
+        t.elapsed()
+    };
+    let (mut plain, mut encx, mut parallel) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..8 {
-        let (p, e) = if round % 2 == 0 {
+        let (p, e, one) = if round % 2 == 0 {
             let p = plain_stream().await;
-            (p, encx_stream().await)
+            let one = parallel_stream().await;
+            (p, encx_stream().await, one)
         } else {
             let e = encx_stream().await;
-            (plain_stream().await, e)
+            let one = parallel_stream().await;
+            (plain_stream().await, e, one)
         };
         if round >= 2 {
             plain.push(p);
             encx.push(e);
+            parallel.push(one);
         }
     }
-    report(
+    let parallel = median(parallel);
+    let (p, e) = report(
         "stream_all_100k (stream_all vs plain sqlx fetch stream, whole table)",
         plain,
         encx,
+    );
+    println!(
+        "stream_all_100k detail: decrypt_workers({threads}): median {parallel:?} = {:.3} x \
+         plaintext, {:.3} x the default",
+        parallel.as_secs_f64() / p.as_secs_f64(),
+        parallel.as_secs_f64() / e.as_secs_f64()
     );
 }
 

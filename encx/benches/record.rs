@@ -13,6 +13,8 @@
 //!   (1 to 32, 24-byte strings) under a fresh DEK wrapped by a local master key.
 //! - `record_encrypt/...`, `record_decrypt/...`: the derived 4-field `Customer` with a blind
 //!   index, through `Encrypted::encrypt`/`decrypt`, local and hierarchical keyrings.
+//! - `decrypt_threads/<n>`: 4,096 stored `Customer`s decrypted on n threads (1, 2, 4): how
+//!   record decryption scales with cores.
 //!
 //! The raw baselines draw randomness as encx does: one `getrandom` call per record for DEK,
 //! wrap salt and wrap nonce, field nonces from a per-thread pool of OS random bytes; and they do
@@ -291,9 +293,56 @@ fn derived(c: &mut Criterion) {
     g.finish();
 }
 
+/// Polls a future that completes without waiting (the local keyring's paths) to its end.
+fn ready_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Records decrypted per second on 1 to 4 threads: what `Repo::decrypt_workers` can give a
+/// bulk read, on this machine's cores. 4,096 stored `Customer`s, split evenly.
+fn decrypt_threads(c: &mut Criterion) {
+    const RECORDS: usize = 4096;
+    let rt = runtime();
+    let crypto = local_crypto(&rt, Backend::current());
+    let stored: Vec<_> = (0..RECORDS)
+        .map(|_| rt.block_on(customer().encrypt(&crypto)).unwrap())
+        .collect();
+    let mut g = c.benchmark_group("decrypt_threads");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    for threads in [1usize, 2, 4] {
+        g.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &threads,
+            |b, &threads| {
+                b.iter(|| {
+                    std::thread::scope(|scope| {
+                        for chunk in stored.chunks(RECORDS.div_ceil(threads)) {
+                            let crypto = &crypto;
+                            scope.spawn(move || {
+                                for record in chunk {
+                                    black_box(
+                                        ready_now(Customer::decrypt(record, crypto)).unwrap(),
+                                    );
+                                }
+                            });
+                        }
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = record;
     config = configured();
-    targets = fields, records, derived
+    targets = fields, records, derived, decrypt_threads
 }
 criterion_main!(record);

@@ -83,8 +83,8 @@ trait SubjectTable<S>: Send + Sync {
 impl<T, DB, S> SubjectTable<S> for Repo<T, DB>
 where
     DB: EncxDatabase,
-    T: Encrypted + Schema + HasSubject + Send + Sync,
-    T::Record: StoredRecord + RecordKey<Subject = S>,
+    T: Encrypted + Schema + HasSubject + Send + Sync + 'static,
+    T::Record: StoredRecord + RecordKey<Subject = S> + 'static,
     S: Sync,
 {
     fn table(&self) -> &'static str {
