@@ -18,8 +18,9 @@
 //! - `lookup_100k`: `Repo::find_by` on a 100,000-row table (blind index, decrypt, re-check)
 //!   versus `SELECT ... WHERE email = $1` on an indexed plaintext column of the same rows.
 //! - `get_many_10k` and `stream_all_100k` (see [`get_many_10k`]): bulk reads against plain
-//!   sqlx reading the same rows, and the encrypted rows read without decryption (the floor).
-//!   `ENCX_BENCH_ONLY=get_many` (a comma-separated list of sections) runs only some sections.
+//!   sqlx reading the same rows, the encrypted rows read without decryption (the floor), and
+//!   a repository decrypting on one thread per core (`Repo::decrypt_workers`) beside the
+//!   default. `ENCX_BENCH_ONLY=get_many` (a comma-separated list of sections) runs only some sections.
 //! - `rewrap`, `reencrypt`, `status` (see [`rewrap_and_status`]), and `migrate`/`verify` of a
 //!   100,000-row plaintext table with one worker and four (see [`migrate_throughput`]).
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
