@@ -489,7 +489,7 @@ fn a_subject_record_wraps_its_dek_as_the_vector() {
     assert_eq!(opened, 1234);
     // The record's DEK is the vector's: the wrap opens under the subject key bytes.
     let dek = crate::keys::wrapped::unwrap(
-        &key32(&row["key"]),
+        &crate::keys::wrapped::WrappingKey::new(&key32(&row["key"])),
         wrapped.as_bytes(),
         &KeyContext::new(table, &record_id),
     )

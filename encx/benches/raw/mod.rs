@@ -173,7 +173,7 @@ impl RawRecords {
             table,
             id: id.to_vec(),
             field_aads,
-            mac: <Hmac<Sha256> as Mac>::new_from_slice(&[7; 32]).unwrap(),
+            mac: <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&[7; 32]).unwrap(),
         }
     }
 

@@ -28,7 +28,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -410,7 +410,7 @@ impl IndexKeys {
         Hkdf::<Sha256>::new(None, root.as_ref())
             .expand(&info, okm.as_mut())
             .map_err(|_| Error::config("HKDF output length"))?;
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(okm.as_ref())
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(okm.as_ref())
             .map_err(|_| Error::config("HMAC key length"))?;
         Ok(IndexKey { version, mac })
     }

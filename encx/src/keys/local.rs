@@ -9,12 +9,12 @@ use std::fmt;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::material::{random_key_bytes, Dek, KeyBytes, KEY_LEN};
-use super::wrapped::{self, KEY_ID_LEN};
+use super::wrapped::{self, WrappingKey, KEY_ID_LEN};
 use super::{KeyContext, Keyring, KeyringKind};
 use crate::error::{Error, Result};
 use crate::types::WrappedDek;
@@ -30,6 +30,8 @@ pub struct MasterKey {
     version: String,
     key: KeyBytes,
     key_id: [u8; KEY_ID_LEN],
+    /// The key, keyed into HKDF once for every wrap it makes.
+    wrapping: WrappingKey,
 }
 
 impl MasterKey {
@@ -82,10 +84,12 @@ impl MasterKey {
             )));
         }
         let key_id = key_id_of(&key);
+        let wrapping = WrappingKey::new(&key);
         Ok(MasterKey {
             version,
             key,
             key_id,
+            wrapping,
         })
     }
 
@@ -106,7 +110,8 @@ impl MasterKey {
 }
 
 fn key_id_of(key: &[u8; KEY_LEN]) -> [u8; KEY_ID_LEN] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(b"encx:v1:key-id");
     let full = mac.finalize().into_bytes();
     let mut id = [0u8; KEY_ID_LEN];
@@ -233,7 +238,7 @@ impl LocalKeyring {
 
     fn generate_now(&self, ctx: &KeyContext<'_>) -> Result<(Dek, WrappedDek)> {
         let key = self.active();
-        wrapped::generate(&key.key, KeyringKind::Local, &key.key_id, ctx)
+        wrapped::generate(&key.wrapping, KeyringKind::Local, &key.key_id, ctx)
     }
 
     fn unwrap_now(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {
@@ -251,7 +256,7 @@ impl LocalKeyring {
                 given.join(", ")
             ))
         })?;
-        wrapped::unwrap(&key.key, blob.as_bytes(), ctx)
+        wrapped::unwrap(&key.wrapping, blob.as_bytes(), ctx)
     }
 }
 
@@ -292,7 +297,7 @@ impl Keyring for LocalKeyring {
 
     async fn wrap_dek(&self, dek: &Dek, ctx: &KeyContext<'_>) -> Result<WrappedDek> {
         let key = self.active();
-        wrapped::wrap(&key.key, KeyringKind::Local, &key.key_id, dek, ctx)
+        wrapped::wrap(&key.wrapping, KeyringKind::Local, &key.key_id, dek, ctx)
     }
 
     async fn unwrap_dek(&self, blob: &WrappedDek, ctx: &KeyContext<'_>) -> Result<Dek> {

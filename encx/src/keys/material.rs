@@ -74,7 +74,9 @@ impl fmt::Debug for Dek {
 pub struct Kek {
     id: uuid::Uuid,
     version: i64,
-    key: KeyBytes,
+    /// The key, keyed into HKDF once for every wrap it makes (the bytes themselves are not
+    /// kept: the keyed state, wiped on drop, is all a wrap needs).
+    wrapping: super::wrapped::WrappingKey,
 }
 
 impl Kek {
@@ -82,7 +84,7 @@ impl Kek {
         Kek {
             id,
             version,
-            key: Zeroizing::new(*key),
+            wrapping: super::wrapped::WrappingKey::new(key),
         }
     }
 
@@ -96,9 +98,9 @@ impl Kek {
         self.version
     }
 
-    /// The key bytes, from which each wrap derives a key of its own.
-    pub(crate) fn wrap_key(&self) -> &[u8; KEY_LEN] {
-        &self.key
+    /// The key, from which each wrap derives a key of its own.
+    pub(crate) fn wrap_key(&self) -> &super::wrapped::WrappingKey {
+        &self.wrapping
     }
 }
 

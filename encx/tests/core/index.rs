@@ -57,7 +57,7 @@ fn known_answer_for_the_documented_construction() {
     Hkdf::<Sha256>::new(None, &root)
         .expand(&info, &mut k)
         .unwrap();
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&k).unwrap();
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&k).unwrap();
     mac.update(b"ada@example.com");
     let full = mac.finalize().into_bytes();
 

@@ -268,7 +268,7 @@ async fn tokens_signed_values_and_csrf_match_format_md() {
         okm
     };
     let hmac = |k: &[u8; 32], msg: &[u8]| -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(k).unwrap();
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(k).unwrap();
         mac.update(msg);
         mac.finalize().into_bytes().to_vec()
     };
