@@ -227,15 +227,19 @@ def build():
     dek = fixed("dek of user 7", 32)
     fields = []
 
-    def field(name, table, column, record_id, record_id_note, plaintext, value_note, nonce_label):
+    def field_vector(out, seal, name, table, column, record_id, record_id_note, plaintext,
+                     value_note, nonce_label):
         nonce = fixed(nonce_label, 12)
-        aad, blob = seal_field(dek, nonce, table, column, record_id, plaintext)
-        fields.append({
+        aad, blob = seal(dek, nonce, table, column, record_id, plaintext)
+        out.append({
             "name": name, "dek": hx(dek), "nonce": hx(nonce), "table": table, "column": column,
             "record_id": hx(record_id), "record_id_is": record_id_note,
             "plaintext": hx(plaintext), "plaintext_is": value_note,
             "aad": hx(aad), "aad_len": len(aad), "ciphertext": hx(blob),
         })
+
+    def field(*args):
+        field_vector(fields, seal_field, *args)
 
     field("string, i64 id", "users", "email", i64be(7), "i64 7",
           postcard_str("ada@example.com"), 'String "ada@example.com"', "nonce 1")
@@ -254,15 +258,8 @@ def build():
     # §1 format 2: strings and byte strings, bare (no length prefix), under the same DEK.
     bare_fields = []
 
-    def bare_field(name, table, column, record_id, record_id_note, value, value_note, nonce_label):
-        nonce = fixed(nonce_label, 12)
-        aad, blob = seal_bare_field(dek, nonce, table, column, record_id, value)
-        bare_fields.append({
-            "name": name, "dek": hx(dek), "nonce": hx(nonce), "table": table, "column": column,
-            "record_id": hx(record_id), "record_id_is": record_id_note,
-            "plaintext": hx(value), "plaintext_is": value_note,
-            "aad": hx(aad), "aad_len": len(aad), "ciphertext": hx(blob),
-        })
+    def bare_field(*args):
+        field_vector(bare_fields, seal_bare_field, *args)
 
     bare_field("string, i64 id", "users", "email", i64be(7), "i64 7",
                b"ada@example.com", 'String "ada@example.com"', "bare nonce 1")

@@ -244,40 +244,12 @@ fn format_1_fields_open_through_open_value() {
 fn a_record_sealed_through_crypto_is_the_vectors_dek_and_field() {
     // One record, as `#[derive(Encrypted)]` seals it: the local keyring draws DEK, salt and
     // nonce in one call (§6), then each field draws its nonce. A string is stored bare.
-    let field = &list("bare_field_ciphertexts")[0];
-    let wrap = &list("wrapped_deks")[0];
-    assert_eq!(text(&wrap["kind"]), "local");
-    assert_eq!(field["dek"], wrap["dek"]);
-    let crypto = crypto_with(&[1]);
-    let record_id = hex(&field["record_id"]);
-    let script = cat(&[&wrap["dek"], &wrap["salt"], &wrap["nonce"], &field["nonce"]]);
-    let (wrapped, sealed) = scripted::with(&script, || {
-        block_on(async {
-            let sealer = crypto.seal_record("users", &record_id).await.unwrap();
-            let sealed = sealer.seal("email", "ada@example.com").unwrap();
-            (sealer.into_wrapped_dek(), sealed)
-        })
-    });
-    assert_eq!(wrapped.as_bytes(), hex(&wrap["wrapped"]));
-    assert_eq!(sealed.as_bytes(), hex(&field["ciphertext"]));
-    let opened: String = block_on(async {
-        crypto
-            .open_record("users", &record_id, Some(&wrapped), &"7")
-            .await
-            .unwrap()
-            .open("email", &sealed)
-            .unwrap()
-    });
-    assert_eq!(opened, "ada@example.com");
+    record_is_the_vectors(&crypto_with(&[1]), &list("bare_field_ciphertexts")[0]);
 }
 
 #[test]
 fn a_record_sealed_in_format_1_only_is_the_vectors_dek_and_field() {
     // `field_format_1_only` (a rolling upgrade): the same record, the string in postcard.
-    let field = &list("field_ciphertexts")[0];
-    let wrap = &list("wrapped_deks")[0];
-    assert_eq!(text(&wrap["kind"]), "local");
-    assert_eq!(field["dek"], wrap["dek"]);
     let crypto = block_on(
         Crypto::builder()
             .keyring(local())
@@ -285,6 +257,15 @@ fn a_record_sealed_in_format_1_only_is_the_vectors_dek_and_field() {
             .build(),
     )
     .expect("crypto");
+    record_is_the_vectors(&crypto, &list("field_ciphertexts")[0]);
+}
+
+/// Seals the record of `wrapped_deks[0]` with the email of `field` through `crypto`, with the
+/// vectors' random draws, and checks both blobs' bytes and the way back.
+fn record_is_the_vectors(crypto: &Crypto, field: &Value) {
+    let wrap = &list("wrapped_deks")[0];
+    assert_eq!(text(&wrap["kind"]), "local");
+    assert_eq!(field["dek"], wrap["dek"]);
     let record_id = hex(&field["record_id"]);
     let script = cat(&[&wrap["dek"], &wrap["salt"], &wrap["nonce"], &field["nonce"]]);
     let (wrapped, sealed) = scripted::with(&script, || {
@@ -296,7 +277,6 @@ fn a_record_sealed_in_format_1_only_is_the_vectors_dek_and_field() {
     });
     assert_eq!(wrapped.as_bytes(), hex(&wrap["wrapped"]));
     assert_eq!(sealed.as_bytes(), hex(&field["ciphertext"]));
-
     let opened: String = block_on(async {
         crypto
             .open_record("users", &record_id, Some(&wrapped), &"7")
