@@ -23,19 +23,7 @@ use encx::{Crypto, Encrypted, LocalKeyring, MasterKey};
 
 #[path = "raw/mod.rs"]
 mod raw;
-use raw::{customer, raw_open, raw_seal, Customer, RawKey, RawRecords};
-
-/// Polls a future that completes without waiting (encx's in-memory keyring paths) to its end
-/// in place, as an executor that is already running would: no executor entry per call.
-fn futures_now<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
+use raw::{customer, raw_open, raw_seal, ready_now, Customer, RawKey, RawRecords};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -99,10 +87,10 @@ fn main() {
         for round in 0..n {
             let mut raw_e = || drop(black_box(raw_encrypt(black_box(&cust))));
             let mut raw_d = || drop(black_box(raw.decrypt(black_box(&wrapped), &fields)));
-            let mut encx_e = || drop(black_box(futures_now(cust.encrypt(&crypto)).unwrap()));
+            let mut encx_e = || drop(black_box(ready_now(cust.encrypt(&crypto)).unwrap()));
             let mut encx_d = || {
                 drop(black_box(
-                    futures_now(Customer::decrypt(black_box(&record), &crypto)).unwrap(),
+                    ready_now(Customer::decrypt(black_box(&record), &crypto)).unwrap(),
                 ))
             };
             let swap = round % 2 == 1;

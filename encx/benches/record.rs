@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 #[path = "raw/mod.rs"]
 mod raw;
-use raw::{customer, raw_open, raw_seal, Customer, RawKey, RawRecords};
+use raw::{customer, raw_open, raw_seal, ready_now, Customer, RawKey, RawRecords};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -291,17 +291,6 @@ fn derived(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// Polls a future that completes without waiting (the local keyring's paths) to its end.
-fn ready_now<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 /// Records decrypted per second on 1 to 4 threads: what `Repo::decrypt_workers` can give a

@@ -10,6 +10,18 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Polls a future that completes without waiting (encx's in-memory keyring paths) to its end
+/// in place, as an executor that is already running would: no executor entry per call.
+pub fn ready_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
 pub enum RawKey {
     RustCrypto(Box<aes_gcm::Aes256Gcm>),
     AwsLc(aws_lc_rs::aead::LessSafeKey),
