@@ -305,6 +305,9 @@ mod tests {
         fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
         wiped_on_drop::<<Sha256 as hmac::EagerHash>::Core>();
         wiped_on_drop::<Sha256>();
+        // And nothing of it prints.
+        let key = WrappingKey::new(&[9; KEY_LEN]);
+        assert_eq!(format!("{key:?}"), "WrappingKey(..)");
     }
 
     #[test]
