@@ -57,7 +57,10 @@ pub(crate) fn encode_bare_into<T: Serialize + ?Sized>(
     value
         .serialize(BareSerializer { out: Some(out) })
         .map(drop)
-        .map_err(|e| Error::Codec(format!("cannot encode field value: {e}")))
+        // serde's error texts can quote the value: none of it reaches the error.
+        .map_err(|_| {
+            Error::Codec("cannot encode field value as a bare string or byte string".into())
+        })
 }
 
 /// Decodes a bare plaintext. A `String` takes the buffer over (no copy, no move); any other
@@ -84,7 +87,15 @@ pub fn decode_bare<T: DeserializeOwned + 'static>(mut plaintext: Zeroizing<Vec<u
         return out.ok_or_else(|| Error::Codec("cannot decode field value".into()));
     }
     T::deserialize(BareDeserializer { bytes: &plaintext })
-        .map_err(|e| Error::Codec(format!("cannot decode field value: {e}")))
+        // serde's error texts quote the value ("invalid type: string \"…\""): none of it
+        // reaches the error.
+        .map_err(|_| {
+            Error::Codec(
+                "cannot decode field value: the stored string or byte string is not this type \
+                 (stored type differs from the Rust type?)"
+                    .into(),
+            )
+        })
 }
 
 fn invalid_utf8() -> Error {
@@ -390,7 +401,9 @@ mod tests {
         for wrong in [vec![], vec![1, 2, 3]] {
             assert!(decode_bare::<uuid::Uuid>(Zeroizing::new(wrong)).is_err());
         }
-        assert!(decode_bare::<u64>(Zeroizing::new(b"12".to_vec())).is_err());
+        let err = decode_bare::<u64>(Zeroizing::new(b"secret-12".to_vec())).unwrap_err();
+        assert!(matches!(err, Error::Codec(_)));
+        assert!(!err.to_string().contains("secret"), "{err}");
         assert!(decode_bare::<Option<String>>(Zeroizing::new(b"x".to_vec())).is_err());
     }
 
