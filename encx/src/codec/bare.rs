@@ -401,7 +401,7 @@ mod tests {
         for wrong in [vec![], vec![1, 2, 3]] {
             assert!(decode_bare::<uuid::Uuid>(Zeroizing::new(wrong)).is_err());
         }
-        let err = decode_bare::<u64>(Zeroizing::new(b"secret-12".to_vec())).unwrap_err();
+        let err = decode_bare::<u64>(Zeroizing::new(b"secret-12".to_vec())).expect_err("not a u64");
         assert!(matches!(err, Error::Codec(_)));
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(decode_bare::<Option<String>>(Zeroizing::new(b"x".to_vec())).is_err());
