@@ -18,6 +18,7 @@ pub mod password;
 pub mod record;
 mod rng;
 pub mod schema;
+pub mod search;
 pub mod sign;
 #[cfg(feature = "sqlx")]
 pub mod sql;
@@ -50,6 +51,7 @@ pub use record::{
     Encrypted, HasRecordId, HasSubject, RecordContext, RecordId, RecordOpener, RecordSealer,
     SubjectId,
 };
+pub use search::{ContainsIndex, PrefixIndex, RangeIndex, RangeValue, SuffixIndex};
 pub use secrecy;
 pub use sign::Signer;
 /// The sqlx whose column types ([`Ciphertext`], [`WrappedDek`], [`BlindIndex`]) encx implements

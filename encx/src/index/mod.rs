@@ -39,10 +39,13 @@ use crate::keys::material::{random_key_bytes, KeyBytes, KEY_LEN};
 use crate::keys::{KekState, KekStore, KeyPurpose, Keyring};
 use crate::types::BlindIndex;
 
+pub mod leakage;
 pub(crate) mod normalize;
+pub mod partial;
 pub mod planner;
 
 pub use normalize::Normalizer;
+pub use partial::{filter_contains, partial_domain, PartialKind, PartialSpec, MAX_RANGE_BUCKETS};
 pub use planner::{recommend_bits, BitsPlan, DEFAULT_BITS, MAX_BITS, MIN_BITS};
 
 /// The Unicode version whose case mappings and `White_Space` property the normalizers use:
@@ -200,6 +203,13 @@ impl IndexKey {
         let mut mac = self.mac.clone();
         mac.update(normalized);
         Ok(truncate(&mac.finalize().into_bytes(), bits))
+    }
+
+    /// The full HMAC-SHA256 of `bytes` (Bloom filter positions of a `contains` index).
+    pub(crate) fn digest(&self, bytes: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(bytes);
+        mac.finalize().into_bytes().into()
     }
 
     /// Index of several already-normalized values, length-prefixed so that `("ab", "c")` and
