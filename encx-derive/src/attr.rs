@@ -164,6 +164,127 @@ impl IndexOptions {
     }
 }
 
+/// The planner's inputs and bound of a partial index: `expect(rows = .., distinct = .., ..)`.
+#[derive(Default, Clone)]
+pub struct ExpectOptions {
+    /// `(key, literal)` pairs, checked in `check.rs`.
+    pub values: Vec<(Spanned<String>, syn::Lit)>,
+}
+
+/// Options of a partial index: `prefix(..)`, `suffix(..)`, `contains(..)`, `range(..)`.
+#[derive(Default, Clone)]
+pub struct PartialOptions {
+    pub lengths: Option<Spanned<Vec<LitInt>>>,
+    /// `bits`, `ngram`, `filter_bits`, `hashes`, `width`: integer options by key.
+    pub numbers: Vec<(Spanned<String>, LitInt)>,
+    pub normalize: Option<Spanned<LitStr>>,
+    pub expect: Option<Spanned<ExpectOptions>>,
+}
+
+impl PartialOptions {
+    /// Parses `kind(...)`; `numbers` are the integer keys this kind takes, `lengths`
+    /// whether it takes `lengths(..)`, `normalize` whether it takes a normalizer.
+    fn parse(
+        errors: &mut Errors,
+        meta: &ParseNestedMeta<'_>,
+        kind: &str,
+        numbers: &[&str],
+        lengths: bool,
+    ) -> syn::Result<Self> {
+        let mut opts = PartialOptions::default();
+        if !meta.input.peek(syn::token::Paren) {
+            errors.push(meta.error(format!(
+                "`{kind}` needs its options: {}",
+                match kind {
+                    "prefix" => "prefix(lengths(2, 3))",
+                    "suffix" => "suffix(lengths(4))",
+                    "contains" => "contains(ngram = 3, filter_bits = 256, hashes = 3)",
+                    _ => "range(width = 100)",
+                }
+            )));
+            return Ok(opts);
+        }
+        meta.parse_nested_meta(|m| {
+            let key = key_of(&m);
+            let span = m
+                .path
+                .get_ident()
+                .map(Ident::span)
+                .unwrap_or_else(Span::call_site);
+            match key.as_str() {
+                "lengths" if lengths => {
+                    let mut list = Vec::new();
+                    let content;
+                    syn::parenthesized!(content in m.input);
+                    let items =
+                        content.parse_terminated(|p| p.parse::<LitInt>(), syn::Token![,])?;
+                    list.extend(items);
+                    set_once(errors, &mut opts.lengths, &m, "lengths", list);
+                }
+                "normalize" if kind != "range" => {
+                    let v: LitStr = m.value()?.parse()?;
+                    set_once(errors, &mut opts.normalize, &m, "normalize", v);
+                }
+                "expect" => {
+                    let mut expect = ExpectOptions::default();
+                    m.parse_nested_meta(|e| {
+                        let key = key_of(&e);
+                        let span = e
+                            .path
+                            .get_ident()
+                            .map(Ident::span)
+                            .unwrap_or_else(Span::call_site);
+                        let lit: syn::Lit = e.value()?.parse()?;
+                        expect.values.push((Spanned { value: key, span }, lit));
+                        Ok(())
+                    })?;
+                    set_once(errors, &mut opts.expect, &m, "expect", expect);
+                }
+                k if numbers.contains(&k) => {
+                    let v: LitInt = m.value()?.parse()?;
+                    if opts.numbers.iter().any(|(n, _)| n.value == k) {
+                        errors.push(m.error(format!("duplicate encx attribute `{k}`")));
+                    } else {
+                        opts.numbers.push((
+                            Spanned {
+                                value: k.to_owned(),
+                                span,
+                            },
+                            v,
+                        ));
+                    }
+                }
+                _ => {
+                    let mut known: Vec<&str> = Vec::new();
+                    if lengths {
+                        known.push("lengths");
+                    }
+                    known.extend_from_slice(numbers);
+                    if kind != "range" {
+                        known.push("normalize");
+                    }
+                    known.push("expect");
+                    errors.push(m.error(format!(
+                        "unknown `{kind}` option `{key}`; expected one of: {}",
+                        known.join(", ")
+                    )));
+                    skip_value(&m)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(opts)
+    }
+
+    /// The integer option `key`, with the span of its literal.
+    pub fn number(&self, key: &str) -> Option<&LitInt> {
+        self.numbers
+            .iter()
+            .find(|(k, _)| k.value == key)
+            .map(|(_, v)| v)
+    }
+}
+
 /// Consumes `= value` or `(...)` after an unknown key so parsing can go on.
 fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
@@ -267,6 +388,10 @@ pub struct FieldAttrs {
     pub hash_secure: Option<Spanned<()>>,
     pub column: Option<Spanned<String>>,
     pub skip: Option<Spanned<()>>,
+    pub prefix: Option<Spanned<PartialOptions>>,
+    pub suffix: Option<Spanned<PartialOptions>>,
+    pub contains: Option<Spanned<PartialOptions>>,
+    pub range: Option<Spanned<PartialOptions>>,
 }
 
 impl FieldAttrs {
@@ -293,10 +418,34 @@ impl FieldAttrs {
                     };
                     set_once(errors, &mut out.searchable, &m, "searchable", opts);
                 }
+                "prefix" => {
+                    let opts = PartialOptions::parse(errors, &m, "prefix", &["bits"], true)?;
+                    set_once(errors, &mut out.prefix, &m, "prefix", opts);
+                }
+                "suffix" => {
+                    let opts = PartialOptions::parse(errors, &m, "suffix", &["bits"], true)?;
+                    set_once(errors, &mut out.suffix, &m, "suffix", opts);
+                }
+                "contains" => {
+                    let opts = PartialOptions::parse(
+                        errors,
+                        &m,
+                        "contains",
+                        &["ngram", "filter_bits", "hashes"],
+                        false,
+                    )?;
+                    set_once(errors, &mut out.contains, &m, "contains", opts);
+                }
+                "range" => {
+                    let opts =
+                        PartialOptions::parse(errors, &m, "range", &["width", "bits"], false)?;
+                    set_once(errors, &mut out.range, &m, "range", opts);
+                }
                 _ => {
                     errors.push(m.error(format!(
                         "unknown encx field attribute `{key}`; expected one of: id, subject, \
-                         encrypt, searchable, encrypt_none, hash_secure, column, skip"
+                         encrypt, searchable, prefix, suffix, contains, range, encrypt_none, \
+                         hash_secure, column, skip"
                     )));
                     skip_value(&m)?;
                 }

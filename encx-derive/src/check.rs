@@ -3,10 +3,10 @@
 
 use proc_macro2::Span;
 use quote::format_ident;
-use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, PathArguments, Type};
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
 
-use crate::attr::{ContainerAttrs, Errors, FieldAttrs, IndexOptions, Spanned};
-use crate::model::{Compound, Container, Field, FieldKind, Index};
+use crate::attr::{ContainerAttrs, Errors, FieldAttrs, IndexOptions, PartialOptions, Spanned};
+use crate::model::{Compound, Container, Expect, Field, FieldKind, Index, Partial, PartialKind};
 
 const NORMALIZERS: [(&str, &str); 6] = [
     ("none", "None"),
@@ -280,9 +280,223 @@ fn field_kind(
         return FieldKind::Encrypt {
             encrypt_none: fa.encrypt_none.is_some(),
             searchable,
+            partial: partials(errors, fa),
         };
     }
+    for (key, opts) in partial_attrs(fa) {
+        errors.at(
+            opts.span,
+            format!("`{key}` needs `encrypt`: write #[encx(encrypt, {key}(..))] (a plain column is searchable as it is)"),
+        );
+    }
     FieldKind::Plain
+}
+
+fn partial_attrs(fa: &FieldAttrs) -> Vec<(&'static str, &Spanned<PartialOptions>)> {
+    [
+        ("prefix", &fa.prefix),
+        ("suffix", &fa.suffix),
+        ("contains", &fa.contains),
+        ("range", &fa.range),
+    ]
+    .into_iter()
+    .filter_map(|(k, o)| o.as_ref().map(|o| (k, o)))
+    .collect()
+}
+
+/// An integer option within `range`, or an error at its literal.
+fn number<T: std::str::FromStr + Copy + PartialOrd + std::fmt::Display>(
+    errors: &mut Errors,
+    opts: &PartialOptions,
+    key: &str,
+    range: std::ops::RangeInclusive<T>,
+    default: T,
+) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    match opts.number(key) {
+        None => default,
+        Some(lit) => match lit.base10_parse::<T>() {
+            Ok(v) if range.contains(&v) => v,
+            _ => {
+                errors.at(
+                    lit.span(),
+                    format!(
+                        "`{key}` must be between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                default
+            }
+        },
+    }
+}
+
+fn partials(errors: &mut Errors, fa: &FieldAttrs) -> Vec<Partial> {
+    let mut out = Vec::new();
+    for (key, opts) in partial_attrs(fa) {
+        let span = opts.span;
+        if let Some(en) = &fa.encrypt_none {
+            errors.at(en.span, format!("`encrypt_none` hides whether a value is present, but a `{key}` index would reveal it: drop one of them"));
+        }
+        let o = &opts.value;
+        let bits = number(errors, o, "bits", 8u16..=256, 16);
+        let kind = match key {
+            "prefix" | "suffix" => {
+                let mut lengths = Vec::new();
+                match &o.lengths {
+                    None => errors.at(span, format!("`{key}` needs `lengths(..)`: the lengths in characters to index, e.g. {key}(lengths(2, 3))")),
+                    Some(list) if list.value.is_empty() => errors.at(list.span, "`lengths` needs at least one length"),
+                    Some(list) => {
+                        for lit in &list.value {
+                            match lit.base10_parse::<u8>() {
+                                Ok(n) if (1..=64).contains(&n) && !lengths.contains(&n) => lengths.push(n),
+                                Ok(n) if lengths.contains(&n) => errors.at(lit.span(), format!("length {n} is listed twice")),
+                                _ => errors.at(lit.span(), "a length must be between 1 and 64 characters"),
+                            }
+                        }
+                    }
+                }
+                lengths.sort_unstable();
+                if key == "prefix" {
+                    PartialKind::Prefix(lengths)
+                } else {
+                    PartialKind::Suffix(lengths)
+                }
+            }
+            "contains" => {
+                let filter_bits = number(errors, o, "filter_bits", 64u32..=65_536, 256);
+                if !filter_bits.is_power_of_two() {
+                    if let Some(lit) = o.number("filter_bits") {
+                        errors.at(
+                            lit.span(),
+                            "`filter_bits` must be a power of two (64, 128, 256, ... 65536)",
+                        );
+                    }
+                }
+                PartialKind::Contains {
+                    ngram: number(errors, o, "ngram", 1u8..=16, 3),
+                    filter_bits,
+                    hashes: number(errors, o, "hashes", 1u8..=16, 4),
+                }
+            }
+            _ => {
+                if o.number("width").is_none() {
+                    errors.at(span, "`range` needs `width = N`: the bucket width in the value's unit (integers: 1; dates: days; timestamps: seconds)");
+                }
+                PartialKind::Range {
+                    width: number(errors, o, "width", 1u64..=u64::MAX, 1),
+                }
+            }
+        };
+        let normalizer = match &o.normalize {
+            Some(n) => normalizer(errors, n.value.clone()),
+            None => "None",
+        };
+        let alphabet_default = if normalizer == "Digits" || normalizer == "Last4" {
+            10
+        } else {
+            26
+        };
+        let expect = o
+            .expect
+            .as_ref()
+            .map(|e| expect(errors, &e.value, e.span, key, alphabet_default));
+        out.push(Partial {
+            kind,
+            bits,
+            normalizer: Ident::new(normalizer, span),
+            expect,
+            span,
+        });
+    }
+    out
+}
+
+fn expect(
+    errors: &mut Errors,
+    opts: &crate::attr::ExpectOptions,
+    span: Span,
+    kind: &str,
+    alphabet: u64,
+) -> Expect {
+    let mut e = Expect {
+        rows: 0,
+        distinct: 0,
+        chars: 0,
+        alphabet,
+        min_coincidence: 2.0,
+        max_false_positives: None,
+        max_fill: 0.5,
+        span,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (key, lit) in &opts.values {
+        if seen.contains(&key.value) {
+            errors.at(
+                key.span,
+                format!("duplicate `expect` option `{}`", key.value),
+            );
+            continue;
+        }
+        seen.push(key.value.clone());
+        let int = || match lit {
+            syn::Lit::Int(i) => i.base10_parse::<u64>().ok(),
+            _ => None,
+        };
+        let float = || match lit {
+            syn::Lit::Int(i) => i.base10_parse::<f64>().ok(),
+            syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
+            _ => None,
+        };
+        let bad = |errors: &mut Errors, what: &str| {
+            errors.at(lit.span(), format!("`{}` must be {what}", key.value))
+        };
+        match key.value.as_str() {
+            "rows" => match int() { Some(v) if v > 0 => e.rows = v, _ => bad(errors, "a positive integer") },
+            "distinct" => match int() { Some(v) if v > 0 => e.distinct = v, _ => bad(errors, "a positive integer") },
+            "chars" => match int().and_then(|v| u32::try_from(v).ok()) { Some(v) if v > 0 => e.chars = v, _ => bad(errors, "a positive integer") },
+            "alphabet" => match int() { Some(v) if v > 1 => e.alphabet = v, _ => bad(errors, "an integer of 2 or more") },
+            "min_coincidence" => match float() { Some(v) if v >= 0.0 => e.min_coincidence = v, _ => bad(errors, "a number of 0 or more") },
+            "max_false_positives" => match float() { Some(v) if v >= 0.0 => e.max_false_positives = Some(v), _ => bad(errors, "a number of 0 or more") },
+            "max_fill" => match float() { Some(v) if (0.0..=1.0).contains(&v) => e.max_fill = v, _ => bad(errors, "a number between 0 and 1") },
+            other => errors.at(key.span, format!("unknown `expect` option `{other}`; expected one of: rows, distinct, chars, alphabet, min_coincidence, max_false_positives, max_fill")),
+        }
+    }
+    if e.rows == 0 || e.distinct == 0 {
+        errors.at(
+            span,
+            "`expect` needs `rows = N` and `distinct = N` (the planner's population)",
+        );
+    }
+    if kind == "contains" && e.chars == 0 {
+        errors.at(
+            span,
+            "`expect` of a `contains` index needs `chars = N`: the typical value length",
+        );
+    }
+    e
+}
+
+/// The `encx::Normalizer` variant of a `normalize = ".."` value, or an error at it.
+fn normalizer(errors: &mut Errors, lit: LitStr) -> &'static str {
+    match NORMALIZERS.iter().find(|(k, _)| *k == lit.value()) {
+        Some((_, variant)) => variant,
+        None => {
+            let names: Vec<_> = NORMALIZERS.iter().map(|(k, _)| *k).collect();
+            errors.at(
+                lit.span(),
+                format!(
+                    "unknown normalizer \"{}\"; expected one of: {}",
+                    lit.value(),
+                    names.join(", ")
+                ),
+            );
+            "None"
+        }
+    }
 }
 
 /// `default_name` names the index and its column unless `name = ".."` is given; the handle
@@ -325,21 +539,7 @@ fn index(
         None => DEFAULT_BITS,
     };
     let normalizer = match &opts.normalize {
-        Some(n) => match NORMALIZERS.iter().find(|(k, _)| *k == n.value.value()) {
-            Some((_, variant)) => *variant,
-            None => {
-                let names: Vec<_> = NORMALIZERS.iter().map(|(k, _)| *k).collect();
-                errors.at(
-                    n.value.span(),
-                    format!(
-                        "unknown normalizer \"{}\"; expected one of: {}",
-                        n.value.value(),
-                        names.join(", ")
-                    ),
-                );
-                "None"
-            }
-        },
+        Some(n) => normalizer(errors, n.value.clone()),
         None => "None",
     };
     let const_source = opts
@@ -426,6 +626,13 @@ fn check_unique_columns(errors: &mut Errors, fields: &[Field], indexes: &[Compou
         {
             add(errors, &ix.column, ix.const_name.span());
             consts.push(ix.const_name.to_string());
+        }
+        if let FieldKind::Encrypt { partial, .. } = &f.kind {
+            for p in partial {
+                for column in partial_columns(&f.column, &p.kind) {
+                    add(errors, &column, p.span);
+                }
+            }
         }
     }
     for c in indexes {
@@ -565,5 +772,27 @@ impl RenameRule {
             }
         }
         out
+    }
+}
+
+/// The stored columns of a partial index of the field stored in `column`, with their kind's
+/// tag (`prefix2`, `contains`, ...): `<column>_prefix2_bidx`, `<column>_contains_bloom`.
+pub fn partial_columns(column: &str, kind: &PartialKind) -> Vec<String> {
+    partial_tags(kind)
+        .into_iter()
+        .map(|tag| match kind {
+            PartialKind::Contains { .. } => format!("{column}_{tag}_bloom"),
+            _ => format!("{column}_{tag}_bidx"),
+        })
+        .collect()
+}
+
+/// The kind tags of a partial index, one per stored column (`encx::index::PartialKind::tag`).
+pub fn partial_tags(kind: &PartialKind) -> Vec<String> {
+    match kind {
+        PartialKind::Prefix(lengths) => lengths.iter().map(|n| format!("prefix{n}")).collect(),
+        PartialKind::Suffix(lengths) => lengths.iter().map(|n| format!("suffix{n}")).collect(),
+        PartialKind::Contains { .. } => vec!["contains".into()],
+        PartialKind::Range { .. } => vec!["range".into()],
     }
 }

@@ -5,8 +5,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
+use crate::check::{partial_columns, partial_tags};
 use crate::columns::{Storage, StoredColumn};
-use crate::model::{Compound, Container, Field, FieldKind, Index};
+use crate::model::{Compound, Container, Field, FieldKind, Index, Partial, PartialKind};
 
 /// A column name as a field identifier of the record struct (raw identifier for keywords).
 fn column_ident(name: &str) -> Ident {
@@ -39,6 +40,8 @@ pub fn derive(c: &Container) -> TokenStream {
     let mut decrypt_fields = Vec::new();
     let mut columns = Vec::new();
     let mut handles = Vec::new();
+    // Compile-time planner checks of `expect(..)`.
+    let mut asserts = Vec::new();
     // (record field, column name, stored type) in column order, for the sqlx impls.
     let mut stored: Vec<(Ident, String, TokenStream)> = Vec::new();
     // How an ORM row holds each of `stored` (same order), whether it is the primary key, and
@@ -86,7 +89,23 @@ pub fn derive(c: &Container) -> TokenStream {
             FieldKind::Encrypt {
                 encrypt_none,
                 searchable,
+                partial,
             } => {
+                for p in partial {
+                    partial_index(
+                        c,
+                        f,
+                        p,
+                        &mut PartialOut {
+                            stored: &mut stored,
+                            storage: &mut storage,
+                            encrypt_fields: &mut encrypt_fields,
+                            columns: &mut columns,
+                            handles: &mut handles,
+                            asserts: &mut asserts,
+                        },
+                    );
+                }
                 let stored_option = f.option_inner.is_some() && !encrypt_none;
                 // Spanned at the field's type: a type without `Serialize`/`DeserializeOwned`
                 // is reported at the field, not at the derive.
@@ -395,10 +414,192 @@ pub fn derive(c: &Container) -> TokenStream {
             #(#handles)*
         }
 
+        #(#asserts)*
+
         #sqlx_impls
         #sea_orm_entity
         #diesel_row
     }
+}
+
+/// Where [`partial_index`] puts what it generates.
+struct PartialOut<'a> {
+    stored: &'a mut Vec<(Ident, String, TokenStream)>,
+    storage: &'a mut Vec<(Storage, bool, bool)>,
+    encrypt_fields: &'a mut Vec<TokenStream>,
+    columns: &'a mut Vec<TokenStream>,
+    handles: &'a mut Vec<TokenStream>,
+    asserts: &'a mut Vec<TokenStream>,
+}
+
+/// The columns, stored values, handle and planner checks of one partial index of `f`.
+fn partial_index(c: &Container, f: &Field, p: &Partial, out: &mut PartialOut<'_>) {
+    let ident = &c.ident;
+    let vis = &c.vis;
+    let table = &c.table;
+    let fid = &f.ident;
+    let field_name = f.column.as_str();
+    let bits = p.bits;
+    let norm = &p.normalizer;
+    let at = p.span;
+    let upper = fid.to_string().trim_start_matches("r#").to_uppercase();
+    let partial_kind = quote!(::encx::index::PartialKind);
+    let kinds: Vec<TokenStream> = match &p.kind {
+        PartialKind::Prefix(lengths) => lengths
+            .iter()
+            .map(|n| quote!(#partial_kind::Prefix { chars: #n }))
+            .collect(),
+        PartialKind::Suffix(lengths) => lengths
+            .iter()
+            .map(|n| quote!(#partial_kind::Suffix { chars: #n }))
+            .collect(),
+        PartialKind::Contains {
+            ngram,
+            filter_bits,
+            hashes,
+        } => {
+            // 65536 is written 0 (it does not fit the u16).
+            let stored_bits = (*filter_bits % 65_536) as u16;
+            vec![
+                quote!(#partial_kind::Contains { ngram: #ngram, filter_bits: #stored_bits, hashes: #hashes }),
+            ]
+        }
+        PartialKind::Range { width } => vec![quote!(#partial_kind::Range { width: #width })],
+    };
+    let names = partial_columns(&f.column, &p.kind);
+    let tags = partial_tags(&p.kind);
+    let mut handle_columns = Vec::new();
+    for ((kind, column), tag) in kinds.iter().zip(&names).zip(&tags) {
+        let domain = format!(
+            "{}:{table},{}:{field_name},{}:{tag},",
+            table.len(),
+            field_name.len(),
+            tag.len()
+        );
+        let spec = quote!(::encx::index::PartialSpec::new(#field_name, #domain, #kind, #bits, ::encx::Normalizer::#norm));
+        let rid = column_ident(column);
+        out.stored.push((
+            rid.clone(),
+            column.clone(),
+            quote!(::core::option::Option<::encx::BlindIndex>),
+        ));
+        out.storage.push((Storage::OptionalBytes, false, true));
+        let compute = match &p.kind {
+            PartialKind::Range { .. } => {
+                let get = match f.option_inner {
+                    Some(_) => quote!(self.#fid.as_ref()),
+                    None => quote!(::core::option::Option::Some(&self.#fid)),
+                };
+                quote_spanned!(at=> match #get {
+                    ::core::option::Option::Some(__v) => ::core::option::Option::Some(crypto.range_index(&#spec, __v)?),
+                    ::core::option::Option::None => ::core::option::Option::None,
+                })
+            }
+            _ => {
+                let get = indexable(f, &quote!(self));
+                quote_spanned!(at=> match #get {
+                    ::core::option::Option::Some(__v) => ::core::option::Option::Some(crypto.partial_index(&#spec, __v)?),
+                    ::core::option::Option::None => ::core::option::Option::None,
+                })
+            }
+        };
+        out.encrypt_fields.push(quote!(#rid: #compute));
+        out.columns.push(match &p.kind {
+            PartialKind::Contains { filter_bits, .. } => {
+                let bytes = (*filter_bits / 8) as u16;
+                quote!(::encx::schema::Column::new(#column, ::encx::schema::ColumnKind::BloomFilter { bytes: #bytes }))
+            }
+            _ => {
+                let bytes = bits.div_ceil(8);
+                quote!(::encx::schema::Column::new(#column, ::encx::schema::ColumnKind::BlindIndex { bytes: #bytes }))
+            }
+        });
+        handle_columns.push(quote!(::encx::search::PartialColumn::new(#spec, #column)));
+        if let Some(e) = &p.expect {
+            let leakage = quote!(::encx::index::leakage);
+            let (rows, distinct, chars, alphabet) = (e.rows, e.distinct, e.chars, e.alphabet);
+            let keys = match &p.kind {
+                PartialKind::Prefix(_) | PartialKind::Suffix(_) => {
+                    let n: u8 = tag
+                        .trim_start_matches(char::is_alphabetic)
+                        .parse()
+                        .unwrap_or(1);
+                    quote!(#leakage::Population::affix_keys(#distinct, #alphabet, #n))
+                }
+                _ => quote!(#distinct),
+            };
+            let (min_c, max_fill) = (e.min_coincidence, e.max_fill);
+            let max_fp = match e.max_false_positives {
+                Some(v) => quote!(::core::option::Option::Some(#v)),
+                None => quote!(::core::option::Option::None),
+            };
+            out.asserts.push(quote_spanned! {e.span=>
+                const _: () = #leakage::assert_within(
+                    #kind,
+                    #bits,
+                    #leakage::Population::new(#rows, #keys, #chars),
+                    #leakage::Bound { min_coincidence: #min_c, max_false_positives: #max_fp, max_fill: #max_fill },
+                );
+            });
+        }
+    }
+    let (suffix, handle_doc) = match &p.kind {
+        PartialKind::Prefix(_) => ("PREFIX", "Prefix index"),
+        PartialKind::Suffix(_) => ("SUFFIX", "Suffix index"),
+        PartialKind::Contains { .. } => ("CONTAINS", "Substring (contains) index"),
+        PartialKind::Range { .. } => ("RANGE", "Range index"),
+    };
+    let konst = format_ident!("{}_{}", upper, suffix, span = at);
+    let value_fn = format_ident!("__encx_{}_{}", suffix.to_lowercase(), upper.to_lowercase());
+    let doc = format!(
+        "{handle_doc} of `{fid}` (columns {}).",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let first = &handle_columns[0];
+    out.handles.push(match &p.kind {
+        PartialKind::Prefix(_) | PartialKind::Suffix(_) => {
+            let handle = format_ident!("{}Index", if suffix == "PREFIX" { "Prefix" } else { "Suffix" });
+            let get = indexable(f, &quote!(v));
+            quote_spanned! {at=>
+                #[doc = #doc]
+                #vis const #konst: ::encx::#handle<#ident> = ::encx::#handle::new(&[#(#handle_columns),*], Self::#value_fn);
+                #[doc(hidden)]
+                fn #value_fn(v: &Self) -> ::core::option::Option<&dyn ::encx::Indexable> {
+                    #get
+                }
+            }
+        }
+        PartialKind::Contains { .. } => {
+            let get = indexable(f, &quote!(v));
+            quote_spanned! {at=>
+                #[doc = #doc]
+                #vis const #konst: ::encx::ContainsIndex<#ident> = ::encx::ContainsIndex::new(#first, Self::#value_fn);
+                #[doc(hidden)]
+                fn #value_fn(v: &Self) -> ::core::option::Option<&dyn ::encx::Indexable> {
+                    #get
+                }
+            }
+        }
+        PartialKind::Range { .. } => {
+            let inner = f.option_inner.as_ref().unwrap_or(&f.ty);
+            let get = match f.option_inner {
+                Some(_) => quote!(v.#fid.as_ref()),
+                None => quote!(::core::option::Option::Some(&v.#fid)),
+            };
+            quote_spanned! {at=>
+                #[doc = #doc]
+                #vis const #konst: ::encx::RangeIndex<#ident, #inner> = ::encx::RangeIndex::new(#first, Self::#value_fn);
+                #[doc(hidden)]
+                fn #value_fn(v: &Self) -> ::core::option::Option<&#inner> {
+                    #get
+                }
+            }
+        }
+    });
 }
 
 /// `sqlx::FromRow` for any row type (bounded by what the stored field types need), and

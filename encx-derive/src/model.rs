@@ -37,7 +37,47 @@ pub enum FieldKind {
     Encrypt {
         encrypt_none: bool,
         searchable: Option<Index>,
+        /// Prefix, suffix, contains and range indexes of the field.
+        partial: Vec<Partial>,
     },
+}
+
+/// A partial index of a field: one `prefix(..)`, `suffix(..)`, `contains(..)` or `range(..)`.
+pub struct Partial {
+    pub kind: PartialKind,
+    /// Bits of each hash (prefix, suffix, range).
+    pub bits: u16,
+    /// Variant name of `encx::Normalizer`.
+    pub normalizer: Ident,
+    pub expect: Option<Expect>,
+    /// The attribute key's span.
+    pub span: Span,
+}
+
+pub enum PartialKind {
+    /// Lengths in characters, increasing.
+    Prefix(Vec<u8>),
+    Suffix(Vec<u8>),
+    Contains {
+        ngram: u8,
+        filter_bits: u32,
+        hashes: u8,
+    },
+    Range {
+        width: u64,
+    },
+}
+
+/// `expect(..)`: the planner's population and bound.
+pub struct Expect {
+    pub rows: u64,
+    pub distinct: u64,
+    pub chars: u32,
+    pub alphabet: u64,
+    pub min_coincidence: f64,
+    pub max_false_positives: Option<f64>,
+    pub max_fill: f64,
+    pub span: Span,
 }
 
 pub struct Index {

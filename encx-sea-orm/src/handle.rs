@@ -314,10 +314,7 @@ impl Encx {
         let work = async {
             let mut update = <T::Entity as EntityTrait>::update_many();
             for c in <T as Schema>::columns() {
-                if matches!(
-                    c.kind,
-                    ColumnKind::BlindIndex { .. } | ColumnKind::WrappedDek
-                ) {
+                if c.kind.is_search_index() || matches!(c.kind, ColumnKind::WrappedDek) {
                     update = update.col_expr(column::<T>(c.name)?, Expr::value(Value::Bytes(None)));
                 }
             }

@@ -91,6 +91,22 @@ impl Error {
         matches!(self, Error::Crypto(e) if e.is_key_missing())
     }
 
+    /// True when the code or setup is wrong: encx's [`encx::Error::is_config`] (a search term
+    /// shorter than its index, say) or this crate's `InvalidConfig`.
+    ///
+    /// ```
+    /// assert!(encx_sqlx::Error::InvalidConfig("no id".into()).is_config());
+    /// assert!(encx_sqlx::Error::from(encx::Error::config("bits")).is_config());
+    /// assert!(!encx_sqlx::Error::from(encx::Error::Tampered).is_config());
+    /// ```
+    pub fn is_config(&self) -> bool {
+        match self {
+            Error::Crypto(e) => e.is_config(),
+            Error::InvalidConfig(_) => true,
+            _ => false,
+        }
+    }
+
     /// True for failures that may pass when retried: keyring unavailable, pool timeout, I/O,
     /// a session the server ended (PostgreSQL 57P01–57P03, MySQL/MariaDB 2006/2013), a
     /// deadlock or serialization failure (PostgreSQL 40001/40P01, MySQL/MariaDB 1213).

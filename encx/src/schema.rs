@@ -62,10 +62,27 @@ pub enum ColumnKind {
         /// Stored length in bytes.
         bytes: u16,
     },
+    /// The Bloom filter of a `contains` index (nullable: erasure sets it to NULL). Not given
+    /// a database index: a search tests its bits in every row.
+    BloomFilter {
+        /// Stored length in bytes.
+        bytes: u16,
+    },
     /// An Argon2id PHC string.
     PasswordHash,
     /// The wrapped DEK (`encx_dek`; NULL once erased).
     WrappedDek,
+}
+
+impl ColumnKind {
+    /// True for the columns erasure sets to NULL besides `encx_dek`: blind indexes and
+    /// Bloom filters (they are keyed hashes of the plaintext, so they must go with it).
+    pub fn is_search_index(&self) -> bool {
+        matches!(
+            self,
+            ColumnKind::BlindIndex { .. } | ColumnKind::BloomFilter { .. }
+        )
+    }
 }
 
 /// One stored column.
@@ -194,6 +211,7 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
                 indexes.push(col.name);
                 (bytes_type(dialect, Some(bytes)), "NULL", "")
             }
+            ColumnKind::BloomFilter { bytes } => (bytes_type(dialect, Some(bytes)), "NULL", ""),
             ColumnKind::PasswordHash => (
                 if dialect == Dialect::MySql {
                     "VARCHAR(255)"
@@ -300,17 +318,69 @@ pub fn key_prefix_expr(dialect: Dialect) -> String {
 /// assert_eq!(sql.len(), 4);
 /// ```
 pub fn add_encrypted_columns<T: Schema + ?Sized>(dialect: Dialect) -> Vec<String> {
+    add_stored_columns(dialect, T::TABLE, T::columns().iter())
+}
+
+/// `ALTER TABLE ... ADD COLUMN` statements for the named encx columns of `T` (ciphertexts,
+/// blind indexes, Bloom filters, all nullable), then an index per blind-index column among
+/// them: how a new searchable, prefix, suffix, contains or range index reaches a table that
+/// already holds records. Then rotate the KEK and re-encrypt (`encx_sqlx::Repo::reencrypt`,
+/// crash-safe and resumable) to fill them; see `docs/search.md`. An unknown name, or a
+/// plain column, is a configuration error.
+///
+/// ```
+/// use encx::schema::{add_columns, Column, ColumnKind, Dialect, Schema};
+/// struct Note;
+/// impl Schema for Note {
+///     const TABLE: &'static str = "notes";
+///     fn columns() -> &'static [Column] {
+///         const COLUMNS: &[Column] = &[
+///             Column::new("body", ColumnKind::Ciphertext { nullable: false }),
+///             Column::new("body_prefix3_bidx", ColumnKind::BlindIndex { bytes: 2 }),
+///             Column::new("encx_dek", ColumnKind::WrappedDek),
+///         ];
+///         COLUMNS
+///     }
+/// }
+/// let sql = add_columns::<Note>(Dialect::Postgres, &["body_prefix3_bidx"])?;
+/// assert_eq!(sql[0], r#"ALTER TABLE "notes" ADD COLUMN "body_prefix3_bidx" BYTEA NULL"#);
+/// assert!(sql[1].starts_with("CREATE INDEX"));
+/// assert!(add_columns::<Note>(Dialect::Postgres, &["nope"]).is_err());
+/// # Ok::<(), encx::Error>(())
+/// ```
+pub fn add_columns<T: Schema + ?Sized>(dialect: Dialect, names: &[&str]) -> Result<Vec<String>> {
+    let mut chosen = Vec::new();
+    for name in names {
+        let col = T::columns()
+            .iter()
+            .find(|c| c.name == *name)
+            .ok_or_else(|| Error::config(format!("`{}` has no column `{name}`", T::TABLE)))?;
+        if !matches!(col.kind, ColumnKind::Ciphertext { .. }) && !col.kind.is_search_index() {
+            return Err(Error::config(format!(
+                "column `{name}` is not a ciphertext, blind index or Bloom filter: add it by hand"
+            )));
+        }
+        chosen.push(col);
+    }
+    Ok(add_stored_columns(dialect, T::TABLE, chosen.into_iter()))
+}
+
+fn add_stored_columns<'a>(
+    dialect: Dialect,
+    table: &str,
+    columns: impl Iterator<Item = &'a Column>,
+) -> Vec<String> {
     let q = |name: &str| quote_ident(dialect, name);
-    let table = T::TABLE;
     let mut out = Vec::new();
     let mut indexes = Vec::new();
-    for col in T::columns() {
+    for col in columns {
         let ty = match col.kind {
             ColumnKind::Ciphertext { .. } => bytes_type(dialect, None),
             ColumnKind::BlindIndex { bytes } => {
                 indexes.push(col.name);
                 bytes_type(dialect, Some(bytes))
             }
+            ColumnKind::BloomFilter { bytes } => bytes_type(dialect, Some(bytes)),
             ColumnKind::WrappedDek => bytes_type(dialect, Some(2048)),
             _ => continue,
         };

@@ -2566,6 +2566,7 @@ mod erasure;
 mod migration;
 mod operator;
 mod rewrap;
+mod search;
 mod streams;
 
 fn main() -> std::process::ExitCode {
@@ -2595,6 +2596,7 @@ fn main() -> std::process::ExitCode {
     tests.extend(rewrap::tests());
     tests.extend(migration::tests());
     tests.extend(streams::tests());
+    tests.extend(search::tests());
     tests.extend(app_secrets::tests());
     tests.extend(erasure::tests());
     tests.extend(operator::tests());

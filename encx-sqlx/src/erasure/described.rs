@@ -109,7 +109,7 @@ impl<DB: EncxDatabase> DescribedTable<DB> {
         nulls.extend(
             columns
                 .iter()
-                .filter(|c| c.ends_with("_bidx"))
+                .filter(|c| c.ends_with("_bidx") || c.ends_with("_bloom"))
                 .map(|c| format!("{} = NULL", quote_ident(dialect, c))),
         );
         let subject = quote_ident(dialect, subject_column);
@@ -188,7 +188,8 @@ impl<S: DescribedId> SubjectEraser<S> {
     /// row's data subject, without its record type: for an eraser built where the
     /// application's types are not at hand (the bare `encx` binary's `--subject-table`). Its
     /// rows are cleared as [`Repo::erase_subject_rows`](crate::Repo::erase_subject_rows)
-    /// clears them: `encx_dek` and every blind-index column (`*_bidx`, read from the
+    /// clears them: `encx_dek` and every blind-index column and Bloom filter (`*_bidx`,
+    /// `*_bloom`, read from the
     /// database) set to NULL. A configuration error when the table or either column is
     /// missing.
     ///

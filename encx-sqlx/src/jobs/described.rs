@@ -83,7 +83,9 @@ impl<DB: EncxDatabase, I: DescribedId> DescribedRows<DB, I> {
                 p(3)
             ),
             id,
-            has_blind_indexes: columns.iter().any(|c| c.ends_with("_bidx")),
+            has_blind_indexes: columns
+                .iter()
+                .any(|c| c.ends_with("_bidx") || c.ends_with("_bloom")),
             table: table_name(table),
             actor: None,
             ids: PhantomData,

@@ -91,7 +91,7 @@ where
     fn has_blind_indexes(&self) -> bool {
         <T as Schema>::columns()
             .iter()
-            .any(|c| matches!(c.kind, encx::schema::ColumnKind::BlindIndex { .. }))
+            .any(|c| c.kind.is_search_index())
     }
 
     fn acting_as(&self, actor: &str) -> Box<dyn JobTable> {

@@ -22,6 +22,9 @@ pub struct Lookup<T> {
     /// Candidate rows refused because their stored bytes failed an integrity check. They may
     /// or may not have matched: nobody can tell without their key.
     pub rejected: Vec<RejectedRow>,
+    /// Rows the index selected, before the re-check: `found`, `rejected`, erased rows and
+    /// false positives (rows that share an index value with the search, but do not match).
+    pub candidates: usize,
 }
 
 impl<T> Default for Lookup<T> {
@@ -29,6 +32,7 @@ impl<T> Default for Lookup<T> {
         Lookup {
             found: Vec::new(),
             rejected: Vec::new(),
+            candidates: 0,
         }
     }
 }
@@ -50,6 +54,7 @@ impl<T> Lookup<T> {
     /// lookup.sort("users", || "1".into(), Ok(5), |n| *n > 3).unwrap();
     /// lookup.sort("users", || "2".into(), Ok(2), |n| *n > 3).unwrap();
     /// assert_eq!(lookup.found, vec![5]);
+    /// assert_eq!(lookup.candidates, 2);
     /// ```
     pub fn sort(
         &mut self,
@@ -58,6 +63,7 @@ impl<T> Lookup<T> {
         decrypted: encx::Result<T>,
         matches: impl FnOnce(&T) -> bool,
     ) -> encx::Result<()> {
+        self.candidates += 1;
         match decrypted {
             Ok(value) if matches(&value) => self.found.push(value),
             Ok(_) => {}

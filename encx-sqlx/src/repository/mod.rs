@@ -27,6 +27,7 @@ pub(crate) mod db_handle;
 mod decrypting;
 pub mod lookup;
 mod migrating;
+mod partial;
 pub(crate) mod plaintext;
 pub(crate) mod statements;
 
@@ -761,7 +762,19 @@ where
         for index in indexes {
             DB::bind_blind_index(index, &mut args).map_err(encode_error)?;
         }
-        let rows = DB::stream_records::<T::Record>(conn, &sql, args);
+        self.keep_matching_rows(conn, &sql, args, matches).await
+    }
+
+    /// [`keep_matches`](Self::keep_matches) for the candidate rows that `sql` (bound with
+    /// `args`) selects.
+    async fn keep_matching_rows<'q>(
+        &self,
+        conn: &mut <DB as Database>::Connection,
+        sql: &'q str,
+        args: <DB as Database>::Arguments,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<crate::Lookup<T>> {
+        let rows = DB::stream_records::<T::Record>(conn, sql, args);
         let mut rows = decrypting::decrypted::<T>(&self.crypto, self.bulk_decrypt_workers(), rows);
         let mut lookup = crate::Lookup::default();
         while let Some((record, decrypted)) = rows.try_next().await? {

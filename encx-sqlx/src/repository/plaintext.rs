@@ -217,7 +217,9 @@ impl<T: Schema, DB: EncxDatabase> Unmigrated<T, DB> {
         let mut erase_sets = vec![format!("{dek} = NULL")];
         for c in columns {
             match c.kind {
-                ColumnKind::BlindIndex { .. } => erase_sets.push(format!("{} = NULL", q(c.name))),
+                ColumnKind::BlindIndex { .. } | ColumnKind::BloomFilter { .. } => {
+                    erase_sets.push(format!("{} = NULL", q(c.name)))
+                }
                 ColumnKind::Ciphertext { nullable: false } => {
                     let c = q(c.name);
                     erase_sets.push(format!("{c} = COALESCE({c}, {empty})"));

@@ -108,7 +108,7 @@ impl Statements {
         let mut nulls = vec![format!("{dek} = NULL")];
         nulls.extend(
             cols.iter()
-                .filter(|c| matches!(c.kind, ColumnKind::BlindIndex { .. }))
+                .filter(|c| c.kind.is_search_index())
                 .map(|c| format!("{} = NULL", q(c.name))),
         );
         let nulls = nulls.join(", ");
@@ -207,6 +207,15 @@ impl Statements {
             self.select,
             quote_ident(self.dialect, column),
             list.join(", "),
+            quote_ident(self.dialect, "encx_dek")
+        )
+    }
+
+    /// `SELECT ... WHERE (predicate) AND encx_dek IS NOT NULL`.
+    pub fn select_where(&self, predicate: &str) -> String {
+        format!(
+            "{} WHERE ({predicate}) AND {} IS NOT NULL",
+            self.select,
             quote_ident(self.dialect, "encx_dek")
         )
     }

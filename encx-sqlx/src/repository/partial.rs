@@ -1,0 +1,308 @@
+//! Searches through partial indexes: [`Repo::find_by_prefix`], [`Repo::find_by_suffix`],
+//! [`Repo::find_matching`] and [`Repo::find_in_range`]. Each reads the candidate rows its
+//! index selects, decrypts them and re-checks the decrypted value, so only true matches are
+//! returned; rows that fail an integrity check are set aside as by
+//! [`Repo::find_by`](crate::Repo::find_by). Rows of a table still being migrated from
+//! plaintext ([`Repo::with_plaintext`](crate::Repo::with_plaintext)) are found once migrated.
+
+use encx::schema::{quote_ident, Dialect, Schema};
+use encx::sql::StoredRecord;
+use encx::{
+    BlindIndex, ContainsIndex, Encrypted, Indexable, PrefixIndex, RangeIndex, RangeValue,
+    SuffixIndex,
+};
+use sqlx::Database;
+
+use super::db_handle::DbHandle;
+use super::{blocked_by_caller, Repo};
+use crate::encx_database::EncxDatabase;
+use crate::error::Result;
+use crate::Lookup;
+
+/// The SQL test that a row's Bloom filter in `column` holds every bit of one of `masks`:
+/// per mask, `(byte i of the filter) & m = m` for each non-zero byte `m` of the mask. The
+/// bytes are integers encx computed, written as literals. A filter of another length never
+/// matches (on PostgreSQL, where reading past the end is an error, its length is tested
+/// first).
+pub(crate) fn bloom_predicate(dialect: Dialect, column: &str, masks: &[BlindIndex]) -> String {
+    let col = quote_ident(dialect, column);
+    let alternatives: Vec<String> = masks
+        .iter()
+        .map(|mask| {
+            let bytes = mask.as_bytes();
+            let tests: Vec<String> = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| **m != 0)
+                .map(|(i, m)| {
+                    let byte = match dialect {
+                        Dialect::Postgres => format!("get_byte({col}, {i})"),
+                        Dialect::MySql => format!("ASCII(SUBSTRING({col}, {}, 1))", i + 1),
+                        // `instr` over a blob of every byte value: the byte's value plus one.
+                        _ => format!("(instr({ALL_BYTES}, substr({col}, {}, 1)) - 1)", i + 1),
+                    };
+                    format!("({byte} & {m}) = {m}")
+                })
+                .collect();
+            let all = if tests.is_empty() {
+                "1 = 1".to_owned()
+            } else {
+                tests.join(" AND ")
+            };
+            match dialect {
+                Dialect::Postgres => format!(
+                    "(CASE WHEN octet_length({col}) = {} THEN ({all}) ELSE FALSE END)",
+                    bytes.len()
+                ),
+                _ => format!("(length({col}) = {} AND {all})", bytes.len()),
+            }
+        })
+        .collect();
+    if alternatives.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        alternatives.join(" OR ")
+    }
+}
+
+/// SQLite blob literal of the bytes 0..=255 in order.
+const ALL_BYTES: &str = "X'000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F\
+202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F\
+404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F\
+606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F\
+808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9F\
+A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF\
+C0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\
+E0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF'";
+
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + 'static,
+    T::Record: StoredRecord + 'static,
+{
+    /// The records whose field starts with `term` (after the field's normalizer), through
+    /// its prefix index: the longest indexed length the term covers selects the candidates,
+    /// and each decrypted candidate is re-checked against the whole term. A term shorter than
+    /// the shortest indexed length is a configuration error (it would read the table).
+    ///
+    /// ```no_run
+    /// # #[derive(encx::Encrypted, serde::Serialize, serde::Deserialize)]
+    /// # struct Customer { #[encx(id)] id: i64,
+    /// #   #[encx(encrypt, prefix(lengths(2, 3), normalize = "lowercase"))] surname: String }
+    /// # async fn demo(repo: encx_sqlx::Repo<Customer, sqlx::Sqlite>) -> encx_sqlx::Result<()> {
+    /// let found = repo.find_by_prefix(repo.pool(), Customer::SURNAME_PREFIX, "Love").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_by_prefix<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: PrefixIndex<T>,
+        term: &V,
+    ) -> Result<Vec<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(self.find_by_prefix_report(db, index, term).await?.found)
+    }
+
+    /// [`find_by_prefix`](Self::find_by_prefix), also returning the refused rows.
+    pub async fn find_by_prefix_report<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: PrefixIndex<T>,
+        term: &V,
+    ) -> Result<Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        let held = db.held_by_caller();
+        let work = async {
+            let (column, values) = index.lookup(&self.crypto, term)?;
+            let mut conn = db.connection().await?;
+            self.keep_matches(&mut conn, column, &values, |t| index.matches(t, term))
+                .await
+        };
+        let column = index.columns().first().map(|c| c.column).unwrap_or("");
+        self.audited_lookup(column, work)
+            .await
+            .map_err(|e| blocked_by_caller(e, held))
+    }
+
+    /// The records whose field ends with `term` (after normalization), through its suffix
+    /// index: the last digits of a card or phone number, say.
+    ///
+    /// ```no_run
+    /// # #[derive(encx::Encrypted, serde::Serialize, serde::Deserialize)]
+    /// # struct Customer { #[encx(id)] id: i64,
+    /// #   #[encx(encrypt, suffix(lengths(4), normalize = "digits"))] card: String }
+    /// # async fn demo(repo: encx_sqlx::Repo<Customer, sqlx::Sqlite>) -> encx_sqlx::Result<()> {
+    /// let found = repo.find_by_suffix(repo.pool(), Customer::CARD_SUFFIX, "4242").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_by_suffix<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: SuffixIndex<T>,
+        term: &V,
+    ) -> Result<Vec<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(self.find_by_suffix_report(db, index, term).await?.found)
+    }
+
+    /// [`find_by_suffix`](Self::find_by_suffix), also returning the refused rows.
+    pub async fn find_by_suffix_report<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: SuffixIndex<T>,
+        term: &V,
+    ) -> Result<Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        let held = db.held_by_caller();
+        let work = async {
+            let (column, values) = index.lookup(&self.crypto, term)?;
+            let mut conn = db.connection().await?;
+            self.keep_matches(&mut conn, column, &values, |t| index.matches(t, term))
+                .await
+        };
+        let column = index.columns().first().map(|c| c.column).unwrap_or("");
+        self.audited_lookup(column, work)
+            .await
+            .map_err(|e| blocked_by_caller(e, held))
+    }
+
+    /// The records whose field contains `term` (after normalization), through its contains
+    /// index: rows whose Bloom filter holds every n-gram of the term are decrypted and
+    /// re-checked. The filter test runs in the database over every row of the table (no
+    /// database index can serve it); see `docs/search.md` for its cost.
+    ///
+    /// ```no_run
+    /// # #[derive(encx::Encrypted, serde::Serialize, serde::Deserialize)]
+    /// # struct Customer { #[encx(id)] id: i64,
+    /// #   #[encx(encrypt, contains(ngram = 3, normalize = "lowercase"))] name: String }
+    /// # async fn demo(repo: encx_sqlx::Repo<Customer, sqlx::Sqlite>) -> encx_sqlx::Result<()> {
+    /// let found = repo.find_matching(repo.pool(), Customer::NAME_CONTAINS, "velac").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_matching<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: ContainsIndex<T>,
+        term: &V,
+    ) -> Result<Vec<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        Ok(self.find_matching_report(db, index, term).await?.found)
+    }
+
+    /// [`find_matching`](Self::find_matching), also returning the refused rows.
+    pub async fn find_matching_report<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: ContainsIndex<T>,
+        term: &V,
+    ) -> Result<Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
+        let held = db.held_by_caller();
+        let column = index.column().column;
+        let work = async {
+            let masks = index.masks(&self.crypto, term)?;
+            let sql = self
+                .sql
+                .select_where(&bloom_predicate(self.sql.dialect, column, &masks));
+            let mut conn = db.connection().await?;
+            self.keep_matching_rows(
+                &mut conn,
+                &sql,
+                <DB as Database>::Arguments::default(),
+                |t| index.matches(t, term),
+            )
+            .await
+        };
+        self.audited_lookup(column, work)
+            .await
+            .map_err(|e| blocked_by_caller(e, held))
+    }
+
+    /// The records whose field lies within `low..=high`, through its range index: the rows
+    /// of every bucket the range touches are decrypted and re-checked. A range over more
+    /// than [`encx::index::MAX_RANGE_BUCKETS`] buckets is refused.
+    ///
+    /// ```no_run
+    /// # #[derive(encx::Encrypted, serde::Serialize, serde::Deserialize)]
+    /// # struct Customer { #[encx(id)] id: i64,
+    /// #   #[encx(encrypt, range(width = 100))] balance: i64 }
+    /// # async fn demo(repo: encx_sqlx::Repo<Customer, sqlx::Sqlite>) -> encx_sqlx::Result<()> {
+    /// let found = repo.find_in_range(repo.pool(), Customer::BALANCE_RANGE, &1_000, &5_000).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_in_range<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: RangeIndex<T, V>,
+        low: &V,
+        high: &V,
+    ) -> Result<Vec<T>>
+    where
+        V: RangeValue + Sync,
+    {
+        Ok(self.find_in_range_report(db, index, low, high).await?.found)
+    }
+
+    /// [`find_in_range`](Self::find_in_range), also returning the refused rows.
+    pub async fn find_in_range_report<'c, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: RangeIndex<T, V>,
+        low: &V,
+        high: &V,
+    ) -> Result<Lookup<T>>
+    where
+        V: RangeValue + Sync,
+    {
+        let held = db.held_by_caller();
+        let column = index.column().column;
+        let work = async {
+            let values = index.lookup(&self.crypto, low, high)?;
+            if values.is_empty() {
+                return Ok(Lookup::default());
+            }
+            let mut conn = db.connection().await?;
+            self.keep_matches(&mut conn, column, &values, |t| index.matches(t, low, high))
+                .await
+        };
+        self.audited_lookup(column, work)
+            .await
+            .map_err(|e| blocked_by_caller(e, held))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bloom_predicates_test_each_set_byte() {
+        let masks = [BlindIndex::from_bytes(vec![0, 0x81, 0, 4])];
+        assert_eq!(
+            bloom_predicate(Dialect::Postgres, "f", &masks),
+            "(CASE WHEN octet_length(\"f\") = 4 THEN ((get_byte(\"f\", 1) & 129) = 129 AND \
+             (get_byte(\"f\", 3) & 4) = 4) ELSE FALSE END)"
+        );
+        assert_eq!(
+            bloom_predicate(Dialect::MySql, "f", &masks),
+            "(length(`f`) = 4 AND (ASCII(SUBSTRING(`f`, 2, 1)) & 129) = 129 AND \
+             (ASCII(SUBSTRING(`f`, 4, 1)) & 4) = 4)"
+        );
+        assert!(bloom_predicate(Dialect::Sqlite, "f", &masks).contains("substr(\"f\", 4, 1)"));
+        assert_eq!(bloom_predicate(Dialect::Sqlite, "f", &[]), "1 = 0");
+        assert_eq!(ALL_BYTES.len(), 2 + 512 + 1);
+    }
+}
