@@ -533,8 +533,12 @@ fn partial_index(c: &Container, f: &Field, p: &Partial, out: &mut PartialOut<'_>
                 Some(v) => quote!(::core::option::Option::Some(#v)),
                 None => quote!(::core::option::Option::None),
             };
+            // Named after the type and column, so that a refusal names the index.
+            let plan_const = format_ident!("encx_plan_of_{}_{}", ident, column);
             out.asserts.push(quote_spanned! {e.span=>
-                const _: () = #leakage::assert_within(
+                #[allow(dead_code, non_upper_case_globals, non_snake_case)]
+                #[doc(hidden)]
+                const #plan_const: () = #leakage::assert_within(
                     #kind,
                     #bits,
                     #leakage::Population::new(#rows, #keys, #chars),
