@@ -377,6 +377,64 @@ def build():
         "index": hx(truncate(full, 32)),
     })
 
+    # §4b partial indexes (index root version 1).
+    partials = []
+
+    def partial_domain(table, field_name, tag):
+        return default_domain(table, field_name) + f"{len(tag.encode())}:{tag},"
+
+    def affix(name, kind, table, field_name, value, normalizer, n, bits):
+        tag = f"{kind}{n}"
+        d = partial_domain(table, field_name, tag)
+        text = normalize(normalizer, value)
+        part = text[:n] if kind == "prefix" else text[max(0, len(text) - n):]
+        full = hmac.new(index_key(index_root, d, 1), part.encode(), hashlib.sha256).digest()
+        partials.append({
+            "name": name, "kind": kind, "chars": n, "domain": d, "bits": bits,
+            "normalizer": normalizer, "value": value, "index": hx(truncate(full, bits)),
+        })
+
+    def contains(name, table, field_name, value, normalizer, ngram, filter_bits, hashes):
+        d = partial_domain(table, field_name, "contains")
+        text = normalize(normalizer, value)
+        if len(text) >= ngram:
+            grams = {text[i:i + ngram] for i in range(len(text) - ngram + 1)}
+        else:
+            grams = {text} if text else set()
+        key = index_key(index_root, d, 1)
+        bloom = bytearray(filter_bits // 8)
+        for g in grams:
+            digest = hmac.new(key, g.encode(), hashlib.sha256).digest()
+            for i in range(hashes):
+                p = int.from_bytes(digest[2 * i:2 * i + 2], "big") % filter_bits
+                bloom[p // 8] |= 0x80 >> (p % 8)
+        partials.append({
+            "name": name, "kind": "contains", "ngram": ngram, "filter_bits": filter_bits,
+            "hashes": hashes, "domain": d, "normalizer": normalizer, "value": value,
+            "index": hx(bytes(bloom)),
+        })
+
+    def bucket(name, table, field_name, ordinal, width, bits):
+        d = partial_domain(table, field_name, "range")
+        b = ordinal // width  # floor division, as div_euclid for a positive width
+        full = hmac.new(index_key(index_root, d, 1), b.to_bytes(16, "big", signed=True),
+                        hashlib.sha256).digest()
+        partials.append({
+            "name": name, "kind": "range", "width": width, "domain": d, "bits": bits,
+            "ordinal": ordinal, "index": hx(truncate(full, bits)),
+        })
+
+    affix("prefix 3, lowercase", "prefix", "customers", "surname", "Lovelace", "lowercase", 3, 16)
+    affix("prefix 5 of a shorter value", "prefix", "customers", "surname", "Ab", "none", 5, 12)
+    affix("prefix 2 counts characters", "prefix", "customers", "surname", "ßüx", "none", 2, 16)
+    affix("suffix 4, digits", "suffix", "payments", "card", "4111 1111 1111 1234", "digits", 4, 16)
+    contains("contains, trigrams", "customers", "surname", "Lovelace", "lowercase", 3, 128, 3)
+    contains("contains, shorter than an n-gram", "customers", "surname", "ab", "none", 3, 64, 2)
+    contains("contains, repeated bigrams, 16 hashes", "customers", "surname", "aaaa", "none", 2,
+             256, 16)
+    bucket("range, negative ordinal", "customers", "born", -1, 30, 32)
+    bucket("range, a day of seconds", "events", "at", 1764806400, 86400, 16)
+
     # §10 tokens, row seals, signed values, CSRF tokens (index root version 1).
     def k(domain, version=1):
         return index_key(index_root if version == 1 else index_root_2, domain, version)
@@ -447,6 +505,7 @@ def build():
         "subject_key_rows": subject_rows,
         "secrets_rows": secrets,
         "blind_indexes": indexes,
+        "partial_indexes": partials,
         "tokens": tokens,
         "signed_values": signed,
         "csrf_tokens": csrf,

@@ -553,6 +553,48 @@ fn blind_indexes_are_the_vectors_bytes() {
 }
 
 #[test]
+fn partial_indexes_are_the_vectors_bytes() {
+    use crate::index::{PartialKind, PartialSpec};
+    let crypto = crypto_with(&[1]);
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let small = |v: &Value, key: &str| u8::try_from(int(&v[key])).unwrap();
+    let vectors = list("partial_indexes");
+    assert_eq!(vectors.len(), 9);
+    for v in vectors {
+        let normalizer: Normalizer = v["normalizer"].as_str().unwrap_or("none").parse().unwrap();
+        let bits = v["bits"].as_i64().map_or(0, |b| u16::try_from(b).unwrap());
+        let kind = match text(&v["kind"]) {
+            "prefix" => PartialKind::Prefix {
+                chars: small(v, "chars"),
+            },
+            "suffix" => PartialKind::Suffix {
+                chars: small(v, "chars"),
+            },
+            "contains" => PartialKind::Contains {
+                ngram: small(v, "ngram"),
+                filter_bits: u16::try_from(int(&v["filter_bits"])).unwrap(),
+                hashes: small(v, "hashes"),
+            },
+            _ => PartialKind::Range {
+                width: u64::try_from(int(&v["width"])).unwrap(),
+            },
+        };
+        let spec = PartialSpec::new("f", leak(text(&v["domain"])), kind, bits, normalizer);
+        let got = match kind {
+            PartialKind::Range { .. } => crypto.range_index(&spec, &int(&v["ordinal"])),
+            _ => crypto.partial_index(&spec, text(&v["value"])),
+        }
+        .unwrap();
+        assert_eq!(
+            hex::encode(got.as_bytes()),
+            text(&v["index"]),
+            "{}",
+            v["name"]
+        );
+    }
+}
+
+#[test]
 fn tokens_and_row_seals_are_the_vectors_bytes() {
     let crypto = crypto_with(&[1]);
     for v in list("tokens") {
