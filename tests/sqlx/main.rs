@@ -2585,6 +2585,9 @@ fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(erasure::WRITER_ENV) {
         return erasure::writer(&url);
     }
+    if let Ok(url) = std::env::var(search::BACKFILL_CHILD_ENV) {
+        return search::backfill_child(&url);
+    }
     if let Ok(registry) = std::env::var(operator::CLI_ENV) {
         return operator::child(&registry);
     }

@@ -17,6 +17,7 @@ on_databases! {
     partial_searches_return_true_matches_only: |db| true_matches(db.pool.clone()) => [postgres, mariadb, sqlite];
     index_key_rotation_rebuilds_partial_indexes: |db| rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
     a_new_index_is_backfilled_by_reencryption: |db| backfill(db.pool.clone()) => [postgres, mariadb, sqlite];
+    a_backfill_killed_with_sigkill_resumes: |db| killed_backfill_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     planner_predictions_hold_on_100k_rows: |db| planner_on_100k(db.pool.clone()) => [postgres];
 }
 
@@ -87,7 +88,7 @@ impl Rng {
 fn customer(id: i64, rng: &mut Rng) -> Customer {
     let syllables = 2 + rng.below(2);
     let mut surname = String::new();
-    let mut skewed = |rng: &mut Rng, n: usize| {
+    let skewed = |rng: &mut Rng, n: usize| {
         let (a, b) = (rng.below(n as u64), rng.below(n as u64));
         a.min(b) as usize
     };
@@ -364,11 +365,13 @@ async fn rotation<DB: Legacy>(pool: sqlx::Pool<DB>) {
     }
 }
 
-async fn backfill<DB: Legacy>(pool: sqlx::Pool<DB>) {
-    let crypto = search_crypto(&pool).await;
+/// `rows` customers stored before their partial indexes existed, then the new columns added
+/// and the KEK rotated: what a backfill starts from.
+async fn before_backfill<DB: Legacy>(pool: &sqlx::Pool<DB>, rows: i64) -> Vec<Customer> {
+    let crypto = search_crypto(pool).await;
     let before = Repo::<CustomerBefore, DB>::new(pool.clone(), crypto);
     before.create_table().await.unwrap();
-    let all = customers(40, 3);
+    let all = customers(rows, 3);
     let old: Vec<CustomerBefore> = all
         .iter()
         .map(|c| CustomerBefore {
@@ -379,17 +382,87 @@ async fn backfill<DB: Legacy>(pool: sqlx::Pool<DB>) {
             nickname: c.nickname.clone(),
         })
         .collect();
-    before.insert_many(&pool, &old).await.unwrap();
-
-    let dialect = <DB as EncxDatabase>::DIALECT;
+    before.insert_many(pool, &old).await.unwrap();
     let new_columns: Vec<&str> = <Customer as encx::schema::Schema>::columns()
         .iter()
         .filter(|c| c.kind.is_search_index())
         .map(|c| c.name)
         .collect();
+    let dialect = <DB as EncxDatabase>::DIALECT;
     for sql in encx::schema::add_columns::<Customer>(dialect, &new_columns).unwrap() {
-        DB::run(&pool, &sql).await;
+        DB::run(pool, &sql).await;
     }
+    let repo = customers_repo(pool.clone()).await;
+    repo.crypto()
+        .rotate_kek(Some("ops: backfill"))
+        .await
+        .unwrap();
+    all
+}
+
+/// The environment variable that turns this test binary into a backfill child: the database
+/// URL whose customers it re-encrypts, 20 per batch, printing `batches N` after each.
+pub const BACKFILL_CHILD_ENV: &str = "ENCX_TEST_BACKFILL_CHILD";
+
+/// The backfill child process (see [`BACKFILL_CHILD_ENV`]).
+pub fn backfill_child(url: &str) -> std::process::ExitCode {
+    async fn run<DB: super::rewrap::ChildSessions>(url: &str) {
+        let pool = super::rewrap::child_pool::<DB>(url).await;
+        let repo = customers_repo(pool).await;
+        repo.reencrypt_with_progress(20, super::rewrap::say_batches)
+            .await
+            .unwrap();
+    }
+    on_url!(url, run)
+}
+
+/// A backfill of 1,000 rows killed with SIGKILL after three batches: every row still reads,
+/// the rows done are found by the new index, and a second run does exactly the rest.
+async fn killed_backfill_resumes<DB: Legacy + super::rewrap::ChildSessions>(
+    pool: sqlx::Pool<DB>,
+    url: &str,
+) {
+    let all = before_backfill(&pool, 1_000).await;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(BACKFILL_CHILD_ENV, url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    super::rewrap::wait_for_line(&mut child, "batches 3");
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success(), "killed, not finished");
+    super::rewrap::child_sessions_closed(url).await;
+
+    let repo = customers_repo(pool.clone()).await;
+    let indexed = DB::count(
+        &pool,
+        "SELECT COUNT(*) FROM customers WHERE surname_prefix3_bidx IS NOT NULL",
+    )
+    .await;
+    assert!((60..1_000).contains(&indexed), "killed mid-way: {indexed}");
+    let ids: Vec<i64> = (1..=1_000).collect();
+    let mut read = repo.get_many(&pool, &ids).await.unwrap();
+    read.sort_by_key(|c| c.id);
+    assert!(read == all, "every row reads as written");
+
+    let rest = repo.reencrypt(100).await.unwrap();
+    assert_eq!(
+        rest.rewrapped,
+        1_000 - indexed as u64,
+        "resumed exactly the rest"
+    );
+    for c in all.iter().step_by(53) {
+        let found = repo
+            .find_by_prefix(&pool, Customer::SURNAME_PREFIX, &c.surname)
+            .await
+            .unwrap();
+        assert!(found.contains(c), "backfilled");
+    }
+}
+
+async fn backfill<DB: Legacy>(pool: sqlx::Pool<DB>) {
+    let all = before_backfill(&pool, 40).await;
     let repo = customers_repo(pool.clone()).await;
     assert!(
         repo.find_by_prefix(&pool, Customer::SURNAME_PREFIX, &all[0].surname)
@@ -398,10 +471,6 @@ async fn backfill<DB: Legacy>(pool: sqlx::Pool<DB>) {
             .is_empty(),
         "not indexed yet"
     );
-    repo.crypto()
-        .rotate_kek(Some("ops: backfill"))
-        .await
-        .unwrap();
     assert_eq!(repo.reencrypt(7).await.unwrap().rewrapped, 40);
     for c in &all {
         let found = repo

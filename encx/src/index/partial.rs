@@ -34,6 +34,7 @@ use subtle::ConstantTimeEq;
 use super::normalize::Normalizer;
 use super::{check_bits, IndexKey};
 use crate::error::{Error, Result};
+use crate::schema::{quote_ident, Dialect};
 use crate::types::BlindIndex;
 
 /// Smallest Bloom filter of a `contains` index, in bits.
@@ -382,6 +383,62 @@ pub fn term_ngrams(normalizer: Normalizer, term: &str, ngram: u8) -> usize {
     ngrams(&normalizer.apply_wiped(term), ngram, false).len()
 }
 
+/// The SQL condition that a row's Bloom filter in `column` holds every bit of one of `masks`:
+/// per mask, `(byte i of the filter) & m = m` for each non-zero byte `m` of the mask. The
+/// bytes are integers encx computed, written as literals. A filter of another length never
+/// matches (on PostgreSQL, where reading past the end is an error, its length is tested
+/// first).
+pub fn bloom_predicate(dialect: Dialect, column: &str, masks: &[BlindIndex]) -> String {
+    let col = quote_ident(dialect, column);
+    let alternatives: Vec<String> = masks
+        .iter()
+        .map(|mask| {
+            let bytes = mask.as_bytes();
+            let tests: Vec<String> = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| **m != 0)
+                .map(|(i, m)| {
+                    let byte = match dialect {
+                        Dialect::Postgres => format!("get_byte({col}, {i})"),
+                        Dialect::MySql => format!("ASCII(SUBSTRING({col}, {}, 1))", i + 1),
+                        // `instr` over a blob of every byte value: the byte's value plus one.
+                        _ => format!("(instr({ALL_BYTES}, substr({col}, {}, 1)) - 1)", i + 1),
+                    };
+                    format!("({byte} & {m}) = {m}")
+                })
+                .collect();
+            let all = if tests.is_empty() {
+                "1 = 1".to_owned()
+            } else {
+                tests.join(" AND ")
+            };
+            match dialect {
+                Dialect::Postgres => format!(
+                    "(CASE WHEN octet_length({col}) = {} THEN ({all}) ELSE FALSE END)",
+                    bytes.len()
+                ),
+                _ => format!("(length({col}) = {} AND {all})", bytes.len()),
+            }
+        })
+        .collect();
+    if alternatives.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        alternatives.join(" OR ")
+    }
+}
+
+/// SQLite blob literal of the bytes 0..=255 in order.
+const ALL_BYTES: &str = "X'000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F\
+202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F\
+404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F\
+606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F\
+808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9F\
+A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF\
+C0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\
+E0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF'";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,5 +564,23 @@ mod tests {
         assert!(!contains(n, "ab", "abc"));
         assert_eq!(term_ngrams(n, "aaaa", 3), 1);
         assert_eq!(term_ngrams(n, "abcd", 3), 2);
+    }
+
+    #[test]
+    fn bloom_predicates_test_each_set_byte() {
+        let masks = [BlindIndex::from_bytes(vec![0, 0x81, 0, 4])];
+        assert_eq!(
+            bloom_predicate(Dialect::Postgres, "f", &masks),
+            "(CASE WHEN octet_length(\"f\") = 4 THEN ((get_byte(\"f\", 1) & 129) = 129 AND \
+             (get_byte(\"f\", 3) & 4) = 4) ELSE FALSE END)"
+        );
+        assert_eq!(
+            bloom_predicate(Dialect::MySql, "f", &masks),
+            "(length(`f`) = 4 AND (ASCII(SUBSTRING(`f`, 2, 1)) & 129) = 129 AND \
+             (ASCII(SUBSTRING(`f`, 4, 1)) & 4) = 4)"
+        );
+        assert!(bloom_predicate(Dialect::Sqlite, "f", &masks).contains("substr(\"f\", 4, 1)"));
+        assert_eq!(bloom_predicate(Dialect::Sqlite, "f", &[]), "1 = 0");
+        assert_eq!(ALL_BYTES.len(), 2 + 512 + 1);
     }
 }
