@@ -92,6 +92,11 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// | `encrypt` | AES-256-GCM under the record's DEK; any `Serialize + DeserializeOwned` type; `Option<T>` stores SQL NULL for `None` |
 /// | `encrypt_none` | on an `Option<T>`: encrypt `None` too, so the column does not reveal presence (implies `encrypt`) |
 /// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to [`index::default_domain`]`(table, field)`, `"5:users,5:email,"` |
+/// | `prefix(lengths(2, 3), bits = 16, normalize = "..", expect(..))` | with `encrypt`: a keyed hash of the first *n* characters per length, columns `<column>_prefix<n>_bidx`; handle [`PrefixIndex`] `<FIELD>_PREFIX` (docs/search.md) |
+/// | `suffix(lengths(4), bits = 16, normalize = "..", expect(..))` | the same over the last *n* characters: `<column>_suffix<n>_bidx`, [`SuffixIndex`] `<FIELD>_SUFFIX` |
+/// | `contains(ngram = 3, filter_bits = 256, hashes = 4, normalize = "..", expect(..))` | substring search: a keyed n-gram Bloom filter, `<column>_contains_bloom`, [`ContainsIndex`] `<FIELD>_CONTAINS` |
+/// | `range(width = 30, bits = 16, expect(..))` | on a [`RangeValue`] (integers; dates and timestamps with features `chrono`, `time`): keyed buckets of `width`, `<column>_range_bidx`, [`RangeIndex`] `<FIELD>_RANGE` |
+/// | `expect(rows = N, distinct = N, chars = N, alphabet = N, min_coincidence = X, max_false_positives = X, max_fill = X)` | inside a partial index: runs the leakage planner ([`index::leakage`]) at compile time; a refused configuration does not compile |
 /// | `hash_secure` | on a [`PasswordHash`]: stored as the Argon2id PHC string |
 /// | `column = "name"` | the column name of this field |
 /// | `skip` | not stored; `Default::default()` when read back |
@@ -99,7 +104,8 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// Mistakes are compile errors pointing at the attribute: unknown or duplicate keys,
 /// `searchable` without `encrypt`, `hash_secure` on another type, two `id` fields, `bits` out of
 /// range, unknown normalizers, compound indexes naming missing or plain fields, `encrypt_none`
-/// with a blind index, enums, tuple structs and generics.
+/// with a blind index, bad partial index options, a partial index the planner refuses, enums,
+/// tuple structs and generics.
 ///
 /// # Example
 ///
