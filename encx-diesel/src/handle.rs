@@ -172,6 +172,28 @@ impl Encx {
         )
     }
 
+    /// Decrypts the candidate rows of a partial-index search (prefix, suffix, contains,
+    /// range: docs/search.md) and keeps those the handle's re-check accepts, as
+    /// [`recheck`](Self::recheck) does for equality: `column` names the searched column in
+    /// the audit event.
+    ///
+    /// ```ignore
+    /// let (column, values) = User::NAME_PREFIX.lookup(encx.crypto(), "lov")?;
+    /// let rows = users::table
+    ///     .filter(users::name_prefix3_bidx.eq_any(values.into_iter().map(Vec::from)))
+    ///     .select(UserRow::as_select())
+    ///     .load(conn)?;
+    /// let found = encx.recheck_with(column, rows, |u| User::NAME_PREFIX.matches(u, "lov"))?.found;
+    /// ```
+    pub fn recheck_with<T: DieselEncrypted>(
+        &self,
+        column: &'static str,
+        rows: Vec<RowOf<T>>,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<Lookup<T>> {
+        self.keep(rows, matches, column)
+    }
+
     fn keep<T: DieselEncrypted>(
         &self,
         rows: Vec<RowOf<T>>,

@@ -68,7 +68,7 @@ impl Encx {
 
     /// Runs `work` under the audit event `event` (by this handle's actor), sent to the
     /// crypto's audit sink as `Repo` sends its own.
-    async fn audited<R>(
+    pub(crate) async fn audited<R>(
         &self,
         mut event: AuditEvent,
         work: impl std::future::Future<Output = Result<R>>,
@@ -230,7 +230,7 @@ impl Encx {
         .await
     }
 
-    async fn keep<T: EncryptedEntity>(
+    pub(crate) async fn keep<T: EncryptedEntity>(
         &self,
         candidates: Vec<ModelOf<T>>,
         matches: impl Fn(&T) -> bool,
@@ -336,7 +336,7 @@ fn parts<'a>(values: &[&'a (dyn Indexable + Sync)]) -> Vec<&'a dyn Indexable> {
 }
 
 /// `column IN (indexes)`.
-fn blind_filter<T: EncryptedEntity>(
+pub(crate) fn blind_filter<T: EncryptedEntity>(
     column_name: &'static str,
     indexes: Vec<encx::BlindIndex>,
 ) -> Result<SimpleExpr> {

@@ -33,6 +33,7 @@ mod error;
 mod handle;
 #[cfg(feature = "migration")]
 mod migration;
+mod partial;
 mod pool;
 
 pub use encx_sqlx::{Lookup, RejectedRow};

@@ -22,6 +22,8 @@ mod schema {
             email_bidx -> Nullable<Binary>,
             phone -> Nullable<Binary>,
             name -> Binary,
+            name_prefix3_bidx -> Nullable<Binary>,
+            name_contains_bloom -> Nullable<Binary>,
             city -> Binary,
             name_city_bidx -> Nullable<Binary>,
             encx_dek -> Nullable<Binary>,
@@ -54,7 +56,11 @@ struct Account {
     email: String,
     #[encx(encrypt)]
     phone: Option<String>,
-    #[encx(encrypt)]
+    #[encx(
+        encrypt,
+        prefix(lengths(3), bits = 8, normalize = "lowercase"),
+        contains(ngram = 3, filter_bits = 64, hashes = 2, normalize = "lowercase")
+    )]
     name: String,
     #[encx(encrypt)]
     city: String,
@@ -270,6 +276,26 @@ macro_rules! on_database {
                         .load(conn)
                         .unwrap();
                     let found = encx.recheck_all(Account::NAME_CITY, &[&"grace hopper", &"arlington"], rows).unwrap().found;
+                    assert_eq!(found, vec![grace.clone()]);
+
+                    // Partial indexes through Diesel: the handles' values and SQL, then the re-check.
+                    let (column, values) = Account::NAME_PREFIX.lookup(encx.crypto(), "ADA").unwrap();
+                    let rows: Vec<AccountRow> = orm_accounts::table
+                        .filter(orm_accounts::name_prefix3_bidx.eq_any(values.into_iter().map(Vec::from).collect::<Vec<_>>()))
+                        .select(AccountRow::as_select())
+                        .order(orm_accounts::id)
+                        .load(conn)
+                        .unwrap();
+                    let found = encx.recheck_with(column, rows, |a| Account::NAME_PREFIX.matches(a, "ada")).unwrap().found;
+                    assert_eq!(found, vec![ada.clone(), twin.clone()]);
+                    let masks = Account::NAME_CONTAINS.masks(encx.crypto(), "hopp").unwrap();
+                    let test = encx::index::partial::bloom_predicate($dialect, Account::NAME_CONTAINS.column().column, &masks);
+                    let rows: Vec<AccountRow> = orm_accounts::table
+                        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&test))
+                        .select(AccountRow::as_select())
+                        .load(conn)
+                        .unwrap();
+                    let found = encx.recheck_with("name_contains_bloom", rows, |a| Account::NAME_CONTAINS.matches(a, "hopp")).unwrap().found;
                     assert_eq!(found, vec![grace.clone()]);
 
                     let ada_email: Vec<u8> = orm_accounts::table.find(1_i64).select(orm_accounts::email).first(conn).unwrap();

@@ -30,10 +30,16 @@ struct Customer {
     email: String,
     #[encx(encrypt)]
     phone: Option<String>,
-    #[encx(encrypt)]
+    #[encx(
+        encrypt,
+        prefix(lengths(3), bits = 8, normalize = "lowercase"),
+        contains(ngram = 3, filter_bits = 64, hashes = 2, normalize = "lowercase")
+    )]
     name: String,
-    #[encx(encrypt)]
+    #[encx(encrypt, suffix(lengths(2), bits = 8))]
     city: String,
+    #[encx(encrypt, range(width = 10, bits = 8))]
+    score: i64,
 }
 
 /// A note about a customer, wrapped under the customer's subject key.
@@ -56,6 +62,7 @@ fn customer(name: &str, email: &str, city: &str) -> Customer {
         phone: Some("+44 20 7946 0000".into()),
         name: name.into(),
         city: city.into(),
+        score: (name.len() * 7 + city.len()) as i64,
     }
 }
 
@@ -288,6 +295,30 @@ macro_rules! on_database {
                     .found;
                 found.sort_by(|a, b| a.name.cmp(&b.name));
                 assert_eq!(found, vec![twin.clone(), ada.clone()]);
+
+                // Partial indexes: filters and re-check (8-bit hashes and a 64-bit filter:
+                // the other customers are candidates too, and are dropped).
+                let by_prefix = encx.find_by_prefix(&orm, Customer::NAME_PREFIX, "ADA").await.unwrap();
+                assert_eq!(by_prefix.len(), 2);
+                assert!(by_prefix.contains(&ada) && by_prefix.contains(&twin));
+                assert_eq!(
+                    encx.find_matching(&orm, Customer::NAME_CONTAINS, "hopp").await.unwrap(),
+                    vec![grace.clone()]
+                );
+                assert_eq!(
+                    encx.find_by_suffix(&orm, Customer::CITY_SUFFIX, "don").await.unwrap().len(),
+                    2
+                );
+                assert_eq!(
+                    encx.find_in_range(&orm, Customer::SCORE_RANGE, &grace.score, &grace.score)
+                        .await
+                        .unwrap(),
+                    vec![grace.clone()]
+                );
+                assert!(encx
+                    .find_by_prefix(&orm, Customer::NAME_PREFIX, "ad")
+                    .await
+                    .is_err());
 
                 let by_name_city = encx
                     .find_by_index(&orm, Customer::NAME_CITY, &[&"grace hopper", &"ARLINGTON"])
