@@ -5,6 +5,7 @@
 use encx::audit::AuditAction;
 use encx::index::partial::bloom_predicate;
 use encx::schema::Dialect;
+use encx::search::{AffixIndex, Side};
 use encx::{ContainsIndex, Indexable, PrefixIndex, RangeIndex, RangeValue, SuffixIndex};
 use encx_sqlx::audit::event_about;
 use sea_orm::sea_query::{Expr, SimpleExpr};
@@ -23,21 +24,12 @@ fn dialect(backend: DbBackend) -> Dialect {
 }
 
 impl Encx {
-    /// A SeaORM filter for a prefix search of `term` (the candidates of
-    /// [`find_by_prefix`](Self::find_by_prefix)).
-    pub fn matches_prefix<T, V>(&self, index: PrefixIndex<T>, term: &V) -> Result<SimpleExpr>
+    /// A SeaORM filter for a prefix or suffix search of `term` (the candidates of
+    /// [`find_by_prefix`](Self::find_by_prefix) and [`find_by_suffix`](Self::find_by_suffix)).
+    pub fn matches_affix<T, S, V>(&self, index: AffixIndex<T, S>, term: &V) -> Result<SimpleExpr>
     where
         T: EncryptedEntity,
-        V: Indexable + ?Sized,
-    {
-        let (column, values) = index.lookup(self.crypto(), term)?;
-        blind_filter::<T>(column, values)
-    }
-
-    /// A SeaORM filter for a suffix search of `term`.
-    pub fn matches_suffix<T, V>(&self, index: SuffixIndex<T>, term: &V) -> Result<SimpleExpr>
-    where
-        T: EncryptedEntity,
+        S: Side,
         V: Indexable + ?Sized,
     {
         let (column, values) = index.lookup(self.crypto(), term)?;
@@ -91,11 +83,7 @@ impl Encx {
         C: ConnectionTrait,
         V: Indexable + ?Sized,
     {
-        let column = index.columns().first().map_or("", |c| c.column);
-        self.search(db, column, self.matches_prefix(index, term), |t| {
-            index.matches(t, term)
-        })
-        .await
+        self.find_by_affix(db, index, term).await
     }
 
     /// The records whose field ends with `term` (normalized), re-checked.
@@ -110,8 +98,23 @@ impl Encx {
         C: ConnectionTrait,
         V: Indexable + ?Sized,
     {
+        self.find_by_affix(db, index, term).await
+    }
+
+    async fn find_by_affix<T, C, S, V>(
+        &self,
+        db: &C,
+        index: AffixIndex<T, S>,
+        term: &V,
+    ) -> Result<Vec<T>>
+    where
+        T: EncryptedEntity,
+        C: ConnectionTrait,
+        S: Side,
+        V: Indexable + ?Sized,
+    {
         let column = index.columns().first().map_or("", |c| c.column);
-        self.search(db, column, self.matches_suffix(index, term), |t| {
+        self.search(db, column, self.matches_affix(index, term), |t| {
             index.matches(t, term)
         })
         .await

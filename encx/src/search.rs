@@ -86,10 +86,10 @@ impl PartialColumn {
     }
 }
 
-/// Marks a [`AffixIndex`] over the start of values.
+/// Marks an [`AffixIndex`] over the start of values.
 #[derive(Debug, Clone, Copy)]
 pub enum Prefix {}
-/// Marks a [`AffixIndex`] over the end of values.
+/// Marks an [`AffixIndex`] over the end of values.
 #[derive(Debug, Clone, Copy)]
 pub enum Suffix {}
 
@@ -190,29 +190,36 @@ impl<T, S> AffixIndex<T, S> {
     }
 }
 
-impl<T> AffixIndex<T, Prefix> {
-    /// The re-check: does the decrypted `entity`'s value start with `term` (normalized)?
-    pub fn matches<V: Indexable + ?Sized>(&self, entity: &T, term: &V) -> bool {
-        self.recheck(entity, term, partial::starts_with)
+/// The side of an [`AffixIndex`]: [`Prefix`] or [`Suffix`] (sealed).
+pub trait Side: sealed::Sealed {
+    /// The re-check of this side: does `value` start (end) with `term`, both normalized?
+    fn check(normalizer: crate::Normalizer, value: &str, term: &str) -> bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Prefix {}
+    impl Sealed for super::Suffix {}
+}
+
+impl Side for Prefix {
+    fn check(normalizer: crate::Normalizer, value: &str, term: &str) -> bool {
+        partial::starts_with(normalizer, value, term)
     }
 }
 
-impl<T> AffixIndex<T, Suffix> {
-    /// The re-check: does the decrypted `entity`'s value end with `term` (normalized)?
-    pub fn matches<V: Indexable + ?Sized>(&self, entity: &T, term: &V) -> bool {
-        self.recheck(entity, term, partial::ends_with)
+impl Side for Suffix {
+    fn check(normalizer: crate::Normalizer, value: &str, term: &str) -> bool {
+        partial::ends_with(normalizer, value, term)
     }
 }
 
-impl<T, S> AffixIndex<T, S> {
-    fn recheck<V: Indexable + ?Sized>(
-        &self,
-        entity: &T,
-        term: &V,
-        check: fn(crate::Normalizer, &str, &str) -> bool,
-    ) -> bool {
+impl<T, S: Side> AffixIndex<T, S> {
+    /// The re-check: does the decrypted `entity`'s value start (prefix) or end (suffix)
+    /// with `term`, after normalization?
+    pub fn matches<V: Indexable + ?Sized>(&self, entity: &T, term: &V) -> bool {
         match ((self.value_of)(entity), self.columns.first()) {
-            (Some(stored), Some(column)) => check(
+            (Some(stored), Some(column)) => S::check(
                 column.spec.normalizer,
                 &Wiped(stored.index_text()),
                 &Wiped(term.index_text()),

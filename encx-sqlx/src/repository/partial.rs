@@ -7,6 +7,7 @@
 
 use encx::index::partial::bloom_predicate;
 use encx::schema::Schema;
+use encx::search::{AffixIndex, Side};
 use encx::sql::StoredRecord;
 use encx::{ContainsIndex, Encrypted, Indexable, PrefixIndex, RangeIndex, RangeValue, SuffixIndex};
 use sqlx::Database;
@@ -58,6 +59,20 @@ where
     where
         V: Indexable + ?Sized + Sync,
     {
+        self.find_by_affix(db, index, term).await
+    }
+
+    /// A prefix or suffix search: the column of the longest length the term covers, then the
+    /// re-check.
+    async fn find_by_affix<'c, S: Side, V>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        index: AffixIndex<T, S>,
+        term: &V,
+    ) -> Result<Lookup<T>>
+    where
+        V: Indexable + ?Sized + Sync,
+    {
         let held = db.held_by_caller();
         let work = async {
             let (column, values) = index.lookup(&self.crypto, term)?;
@@ -104,17 +119,7 @@ where
     where
         V: Indexable + ?Sized + Sync,
     {
-        let held = db.held_by_caller();
-        let work = async {
-            let (column, values) = index.lookup(&self.crypto, term)?;
-            let mut conn = db.connection().await?;
-            self.keep_matches(&mut conn, column, &values, |t| index.matches(t, term))
-                .await
-        };
-        let column = index.columns().first().map(|c| c.column).unwrap_or("");
-        self.audited_lookup(column, work)
-            .await
-            .map_err(|e| blocked_by_caller(e, held))
+        self.find_by_affix(db, index, term).await
     }
 
     /// The records whose field contains `term` (after normalization), through its contains

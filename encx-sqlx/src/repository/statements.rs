@@ -411,3 +411,56 @@ impl Statements {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use encx::schema::Column;
+
+    /// A table with a subject, an equality index, a prefix index and a Bloom filter.
+    struct Noted;
+    impl Schema for Noted {
+        const TABLE: &'static str = "noted";
+        fn columns() -> &'static [Column] {
+            const COLUMNS: &[Column] = &[
+                Column::new("id", ColumnKind::Id { sql_type: None }),
+                Column::new(
+                    "owner",
+                    ColumnKind::Plain {
+                        sql_type: None,
+                        nullable: false,
+                    },
+                ),
+                Column::new("body", ColumnKind::Ciphertext { nullable: false }),
+                Column::new("body_bidx", ColumnKind::BlindIndex { bytes: 4 }),
+                Column::new("body_prefix3_bidx", ColumnKind::BlindIndex { bytes: 2 }),
+                Column::new("body_contains_bloom", ColumnKind::BloomFilter { bytes: 32 }),
+                Column::new("encx_dek", ColumnKind::WrappedDek),
+            ];
+            COLUMNS
+        }
+        fn subject_column() -> Option<&'static str> {
+            Some("owner")
+        }
+    }
+
+    #[test]
+    fn erasure_clears_every_index_column() {
+        let sql = Statements::new::<Noted>(Dialect::Postgres);
+        for statement in [sql.erase.as_deref(), sql.erase_subject.as_deref()] {
+            let statement = statement.expect("an erase statement");
+            for column in [
+                "encx_dek",
+                "body_bidx",
+                "body_prefix3_bidx",
+                "body_contains_bloom",
+            ] {
+                assert!(
+                    statement.contains(&format!("\"{column}\" = NULL")),
+                    "{column} in {statement}"
+                );
+            }
+            assert!(!statement.contains("\"body\" = NULL"), "{statement}");
+        }
+    }
+}
