@@ -767,10 +767,10 @@ where
 
     /// [`keep_matches`](Self::keep_matches) for the candidate rows that `sql` (bound with
     /// `args`) selects.
-    async fn keep_matching_rows<'q>(
+    async fn keep_matching_rows(
         &self,
         conn: &mut <DB as Database>::Connection,
-        sql: &'q str,
+        sql: &str,
         args: <DB as Database>::Arguments,
         matches: impl Fn(&T) -> bool,
     ) -> Result<crate::Lookup<T>> {
