@@ -177,7 +177,7 @@ impl Encx {
     /// [`recheck`](Self::recheck) does for equality: `column` names the searched column in
     /// the audit event.
     ///
-    /// ```ignore
+    /// ```text
     /// let (column, values) = User::NAME_PREFIX.lookup(encx.crypto(), "lov")?;
     /// let rows = users::table
     ///     .filter(users::name_prefix3_bidx.eq_any(values.into_iter().map(Vec::from)))
