@@ -257,17 +257,10 @@ impl Encx {
         C: ConnectionTrait,
         V: Indexable + ?Sized,
     {
-        let mut event = event_about::<T>(AuditAction::FindBy, None, None);
-        event.fields = vec![field.column()];
-        let work = async {
-            let candidates = <T::Entity as EntityTrait>::find()
-                .filter(self.matches(field, value)?)
-                .all(db)
-                .await?;
-            Ok(self.recheck(field, value, candidates).await?.found)
-        };
-        self.audited(event, work, |found, e| e.records = found.len() as u64)
-            .await
+        self.search(db, field.column(), self.matches(field, value), |t| {
+            field.matches(&self.crypto, t, value)
+        })
+        .await
     }
 
     /// The records whose compound `index` matches `values`, re-checked.

@@ -162,8 +162,8 @@ impl Encx {
     }
 
     /// Selects the candidates `filter` names, re-checks them with `matches`, audited as a
-    /// search of `column`.
-    async fn search<T, C>(
+    /// search of `column`: every search of [`Encx`], equality included.
+    pub(crate) async fn search<T, C>(
         &self,
         db: &C,
         column: &'static str,

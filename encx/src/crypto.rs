@@ -575,7 +575,7 @@ impl Crypto {
         ))
     }
 
-    fn index_keys(&self) -> Result<&IndexKeys> {
+    pub(crate) fn index_keys(&self) -> Result<&IndexKeys> {
         self.inner.index_keys.as_ref().ok_or_else(|| {
             Error::config(
                 "searchable fields need index keys: use CryptoBuilder::index_keys or index_keys_in",

@@ -346,7 +346,7 @@ impl Crypto {
         spec: &PartialSpec,
         value: &V,
     ) -> Result<BlindIndex> {
-        let version = self.index_versions()?.0;
+        let version = self.index_keys()?.active_version();
         let text = Wiped(value.index_text());
         self.with_index_key(spec.domain, version, |key| spec.stored(key, &text))
     }
@@ -357,7 +357,7 @@ impl Crypto {
         spec: &PartialSpec,
         value: &V,
     ) -> Result<BlindIndex> {
-        let version = self.index_versions()?.0;
+        let version = self.index_keys()?.active_version();
         let bucket = spec.bucket_of(value.range_ordinal())?;
         self.with_index_key(spec.domain, version, |key| spec.bucket(key, bucket))
     }

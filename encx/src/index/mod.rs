@@ -200,9 +200,7 @@ impl IndexKey {
     /// Index of one already-normalized value.
     pub fn compute(&self, bits: u16, normalized: &[u8]) -> Result<BlindIndex> {
         check_bits(bits)?;
-        let mut mac = self.mac.clone();
-        mac.update(normalized);
-        Ok(truncate(&mac.finalize().into_bytes(), bits))
+        Ok(truncate(&self.digest(normalized), bits))
     }
 
     /// The full HMAC-SHA256 of `bytes` (Bloom filter positions of a `contains` index).
