@@ -306,8 +306,8 @@ fn suffix(s: &str, chars: u8) -> &[u8] {
     }
 }
 
-/// The distinct n-grams of `s` (characters), in order of first appearance made unique by a
-/// set. With `whole_if_short`, a non-empty `s` shorter than `n` is its own single gram.
+/// The distinct n-grams of `s` (characters), as a sorted set (each sets its bits once). With
+/// `whole_if_short`, a non-empty `s` shorter than `n` is its own single gram.
 fn ngrams(s: &str, n: u8, whole_if_short: bool) -> BTreeSet<&str> {
     let bounds: Vec<usize> = s
         .char_indices()
