@@ -382,6 +382,8 @@ impl ContainerAttrs {
 pub struct FieldAttrs {
     pub id: Option<Spanned<()>>,
     pub subject: Option<Spanned<()>>,
+    pub tenant: Option<Spanned<()>>,
+    pub signed: Option<Spanned<()>>,
     pub encrypt: Option<Spanned<()>>,
     pub encrypt_none: Option<Spanned<()>>,
     pub searchable: Option<Spanned<IndexOptions>>,
@@ -402,6 +404,8 @@ impl FieldAttrs {
             match key.as_str() {
                 "id" => flag(errors, &mut out.id, &m, "id"),
                 "subject" => flag(errors, &mut out.subject, &m, "subject"),
+                "tenant" => flag(errors, &mut out.tenant, &m, "tenant"),
+                "signed" => flag(errors, &mut out.signed, &m, "signed"),
                 "encrypt" => flag(errors, &mut out.encrypt, &m, "encrypt"),
                 "encrypt_none" => flag(errors, &mut out.encrypt_none, &m, "encrypt_none"),
                 "hash_secure" => flag(errors, &mut out.hash_secure, &m, "hash_secure"),
@@ -444,7 +448,7 @@ impl FieldAttrs {
                 _ => {
                     errors.push(m.error(format!(
                         "unknown encx field attribute `{key}`; expected one of: id, subject, \
-                         encrypt, searchable, prefix, suffix, contains, range, encrypt_none, \
+                         tenant, signed, encrypt, searchable, prefix, suffix, contains, range, encrypt_none, \
                          hash_secure, column, skip"
                     )));
                     skip_value(&m)?;

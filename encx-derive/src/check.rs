@@ -69,6 +69,8 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
     let mut fields = Vec::new();
     let mut id = None;
     let mut subject = None;
+    let mut tenant = None;
+    let mut signed = Vec::new();
     for f in named.map(|n| n.named.iter()).into_iter().flatten() {
         let Some(ident) = f.ident.clone() else {
             continue;
@@ -115,6 +117,33 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
                 errors.at(span, "only one field can be #[encx(subject)]");
             } else {
                 subject = Some(fields.len());
+            }
+        }
+        if let Some(span) = fa.tenant.as_ref().map(|s| s.span) {
+            if !matches!(kind, FieldKind::Plain) {
+                errors.at(
+                    span,
+                    "`tenant` marks a plain column that names the record's tenant: it cannot be the id, encrypted, hashed or skipped",
+                );
+            } else if option_inner.is_some() {
+                errors.at(
+                    span,
+                    "the `tenant` field cannot be an `Option`: every record belongs to a tenant",
+                );
+            } else if tenant.is_some() {
+                errors.at(span, "only one field can be #[encx(tenant)]");
+            } else {
+                tenant = Some(fields.len());
+            }
+        }
+        if let Some(span) = fa.signed.as_ref().map(|s| s.span) {
+            if matches!(kind, FieldKind::Plain) {
+                signed.push(fields.len());
+            } else {
+                errors.at(
+                    span,
+                    "`signed` binds a plain column into the record's signature: encrypted fields and the id are bound already, hashed and skipped fields are not stored plain",
+                );
             }
         }
         fields.push(Field {
@@ -175,6 +204,8 @@ pub fn container(input: &DeriveInput) -> Result<Container, syn::Error> {
         indexes,
         id,
         subject,
+        tenant,
+        signed,
         sea_orm_module,
         diesel_table,
     })

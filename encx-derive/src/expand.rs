@@ -217,6 +217,53 @@ pub fn derive(c: &Container) -> TokenStream {
         });
     }
 
+    // The signature over the signed plain columns: sealed before the sealer gives up the DEK.
+    let verify_signature = if c.signed.is_empty() {
+        TokenStream::new()
+    } else {
+        stored.push((
+            format_ident!("encx_sig"),
+            "encx_sig".into(),
+            quote!(::core::option::Option<::encx::Ciphertext>),
+        ));
+        storage.push((Storage::OptionalBytes, false, false));
+        columns.push(quote!(::encx::schema::Column::new(
+            "encx_sig",
+            ::encx::schema::ColumnKind::Signature
+        )));
+        let pushes_self: Vec<TokenStream> = c
+            .signed
+            .iter()
+            .map(|&i| {
+                let f = &c.fields[i];
+                let (fid, col) = (&f.ident, &f.column);
+                let at = syn::spanned::Spanned::span(&f.ty);
+                quote_spanned!(at=> __encx_signed.push(#col, &self.#fid)?;)
+            })
+            .collect();
+        let pushes_record: Vec<TokenStream> = c
+            .signed
+            .iter()
+            .map(|&i| {
+                let f = &c.fields[i];
+                let col = &f.column;
+                let rid = column_ident(col);
+                let at = syn::spanned::Spanned::span(&f.ty);
+                quote_spanned!(at=> __encx_signed.push(#col, &record.#rid)?;)
+            })
+            .collect();
+        encrypt_fields.push(quote!(encx_sig: ::core::option::Option::Some({
+            let mut __encx_signed = ::encx::record::SignedColumns::new();
+            #(#pushes_self)*
+            __encx_sealer.sign(&__encx_signed)?
+        })));
+        quote! {
+            let mut __encx_signed = ::encx::record::SignedColumns::new();
+            #(#pushes_record)*
+            __encx_opener.verify(&__encx_signed, record.encx_sig.as_ref())?;
+        }
+    };
+
     stored.push((
         format_ident!("encx_dek"),
         "encx_dek".into(),
@@ -284,6 +331,44 @@ pub fn derive(c: &Container) -> TokenStream {
                 .await?),
         ),
     };
+    // A tenant's records are sealed, opened and indexed in the tenant's scope.
+    let (scope_enc, scope_dec) = match c.tenant {
+        Some(i) => {
+            let fid = &c.fields[i].ident;
+            let rid = column_ident(&c.fields[i].column);
+            (
+                quote! {
+                    let __encx_scope = crypto.for_tenant(
+                        &::encx::RecordId::record_id_bytes(&self.#fid),
+                        &::encx::RecordId::record_id_display(&self.#fid),
+                    ).await?;
+                    let crypto = &__encx_scope;
+                },
+                quote! {
+                    let __encx_scope = crypto.for_tenant(
+                        &::encx::RecordId::record_id_bytes(&record.#rid),
+                        &::encx::RecordId::record_id_display(&record.#rid),
+                    ).await?;
+                    let crypto = &__encx_scope;
+                },
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+    let tenant_column_fn = c.tenant.map(|i| {
+        let col = &c.fields[i].column;
+        quote! {
+            fn tenant_column() -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#col)
+            }
+        }
+    });
+    let has_tenant = c.tenant.map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::encx::HasTenant for #ident {}
+        }
+    });
     let subject_display_fn = c.subject.map(|i| {
         let fid = &c.fields[i].ident;
         quote! {
@@ -322,6 +407,10 @@ pub fn derive(c: &Container) -> TokenStream {
                 (column_ident(&c.fields[i].column), quote!(#ty))
             }),
             c.subject.map(|i| {
+                let ty = &c.fields[i].ty;
+                (column_ident(&c.fields[i].column), quote!(#ty))
+            }),
+            c.tenant.map(|i| {
                 let ty = &c.fields[i].ty;
                 (column_ident(&c.fields[i].column), quote!(#ty))
             }),
@@ -369,6 +458,7 @@ pub fn derive(c: &Container) -> TokenStream {
             const TABLE: &'static str = #table;
 
             async fn encrypt(&self, crypto: &::encx::Crypto) -> ::encx::Result<#record> {
+                #scope_enc
                 let __encx_id = #id_bytes_enc;
                 let __encx_sealer = #seal;
                 ::core::result::Result::Ok(#record {
@@ -377,9 +467,11 @@ pub fn derive(c: &Container) -> TokenStream {
             }
 
             async fn decrypt(record: &#record, crypto: &::encx::Crypto) -> ::encx::Result<Self> {
+                #scope_dec
                 let __encx_id = #id_bytes_dec;
                 let __encx_display = #id_shown;
                 let __encx_opener = #open;
+                #verify_signature
                 ::core::result::Result::Ok(#ident {
                     #(#decrypt_fields,)*
                 })
@@ -398,6 +490,8 @@ pub fn derive(c: &Container) -> TokenStream {
 
         #has_subject
 
+        #has_tenant
+
         #[automatically_derived]
         impl ::encx::schema::Schema for #ident {
             const TABLE: &'static str = #table;
@@ -407,6 +501,8 @@ pub fn derive(c: &Container) -> TokenStream {
             }
 
             #subject_column_fn
+
+            #tenant_column_fn
         }
 
         #[automatically_derived]
@@ -613,6 +709,7 @@ fn sqlx_impls(
     stored: &[(Ident, String, TokenStream)],
     id: Option<(Ident, TokenStream)>,
     subject: Option<(Ident, TokenStream)>,
+    tenant: Option<(Ident, TokenStream)>,
 ) -> TokenStream {
     let sqlx = quote!(::encx::__private::sqlx);
     let mut types: Vec<TokenStream> = Vec::new();
@@ -637,6 +734,10 @@ fn sqlx_impls(
         Some((_, ty)) => ty.clone(),
         None => quote!(::encx::sql::NoId),
     };
+    let tenant_type = match &tenant {
+        Some((_, ty)) => ty.clone(),
+        None => quote!(::encx::sql::NoId),
+    };
     let mut per_database = Vec::new();
     for (feature, database) in [
         (cfg!(feature = "postgres"), quote!(#sqlx::Postgres)),
@@ -644,7 +745,7 @@ fn sqlx_impls(
         (cfg!(feature = "sqlite"), quote!(#sqlx::Sqlite)),
     ] {
         if feature {
-            per_database.push(stored_in(record, stored, &id, &subject, &database));
+            per_database.push(stored_in(record, stored, &id, &subject, &tenant, &database));
         }
     }
     let pg_arrays = if cfg!(feature = "postgres") {
@@ -670,6 +771,7 @@ fn sqlx_impls(
         impl ::encx::sql::RecordKey for #record {
             type Id = #id_type;
             type Subject = #subject_type;
+            type Tenant = #tenant_type;
             fn key(&self) -> ::core::option::Option<&Self::Id> {
                 #key
             }
@@ -691,6 +793,7 @@ fn stored_in(
     stored: &[(Ident, String, TokenStream)],
     id: &Option<(Ident, TokenStream)>,
     subject: &Option<(Ident, TokenStream)>,
+    tenant: &Option<(Ident, TokenStream)>,
     database: &TokenStream,
 ) -> TokenStream {
     let sqlx = quote!(::encx::__private::sqlx);
@@ -711,6 +814,7 @@ fn stored_in(
     };
     let bind_key = bind_one(id, quote!(id));
     let bind_subject = bind_one(subject, quote!(subject));
+    let bind_tenant = bind_one(tenant, quote!(tenant));
     quote! {
         #[automatically_derived]
         impl ::encx::sql::StoredIn<#database> for #record {
@@ -740,6 +844,15 @@ fn stored_in(
                 #[allow(unused_imports)]
                 use #stored_mod::{DoesNotEncode as _, Encodes as _};
                 #bind_subject
+            }
+
+            fn bind_tenant<'q>(
+                tenant: &'q Self::Tenant,
+                args: &mut <#database as #sqlx::Database>::Arguments,
+            ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
+                #[allow(unused_imports)]
+                use #stored_mod::{DoesNotEncode as _, Encodes as _};
+                #bind_tenant
             }
 
             fn from_row(

@@ -13,6 +13,10 @@ pub struct Container {
     pub id: Option<usize>,
     /// Index into `fields` of the `#[encx(subject)]` field.
     pub subject: Option<usize>,
+    /// Index into `fields` of the `#[encx(tenant)]` field.
+    pub tenant: Option<usize>,
+    /// Indexes into `fields` of the `#[encx(signed)]` fields, in declaration order.
+    pub signed: Vec<usize>,
     /// `#[encx(sea_orm)]`: the name of the SeaORM entity module to generate.
     pub sea_orm_module: Option<Ident>,
     /// `#[encx(diesel(table = ...))]`: the Diesel `table!` module of the generated row.

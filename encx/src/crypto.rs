@@ -16,9 +16,13 @@ use crate::keys::subject::{
     self, StoredSubjectKey, SubjectKeyStore, SubjectKeys, SubjectKeysRewrapped,
     DEFAULT_SUBJECT_CACHE_ENTRIES, DEFAULT_SUBJECT_CACHE_TTL,
 };
+use crate::keys::tenant::{
+    TenantRoots, TenantStore, DEFAULT_TENANT_CACHE_ENTRIES, DEFAULT_TENANT_CACHE_TTL,
+};
 use crate::keys::{wrapped, Dek, KekStore, KeyContext, KeyInUse, Keyring, KeyringKind};
 use crate::password::PasswordPolicy;
 use crate::record::{RecordContext, RecordOpener, RecordSealer};
+use crate::tenancy::{TenantTag, Tenants};
 use crate::types::{BlindIndex, WrappedDek};
 
 /// Everything needed to encrypt, decrypt and index records. Cheap to clone (an `Arc`).
@@ -41,21 +45,25 @@ use crate::types::{BlindIndex, WrappedDek};
 /// ```
 #[derive(Clone)]
 pub struct Crypto {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    keyring: Arc<dyn Keyring>,
-    index_keys: Option<IndexKeys>,
+pub(crate) struct Inner {
+    pub(crate) keyring: Arc<dyn Keyring>,
+    pub(crate) index_keys: Option<IndexKeys>,
     /// Derived keys by (domain, version). A handful of entries: a scan beats hashing.
-    index_cache: RwLock<Vec<(String, u32, IndexKey)>>,
-    password: PasswordPolicy,
-    subjects: Option<SubjectKeys>,
-    audit: Arc<dyn AuditSink>,
+    pub(crate) index_cache: RwLock<Vec<(String, u32, IndexKey)>>,
+    pub(crate) password: PasswordPolicy,
+    pub(crate) subjects: Option<Arc<SubjectKeys>>,
+    pub(crate) audit: Arc<dyn AuditSink>,
     /// The AES-GCM implementation of record ciphers.
-    aead: Backend,
+    pub(crate) aead: Backend,
     /// New fields in format 1 only ([`CryptoBuilder::field_format_1_only`]).
-    format_1_only: bool,
+    pub(crate) format_1_only: bool,
+    /// The tenants' keys ([`CryptoBuilder::tenants`]); `None` in a tenant's own scope.
+    pub(crate) tenants: Option<Arc<Tenants>>,
+    /// The tenant this `Crypto` is scoped to ([`Crypto::for_tenant`]).
+    pub(crate) tenant: Option<TenantTag>,
 }
 
 impl fmt::Debug for Crypto {
@@ -65,6 +73,8 @@ impl fmt::Debug for Crypto {
             .field("index_keys", &self.inner.index_keys)
             .field("password", &self.inner.password)
             .field("subjects", &self.inner.subjects)
+            .field("tenants", &self.inner.tenants)
+            .field("tenant", &self.inner.tenant)
             .field("aead", &self.inner.aead)
             .finish()
     }
@@ -80,6 +90,9 @@ pub struct CryptoBuilder {
     password: Option<PasswordPolicy>,
     subject_store: Option<Arc<dyn SubjectKeyStore>>,
     subject_cache: Option<(Duration, usize)>,
+    tenant_store: Option<Arc<dyn TenantStore>>,
+    tenant_roots: Option<Arc<dyn TenantRoots>>,
+    tenant_cache: Option<(Duration, usize)>,
     audit: Option<Arc<dyn AuditSink>>,
     aead: Option<Backend>,
     format_1_only: bool,
@@ -149,6 +162,52 @@ impl CryptoBuilder {
     /// ```
     pub fn subject_keys_in(mut self, store: Arc<dyn SubjectKeyStore>) -> Self {
         self.subject_store = Some(store);
+        self
+    }
+
+    /// Keeps a key hierarchy per tenant in `store` (tables `encx_tenants` and
+    /// `encx_tenant_keys`): records with an `#[encx(tenant)]` field get their DEKs wrapped under
+    /// their tenant's KEK and their blind indexes under the tenant's index keys (see
+    /// [`keys::tenant`](crate::keys::tenant)). A tenant's keys are wrapped by this `Crypto`'s
+    /// keyring, or by the tenant's own root key ([`tenant_roots`](Self::tenant_roots)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use encx::{Crypto, LocalKeyring, MasterKey};
+    /// use encx::keys::tenant::MemoryTenantStore;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> encx::Result<()> {
+    /// let crypto = Crypto::builder()
+    ///     .keyring(LocalKeyring::new(vec![MasterKey::generate("v1")?])?)
+    ///     .tenants(Arc::new(MemoryTenantStore::new()))
+    ///     .build()
+    ///     .await?;
+    /// let acme = crypto.for_tenant(b"acme", "acme").await?;
+    /// let sealer = acme.seal_record("orders", b"order-1").await?;
+    /// let wrapped = sealer.into_wrapped_dek();
+    /// crypto.erase_tenant(b"acme").await?;
+    /// let acme = crypto.for_tenant(b"acme", "acme").await?;
+    /// let err = acme.open_record("orders", b"order-1", Some(&wrapped), &"order-1").await.unwrap_err();
+    /// assert!(err.is_shredded());
+    /// # Ok(()) }
+    /// ```
+    pub fn tenants(mut self, store: Arc<dyn TenantStore>) -> Self {
+        self.tenant_store = Some(store);
+        self
+    }
+
+    /// Resolves tenants' own root keys ([`TenantRoot::Own`](crate::keys::tenant::TenantRoot)):
+    /// [`KmsTenantRoots`](crate::keys::tenant::KmsTenantRoots) for tenants' AWS KMS keys.
+    pub fn tenant_roots(mut self, roots: Arc<dyn TenantRoots>) -> Self {
+        self.tenant_roots = Some(roots);
+        self
+    }
+
+    /// How long a tenant's scope (root, state, index keys, and its KEKs) stays cached, and for
+    /// how many tenants at most. Defaults: [`DEFAULT_TENANT_CACHE_TTL`] (5 minutes) and
+    /// [`DEFAULT_TENANT_CACHE_ENTRIES`] (1,000). The TTL is the longest another process keeps
+    /// serving a tenant after it was erased or its root key revoked.
+    pub fn tenant_cache(mut self, ttl: Duration, entries: usize) -> Self {
+        self.tenant_cache = Some((ttl, entries));
         self
     }
 
@@ -244,8 +303,15 @@ impl CryptoBuilder {
                     let (ttl, entries) = self
                         .subject_cache
                         .unwrap_or((DEFAULT_SUBJECT_CACHE_TTL, DEFAULT_SUBJECT_CACHE_ENTRIES));
-                    SubjectKeys::new(store, ttl, entries)
+                    Arc::new(SubjectKeys::new(store, ttl, entries))
                 }),
+                tenants: self.tenant_store.map(|store| {
+                    let (ttl, entries) = self
+                        .tenant_cache
+                        .unwrap_or((DEFAULT_TENANT_CACHE_TTL, DEFAULT_TENANT_CACHE_ENTRIES));
+                    Arc::new(Tenants::new(store, self.tenant_roots, ttl, entries))
+                }),
+                tenant: None,
             }),
         })
     }
@@ -288,6 +354,7 @@ impl Crypto {
         table: &'a str,
         record_id: &'a [u8],
     ) -> Result<RecordSealer<'a>> {
+        self.refuse_erased_tenant()?;
         let ctx = KeyContext::new(table, record_id);
         let keyring = &self.inner.keyring;
         let (dek, wrapped) = match keyring.generate_dek_now(&ctx) {
@@ -313,9 +380,10 @@ impl Crypto {
         subject: &[u8],
         shown: &str,
     ) -> Result<RecordSealer<'a>> {
+        self.refuse_erased_tenant()?;
         let key = self
             .subject_keys()?
-            .active(&*self.inner.keyring, subject, shown)
+            .active(&*self.inner.keyring, &self.subject_key_for(subject), shown)
             .await?;
         let dek = Dek::generate()?;
         let wrapped = subject::wrap_dek(&key, &dek, &KeyContext::new(table, record_id))?;
@@ -339,7 +407,9 @@ impl Crypto {
     /// until then. Blind indexes of the subject's records stay in the tables until cleared
     /// there: `encx_sqlx::SubjectEraser` clears them, and again after that window.
     pub async fn erase_subject(&self, subject: &[u8]) -> Result<Vec<uuid::Uuid>> {
-        self.subject_keys()?.erase(subject, None).await
+        self.subject_keys()?
+            .erase(&self.subject_key_for(subject), None)
+            .await
     }
 
     /// [`erase_subject`](Self::erase_subject) limited to the keys of version `up_to_version`
@@ -351,7 +421,7 @@ impl Crypto {
         up_to_version: i64,
     ) -> Result<Vec<uuid::Uuid>> {
         self.subject_keys()?
-            .erase(subject, Some(up_to_version))
+            .erase(&self.subject_key_for(subject), Some(up_to_version))
             .await
     }
 
@@ -360,7 +430,9 @@ impl Crypto {
     /// guarantee that no first key is created for the subject while it runs. The tombstone
     /// makes new data for the subject refused until [`reenable_subject`](Self::reenable_subject).
     pub async fn subject_erasure_point(&self, subject: &[u8]) -> Result<i64> {
-        self.subject_keys()?.erasure_point(subject).await
+        self.subject_keys()?
+            .erasure_point(&self.subject_key_for(subject))
+            .await
     }
 
     /// How long this process caches a subject key (or the knowledge that a subject is
@@ -373,7 +445,9 @@ impl Crypto {
     /// Every key row of `subject` in the subject key store (live keys and tombstones), lowest
     /// version first: what an erasure or a re-applied ledger entry covers and spares.
     pub async fn subject_key_versions(&self, subject: &[u8]) -> Result<Vec<StoredSubjectKey>> {
-        self.subject_keys()?.versions(subject).await
+        self.subject_keys()?
+            .versions(&self.subject_key_for(subject))
+            .await
     }
 
     /// Makes this process drop the cached keys `ids` of `subject` and read the subject's state
@@ -381,7 +455,8 @@ impl Crypto {
     /// [`erase_subject`](Self::erase_subject), such as `encx_sqlx::SubjectEraser` erasing keys
     /// and rows in one database transaction.
     pub fn forget_subject_keys(&self, subject: &[u8], ids: &[uuid::Uuid]) -> Result<()> {
-        self.subject_keys()?.forget(subject, ids);
+        self.subject_keys()?
+            .forget(&self.subject_key_for(subject), ids);
         Ok(())
     }
 
@@ -389,7 +464,7 @@ impl Crypto {
     /// before the erasure stay shredded. Does nothing for a subject that is not erased.
     pub async fn reenable_subject(&self, subject: &[u8]) -> Result<()> {
         self.subject_keys()?
-            .reenable(&*self.inner.keyring, subject)
+            .reenable(&*self.inner.keyring, &self.subject_key_for(subject))
             .await
     }
 
@@ -481,7 +556,7 @@ impl Crypto {
         let started = std::time::Instant::now();
         let done = self
             .subject_keys()?
-            .rewrap_all(&*self.inner.keyring, batch)
+            .rewrap_all(&*self.inner.keyring, batch, &|s| self.owns_subject_key(s))
             .await;
         let mut event = crate::audit::AuditEvent::new(
             crate::audit::AuditAction::Rewrap,
@@ -500,7 +575,9 @@ impl Crypto {
     /// How many live subject keys each key of the keyring wraps, read from their headers
     /// (nothing is unwrapped): what must be re-wrapped before an old KEK is destroyed.
     pub async fn subject_key_usage(&self) -> Result<Vec<(KeyInUse, u64)>> {
-        self.subject_keys()?.key_usage(1_000).await
+        self.subject_keys()?
+            .key_usage(1_000, &|s| self.owns_subject_key(s))
+            .await
     }
 
     /// The audit sink (see [`CryptoBuilder::audit`]).
@@ -509,7 +586,7 @@ impl Crypto {
     }
 
     fn subject_keys(&self) -> Result<&SubjectKeys> {
-        self.inner.subjects.as_ref().ok_or_else(|| {
+        self.inner.subjects.as_deref().ok_or_else(|| {
             Error::config(
                 "records with a data subject need subject keys: use CryptoBuilder::subject_keys_in",
             )
@@ -552,15 +629,26 @@ impl Crypto {
         wrapped: Option<&WrappedDek>,
         display_id: &(dyn fmt::Display + Sync),
     ) -> Result<RecordOpener<'a>> {
-        let wrapped = wrapped.ok_or_else(|| Error::Shredded {
+        let shredded = || Error::Shredded {
             table: table.to_owned(),
             record: display_id.to_string(),
-        })?;
+        };
+        let wrapped = wrapped.ok_or_else(shredded)?;
+        if self.inner.tenant.as_ref().is_some_and(|t| t.erased) {
+            return Err(shredded());
+        }
         let ctx = KeyContext::new(table, record_id);
         let dek = if wrapped::read_kind(wrapped.as_bytes())? == KeyringKind::Subject {
             let shown = display_id.to_string();
+            let subject = subject.map(|s| self.subject_key_for(s));
             self.subject_keys()?
-                .unwrap_dek(&*self.inner.keyring, wrapped, &ctx, subject, &shown)
+                .unwrap_dek(
+                    &*self.inner.keyring,
+                    wrapped,
+                    &ctx,
+                    subject.as_deref(),
+                    &shown,
+                )
                 .await?
         } else {
             let keyring = &self.inner.keyring;

@@ -18,8 +18,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | kind | variants | what happened | what to do |
 /// |---|---|---|---|
 /// | [`ErrorKind::Integrity`] ([`is_tampered`](Error::is_tampered)) | `Tampered`, `UnsupportedFormat`, `UnknownKeyId`, `PasswordHashRefused`, `Truncated` | stored bytes failed authentication, are malformed, carry an unknown format or keyring byte, name a key the key store never held, hold a password hash outside the limits, or an encrypted stream was cut short | alarm: someone with write access to the database altered it (or the data was written by a newer encx, or this process reads another key store than the writer) |
-/// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded`, `SubjectErased` | the record's wrapped DEK, or its data subject's key, was destroyed on purpose; new data for an erased subject is refused | expected after erasure: treat as gone |
-/// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring | operator: restore the configuration |
+/// | [`ErrorKind::Erased`] ([`is_shredded`](Error::is_shredded)) | `Shredded`, `SubjectErased`, `TenantErased` | the record's wrapped DEK, or its data subject's or tenant's keys, were destroyed on purpose; new data for an erased subject or tenant is refused | expected after erasure: treat as gone |
+/// | [`ErrorKind::MissingKey`] ([`is_key_missing`](Error::is_key_missing)) | `KeyNotFound`, `TenantKeyRevoked` | the key exists somewhere but not here: an old master-key version left out of the configuration, a destroyed or disabled KEK or KMS key, a blob made by another kind of keyring; a tenant's own KMS key that its owner revoked | operator: restore the configuration; for a tenant's key, the tenant must restore access |
 /// | [`ErrorKind::Unavailable`] ([`is_retryable`](Error::is_retryable) for `KeyringUnavailable`) | `KeyringUnavailable`, `Rng`, `Io` | KMS or key store unreachable or throttled; the OS random generator failed; a stream's file or pipe failed | retry later |
 /// | [`ErrorKind::Configuration`] ([`is_config`](Error::is_config)) | `InvalidConfig`, `AccessDenied`, `Codec` | bad setup, missing KMS permission, a value whose type cannot be encoded or differs from the stored type | fix the code or setup |
 /// | [`ErrorKind::Expired`] | `Expired` | a signed value, token or secret is past its expiry | expected: ask for a new one |
@@ -63,6 +63,25 @@ pub enum Error {
     SubjectErased {
         /// Printable form of the subject id.
         subject: String,
+    },
+
+    /// The tenant was offboarded ([`Crypto::erase_tenant`](crate::Crypto::erase_tenant)): its
+    /// keys are destroyed, so nothing of it can be read, and new data for it is refused.
+    #[error("tenant {tenant} was erased: its keys are destroyed")]
+    TenantErased {
+        /// Printable form of the tenant id.
+        tenant: String,
+    },
+
+    /// The tenant's own root key (bring your own key) refused to unwrap: the tenant disabled,
+    /// deleted or revoked the grant on its KMS key. Only that tenant's records are affected;
+    /// its data comes back if the tenant restores access.
+    #[error("the root key of tenant {tenant} refused access (revoked, disabled or deleted by its owner): {reason}")]
+    TenantKeyRevoked {
+        /// Printable form of the tenant id.
+        tenant: String,
+        /// What the KMS said (ids only, never key material).
+        reason: String,
     },
 
     /// The key needed to unwrap a data key is not available to this keyring, although the
@@ -201,8 +220,10 @@ impl Error {
             | Error::UnknownKeyId { .. }
             | Error::PasswordHashRefused(_)
             | Error::Truncated { .. } => ErrorKind::Integrity,
-            Error::Shredded { .. } | Error::SubjectErased { .. } => ErrorKind::Erased,
-            Error::KeyNotFound { .. } => ErrorKind::MissingKey,
+            Error::Shredded { .. } | Error::SubjectErased { .. } | Error::TenantErased { .. } => {
+                ErrorKind::Erased
+            }
+            Error::KeyNotFound { .. } | Error::TenantKeyRevoked { .. } => ErrorKind::MissingKey,
             Error::KeyringUnavailable { .. } | Error::Rng | Error::Io(_) => ErrorKind::Unavailable,
             Error::Expired { .. } => ErrorKind::Expired,
             Error::AccessDenied { .. } | Error::InvalidConfig(_) | Error::Codec(_) => {

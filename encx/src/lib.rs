@@ -23,6 +23,7 @@ pub mod sign;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 pub mod stream;
+mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;
@@ -48,8 +49,8 @@ pub use keys::{
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{
-    Encrypted, HasRecordId, HasSubject, RecordContext, RecordId, RecordOpener, RecordSealer,
-    SubjectId,
+    Encrypted, HasRecordId, HasSubject, HasTenant, RecordContext, RecordId, RecordOpener,
+    RecordSealer, SubjectId,
 };
 pub use search::{ContainsIndex, PrefixIndex, RangeIndex, RangeValue, SuffixIndex};
 pub use secrecy;
@@ -58,6 +59,7 @@ pub use sign::Signer;
 /// (feature `sqlx`).
 #[cfg(feature = "sqlx")]
 pub use sqlx;
+pub use tenancy::{TenantMove, TenantStatus};
 pub use token::{Csrf, SecretToken, TokenHash, Tokens};
 pub use types::{BlindIndex, Ciphertext, WrappedDek};
 

@@ -76,6 +76,16 @@ pub trait HasRecordId: Encrypted {}
 )]
 pub trait HasSubject: Encrypted {}
 
+/// Implemented by `#[derive(Encrypted)]` for types with an `#[encx(tenant)]` field: what
+/// scoping a repository to one tenant (`encx_sqlx::Repo::in_tenant`) and offboarding a tenant
+/// (`encx_sqlx::TenantEraser`) require.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[encx(tenant)]` field, so its rows cannot be scoped to a tenant",
+    label = "this type has no `#[encx(tenant)]` field",
+    note = "mark the plain field that names the record's tenant with `#[encx(tenant)]`"
+)]
+pub trait HasTenant: Encrypted {}
+
 /// A record id: its bytes are bound into every ciphertext and wrapped DEK of the record.
 ///
 /// `Uuid` binds its 16 bytes, strings their UTF-8, integers their big-endian bytes at their own
@@ -212,6 +222,75 @@ impl<'a> RecordContext<'a> {
     }
 }
 
+/// The column name under which a record's signature ([`RecordSealer::sign`]) is sealed and
+/// stored.
+pub const SIGNATURE_COLUMN: &str = "encx_sig";
+
+/// The plain columns of one record that its signature binds (`#[encx(signed)]` fields), in
+/// declaration order: a SHA-256 digest over
+///
+/// ```text
+/// "encx:signed:v1" | for each column: u32be(len) name | name | u32be(len) value | value
+/// ```
+///
+/// where `value` is the column's value in the postcard encoding (as field plaintexts are).
+///
+/// ```
+/// use encx::record::SignedColumns;
+/// let mut a = SignedColumns::new();
+/// a.push("role", "admin")?;
+/// let mut b = SignedColumns::new();
+/// b.push("role", "user")?;
+/// assert_ne!(a.digest(), b.digest());
+/// # Ok::<(), encx::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SignedColumns {
+    digest: sha2::Sha256,
+}
+
+impl Default for SignedColumns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SignedColumns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedColumns").finish_non_exhaustive()
+    }
+}
+
+impl SignedColumns {
+    /// No column yet.
+    pub fn new() -> Self {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        digest.update(b"encx:signed:v1");
+        SignedColumns { digest }
+    }
+
+    /// Adds column `name` with `value`.
+    pub fn push<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<()> {
+        use sha2::Digest;
+        let encoded = postcard::to_allocvec(value)
+            .map_err(|e| crate::Error::Codec(format!("signed column `{name}`: {e}")))?;
+        for part in [name.as_bytes(), &encoded] {
+            let len = u32::try_from(part.len())
+                .map_err(|_| crate::Error::Codec(format!("signed column `{name}` is too long")))?;
+            self.digest.update(len.to_be_bytes());
+            self.digest.update(part);
+        }
+        Ok(())
+    }
+
+    /// The digest the signature seals.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        self.digest.clone().finalize().into()
+    }
+}
+
 /// Seals the fields of one record under its fresh DEK. Made by [`Crypto::seal_record`].
 pub struct RecordSealer<'a> {
     ctx: RecordContext<'a>,
@@ -250,6 +329,13 @@ impl<'a> RecordSealer<'a> {
         value: &Option<T>,
     ) -> Result<Option<Ciphertext>> {
         value.as_ref().map(|v| self.seal(column, v)).transpose()
+    }
+
+    /// The record's signature over its signed plain columns (column `encx_sig`): their
+    /// digest sealed under the record's DEK like a field of column [`SIGNATURE_COLUMN`], so
+    /// that only a holder of the DEK can make one, and it binds table and record id.
+    pub fn sign(&self, columns: &SignedColumns) -> Result<Ciphertext> {
+        self.seal(SIGNATURE_COLUMN, &columns.digest())
     }
 
     /// The record's wrapped DEK (column `encx_dek`).
@@ -291,6 +377,24 @@ impl<'a> RecordOpener<'a> {
     ) -> Result<T> {
         self.cipher
             .open_value(&self.ctx.field(column), sealed.as_bytes())
+    }
+
+    /// Checks the record's signature (column `encx_sig`) against its signed plain columns as
+    /// read: [`Error::Tampered`](crate::Error::Tampered) when a signed column was edited, the
+    /// signature is missing, altered or belongs to another record. Compared in constant time.
+    pub fn verify(&self, columns: &SignedColumns, signature: Option<&Ciphertext>) -> Result<()> {
+        use subtle::ConstantTimeEq;
+        let signature = signature.ok_or(crate::Error::Tampered)?;
+        let sealed: [u8; 32] = match self.open(SIGNATURE_COLUMN, signature) {
+            Ok(digest) => digest,
+            Err(crate::Error::Codec(_)) => return Err(crate::Error::Tampered),
+            Err(e) => return Err(e),
+        };
+        if bool::from(sealed.ct_eq(&columns.digest())) {
+            Ok(())
+        } else {
+            Err(crate::Error::Tampered)
+        }
     }
 
     /// Opens an optional field (`None` stays `None`).

@@ -72,6 +72,10 @@ pub enum ColumnKind {
     PasswordHash,
     /// The wrapped DEK (`encx_dek`; NULL once erased).
     WrappedDek,
+    /// The record's signature over its `#[encx(signed)]` plain columns (`encx_sig`): sealed
+    /// under the record's DEK. Nullable so that it can be added to an existing table; a record
+    /// read without one is `Tampered`.
+    Signature,
 }
 
 impl ColumnKind {
@@ -109,6 +113,10 @@ pub trait Schema {
     fn columns() -> &'static [Column];
     /// The column of the `#[encx(subject)]` field, if the type has one.
     fn subject_column() -> Option<&'static str> {
+        None
+    }
+    /// The column of the `#[encx(tenant)]` field, if the type has one.
+    fn tenant_column() -> Option<&'static str> {
         None
     }
 }
@@ -223,6 +231,7 @@ pub fn create_table<T: Schema + ?Sized>(dialect: Dialect) -> Result<Vec<String>>
                 "",
             ),
             ColumnKind::WrappedDek => (bytes_type(dialect, Some(2048)), "NULL", ""),
+            ColumnKind::Signature => (bytes_type(dialect, None), "NULL", ""),
         };
         defs.push(format!(
             "    {} {ty} {null}{extra}",
@@ -355,9 +364,13 @@ pub fn add_columns<T: Schema + ?Sized>(dialect: Dialect, names: &[&str]) -> Resu
             .iter()
             .find(|c| c.name == *name)
             .ok_or_else(|| Error::config(format!("`{}` has no column `{name}`", T::TABLE)))?;
-        if !matches!(col.kind, ColumnKind::Ciphertext { .. }) && !col.kind.is_search_index() {
+        if !matches!(
+            col.kind,
+            ColumnKind::Ciphertext { .. } | ColumnKind::Signature
+        ) && !col.kind.is_search_index()
+        {
             return Err(Error::config(format!(
-                "column `{name}` is not a ciphertext, blind index or Bloom filter: add it by hand"
+                "column `{name}` is not a ciphertext, signature, blind index or Bloom filter: add it by hand"
             )));
         }
         chosen.push(col);
@@ -375,7 +388,7 @@ fn add_stored_columns<'a>(
     let mut indexes = Vec::new();
     for col in columns {
         let ty = match col.kind {
-            ColumnKind::Ciphertext { .. } => bytes_type(dialect, None),
+            ColumnKind::Ciphertext { .. } | ColumnKind::Signature => bytes_type(dialect, None),
             ColumnKind::BlindIndex { bytes } => {
                 indexes.push(col.name);
                 bytes_type(dialect, Some(bytes))

@@ -355,7 +355,7 @@ impl IndexKeys {
             })?;
             versions.push((
                 version,
-                unwrap_stored_key(root, key, KeyPurpose::IndexRoot).await?,
+                unwrap_stored_key(root, store, key, KeyPurpose::IndexRoot).await?,
             ));
         }
         Self::from_versions(versions)

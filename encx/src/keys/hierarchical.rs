@@ -78,10 +78,8 @@ pub(crate) async fn create_stored_key(
 ) -> Result<(StoredKek, Option<KeyBytes>)> {
     let id = Uuid::new_v4();
     let version = next_version(store, purpose).await?;
-    let record_id = stored_key_record_id(&id, purpose, version);
-    let (dek, wrapped) = root
-        .generate_dek(&KeyContext::new(KEY_TABLE, &record_id))
-        .await?;
+    let binding = store.key_binding(&id, purpose, version);
+    let (dek, wrapped) = root.generate_dek(&binding.context()).await?;
     let new = NewKek {
         id,
         purpose,
@@ -98,6 +96,7 @@ pub(crate) async fn create_stored_key(
 /// The unwrap binds the row's id, purpose and version: an edited row is [`Error::Tampered`].
 pub(crate) async fn unwrap_stored_key(
     root: &dyn Keyring,
+    store: &dyn KekStore,
     stored: &StoredKek,
     purpose: KeyPurpose,
 ) -> Result<KeyBytes> {
@@ -116,10 +115,8 @@ pub(crate) async fn unwrap_stored_key(
         )));
     }
     let wrapped = WrappedDek::from_bytes(stored.wrapped.clone());
-    let record_id = stored_key_record_id(&stored.id, stored.purpose, stored.version);
-    let key = root
-        .unwrap_dek(&wrapped, &KeyContext::new(KEY_TABLE, &record_id))
-        .await?;
+    let binding = store.key_binding(&stored.id, stored.purpose, stored.version);
+    let key = root.unwrap_dek(&wrapped, &binding.context()).await?;
     Ok(key.into_key_bytes())
 }
 
@@ -146,8 +143,8 @@ pub(crate) async fn rewrap_stored_keys(
                 replaced += 1;
                 continue;
             }
-            let record_id = stored_key_record_id(&stored.id, stored.purpose, stored.version);
-            let ctx = KeyContext::new(KEY_TABLE, &record_id);
+            let binding = store.key_binding(&stored.id, stored.purpose, stored.version);
+            let ctx = binding.context();
             let key = root.unwrap_dek(&old, &ctx).await?;
             let new = root.wrap_dek(&key, &ctx).await?;
             let description = root.key_description();
@@ -259,10 +256,17 @@ impl HierarchicalKeyring {
         };
         let loaded = cell
             .get_or_load(self.ttl, || async {
-                let stored = self.store.get(id).await?.ok_or_else(|| {
-                    Error::unknown_key_id(format!("KEK {id} is not in the key store"))
-                })?;
-                let bytes = unwrap_stored_key(&*self.root, &stored, KeyPurpose::Kek).await?;
+                let Some(stored) = self.store.get(id).await? else {
+                    if self.store.held_elsewhere(id).await? {
+                        // Another tenant's KEK: the record was moved between tenants.
+                        return Err(Error::Tampered);
+                    }
+                    return Err(Error::unknown_key_id(format!(
+                        "KEK {id} is not in the key store"
+                    )));
+                };
+                let bytes =
+                    unwrap_stored_key(&*self.root, &*self.store, &stored, KeyPurpose::Kek).await?;
                 Ok(Arc::new(Kek::new(stored.id, stored.version, &bytes)))
             })
             .await;

@@ -24,6 +24,7 @@ pub mod local;
 pub(crate) mod material;
 pub mod store;
 pub mod subject;
+pub mod tenant;
 pub(crate) mod wrapped;
 
 pub use wrapped::KeyInUse;
@@ -33,7 +34,7 @@ pub use aws_kms::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use hierarchical::HierarchicalKeyring;
 pub use local::{LocalKeyring, MasterKey};
 pub use material::{Dek, Kek, KEY_LEN};
-pub use store::{KekState, KekStore, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
+pub use store::{KekState, KekStore, KeyBinding, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
 pub use subject::{
     ErasureEntry, ErasureLedger, MemoryErasureLedger, MemorySubjectKeyStore, NewSubjectKey,
     StoredSubjectKey, SubjectKeyStore, SubjectKeysRewrapped,

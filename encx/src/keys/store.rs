@@ -143,9 +143,47 @@ impl fmt::Debug for NewKek {
     }
 }
 
+/// What the root binds into its wrapping of one stored key row: a table name and record-id
+/// bytes (see [`KekStore::key_binding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBinding {
+    /// Table name bound beside the record id.
+    pub table: &'static str,
+    /// The row's identity bytes.
+    pub record_id: Vec<u8>,
+}
+
+impl KeyBinding {
+    /// The binding as a [`KeyContext`](crate::KeyContext).
+    pub fn context(&self) -> crate::KeyContext<'_> {
+        crate::KeyContext::new(self.table, &self.record_id)
+    }
+}
+
 /// Storage of wrapped KEKs and index root keys. See the [module docs](self) for the rules.
 #[async_trait]
 pub trait KekStore: Send + Sync + fmt::Debug {
+    /// What the root binds into the wrapping of key row (`id`, `purpose`, `version`) of this
+    /// store: by default table [`KEY_TABLE`](crate::keys::hierarchical::KEY_TABLE) and
+    /// [`stored_key_record_id`](crate::keys::hierarchical::stored_key_record_id). A tenant's
+    /// store binds the tenant too ([`tenant_key_record_id`](crate::keys::tenant::tenant_key_record_id)),
+    /// so that a key row moved to another tenant does not unwrap.
+    fn key_binding(&self, id: &Uuid, purpose: KeyPurpose, version: i64) -> KeyBinding {
+        KeyBinding {
+            table: crate::keys::hierarchical::KEY_TABLE,
+            record_id: crate::keys::hierarchical::stored_key_record_id(id, purpose, version),
+        }
+    }
+
+    /// Whether a key with this id is stored, but outside this store's scope (another
+    /// tenant's key): a data key that names it was moved from another tenant's record, which
+    /// is [`Error::Tampered`], not a missing key. The default (a store with no scopes) is
+    /// `false`.
+    async fn held_elsewhere(&self, id: Uuid) -> Result<bool> {
+        let _ = id;
+        Ok(false)
+    }
+
     /// The key with this id, in any state.
     async fn get(&self, id: Uuid) -> Result<Option<StoredKek>>;
 
@@ -196,6 +234,23 @@ impl MemoryKekStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Destroys every key (active ones included) and returns their ids: a tenant's
+    /// offboarding.
+    pub(crate) fn destroy_all(&self) -> Result<Vec<Uuid>> {
+        let now = SystemTime::now();
+        Ok(self
+            .lock()?
+            .iter_mut()
+            .filter(|k| k.state != KekState::Destroyed)
+            .map(|k| {
+                k.wrapped.clear();
+                k.state = KekState::Destroyed;
+                k.updated_at = now;
+                k.id
+            })
+            .collect())
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<StoredKek>>> {

@@ -626,12 +626,13 @@ impl SubjectKeys {
         &self,
         keyring: &dyn Keyring,
         batch: usize,
+        owned: &(dyn Fn(&[u8]) -> bool + Sync),
     ) -> Result<SubjectKeysRewrapped> {
         let mut done = SubjectKeysRewrapped::default();
         let mut after = None;
         loop {
             let page = self.store.live_page(after, batch).await?;
-            for row in &page {
+            for row in page.iter().filter(|row| owned(&row.subject)) {
                 done.scanned += 1;
                 let Some(wrapped) = &row.wrapped else {
                     continue;
@@ -662,12 +663,16 @@ impl SubjectKeys {
     }
 
     /// How many live subject keys each key of the keyring wraps (read from the headers).
-    pub(crate) async fn key_usage(&self, batch: usize) -> Result<Vec<(KeyInUse, u64)>> {
+    pub(crate) async fn key_usage(
+        &self,
+        batch: usize,
+        owned: &(dyn Fn(&[u8]) -> bool + Sync),
+    ) -> Result<Vec<(KeyInUse, u64)>> {
         let mut usage = std::collections::BTreeMap::new();
         let mut after = None;
         loop {
             let page = self.store.live_page(after, batch).await?;
-            for row in &page {
+            for row in page.iter().filter(|row| owned(&row.subject)) {
                 *usage
                     .entry(KeyInUse::from_prefix(row.wrapped.as_deref()))
                     .or_insert(0) += 1;

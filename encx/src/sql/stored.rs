@@ -25,6 +25,9 @@ pub trait RecordKey: Sized + Send + Sync + Unpin + 'static {
     /// The `#[encx(subject)]` field's type; [`NoId`] for a type without one.
     type Subject: crate::RecordId + Send + Sync + 'static;
 
+    /// The `#[encx(tenant)]` field's type; [`NoId`] for a type without one.
+    type Tenant: crate::RecordId + Send + Sync + 'static;
+
     /// The stored `encx_dek` (`None` once erased).
     fn wrapped_dek(&self) -> Option<&crate::WrappedDek>;
 }
@@ -64,6 +67,12 @@ pub trait StoredIn<DB: Database>: RecordKey {
     /// Adds `subject` as the value of the subject column.
     fn bind_subject<'q>(
         subject: &'q Self::Subject,
+        args: &mut <DB as Database>::Arguments,
+    ) -> Result<(), BoxDynError>;
+
+    /// Adds `tenant` as the value of the tenant column.
+    fn bind_tenant<'q>(
+        tenant: &'q Self::Tenant,
         args: &mut <DB as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 

@@ -14,4 +14,5 @@ mod password;
 mod properties;
 mod subjects;
 mod tamper;
+mod tenants;
 mod tokens;
