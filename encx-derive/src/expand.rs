@@ -355,6 +355,16 @@ pub fn derive(c: &Container) -> TokenStream {
         }
         None => (TokenStream::new(), TokenStream::new()),
     };
+    let record_tenant_fn = c.tenant.map(|i| {
+        let rid = column_ident(&c.fields[i].column);
+        quote! {
+            fn record_tenant(record: &#record) -> ::core::option::Option<::std::vec::Vec<u8>> {
+                ::core::option::Option::Some(
+                    ::encx::RecordId::record_id_bytes(&record.#rid).into_owned(),
+                )
+            }
+        }
+    });
     let tenant_column_fn = c.tenant.map(|i| {
         let col = &c.fields[i].column;
         quote! {
@@ -480,6 +490,8 @@ pub fn derive(c: &Container) -> TokenStream {
             #id_display_fn
 
             #subject_display_fn
+
+            #record_tenant_fn
 
             fn record_id_display(record: &#record) -> ::std::string::String {
                 #id_display

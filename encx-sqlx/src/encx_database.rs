@@ -17,6 +17,7 @@ use crate::database::migrate::Migrate;
 use crate::error::Result;
 use crate::keys::kek_store::{KekTable, SqlKekStore};
 use crate::keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore, SubjectTables};
+use crate::keys::tenant_store::{SqlTenantStore, TenantTables};
 
 /// A sqlx database encx-sqlx knows how to talk to: PostgreSQL, MySQL/MariaDB or SQLite.
 ///
@@ -47,7 +48,7 @@ use crate::keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore, SubjectTa
 /// }
 /// ```
 pub trait EncxDatabase:
-    sqlx::Database + Driver + Migrate + KekTable + SubjectTables + AuditTable
+    sqlx::Database + Driver + Migrate + KekTable + SubjectTables + TenantTables + AuditTable
 {
     /// Its SQL dialect.
     const DIALECT: Dialect;
@@ -97,6 +98,25 @@ impl<DB: EncxDatabase> SqlKekStore<DB> {
     /// ```
     pub fn shared(pool: Pool<DB>) -> Arc<dyn KekStore> {
         DB::kek_store(pool)
+    }
+}
+
+impl<DB: EncxDatabase> SqlTenantStore<DB> {
+    /// The tenant tables of `pool` as a shared [`TenantStore`](encx::keys::tenant::TenantStore),
+    /// in code generic over the database.
+    ///
+    /// ```no_run
+    /// # async fn run(keys: sqlx::PgPool, root: encx::LocalKeyring) -> encx_sqlx::Result<()> {
+    /// encx_sqlx::migrate(&keys).await?;
+    /// let crypto = encx::Crypto::builder()
+    ///     .keyring(root)
+    ///     .tenants(encx_sqlx::SqlTenantStore::shared(keys.clone()))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(pool: Pool<DB>) -> Arc<dyn encx::keys::tenant::TenantStore> {
+        DB::tenant_store(pool)
     }
 }
 

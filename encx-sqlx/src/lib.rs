@@ -30,15 +30,17 @@ pub use database::migrate::{migration_plan, MigrationPlan, MigrationStep};
 pub use database::time::{millis, now_millis, rfc3339, rfc3339_millis, time_of_millis};
 pub use encx_database::{kek_rows, migrate, read_audit, EncxDatabase};
 pub use erasure::described::DescribedId;
+pub use erasure::tenant::{TenantEraser, TenantErasure, TenantFootprint};
 pub use erasure::{SubjectEraser, SubjectErasure, SubjectFootprint, WRITER_MARGIN};
 pub use error::{is_missing_table, is_unique_violation, mysql_error_number, Error, Result};
 pub use jobs::registry::{JobTable, KeyStatus, Registry, Rewrapped};
 pub use jobs::{RewrapProgress, VerifyReport};
 pub use keys::kek_store::SqlKekStore;
 pub use keys::subject_store::{SqlErasureLedger, SqlSubjectKeyStore};
+pub use keys::tenant_store::SqlTenantStore;
 pub use repository::lookup::{Lookup, RejectedRow};
 pub use repository::plaintext::Plaintext;
-pub use repository::{DbHandle, IdOf, Repo, SubjectOf};
+pub use repository::{DbHandle, IdOf, Repo, SubjectOf, TenantOf};
 
 /// `CREATE TABLE` / `CREATE INDEX` statements for `T` on database `DB`.
 ///

@@ -30,6 +30,8 @@ pub enum AuditAction {
     Erase,
     /// A data subject erased across tables (`SubjectEraser::erase`, `reapply_ledger`).
     EraseSubject,
+    /// A tenant offboarded: its keys destroyed and its rows cleared (`TenantEraser::erase`).
+    EraseTenant,
     /// A new key-encryption key made active (`Crypto::rotate_kek`).
     Rotate,
     /// Records' DEKs re-wrapped under the active key, one batch (`Repo::rewrap`), or every
@@ -63,6 +65,7 @@ impl AuditAction {
             AuditAction::FindBy => "find_by",
             AuditAction::Erase => "erase",
             AuditAction::EraseSubject => "erase_subject",
+            AuditAction::EraseTenant => "erase_tenant",
             AuditAction::Rotate => "rotate",
             AuditAction::Rewrap => "rewrap",
             AuditAction::Reencrypt => "reencrypt",
@@ -76,12 +79,13 @@ impl AuditAction {
     }
 
     /// Every action, in declaration order (what `encx audit --action` accepts).
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::Encrypt,
         AuditAction::Decrypt,
         AuditAction::FindBy,
         AuditAction::Erase,
         AuditAction::EraseSubject,
+        AuditAction::EraseTenant,
         AuditAction::Rotate,
         AuditAction::Rewrap,
         AuditAction::Reencrypt,

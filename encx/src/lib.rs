@@ -42,10 +42,10 @@ pub use index::{IndexSpec, Indexable, Normalizer};
 #[cfg(feature = "aws-kms")]
 pub use keys::{AwsKmsKeyring, AwsKmsKeyringBuilder, KmsCalls};
 pub use keys::{
-    Dek, ErasureEntry, ErasureLedger, HierarchicalKeyring, Kek, KekState, KekStore, KeyContext,
-    KeyInUse, KeyPurpose, Keyring, KeyringKind, LocalKeyring, MasterKey, MemoryErasureLedger,
-    MemoryKekStore, MemorySubjectKeyStore, NewKek, NewSubjectKey, StoredKek, StoredSubjectKey,
-    SubjectKeyStore, SubjectKeysRewrapped,
+    Dek, ErasureEntry, ErasureLedger, ErasureScope, HierarchicalKeyring, Kek, KekState, KekStore,
+    KeyContext, KeyInUse, KeyPurpose, Keyring, KeyringKind, LocalKeyring, MasterKey,
+    MemoryErasureLedger, MemoryKekStore, MemorySubjectKeyStore, NewKek, NewSubjectKey, StoredKek,
+    StoredSubjectKey, SubjectKeyStore, SubjectKeysRewrapped,
 };
 pub use password::{PasswordHash, PasswordPolicy};
 pub use record::{

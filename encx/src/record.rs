@@ -48,6 +48,13 @@ pub trait Encrypted: Sized + Send + Sync {
         None
     }
 
+    /// The tenant id bytes of a stored record, read from its plain `#[encx(tenant)]` column
+    /// (`None` for a type without one).
+    fn record_tenant(record: &Self::Record) -> Option<Vec<u8>> {
+        let _ = record;
+        None
+    }
+
     /// The printable id of a stored record, read from its plain id column without decrypting
     /// anything (for messages about rows that cannot be decrypted).
     fn record_id_display(record: &Self::Record) -> String {

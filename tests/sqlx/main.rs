@@ -2568,6 +2568,7 @@ mod operator;
 mod rewrap;
 mod search;
 mod streams;
+mod tenants;
 
 fn main() -> std::process::ExitCode {
     if let Ok(url) = std::env::var(rewrap::CHILD_ENV) {
@@ -2603,5 +2604,6 @@ fn main() -> std::process::ExitCode {
     tests.extend(app_secrets::tests());
     tests.extend(erasure::tests());
     tests.extend(operator::tests());
+    tests.extend(tenants::tests());
     encx_integration_tests::run(tests)
 }

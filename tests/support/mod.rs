@@ -108,7 +108,21 @@ pub type TestFn = fn() -> Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Test {
     pub name: String,
     pub service: Service,
+    /// A second service the test needs (the KMS API beside a database).
+    pub also: Option<Service>,
     pub run: TestFn,
+}
+
+impl Test {
+    /// This test, needing `service` too.
+    pub fn needing(mut self, service: Service) -> Self {
+        self.also = Some(service);
+        self
+    }
+
+    fn services(&self) -> impl Iterator<Item = Service> {
+        std::iter::once(self.service).chain(self.also)
+    }
 }
 
 /// `test_case!(Service::Postgres, "postgres::name", path::to::async_fn)`.
@@ -118,6 +132,7 @@ macro_rules! test_case {
         $crate::Test {
             name: ($name).to_string(),
             service: $service,
+            also: None,
             run: || ::std::boxed::Box::pin($f()),
         }
     };
@@ -144,8 +159,10 @@ pub fn run(tests: Vec<Test>) -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let mut needed: Vec<Service> = Vec::new();
     for t in &tests {
-        if !needed.contains(&t.service) {
-            needed.push(t.service);
+        for service in t.services() {
+            if !needed.contains(&service) {
+                needed.push(service);
+            }
         }
     }
     let (available, sources): (HashMap<Service, bool>, HashMap<Service, String>) = runtime()
@@ -181,7 +198,8 @@ pub fn run(tests: Vec<Test>) -> std::process::ExitCode {
         .into_iter()
         .map(|t| {
             let kind = t.service.name();
-            if available[&t.service] {
+            let missing = t.services().find(|s| !available[s]);
+            if missing.is_none() {
                 let run = t.run;
                 libtest_mimic::Trial::test(t.name, move || {
                     runtime().block_on(run());
@@ -189,10 +207,11 @@ pub fn run(tests: Vec<Test>) -> std::process::ExitCode {
                 })
                 .with_kind(kind)
             } else if services_required() {
+                let missing = missing.unwrap_or(t.service);
                 let message = format!(
                     "{} is required (ENCX_REQUIRE_SERVICES=1) but unavailable: {}",
-                    t.service.name(),
-                    t.service.how()
+                    missing.name(),
+                    missing.how()
                 );
                 libtest_mimic::Trial::test(t.name, move || Err(message.into())).with_kind(kind)
             } else {
@@ -305,4 +324,116 @@ impl Proxy {
         self.accept.abort();
         self.tasks.lock().unwrap().abort_all();
     }
+}
+
+/// An HTTP proxy on loopback in front of the KMS emulator that answers, for the keys a test
+/// revoked, what AWS KMS answers a caller whose grant was revoked or whose key was disabled
+/// by its owner: `400 AccessDeniedException`. (moto does not enforce `DisableKey` or key
+/// policies on `Decrypt`, so a revocation is played here, at the HTTP layer, while every other
+/// request reaches moto unchanged.)
+pub struct KmsGate {
+    pub url: String,
+    revoked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl KmsGate {
+    pub async fn start(upstream: &str) -> KmsGate {
+        let target = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let revoked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let list = revoked.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (target, list) = (target.clone(), list.clone());
+                tokio::spawn(async move {
+                    let _ = gate_one(inbound, &target, &list).await;
+                });
+            }
+        });
+        KmsGate {
+            url,
+            revoked,
+            accept,
+        }
+    }
+
+    /// From now on, requests naming `key` (its id or ARN) are refused as access denied.
+    pub fn revoke(&self, key: &str) {
+        self.revoked.lock().unwrap().push(key.to_owned());
+    }
+
+    /// `key` is served again.
+    pub fn restore(&self, key: &str) {
+        self.revoked.lock().unwrap().retain(|k| k != key);
+    }
+}
+
+impl Drop for KmsGate {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// One request through the gate: refused when its body names a revoked key, else forwarded
+/// (with `Connection: close`, so the response is read to its end) and the connection closed.
+async fn gate_one(
+    inbound: tokio::net::TcpStream,
+    target: &str,
+    revoked: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut inbound = BufReader::new(inbound);
+    let mut head = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if inbound.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0; length];
+    inbound.read_exact(&mut body).await?;
+    let text = String::from_utf8_lossy(&body);
+    let refused = revoked
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|k| text.contains(k.as_str()));
+    let mut inbound = inbound.into_inner();
+    if refused {
+        let message = br#"{"__type":"AccessDeniedException","message":"the key's owner revoked this principal's access"}"#;
+        let response = format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             x-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: encx-test-gate\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            message.len()
+        );
+        inbound.write_all(response.as_bytes()).await?;
+        inbound.write_all(message).await?;
+        return inbound.shutdown().await;
+    }
+    let mut outbound = tokio::net::TcpStream::connect(target).await?;
+    outbound.write_all(&head).await?;
+    outbound.write_all(&body).await?;
+    let mut response = Vec::new();
+    outbound.read_to_end(&mut response).await?;
+    inbound.write_all(&response).await?;
+    inbound.shutdown().await
 }

@@ -37,6 +37,12 @@ pub trait Driver: Database {
         args: &mut <Self as Database>::Arguments,
     ) -> Result<(), BoxDynError>;
 
+    /// Adds `tenant` as the value of `R`'s tenant column.
+    fn bind_tenant<'q, R: StoredRecord>(
+        tenant: &'q <R as RecordKey>::Tenant,
+        args: &mut <Self as Database>::Arguments,
+    ) -> Result<(), BoxDynError>;
+
     /// Adds each column of `records` as one array (PostgreSQL `UNNEST`), or `None` when the
     /// database or a column type has no arrays.
     fn bind_arrays<R: StoredRecord>(
@@ -192,6 +198,13 @@ macro_rules! impl_driver {
                 args: &mut <Self as Database>::Arguments,
             ) -> Result<(), BoxDynError> {
                 <R as StoredIn<$db>>::bind_subject(subject, args)
+            }
+
+            fn bind_tenant<'q, R: StoredRecord>(
+                tenant: &'q <R as RecordKey>::Tenant,
+                args: &mut <Self as Database>::Arguments,
+            ) -> Result<(), BoxDynError> {
+                <R as StoredIn<$db>>::bind_tenant(tenant, args)
             }
 
             fn bind_arrays<R: StoredRecord>(

@@ -55,7 +55,59 @@ const MIGRATIONS: &[Migration] = &[
                       case- and space-exact names and owners on MySQL",
         statements: exact_v7,
     },
+    Migration {
+        version: 8,
+        description: "encx_tenants and encx_tenant_keys: a key hierarchy per tenant; \
+                      encx_erasure_ledger.scope: subject or tenant erasures",
+        statements: tenants_v8,
+    },
 ];
+
+/// Tenants, their keys (the rows of `encx_keks` plus the tenant), and the kind of each erasure
+/// in the ledger.
+fn tenants_v8(d: Dialect) -> Vec<String> {
+    let (id, tenant, text, bytes, if_not_exists) = match d {
+        Dialect::Postgres => ("UUID", "BYTEA", "TEXT", "BYTEA", "IF NOT EXISTS "),
+        Dialect::MySql => (
+            "BINARY(16)",
+            "VARBINARY(255)",
+            "VARCHAR(2100)",
+            "VARBINARY(4096)",
+            "",
+        ),
+        _ => ("BLOB", "BLOB", "TEXT", "BLOB", ""),
+    };
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS encx_tenants (
+                tenant {tenant} NOT NULL PRIMARY KEY,
+                root {text} NOT NULL,
+                moving_from {text} NULL,
+                state VARCHAR(16) NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS encx_tenant_keys (
+                id {id} NOT NULL PRIMARY KEY,
+                tenant {tenant} NOT NULL,
+                purpose VARCHAR(16) NOT NULL,
+                version BIGINT NOT NULL,
+                root_key {text} NOT NULL,
+                wrapped {bytes} NOT NULL,
+                state VARCHAR(16) NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                CONSTRAINT encx_tenant_keys_version UNIQUE (tenant, purpose, version)
+            )"
+        ),
+        format!(
+            "ALTER TABLE encx_erasure_ledger ADD COLUMN {if_not_exists}scope VARCHAR(16) \
+             NOT NULL DEFAULT 'subject'"
+        ),
+    ]
+}
 
 /// Ledger entries name the key versions they cover (so a re-applied erasure never touches a
 /// key made after it); on MySQL/MariaDB, secret names and token owners and prefixes compare

@@ -29,6 +29,7 @@
 //! destroys again every key the ledger says was erased, and clears the rows under them.
 
 pub mod described;
+pub mod tenant;
 
 use std::any::Any;
 use std::fmt;
@@ -538,6 +539,9 @@ impl<S: RecordId + Sync + 'static> SubjectEraser<S> {
         })?;
         let mut receipts = Vec::new();
         for entry in ledger.entries().await? {
+            if entry.scope != encx::ErasureScope::Subject {
+                continue; // a tenant's offboarding: TenantEraser::reapply_ledger
+            }
             let subject = S::from_record_id_bytes(&entry.subject).ok_or_else(|| {
                 crate::Error::InvalidConfig(
                     "an erasure ledger entry does not hold a subject id of this type".into(),

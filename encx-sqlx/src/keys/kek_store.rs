@@ -22,15 +22,41 @@ use uuid::Uuid;
 use crate::database::time::{now_millis, time_of_millis as time};
 use crate::error::{is_unique_violation, unavailable};
 
-/// The `encx_keks` table of one database pool.
+/// The `encx_keks` table of one database pool; or one tenant's rows of `encx_tenant_keys`
+/// ([`SqlTenantStore`](crate::SqlTenantStore)).
 pub struct SqlKekStore<DB: sqlx::Database> {
     pool: Pool<DB>,
+    /// `encx_keks`, or `encx_tenant_keys` with the tenant whose rows this store sees.
+    tenant: Option<Vec<u8>>,
 }
 
 impl<DB: sqlx::Database> SqlKekStore<DB> {
     /// A store over `pool` (whose database has had [`migrate`](crate::migrate) run).
     pub fn new(pool: Pool<DB>) -> Self {
-        SqlKekStore { pool }
+        SqlKekStore { pool, tenant: None }
+    }
+
+    /// The rows of `tenant` in `encx_tenant_keys`.
+    pub(crate) fn of_tenant(pool: Pool<DB>, tenant: &[u8]) -> Self {
+        SqlKekStore {
+            pool,
+            tenant: Some(tenant.to_vec()),
+        }
+    }
+
+    fn table(&self) -> &'static str {
+        match self.tenant {
+            Some(_) => encx::keys::tenant::TENANT_KEY_TABLE,
+            None => "encx_keks",
+        }
+    }
+
+    /// ` AND tenant = <placeholder n>` for a tenant's store, nothing otherwise.
+    fn scope(&self, n: usize, placeholder: fn(usize) -> String) -> String {
+        match self.tenant {
+            Some(_) => format!(" AND tenant = {}", placeholder(n)),
+            None => String::new(),
+        }
     }
 }
 
@@ -38,8 +64,19 @@ impl<DB: sqlx::Database> fmt::Debug for SqlKekStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlKekStore")
             .field("database", &DB::NAME)
+            .field("table", &self.table())
             .finish()
     }
+}
+
+/// Binds the tenant of a tenant's store as the last argument of `$query`.
+macro_rules! scoped {
+    ($self:ident, $query:expr) => {
+        match &$self.tenant {
+            Some(tenant) => $query.bind(tenant.clone()),
+            None => $query,
+        }
+    };
 }
 
 fn from_row<R: Row>(row: &R) -> encx::Result<StoredKek>
@@ -71,10 +108,39 @@ macro_rules! impl_store {
     ($db:ty, $p:expr, $begin:expr) => {
         #[async_trait]
         impl KekStore for SqlKekStore<$db> {
-            async fn get(&self, id: Uuid) -> encx::Result<Option<StoredKek>> {
-                let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE id = {}", $p(1));
-                let row = sqlx::query(crate::database::trusted(&sql))
+            fn key_binding(&self, id: &Uuid, purpose: KeyPurpose, version: i64) -> encx::keys::KeyBinding {
+                match &self.tenant {
+                    Some(tenant) => encx::keys::tenant::tenant_key_binding(tenant, id, purpose, version),
+                    None => encx::keys::KeyBinding {
+                        table: encx::keys::hierarchical::KEY_TABLE,
+                        record_id: encx::keys::hierarchical::stored_key_record_id(id, purpose, version),
+                    },
+                }
+            }
+
+            async fn held_elsewhere(&self, id: Uuid) -> encx::Result<bool> {
+                let Some(tenant) = &self.tenant else {
+                    return Ok(false);
+                };
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} WHERE id = {} AND tenant <> {}",
+                    self.table(), $p(1), $p(2)
+                );
+                let (n,): (i64,) = sqlx::query_as(crate::database::trusted(&sql))
                     .bind(id)
+                    .bind(tenant.clone())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| unavailable("held_elsewhere", e))?;
+                Ok(n > 0)
+            }
+
+            async fn get(&self, id: Uuid) -> encx::Result<Option<StoredKek>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM {} WHERE id = {}{}",
+                    self.table(), $p(1), self.scope(2, $p)
+                );
+                let row = scoped!(self, sqlx::query(crate::database::trusted(&sql)).bind(id))
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| unavailable("get", e))?;
@@ -83,11 +149,11 @@ macro_rules! impl_store {
 
             async fn active(&self, purpose: KeyPurpose) -> encx::Result<Option<StoredKek>> {
                 let sql = format!(
-                    "SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} AND state = 'active'",
-                    $p(1)
+                    "SELECT {COLUMNS} FROM {} WHERE purpose = {} AND state = 'active'{}",
+                    self.table(), $p(1), self.scope(2, $p)
                 );
-                let row = sqlx::query(crate::database::trusted(&sql))
-                    .bind(purpose.as_str())
+                let row = scoped!(self, sqlx::query(crate::database::trusted(&sql))
+                    .bind(purpose.as_str()))
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| unavailable("active", e))?;
@@ -95,9 +161,12 @@ macro_rules! impl_store {
             }
 
             async fn list(&self, purpose: KeyPurpose) -> encx::Result<Vec<StoredKek>> {
-                let sql = format!("SELECT {COLUMNS} FROM encx_keks WHERE purpose = {} ORDER BY version", $p(1));
-                let rows = sqlx::query(crate::database::trusted(&sql))
-                    .bind(purpose.as_str())
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM {} WHERE purpose = {}{} ORDER BY version",
+                    self.table(), $p(1), self.scope(2, $p)
+                );
+                let rows = scoped!(self, sqlx::query(crate::database::trusted(&sql))
+                    .bind(purpose.as_str()))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(|e| unavailable("list", e))?;
@@ -138,28 +207,28 @@ macro_rules! impl_store {
                 // other makes it active again).
                 let result = if state == KekState::Destroyed {
                     let sql = format!(
-                        "UPDATE encx_keks SET state = {}, updated_at = {}, wrapped = {} \
-                         WHERE id = {} AND state = {}",
-                        $p(1), $p(2), $p(3), $p(4), $p(5)
+                        "UPDATE {} SET state = {}, updated_at = {}, wrapped = {} \
+                         WHERE id = {} AND state = {}{}",
+                        self.table(), $p(1), $p(2), $p(3), $p(4), $p(5), self.scope(6, $p)
                     );
-                    sqlx::query(crate::database::trusted(&sql))
+                    scoped!(self, sqlx::query(crate::database::trusted(&sql))
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(Vec::<u8>::new())
                         .bind(id)
-                        .bind(current.state.as_str())
+                        .bind(current.state.as_str()))
                         .execute(&self.pool)
                         .await
                 } else {
                     let sql = format!(
-                        "UPDATE encx_keks SET state = {}, updated_at = {} WHERE id = {} AND state = {}",
-                        $p(1), $p(2), $p(3), $p(4)
+                        "UPDATE {} SET state = {}, updated_at = {} WHERE id = {} AND state = {}{}",
+                        self.table(), $p(1), $p(2), $p(3), $p(4), self.scope(5, $p)
                     );
-                    sqlx::query(crate::database::trusted(&sql))
+                    scoped!(self, sqlx::query(crate::database::trusted(&sql))
                         .bind(state.as_str())
                         .bind(now_millis())
                         .bind(id)
-                        .bind(current.state.as_str())
+                        .bind(current.state.as_str()))
                         .execute(&self.pool)
                         .await
                 };
@@ -183,16 +252,16 @@ macro_rules! impl_store {
                     return Ok(false); // a destroyed key stays destroyed
                 }
                 let sql = format!(
-                    "UPDATE encx_keks SET wrapped = {}, root_key = {}, updated_at = {} \
-                     WHERE id = {} AND wrapped = {}",
-                    $p(1), $p(2), $p(3), $p(4), $p(5)
+                    "UPDATE {} SET wrapped = {}, root_key = {}, updated_at = {} \
+                     WHERE id = {} AND wrapped = {}{}",
+                    self.table(), $p(1), $p(2), $p(3), $p(4), $p(5), self.scope(6, $p)
                 );
-                let done = sqlx::query(crate::database::trusted(&sql))
+                let done = scoped!(self, sqlx::query(crate::database::trusted(&sql))
                     .bind(new)
                     .bind(root_key)
                     .bind(now_millis())
                     .bind(id)
-                    .bind(old)
+                    .bind(old))
                     .execute(&self.pool)
                     .await
                     .map_err(|e| unavailable("replace_wrapped", e))?;
@@ -215,14 +284,14 @@ macro_rules! impl_store {
                 let now = now_millis();
                 if let Some(old) = expected {
                     let retire = format!(
-                        "UPDATE encx_keks SET state = 'retired', updated_at = {} \
-                         WHERE id = {} AND purpose = {} AND state = 'active'",
-                        $p(1), $p(2), $p(3)
+                        "UPDATE {} SET state = 'retired', updated_at = {} \
+                         WHERE id = {} AND purpose = {} AND state = 'active'{}",
+                        self.table(), $p(1), $p(2), $p(3), self.scope(4, $p)
                     );
-                    let done = sqlx::query(crate::database::trusted(&retire))
+                    let done = scoped!(self, sqlx::query(crate::database::trusted(&retire))
                         .bind(now)
                         .bind(old)
-                        .bind(new.purpose.as_str())
+                        .bind(new.purpose.as_str()))
                         .execute(&mut *tx)
                         .await?;
                     if done.rows_affected() != 1 {
@@ -236,11 +305,11 @@ macro_rules! impl_store {
                 let sql = format!(
                     "SELECT COALESCE(MAX(version), 0), \
                             COALESCE(MAX(CASE WHEN state = 'active' THEN version ELSE 0 END), 0) \
-                     FROM encx_keks WHERE purpose = {}",
-                    $p(1)
+                     FROM {} WHERE purpose = {}{}",
+                    self.table(), $p(1), self.scope(2, $p)
                 );
-                let (max, active): (i64, i64) = sqlx::query_as(crate::database::trusted(&sql))
-                    .bind(new.purpose.as_str())
+                let (max, active): (i64, i64) = scoped!(self, sqlx::query_as(crate::database::trusted(&sql))
+                    .bind(new.purpose.as_str()))
                     .fetch_one(&mut *tx)
                     .await?;
                 // The caller's key must be the next version (checked arithmetic: a counter at
@@ -250,18 +319,23 @@ macro_rules! impl_store {
                     return Ok(None);
                 }
                 let version = new.version;
+                let (tenant_column, tenant_value) = match self.tenant {
+                    Some(_) => (", tenant", format!(", {}", $p(8))),
+                    None => ("", String::new()),
+                };
                 let insert = format!(
-                    "INSERT INTO encx_keks ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'active', {}, {})",
-                    $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
+                    "INSERT INTO {} ({COLUMNS}{tenant_column}) \
+                     VALUES ({}, {}, {}, {}, {}, 'active', {}, {}{tenant_value})",
+                    self.table(), $p(1), $p(2), $p(3), $p(4), $p(5), $p(6), $p(7)
                 );
-                sqlx::query(crate::database::trusted(&insert))
+                scoped!(self, sqlx::query(crate::database::trusted(&insert))
                     .bind(new.id)
                     .bind(new.purpose.as_str())
                     .bind(version)
                     .bind(&new.root_key)
                     .bind(&new.wrapped)
                     .bind(now)
-                    .bind(now)
+                    .bind(now))
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

@@ -295,16 +295,18 @@ macro_rules! impl_ledger {
         impl ErasureLedger for SqlErasureLedger<$db> {
             async fn record(&self, entry: &ErasureEntry) -> encx::Result<()> {
                 let sql = format!(
-                    "INSERT INTO encx_erasure_ledger (subject, erased_at, up_to_version) \
-                     VALUES ({}, {}, {})",
+                    "INSERT INTO encx_erasure_ledger (subject, erased_at, up_to_version, scope) \
+                     VALUES ({}, {}, {}, {})",
                     $p(1),
                     $p(2),
-                    $p(3)
+                    $p(3),
+                    $p(4)
                 );
                 sqlx::query(crate::database::trusted(&sql))
                     .bind(&entry.subject)
                     .bind(millis(entry.erased_at))
                     .bind(entry.up_to_version)
+                    .bind(entry.scope.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(|e| unavailable("erasure ledger", e))?;
@@ -312,17 +314,19 @@ macro_rules! impl_ledger {
             }
 
             async fn entries(&self) -> encx::Result<Vec<ErasureEntry>> {
-                let rows: Vec<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT subject, erased_at, up_to_version FROM encx_erasure_ledger \
+                let rows: Vec<(Vec<u8>, i64, Option<i64>, String)> = sqlx::query_as(
+                    "SELECT subject, erased_at, up_to_version, scope FROM encx_erasure_ledger \
                      ORDER BY erased_at",
                 )
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| unavailable("erasure ledger", e))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(subject, at, version)| ErasureEntry::stored(subject, time(at), version))
-                    .collect())
+                rows.into_iter()
+                    .map(|(subject, at, version, scope)| {
+                        Ok(ErasureEntry::stored(subject, time(at), version)
+                            .in_scope(encx::ErasureScope::parse(&scope)?))
+                    })
+                    .collect()
             }
         }
     };

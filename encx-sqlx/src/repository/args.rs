@@ -40,3 +40,12 @@ pub(crate) fn subject_arg<DB: EncxDatabase, R: StoredRecord>(
     DB::bind_subject::<R>(subject, &mut args).map_err(encode_error)?;
     Ok(args)
 }
+
+/// Arguments holding `tenant` as the value of `R`'s tenant column.
+pub(crate) fn tenant_arg<DB: EncxDatabase, R: StoredRecord>(
+    tenant: &R::Tenant,
+) -> Result<<DB as Database>::Arguments> {
+    let mut args = <DB as Database>::Arguments::default();
+    DB::bind_tenant::<R>(tenant, &mut args).map_err(encode_error)?;
+    Ok(args)
+}

@@ -18,7 +18,7 @@ use encx::{
     CompoundIndex, Crypto, Encrypted, HasRecordId, HasSubject, Indexable, RecordId, SearchField,
 };
 use futures_util::stream::BoxStream;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::{Connection, Database, Pool};
 
 pub(crate) mod args;
@@ -83,6 +83,8 @@ pub struct Repo<T, DB: Database> {
     pub(crate) plaintext: Option<Arc<crate::repository::plaintext::Unmigrated<T, DB>>>,
     /// Threads that decrypt bulk reads ([`Repo::decrypt_workers`]); `None`: the runtime's.
     decrypt_workers: Option<usize>,
+    /// The tenant id bytes of a repository scoped to one tenant ([`Repo::in_tenant`]).
+    pub(crate) tenant: Option<Arc<[u8]>>,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -97,6 +99,7 @@ impl<T, DB: Database> Clone for Repo<T, DB> {
             actor: self.actor.clone(),
             plaintext: self.plaintext.clone(),
             decrypt_workers: self.decrypt_workers,
+            tenant: self.tenant.clone(),
             _records: PhantomData,
         }
     }
@@ -132,6 +135,7 @@ impl<T: Schema, DB: EncxDatabase> Repo<T, DB> {
             actor: None,
             plaintext: None,
             decrypt_workers: None,
+            tenant: None,
             _records: PhantomData,
         }
     }
@@ -206,6 +210,9 @@ pub type IdOf<T> = <<T as Encrypted>::Record as RecordKey>::Id;
 
 /// The subject type of `T`'s records (the `#[encx(subject)]` field's type).
 pub type SubjectOf<T> = <<T as Encrypted>::Record as RecordKey>::Subject;
+
+/// The tenant type of `T`'s records (the `#[encx(tenant)]` field's type).
+pub type TenantOf<T> = <<T as Encrypted>::Record as RecordKey>::Tenant;
 
 /// A key-store outage met by a call on the caller's own connection or transaction
 /// (`held`): when the store was blocked by that very transaction (a SQLite write lock, the
@@ -563,7 +570,7 @@ where
     /// not migrated yet would be missing from it.
     ///
     /// ```no_run
-    /// use futures_util::TryStreamExt;
+    /// use futures_util::{StreamExt, TryStreamExt};
     /// # #[derive(encx::Encrypted)] #[encx(table = "users")]
     /// # struct User { #[encx(id)] id: i64, #[encx(encrypt)] email: String }
     /// # async fn run(users: encx_sqlx::Repo<User, sqlx::Postgres>, pool: sqlx::PgPool) -> encx_sqlx::Result<()> {
@@ -774,7 +781,22 @@ where
         args: <DB as Database>::Arguments,
         matches: impl Fn(&T) -> bool,
     ) -> Result<crate::Lookup<T>> {
-        let rows = DB::stream_records::<T::Record>(conn, sql, args);
+        if T::tenant_column().is_some() && self.tenant.is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "blind indexes of `{}` are per tenant: search through Repo::in_tenant",
+                self.sql.table
+            )));
+        }
+        let tenant = self.tenant.clone();
+        let rows = DB::stream_records::<T::Record>(conn, sql, args)
+            .try_filter(move |record| {
+                // Another tenant's row (an index collision) is never decrypted here.
+                let mine = tenant
+                    .as_deref()
+                    .is_none_or(|t| T::record_tenant(record).as_deref() == Some(t));
+                std::future::ready(mine)
+            })
+            .boxed();
         let mut rows = decrypting::decrypted::<T>(&self.crypto, self.bulk_decrypt_workers(), rows);
         let mut lookup = crate::Lookup::default();
         while let Some((record, decrypted)) = rows.try_next().await? {
@@ -987,5 +1009,99 @@ where
             Err(e) => e,
             Ok(_) => Error::InvalidConfig("statement missing".into()),
         }
+    }
+}
+
+/// Tenants: scoping and offboarding.
+impl<T, DB> Repo<T, DB>
+where
+    DB: EncxDatabase,
+    T: Encrypted + Schema + 'static,
+    T::Record: StoredRecord + 'static,
+{
+    /// This repository scoped to one tenant: its searches compute the tenant's blind indexes
+    /// and return the tenant's rows only (rows of other tenants are dropped before anything
+    /// is decrypted). Searches of a type with an `#[encx(tenant)]` field need a scope, since
+    /// index values differ per tenant; reads by id, inserts and updates work scoped or not.
+    ///
+    /// ```no_run
+    /// use encx::Encrypted;
+    /// use encx_sqlx::Repo;
+    ///
+    /// #[derive(Encrypted)]
+    /// #[encx(table = "members")]
+    /// struct Member {
+    ///     #[encx(id)]
+    ///     id: uuid::Uuid,
+    ///     #[encx(tenant)]
+    ///     org: String,
+    ///     #[encx(encrypt, searchable(normalize = "email"))]
+    ///     email: String,
+    /// }
+    ///
+    /// # async fn run(pool: sqlx::PgPool, crypto: encx::Crypto) -> encx_sqlx::Result<()> {
+    /// let members = Repo::<Member, sqlx::Postgres>::new(pool.clone(), crypto);
+    /// let acme = members.in_tenant(&"acme".to_string()).await?;
+    /// let found = acme.find_by(&pool, Member::EMAIL, "ada@example.com").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn in_tenant(&self, tenant: &TenantOf<T>) -> Result<Self>
+    where
+        T: encx::HasTenant,
+    {
+        let bytes = tenant.record_id_bytes();
+        let crypto = self
+            .crypto
+            .for_tenant(&bytes, &tenant.record_id_display())
+            .await?;
+        let mut scoped = self.clone();
+        scoped.crypto = crypto;
+        scoped.tenant = Some(bytes.as_ref().into());
+        Ok(scoped)
+    }
+
+    /// Crypto-shreds every row of `tenant` in this table: `encx_dek` and every blind index
+    /// become NULL. Returns how many rows it cleared. Usually called through a
+    /// [`TenantEraser`](crate::TenantEraser), after the tenant's keys are destroyed.
+    pub async fn erase_tenant_rows<'c>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        tenant: &TenantOf<T>,
+    ) -> Result<u64>
+    where
+        T: encx::HasTenant,
+    {
+        let sql = self
+            .sql
+            .erase_tenant
+            .as_deref()
+            .ok_or_else(|| self.no_tenant())?;
+        let args = args::tenant_arg::<DB, T::Record>(tenant)?;
+        let mut conn = db.connection().await?;
+        Ok(DB::execute(&mut conn, sql, args).await?)
+    }
+
+    /// How many rows of `tenant` this table holds that are not erased.
+    pub async fn count_tenant_rows<'c>(
+        &self,
+        db: impl DbHandle<'c, DB>,
+        tenant: &TenantOf<T>,
+    ) -> Result<u64>
+    where
+        T: encx::HasTenant,
+    {
+        let sql = self
+            .sql
+            .count_tenant
+            .as_deref()
+            .ok_or_else(|| self.no_tenant())?;
+        let args = args::tenant_arg::<DB, T::Record>(tenant)?;
+        let mut conn = db.connection().await?;
+        let n = DB::fetch_count(&mut conn, sql, args).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn no_tenant(&self) -> Error {
+        Error::InvalidConfig(format!("table `{}` has no tenant column", self.sql.table))
     }
 }

@@ -80,6 +80,11 @@ pub(crate) struct Statements {
     /// `SELECT COUNT(*) FROM t WHERE subject = ? AND encx_dek IS NOT NULL`, for a type with
     /// a subject column.
     pub count_subject: Option<String>,
+    /// `UPDATE t SET encx_dek = NULL, b1 = NULL, ... WHERE tenant = ? AND encx_dek IS NOT
+    /// NULL`, for a type with a tenant column.
+    pub erase_tenant: Option<String>,
+    /// `SELECT COUNT(*) FROM t WHERE tenant = ? AND encx_dek IS NOT NULL`.
+    pub count_tenant: Option<String>,
 }
 
 impl Statements {
@@ -132,8 +137,24 @@ impl Statements {
                 placeholder(dialect, 1)
             )
         });
+        let erase_tenant = T::tenant_column().map(|tenant| {
+            format!(
+                "UPDATE {table} SET {nulls} WHERE {} = {} AND {dek} IS NOT NULL",
+                q(tenant),
+                placeholder(dialect, 1)
+            )
+        });
+        let count_tenant = T::tenant_column().map(|tenant| {
+            format!(
+                "SELECT COUNT(*) FROM {table} WHERE {} = {} AND {dek} IS NOT NULL",
+                q(tenant),
+                placeholder(dialect, 1)
+            )
+        });
         Statements {
             count_subject,
+            erase_tenant,
+            count_tenant,
             dialect,
             table: T::TABLE,
             column_count: names.len(),

@@ -36,8 +36,8 @@ pub use local::{LocalKeyring, MasterKey};
 pub use material::{Dek, Kek, KEY_LEN};
 pub use store::{KekState, KekStore, KeyBinding, KeyPurpose, MemoryKekStore, NewKek, StoredKek};
 pub use subject::{
-    ErasureEntry, ErasureLedger, MemoryErasureLedger, MemorySubjectKeyStore, NewSubjectKey,
-    StoredSubjectKey, SubjectKeyStore, SubjectKeysRewrapped,
+    ErasureEntry, ErasureLedger, ErasureScope, MemoryErasureLedger, MemorySubjectKeyStore,
+    NewSubjectKey, StoredSubjectKey, SubjectKeyStore, SubjectKeysRewrapped,
 };
 
 /// What a wrapped data key is bound to: the table and record it belongs to.

@@ -155,6 +155,36 @@ pub struct SubjectKeysRewrapped {
     pub rewrapped: u64,
 }
 
+/// What an erasure in the ledger erased: a data subject, or a whole tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErasureScope {
+    /// A data subject ([`Crypto::erase_subject`](crate::Crypto::erase_subject)).
+    Subject,
+    /// A tenant ([`Crypto::erase_tenant`](crate::Crypto::erase_tenant)); `subject` holds the
+    /// tenant's id bytes.
+    Tenant,
+}
+
+impl ErasureScope {
+    /// Name stored in the ledger's `scope` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureScope::Subject => "subject",
+            ErasureScope::Tenant => "tenant",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(stored: &str) -> Result<Self> {
+        match stored {
+            "subject" => Ok(ErasureScope::Subject),
+            "tenant" => Ok(ErasureScope::Tenant),
+            _ => Err(Error::config("unknown erasure scope in the ledger")),
+        }
+    }
+}
+
 /// One erasure as the ledger keeps it: which subject, when, and which of its keys it
 /// covers. No personal data beyond the subject's id (use a surrogate id, such as a UUID, as
 /// the subject).
@@ -171,6 +201,8 @@ pub struct ErasureEntry {
     /// is never covered. `None` only in entries written before encx recorded versions; those
     /// are applied to the keys created at or before `erased_at`.
     pub up_to_version: Option<i64>,
+    /// A subject's erasure, or a tenant's.
+    pub scope: ErasureScope,
 }
 
 impl ErasureEntry {
@@ -180,7 +212,24 @@ impl ErasureEntry {
             subject,
             erased_at,
             up_to_version: Some(up_to_version),
+            scope: ErasureScope::Subject,
         }
+    }
+
+    /// The offboarding of `tenant` at `erased_at`: every key of the tenant.
+    pub fn tenant(tenant: Vec<u8>, erased_at: SystemTime) -> Self {
+        ErasureEntry {
+            subject: tenant,
+            erased_at,
+            up_to_version: None,
+            scope: ErasureScope::Tenant,
+        }
+    }
+
+    /// This entry with `scope` (as read back from a store).
+    pub fn in_scope(mut self, scope: ErasureScope) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// An entry as read back from a store (`up_to_version` may be missing in old entries).
@@ -189,6 +238,7 @@ impl ErasureEntry {
             subject,
             erased_at,
             up_to_version,
+            scope: ErasureScope::Subject,
         }
     }
 
