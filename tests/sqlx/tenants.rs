@@ -39,12 +39,24 @@ mod on_dbs {
     }
 }
 
-/// The tests, each needing the KMS API beside its database.
+mod default_root {
+    use super::*;
+    use encx_integration_tests::test_case;
+
+    on_databases! {
+        "tenants";
+        a_tenants_kek_rotates_and_its_rows_rewrap_alone: |db| rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
+    }
+}
+
+/// The tests: those with tenants' own keys need the KMS API beside their database.
 pub fn tests() -> Vec<Test> {
-    on_dbs::tests()
+    let mut tests: Vec<Test> = on_dbs::tests()
         .into_iter()
         .map(|t| t.needing(Service::Kms))
-        .collect()
+        .collect();
+    tests.extend(default_root::tests());
+    tests
 }
 
 fn member(org: &str, role: &str, email: &str) -> Member {
@@ -324,4 +336,57 @@ where
     }
     assert_eq!(crypto.tenant_status(b"acme").await.unwrap().live_keys(), 0);
     assert_eq!(members.get(&pool, bob.id).await.unwrap(), bob);
+}
+
+async fn rotation<DB: Legacy>(pool: sqlx::Pool<DB>)
+where
+    <DB as sqlx::Database>::Connection: Send,
+{
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let roots = Arc::new(KmsTenantRoots::new(kms_client("http://127.0.0.1:9").await));
+    let crypto = tenant_crypto(&pool, roots, Duration::from_secs(60)).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    let mut before = Vec::new();
+    for n in 0..30 {
+        let org = if n % 2 == 0 { "acme" } else { "globex" };
+        let m = member(org, "viewer", &format!("m{n}@example.com"));
+        members.insert(&pool, &m).await.unwrap();
+        before.push(m);
+    }
+    let acme = members.in_tenant(&"acme".to_string()).await.unwrap();
+    let old = crypto.tenant_status(b"acme").await.unwrap().keks[0].id;
+    acme.crypto().rotate_kek(Some("ops")).await.unwrap();
+    let status = crypto.tenant_status(b"acme").await.unwrap();
+    assert_eq!(status.keks.len(), 2);
+    assert_eq!(crypto.tenant_status(b"globex").await.unwrap().keks.len(), 1);
+
+    // An unscoped rewrap of a tenant table is refused: its rows are under their tenants' keys.
+    let refused = members.rewrap(7).await.unwrap_err();
+    assert!(refused.is_config(), "{refused:?}");
+    // The tenant's rewrap touches its 15 rows only; run again, nothing is left.
+    let done = acme.rewrap(7).await.unwrap();
+    assert_eq!(done.rewrapped, 15, "{done:?}");
+    assert_eq!(acme.rewrap(7).await.unwrap().rewrapped, 0);
+    let all = members.rewrap_tenants(7).await.unwrap();
+    assert!(all.iter().all(|(_, p)| p.rewrapped == 0), "{all:?}");
+    // With every acme row moved, its old KEK can go; every row still reads.
+    acme.crypto()
+        .keyring()
+        .rotate()
+        .await
+        .map(|_| ())
+        .unwrap();
+    let done = members.rewrap_tenants(7).await.unwrap();
+    assert_eq!(
+        done.iter().find(|(t, _)| t == "acme").unwrap().1.rewrapped,
+        15
+    );
+    let keys = SqlTenantStore::shared(pool.clone()).keys(b"acme");
+    keys.set_state(old, encx::KekState::Retired).await.unwrap();
+    keys.set_state(old, encx::KekState::Destroyed).await.unwrap();
+    crypto.forget_tenant(b"acme").unwrap();
+    for m in &before {
+        assert_eq!(members.get(&pool, m.id).await.unwrap(), *m);
+    }
 }

@@ -253,6 +253,15 @@ where
                 }
             }
             Work::Rewrap | Work::Reencrypt => {
+                let scoped = self.tenant.is_some();
+                if self.sql.tenant_column.is_some() && !scoped {
+                    return Err(Error::InvalidConfig(format!(
+                        "the rows of `{}` are wrapped under their tenants' keys: {} each \
+                         tenant's rows through Repo::in_tenant (or Repo::rewrap_tenants)",
+                        self.sql.table,
+                        work.name()
+                    )));
+                }
                 let Some(active) = self.crypto.active_key_prefix().await? else {
                     // the keyring's blobs need no rewrap (AWS KMS)
                     return Ok(RewrapProgress::default());
@@ -260,13 +269,18 @@ where
                 PendingRows {
                     active,
                     subject_kind: [KeyringKind::Subject.byte()],
-                    first: self
-                        .sql
-                        .pending_page(false, batch_size, RowLock::SkipLocked)?,
+                    first: self.sql.pending_page(
+                        false,
+                        batch_size,
+                        RowLock::SkipLocked,
+                        scoped,
+                    )?,
                     next: self
                         .sql
-                        .pending_page(true, batch_size, RowLock::SkipLocked)?,
-                    sweep: self.sql.pending_page(false, batch_size, RowLock::Wait)?,
+                        .pending_page(true, batch_size, RowLock::SkipLocked, scoped)?,
+                    sweep: self
+                        .sql
+                        .pending_page(false, batch_size, RowLock::Wait, scoped)?,
                 }
             }
         };
@@ -308,6 +322,9 @@ where
         if !matches!(work, Work::Migrate) {
             DB::bind_bytes(&job.active, &mut args).map_err(encode_error)?;
             DB::bind_bytes(&job.subject_kind, &mut args).map_err(encode_error)?;
+            if let Some(tenant) = &self.tenant {
+                (tenant.bind)(&mut args).map_err(encode_error)?;
+            }
         }
         if let Some(id) = last.and_then(RecordKey::key) {
             DB::bind_key::<T::Record>(id, &mut args).map_err(encode_error)?;

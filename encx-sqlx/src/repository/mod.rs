@@ -34,6 +34,7 @@ pub(crate) mod statements;
 pub use db_handle::DbHandle;
 
 use self::args::{key_arg, keys_args, subject_arg, IDS_PER_QUERY};
+use crate::progress::RewrapProgress;
 use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
 use crate::repository::statements::Statements;
@@ -83,9 +84,31 @@ pub struct Repo<T, DB: Database> {
     pub(crate) plaintext: Option<Arc<crate::repository::plaintext::Unmigrated<T, DB>>>,
     /// Threads that decrypt bulk reads ([`Repo::decrypt_workers`]); `None`: the runtime's.
     decrypt_workers: Option<usize>,
-    /// The tenant id bytes of a repository scoped to one tenant ([`Repo::in_tenant`]).
-    pub(crate) tenant: Option<Arc<[u8]>>,
+    /// The tenant of a repository scoped to one tenant ([`Repo::in_tenant`]).
+    pub(crate) tenant: Option<TenantScope<DB>>,
     _records: PhantomData<fn() -> T>,
+}
+
+/// The tenant a repository is scoped to: its id bytes, and how to bind it as the value of the
+/// tenant column.
+pub(crate) struct TenantScope<DB: Database> {
+    pub(crate) bytes: Arc<[u8]>,
+    pub(crate) bind: TenantBinder<DB>,
+}
+
+type TenantBinder<DB> = Arc<
+    dyn Fn(&mut <DB as Database>::Arguments) -> std::result::Result<(), sqlx::error::BoxDynError>
+        + Send
+        + Sync,
+>;
+
+impl<DB: Database> Clone for TenantScope<DB> {
+    fn clone(&self) -> Self {
+        TenantScope {
+            bytes: self.bytes.clone(),
+            bind: self.bind.clone(),
+        }
+    }
 }
 
 impl<T, DB: Database> Clone for Repo<T, DB> {
@@ -787,7 +810,7 @@ where
                 self.sql.table
             )));
         }
-        let tenant = self.tenant.clone();
+        let tenant = self.tenant.as_ref().map(|t| t.bytes.clone());
         let rows = DB::stream_records::<T::Record>(conn, sql, args)
             .try_filter(move |record| {
                 // Another tenant's row (an index collision) is never decrypted here.
@@ -1048,6 +1071,7 @@ where
     pub async fn in_tenant(&self, tenant: &TenantOf<T>) -> Result<Self>
     where
         T: encx::HasTenant,
+        TenantOf<T>: Clone,
     {
         let bytes = tenant.record_id_bytes();
         let crypto = self
@@ -1056,8 +1080,48 @@ where
             .await?;
         let mut scoped = self.clone();
         scoped.crypto = crypto;
-        scoped.tenant = Some(bytes.as_ref().into());
+        let value = tenant.clone();
+        scoped.tenant = Some(TenantScope {
+            bytes: bytes.as_ref().into(),
+            bind: Arc::new(move |args| DB::bind_tenant::<T::Record>(&value, args)),
+        });
         Ok(scoped)
+    }
+
+    /// The tenant this repository is scoped to, as id bytes.
+    pub fn tenant(&self) -> Option<&[u8]> {
+        self.tenant.as_ref().map(|t| &*t.bytes)
+    }
+
+    /// Re-wraps the DEKs of every tenant's rows under that tenant's active KEK
+    /// ([`rewrap`](Self::rewrap) of [`in_tenant`](Self::in_tenant) for each tenant of the
+    /// tenant store, in id order), after tenants' KEK rotations. Offboarded tenants are
+    /// skipped. Safe to interrupt and run again, and to run on several workers.
+    pub async fn rewrap_tenants(&self, batch_size: usize) -> Result<Vec<(String, RewrapProgress)>>
+    where
+        T: encx::HasTenant + HasRecordId,
+        TenantOf<T>: Clone + encx::SubjectId,
+    {
+        let mut done = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.crypto.tenants_page(after.as_deref(), 100).await?;
+            for row in &page {
+                if row.state != encx::keys::tenant::TenantState::Active {
+                    continue;
+                }
+                let Some(tenant) = <TenantOf<T> as encx::SubjectId>::from_record_id_bytes(&row.tenant)
+                else {
+                    continue; // a tenant of another type's tables
+                };
+                let progress = self.in_tenant(&tenant).await?.rewrap(batch_size).await?;
+                done.push((tenant.record_id_display(), progress));
+            }
+            match page.last() {
+                Some(last) if page.len() == 100 => after = Some(last.tenant.clone()),
+                _ => return Ok(done),
+            }
+        }
     }
 
     /// Crypto-shreds every row of `tenant` in this table: `encx_dek` and every blind index

@@ -85,6 +85,8 @@ pub(crate) struct Statements {
     pub erase_tenant: Option<String>,
     /// `SELECT COUNT(*) FROM t WHERE tenant = ? AND encx_dek IS NOT NULL`.
     pub count_tenant: Option<String>,
+    /// The quoted tenant column, for a type with one.
+    pub tenant_column: Option<String>,
 }
 
 impl Statements {
@@ -155,6 +157,7 @@ impl Statements {
             count_subject,
             erase_tenant,
             count_tenant,
+            tenant_column: T::tenant_column().map(q),
             dialect,
             table: T::TABLE,
             column_count: names.len(),
@@ -256,14 +259,37 @@ impl Statements {
     /// rows not wrapped under the active key (first parameter: its header prefix), data
     /// subjects' rows left out (second: their kind byte). `lock` locks the rows read
     /// (PostgreSQL and MySQL; SQLite locks the database for a writer instead).
-    pub fn pending_page(&self, after: bool, limit: usize, lock: RowLock) -> Result<String> {
+    ///
+    /// With `tenant`, only the rows of one tenant (third parameter; the id follows it).
+    pub fn pending_page(
+        &self,
+        after: bool,
+        limit: usize,
+        lock: RowLock,
+        tenant: bool,
+    ) -> Result<String> {
         let id = self.require_id()?;
         let dek = quote_ident(self.dialect, "encx_dek");
+        let mut next = 3;
+        let tenant = match (tenant, &self.tenant_column) {
+            (false, _) => String::new(),
+            (true, Some(column)) => {
+                next += 1;
+                format!(" AND {column} = {}", placeholder(self.dialect, 3))
+            }
+            (true, None) => {
+                return Err(Error::InvalidConfig(format!(
+                    "table `{}` has no tenant column",
+                    self.table
+                )))
+            }
+        };
         let after = if after {
-            format!(" AND {id} > {}", placeholder(self.dialect, 3))
+            format!(" AND {id} > {}", placeholder(self.dialect, next))
         } else {
             String::new()
         };
+        let after = format!("{tenant}{after}");
         let lock = lock.clause(self.dialect);
         Ok(format!(
             "{} WHERE {dek} IS NOT NULL AND substr({dek}, 1, {}) <> {} \
