@@ -165,6 +165,12 @@ pub(crate) enum Command {
         #[arg(long)]
         record_unknown: bool,
     },
+    /// Tenants: status, offboarding, moving to a tenant's own KMS key (needs
+    /// `Registry::tenant_eraser`).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
     /// After a restore of the subject key database: destroy again the keys of every subject
     /// in the erasure ledger and clear their rows (needs `Registry::subject_eraser` with a
     /// ledger).
@@ -322,6 +328,42 @@ pub(crate) enum BackupCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantCommand {
+    /// The tenant's root, state and keys.
+    Status {
+        /// The tenant's id, as the application's tenant type parses it.
+        tenant: String,
+    },
+    /// Offboard a tenant: record it in the ledger, destroy its keys, clear its rows in every
+    /// table of the application's tenant eraser, wait out the other processes' tenant caches
+    /// and clear the rows they wrote meanwhile.
+    Erase {
+        /// The tenant's id.
+        tenant: String,
+        /// Say what would be destroyed (its keys and rows); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Move a tenant's keys to another root: its own KMS key, or back to the default root.
+    /// Resumable: run it again after an interruption.
+    Move {
+        /// The tenant's id.
+        tenant: String,
+        /// The tenant's own KMS key (key ARN, id or alias).
+        #[arg(long, conflicts_with = "default_root", required_unless_present = "default_root")]
+        own_key: Option<String>,
+        /// Back to the application's default root.
+        #[arg(long)]
+        default_root: bool,
+        /// Say what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// After a restore of the key database: offboard again every tenant of the ledger.
+    ReapplyLedger,
 }
 
 #[derive(Debug, Subcommand)]

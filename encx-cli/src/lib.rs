@@ -68,10 +68,11 @@ mod args;
 mod backup;
 mod connect;
 mod secrets;
+mod tenant;
 
 use answer::{config, crypto_code, emit, Failure};
 pub use args::ColumnType;
-use args::{Args, Command, KeysCommand, SecretsCommand};
+use args::{Args, Command, KeysCommand, SecretsCommand, TenantCommand};
 pub use connect::Scheme;
 use encx_sqlx::EncxDatabase;
 use encx_sqlx::Error;
@@ -356,6 +357,13 @@ impl Command {
                 command,
                 SecretsCommand::Get { .. } | SecretsCommand::List { .. }
             ),
+            Command::Tenant { command } => match command {
+                TenantCommand::Status { .. } => true,
+                TenantCommand::Erase { dry_run, .. } | TenantCommand::Move { dry_run, .. } => {
+                    *dry_run
+                }
+                TenantCommand::ReapplyLedger => false,
+            },
             Command::ReapplyLedger | Command::Backup { .. } => false,
         }
     }
@@ -369,6 +377,9 @@ async fn run_command(args: Args, registry: &Registry, root: &dyn Keyring) -> Res
         Command::Keys { command } => keys_command(command, registry, root, json).await,
         Command::Rewrap { batch, dry_run } => rewrap(registry, batch, dry_run, json).await,
         Command::ReapplyLedger => reapply_ledger(registry, json).await,
+        Command::Tenant { command } => {
+            tenant::tenant_command(command, registry, args.actor.as_deref(), json).await
+        }
         Command::EraseSubject {
             subject,
             dry_run,

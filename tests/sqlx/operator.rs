@@ -38,6 +38,7 @@ on_databases! {
     a_job_stops_cleanly_on_sigterm_and_resumes: |db| job_stops_on_sigterm(db.pool.clone(), &db.url) => [postgres, sqlite];
     a_rewrap_outlives_dropped_database_sessions: |db| rewrap_outlives_dropped_sessions(db.pool.clone(), &db.url) => [postgres];
     secrets_refuse_empty_values_and_impossible_expiries: |db| secrets_answers(db.pool.clone(), &db.url) => [sqlite];
+    tenant_commands_show_move_and_offboard_a_tenant: |db| tenant_commands(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
 }
 
 /// What a CLI run answered.
@@ -159,6 +160,18 @@ async fn child_registry<DB: encx_secrets::SecretsDatabase>(
             out,
             encx_secrets::Secrets::new(pool.clone(), crypto.clone()),
         );
+    }
+    if registry == "tenants" {
+        let crypto = tenant_app_crypto(pool.clone(), ctx.root.clone()).await;
+        let members = Repo::<super::tenants::Member, DB>::new(pool.clone(), crypto.clone());
+        out = encx_sqlx::Registry::new(crypto.clone())
+            .kek_store(keks_for_tenants(pool.clone()))
+            .audit_log(pool.clone())
+            .tenant_eraser(
+                encx_sqlx::TenantEraser::<String>::new(crypto)
+                    .table(members)
+                    .ledger(encx_sqlx::SqlErasureLedger::<DB>::shared(pool.clone())),
+            );
     }
     if registry == "members" {
         let ledger = encx_sqlx::SqlErasureLedger::<DB>::shared(pool.clone());
@@ -924,4 +937,88 @@ async fn secrets_answers<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         list.out.contains("smtp v1") && list.out.contains("EXPIRED"),
         "{list:?}"
     );
+}
+
+fn keks_for_tenants<DB: EncxDatabase>(pool: sqlx::Pool<DB>) -> Arc<dyn encx::KekStore> {
+    SqlKekStore::shared(pool)
+}
+
+/// The tenants' application: tenants in `encx_tenants`, a tenant's own root named `acme-own`
+/// (a local key standing for a KMS key of the tenant's), a tenant cache of 200 ms.
+async fn tenant_app_crypto<DB: EncxDatabase>(
+    pool: sqlx::Pool<DB>,
+    root: Arc<dyn Keyring>,
+) -> Crypto {
+    let keks = SqlKekStore::shared(pool.clone());
+    let own: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("acme", [11; 32]).unwrap()]).unwrap());
+    Crypto::builder()
+        .keyring(HierarchicalKeyring::new(root.clone(), keks.clone()))
+        .index_keys_in(keks, root)
+        .tenants(encx_sqlx::SqlTenantStore::shared(pool.clone()))
+        .tenant_roots(Arc::new(
+            encx::keys::tenant::NamedTenantRoots::new().with("acme-own", own),
+        ))
+        .tenant_cache(Duration::from_millis(200), 100)
+        .audit(encx_sqlx::SqlAuditSink::spawn(pool, 100))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// `encx tenant status|move|erase`: what they say, what they change, the audit with the actor.
+async fn tenant_commands<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let root: Arc<dyn Keyring> =
+        Arc::new(LocalKeyring::new(vec![MasterKey::new("root", [42; 32]).unwrap()]).unwrap());
+    let crypto = tenant_app_crypto(pool.clone(), root).await;
+    let members = Repo::<super::tenants::Member, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    let mut rows = Vec::new();
+    for (n, org) in ["acme", "acme", "globex"].iter().enumerate() {
+        let m = super::tenants::Member {
+            id: uuid::Uuid::new_v4(),
+            org: (*org).into(),
+            role: "viewer".into(),
+            email: format!("m{n}@example.com"),
+        };
+        members.insert(&pool, &m).await.unwrap();
+        rows.push(m);
+    }
+
+    let status = encx(url, "tenants", &["tenant", "status", "acme"]).expect(0, "status");
+    assert!(
+        status.out.contains("tenant acme: active, root default") && status.out.contains("kek v1"),
+        "{status:?}"
+    );
+    let dry = encx(url, "tenants", &["tenant", "move", "acme", "--own-key", "acme-own", "--dry-run"])
+        .expect(0, "dry move");
+    assert!(dry.out.contains("would move from default to own:acme-own"), "{dry:?}");
+    let moved = encx(url, "tenants", &["tenant", "move", "acme", "--own-key", "acme-own"])
+        .expect(0, "move");
+    assert!(moved.out.contains("2 key row(s) re-wrapped"), "{moved:?}");
+    let status = encx(url, "tenants", &["tenant", "status", "acme", "--json"]).expect(0, "json");
+    assert!(status.out.contains(r#""root":"own:acme-own""#), "{status:?}");
+    crypto.forget_tenant(b"acme").unwrap();
+    assert_eq!(members.get(&pool, rows[0].id).await.unwrap(), rows[0]);
+
+    let dry = encx(url, "tenants", &["tenant", "erase", "acme", "--dry-run"]).expect(0, "dry");
+    assert!(
+        dry.out.contains("2 live key(s)") && dry.out.contains("tenant_members: 2 row(s)"),
+        "{dry:?}"
+    );
+    assert_eq!(members.get(&pool, rows[1].id).await.unwrap(), rows[1], "a dry run erases nothing");
+    let erased = encx(url, "tenants", &["tenant", "erase", "acme", "--actor", "ticket-4711"])
+        .expect(0, "erase");
+    assert!(
+        erased.out.contains("erased tenant acme") && erased.out.contains("2 key(s) destroyed"),
+        "{erased:?}"
+    );
+    crypto.forget_tenant(b"acme").unwrap();
+    assert!(members.get(&pool, rows[0].id).await.unwrap_err().is_shredded());
+    assert_eq!(members.get(&pool, rows[2].id).await.unwrap(), rows[2]);
+    let audit = encx(url, "tenants", &["audit", "--action", "erase_tenant"]).expect(0, "audit");
+    assert!(audit.out.contains("ticket-4711"), "{audit:?}");
+    let unknown = encx(url, "members", &["tenant", "status", "acme"]).expect(3, "no eraser");
+    assert!(unknown.err.contains("Registry::tenant_eraser"), "{unknown:?}");
 }

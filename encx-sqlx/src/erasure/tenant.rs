@@ -130,6 +130,11 @@ impl<Tn: RecordId + Sync + 'static> TenantEraser<Tn> {
         self
     }
 
+    /// The registered tables, by name.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().map(|t| t.table()).collect()
+    }
+
     /// Records every offboarding in `ledger` (keep it apart from the tenant key tables).
     pub fn ledger(mut self, ledger: Arc<dyn ErasureLedger>) -> Self {
         self.ledger = Some(ledger);
@@ -182,10 +187,16 @@ impl<Tn: RecordId + Sync + 'static> TenantEraser<Tn> {
     /// Offboards `tenant` (see the [module docs](self) for the steps) and returns the receipt.
     /// Sends one [`EraseTenant`](AuditAction::EraseTenant) audit event.
     pub async fn erase(&self, tenant: &Tn) -> Result<TenantErasure> {
+        self.erase_by(tenant, self.actor.as_deref()).await
+    }
+
+    /// [`erase`](Self::erase), naming `actor` in the audit event instead of the eraser's
+    /// [`actor`](Self::actor) (`encx tenant erase --actor`).
+    pub async fn erase_by(&self, tenant: &Tn, actor: Option<&str>) -> Result<TenantErasure> {
         let at = SystemTime::now();
         let started = Instant::now();
         let done = self.erase_unaudited(tenant, true).await;
-        self.audit(tenant, (at, started), &done);
+        self.audit(tenant, actor, (at, started), &done);
         done
     }
 
@@ -228,13 +239,14 @@ impl<Tn: RecordId + Sync + 'static> TenantEraser<Tn> {
     fn audit(
         &self,
         tenant: &Tn,
+        actor: Option<&str>,
         (at, started): (SystemTime, Instant),
         done: &Result<TenantErasure>,
     ) {
         let mut event = AuditEvent::new(AuditAction::EraseTenant, TENANT_KEY_TABLE, at);
         event.duration = started.elapsed();
         event.subject = Some(tenant.record_id_display());
-        event.actor = self.actor.clone();
+        event.actor = actor.map(str::to_owned);
         match done {
             Ok(receipt) => {
                 event.records = receipt
@@ -272,7 +284,7 @@ impl<Tn: RecordId + Sync + 'static> TenantEraser<Tn> {
             let at = SystemTime::now();
             let started = Instant::now();
             let done = self.erase_unaudited(&tenant, false).await;
-            self.audit(&tenant, (at, started), &done);
+            self.audit(&tenant, self.actor.as_deref(), (at, started), &done);
             receipts.push(done?);
         }
         Ok(receipts)

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::audit::audit_log::{AuditQuery, AuditRecord};
 use crate::encx_database::EncxDatabase;
 use crate::erasure::described::DescribedId;
+use crate::erasure::tenant::{TenantErasure, TenantFootprint};
 use crate::erasure::{SubjectErasure, SubjectFootprint};
 use crate::error::{Error, Result};
 use crate::jobs::described::DescribedRows;
@@ -190,6 +191,20 @@ type FootprintFn =
 /// Re-applies the registered eraser's ledger.
 type ReapplyFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<SubjectErasure>>> + Send + Sync>;
 
+/// The registered tenant eraser, behind the tenant given as text.
+#[derive(Clone)]
+struct TenantOps {
+    tables: Vec<&'static str>,
+    /// The tenant's id bytes, parsed from text as the tenant type.
+    parse: Arc<dyn Fn(&str) -> Result<Vec<u8>> + Send + Sync>,
+    footprint: Arc<dyn Fn(String) -> BoxFuture<'static, Result<TenantFootprint>> + Send + Sync>,
+    erase: Arc<
+        dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<TenantErasure>> + Send + Sync,
+    >,
+    reapply: Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<TenantErasure>>> + Send + Sync>,
+    window: Duration,
+}
+
 /// Reads the registered `encx_audit` table.
 type AuditReader =
     Arc<dyn Fn(AuditQuery) -> BoxFuture<'static, Result<Vec<AuditRecord>>> + Send + Sync>;
@@ -231,6 +246,7 @@ pub struct Registry {
     encx_tables: Vec<Arc<dyn EncxTables>>,
     kek_cache_ttl: Option<Duration>,
     actor: Option<String>,
+    tenants: Option<TenantOps>,
 }
 
 impl fmt::Debug for Registry {
@@ -255,6 +271,7 @@ impl Registry {
             encx_tables: Vec::new(),
             kek_cache_ttl: None,
             actor: None,
+            tenants: None,
         }
     }
 
@@ -356,6 +373,102 @@ impl Registry {
         });
         self.eraser = Some((tables, erase, reapply, window, footprint));
         self
+    }
+
+    /// The application's [`TenantEraser`](crate::TenantEraser): needed by the tenant
+    /// operations (`encx tenant status|erase|move|reapply-ledger`). Tenants are given as text
+    /// and parsed with `Tn`'s `FromStr`.
+    pub fn tenant_eraser<Tn>(mut self, eraser: crate::TenantEraser<Tn>) -> Self
+    where
+        Tn: encx::SubjectId + std::str::FromStr + Send + Sync + 'static,
+        <Tn as std::str::FromStr>::Err: fmt::Display,
+    {
+        let tables = eraser.table_names();
+        let window = eraser.effective_writer_window();
+        let eraser = Arc::new(eraser);
+        let (e1, e2, e3) = (eraser.clone(), eraser.clone(), eraser);
+        self.tenants = Some(TenantOps {
+            tables,
+            window,
+            parse: Arc::new(|text: &str| {
+                let tenant: Tn = parse_tenant(text)?;
+                Ok(tenant.record_id_bytes().into_owned())
+            }),
+            footprint: Arc::new(move |text: String| {
+                let eraser = e1.clone();
+                Box::pin(async move { eraser.footprint(&parse_tenant::<Tn>(&text)?).await })
+            }),
+            erase: Arc::new(move |text: String, actor: Option<String>| {
+                let eraser = e2.clone();
+                Box::pin(async move {
+                    eraser
+                        .erase_by(&parse_tenant::<Tn>(&text)?, actor.as_deref())
+                        .await
+                })
+            }),
+            reapply: Arc::new(move || {
+                let eraser = e3.clone();
+                Box::pin(async move { eraser.reapply_ledger().await })
+            }),
+        });
+        self
+    }
+
+    fn tenant_ops(&self) -> Result<&TenantOps> {
+        self.tenants.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(
+                "no tenant eraser registered: run the application's own encx, whose registry \
+                 has Registry::tenant_eraser(eraser)"
+                    .into(),
+            )
+        })
+    }
+
+    /// The tables the registered tenant eraser clears.
+    pub fn tenant_tables(&self) -> Option<&[&'static str]> {
+        self.tenants.as_ref().map(|t| t.tables.as_slice())
+    }
+
+    /// How long the registered tenant eraser waits for other processes' tenant caches.
+    pub fn tenant_writer_window(&self) -> Option<Duration> {
+        self.tenants.as_ref().map(|t| t.window)
+    }
+
+    /// What offboarding `tenant` (text) would destroy (`encx tenant erase --dry-run`).
+    pub async fn tenant_footprint(&self, tenant: &str) -> Result<TenantFootprint> {
+        (self.tenant_ops()?.footprint)(tenant.to_owned()).await
+    }
+
+    /// Offboards `tenant` (text) with the registered tenant eraser (`encx tenant erase`),
+    /// naming `actor` in its audit event.
+    pub async fn erase_tenant(&self, tenant: &str, actor: Option<&str>) -> Result<TenantErasure> {
+        (self.tenant_ops()?.erase)(tenant.to_owned(), actor.map(str::to_owned)).await
+    }
+
+    /// Re-applies the tenant offboardings of the ledger (`encx tenant reapply-ledger`).
+    pub async fn reapply_tenant_ledger(&self) -> Result<Vec<TenantErasure>> {
+        (self.tenant_ops()?.reapply)().await
+    }
+
+    /// The tenant's row and keys (`encx tenant status`).
+    pub async fn tenant_status(&self, tenant: &str) -> Result<encx::TenantStatus> {
+        let bytes = (self.tenant_ops()?.parse)(tenant)?;
+        Ok(self.crypto.tenant_status(&bytes).await?)
+    }
+
+    /// Moves `tenant` (text) to root `to` (`encx tenant move`), audited with this
+    /// registry's actor. Waits one tenant cache TTL of the registry's `Crypto` while both roots
+    /// serve.
+    pub async fn move_tenant_root(
+        &self,
+        tenant: &str,
+        to: encx::keys::tenant::TenantRoot,
+    ) -> Result<encx::TenantMove> {
+        let bytes = (self.tenant_ops()?.parse)(tenant)?;
+        Ok(self
+            .crypto
+            .move_tenant_root(&bytes, to, self.actor.as_deref())
+            .await?)
     }
 
     /// What an erasure of `subject` (text, parsed as the registered eraser's subject type)
@@ -1063,6 +1176,15 @@ where
 {
     text.parse()
         .map_err(|e| Error::InvalidConfig(format!("`{text}` is not a subject id here: {e}")))
+}
+
+fn parse_tenant<Tn>(text: &str) -> Result<Tn>
+where
+    Tn: std::str::FromStr,
+    <Tn as std::str::FromStr>::Err: fmt::Display,
+{
+    text.parse()
+        .map_err(|e| Error::InvalidConfig(format!("`{text}` is not a tenant id here: {e}")))
 }
 
 fn no_eraser() -> Error {
