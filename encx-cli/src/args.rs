@@ -353,7 +353,11 @@ pub(crate) enum TenantCommand {
         /// The tenant's id.
         tenant: String,
         /// The tenant's own KMS key (key ARN, id or alias).
-        #[arg(long, conflicts_with = "default_root", required_unless_present = "default_root")]
+        #[arg(
+            long,
+            conflicts_with = "default_root",
+            required_unless_present = "default_root"
+        )]
         own_key: Option<String>,
         /// Back to the application's default root.
         #[arg(long)]

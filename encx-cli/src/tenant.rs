@@ -60,13 +60,11 @@ async fn status(registry: &Registry, tenant: &str, json: bool) -> Result<(), Fai
             let Some(row) = row else {
                 return format!("tenant {tenant}: not registered (no keys)");
             };
-            let mut out = format!(
-                "tenant {tenant}: {}, root {}",
-                row.state.as_str(),
-                row.root
-            );
+            let mut out = format!("tenant {tenant}: {}, root {}", row.state.as_str(), row.root);
             if let Some(from) = &row.moving_from {
-                out.push_str(&format!(" (moving from {from}: run `encx tenant move` again)"));
+                out.push_str(&format!(
+                    " (moving from {from}: run `encx tenant move` again)"
+                ));
             }
             for (purpose, k) in &keys {
                 out.push_str(&format!(

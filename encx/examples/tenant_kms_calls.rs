@@ -59,7 +59,9 @@ impl Workload {
 
 /// The tenant of each operation, by Zipf-like popularity.
 fn tenant_sequence() -> Vec<usize> {
-    let weights: Vec<f64> = (1..=TENANTS).map(|k| 1.0 / (k as f64).powf(ZIPF_S)).collect();
+    let weights: Vec<f64> = (1..=TENANTS)
+        .map(|k| 1.0 / (k as f64).powf(ZIPF_S))
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut cdf = Vec::with_capacity(TENANTS);
     let mut sum = 0.0;
@@ -80,7 +82,9 @@ async fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "example"))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "example",
+        ))
         .load()
         .await;
     aws_sdk_kms::Client::new(&config)
@@ -208,7 +212,12 @@ async fn main() {
             r.calls as f64 / OPERATIONS as f64,
             percentile(&r.latencies, 0.5).as_secs_f64() * 1e3,
             percentile(&r.latencies, 0.99).as_secs_f64() * 1e3,
-            r.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            r.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
             r.wall.as_secs_f64(),
         );
     }

@@ -91,6 +91,8 @@ pub use types::{BlindIndex, Ciphertext, WrappedDek};
 /// | *(none)* | a plain column, stored as it is (the type must be `Clone`) |
 /// | `id` | the record id (plain, primary key), bound into every ciphertext of the record: `Uuid`, `String`, integers |
 /// | `subject` | on the id or a plain column (not `Option`): the record's data subject (a person, a tenant). The record's DEK is wrapped under the subject's key ([`CryptoBuilder::subject_keys_in`]), so [`Crypto::erase_subject`] shreds every record of the subject in every table at once |
+/// | `tenant` | on a plain column (not the id, not `Option`): the record's tenant. Its DEK is wrapped under the tenant's KEK and its blind indexes use the tenant's index keys ([`CryptoBuilder::tenants`], docs/tenants.md); searches go through `encx_sqlx::Repo::in_tenant` |
+/// | `signed` | on a plain column: bound into the record's signature (column `encx_sig`), so an edit by a database writer is [`Error::Tampered`] on read; combine with `tenant` to catch rows moved between tenants |
 /// | `encrypt` | AES-256-GCM under the record's DEK; any `Serialize + DeserializeOwned` type; `Option<T>` stores SQL NULL for `None` |
 /// | `encrypt_none` | on an `Option<T>`: encrypt `None` too, so the column does not reveal presence (implies `encrypt`) |
 /// | `searchable` / `searchable(normalize = "email", bits = 32, domain = "..", name = "..")` | with `encrypt`: a blind index for equality lookups. Normalizers: `none` (default), `lowercase`, `trim`, `email`, `digits`, `last4`; `bits` in 8..=256 (default 32); `domain` defaults to [`index::default_domain`]`(table, field)`, `"5:users,5:email,"` |

@@ -991,14 +991,35 @@ async fn tenant_commands<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         status.out.contains("tenant acme: active, root default") && status.out.contains("kek v1"),
         "{status:?}"
     );
-    let dry = encx(url, "tenants", &["tenant", "move", "acme", "--own-key", "acme-own", "--dry-run"])
-        .expect(0, "dry move");
-    assert!(dry.out.contains("would move from default to own:acme-own"), "{dry:?}");
-    let moved = encx(url, "tenants", &["tenant", "move", "acme", "--own-key", "acme-own"])
-        .expect(0, "move");
+    let dry = encx(
+        url,
+        "tenants",
+        &[
+            "tenant",
+            "move",
+            "acme",
+            "--own-key",
+            "acme-own",
+            "--dry-run",
+        ],
+    )
+    .expect(0, "dry move");
+    assert!(
+        dry.out.contains("would move from default to own:acme-own"),
+        "{dry:?}"
+    );
+    let moved = encx(
+        url,
+        "tenants",
+        &["tenant", "move", "acme", "--own-key", "acme-own"],
+    )
+    .expect(0, "move");
     assert!(moved.out.contains("2 key row(s) re-wrapped"), "{moved:?}");
     let status = encx(url, "tenants", &["tenant", "status", "acme", "--json"]).expect(0, "json");
-    assert!(status.out.contains(r#""root":"own:acme-own""#), "{status:?}");
+    assert!(
+        status.out.contains(r#""root":"own:acme-own""#),
+        "{status:?}"
+    );
     crypto.forget_tenant(b"acme").unwrap();
     assert_eq!(members.get(&pool, rows[0].id).await.unwrap(), rows[0]);
 
@@ -1007,18 +1028,33 @@ async fn tenant_commands<DB: EncxDatabase>(pool: sqlx::Pool<DB>, url: &str) {
         dry.out.contains("2 live key(s)") && dry.out.contains("tenant_members: 2 row(s)"),
         "{dry:?}"
     );
-    assert_eq!(members.get(&pool, rows[1].id).await.unwrap(), rows[1], "a dry run erases nothing");
-    let erased = encx(url, "tenants", &["tenant", "erase", "acme", "--actor", "ticket-4711"])
-        .expect(0, "erase");
+    assert_eq!(
+        members.get(&pool, rows[1].id).await.unwrap(),
+        rows[1],
+        "a dry run erases nothing"
+    );
+    let erased = encx(
+        url,
+        "tenants",
+        &["tenant", "erase", "acme", "--actor", "ticket-4711"],
+    )
+    .expect(0, "erase");
     assert!(
         erased.out.contains("erased tenant acme") && erased.out.contains("2 key(s) destroyed"),
         "{erased:?}"
     );
     crypto.forget_tenant(b"acme").unwrap();
-    assert!(members.get(&pool, rows[0].id).await.unwrap_err().is_shredded());
+    assert!(members
+        .get(&pool, rows[0].id)
+        .await
+        .unwrap_err()
+        .is_shredded());
     assert_eq!(members.get(&pool, rows[2].id).await.unwrap(), rows[2]);
     let audit = encx(url, "tenants", &["audit", "--action", "erase_tenant"]).expect(0, "audit");
     assert!(audit.out.contains("ticket-4711"), "{audit:?}");
     let unknown = encx(url, "members", &["tenant", "status", "acme"]).expect(3, "no eraser");
-    assert!(unknown.err.contains("Registry::tenant_eraser"), "{unknown:?}");
+    assert!(
+        unknown.err.contains("Registry::tenant_eraser"),
+        "{unknown:?}"
+    );
 }

@@ -371,12 +371,7 @@ where
     let all = members.rewrap_tenants(7).await.unwrap();
     assert!(all.iter().all(|(_, p)| p.rewrapped == 0), "{all:?}");
     // With every acme row moved, its old KEK can go; every row still reads.
-    acme.crypto()
-        .keyring()
-        .rotate()
-        .await
-        .map(|_| ())
-        .unwrap();
+    acme.crypto().keyring().rotate().await.map(|_| ()).unwrap();
     let done = members.rewrap_tenants(7).await.unwrap();
     assert_eq!(
         done.iter().find(|(t, _)| t == "acme").unwrap().1.rewrapped,
@@ -384,7 +379,9 @@ where
     );
     let keys = SqlTenantStore::shared(pool.clone()).keys(b"acme");
     keys.set_state(old, encx::KekState::Retired).await.unwrap();
-    keys.set_state(old, encx::KekState::Destroyed).await.unwrap();
+    keys.set_state(old, encx::KekState::Destroyed)
+        .await
+        .unwrap();
     crypto.forget_tenant(b"acme").unwrap();
     for m in &before {
         assert_eq!(members.get(&pool, m.id).await.unwrap(), *m);

@@ -269,12 +269,9 @@ where
                 PendingRows {
                     active,
                     subject_kind: [KeyringKind::Subject.byte()],
-                    first: self.sql.pending_page(
-                        false,
-                        batch_size,
-                        RowLock::SkipLocked,
-                        scoped,
-                    )?,
+                    first: self
+                        .sql
+                        .pending_page(false, batch_size, RowLock::SkipLocked, scoped)?,
                     next: self
                         .sql
                         .pending_page(true, batch_size, RowLock::SkipLocked, scoped)?,

@@ -34,9 +34,9 @@ pub(crate) mod statements;
 pub use db_handle::DbHandle;
 
 use self::args::{key_arg, keys_args, subject_arg, IDS_PER_QUERY};
-use crate::progress::RewrapProgress;
 use crate::encx_database::EncxDatabase;
 use crate::error::{encode_error, Error, Result};
+use crate::progress::RewrapProgress;
 use crate::repository::statements::Statements;
 use uuid::Uuid;
 
@@ -1110,7 +1110,8 @@ where
                 if row.state != encx::keys::tenant::TenantState::Active {
                     continue;
                 }
-                let Some(tenant) = <TenantOf<T> as encx::SubjectId>::from_record_id_bytes(&row.tenant)
+                let Some(tenant) =
+                    <TenantOf<T> as encx::SubjectId>::from_record_id_bytes(&row.tenant)
                 else {
                     continue; // a tenant of another type's tables
                 };

@@ -342,8 +342,11 @@ impl IndexKeys {
     /// wrapped by `root` if there is none. Processes sharing the store share the keys.
     pub async fn load_or_create(store: &dyn KekStore, root: &dyn Keyring) -> Result<Self> {
         let mut stored = store.list(KeyPurpose::IndexRoot).await?;
+        // A key this call created is used as generated: no root call to unwrap it again.
+        let mut created = None;
         if !stored.iter().any(|k| k.state == KekState::Active) {
-            let (active, _) = create_stored_key(root, store, KeyPurpose::IndexRoot, None).await?;
+            let (active, won) = create_stored_key(root, store, KeyPurpose::IndexRoot, None).await?;
+            created = won.map(|bytes| (active.id, bytes));
             if !stored.iter().any(|k| k.id == active.id) {
                 stored.push(active);
             }
@@ -353,10 +356,11 @@ impl IndexKeys {
             let version = u32::try_from(key.version).map_err(|_| {
                 Error::config(format!("index key version {} out of range", key.version))
             })?;
-            versions.push((
-                version,
-                unwrap_stored_key(root, store, key, KeyPurpose::IndexRoot).await?,
-            ));
+            let bytes = match created.take_if(|(id, _)| *id == key.id) {
+                Some((_, bytes)) => bytes,
+                None => unwrap_stored_key(root, store, key, KeyPurpose::IndexRoot).await?,
+            };
+            versions.push((version, bytes));
         }
         Self::from_versions(versions)
     }
