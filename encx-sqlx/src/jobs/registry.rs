@@ -191,17 +191,30 @@ type FootprintFn =
 /// Re-applies the registered eraser's ledger.
 type ReapplyFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<SubjectErasure>>> + Send + Sync>;
 
+/// A tenant given as text, parsed as the tenant type: its id bytes.
+type TenantParseFn = Arc<dyn Fn(&str) -> Result<Vec<u8>> + Send + Sync>;
+
+/// What the registered tenant eraser would find of a tenant given as text.
+type TenantFootprintFn =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<TenantFootprint>> + Send + Sync>;
+
+/// Offboards a tenant given as text, naming an actor.
+type TenantEraseFn = Arc<
+    dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<TenantErasure>> + Send + Sync,
+>;
+
+/// Re-applies the tenant offboardings of the ledger.
+type TenantReapplyFn =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<TenantErasure>>> + Send + Sync>;
+
 /// The registered tenant eraser, behind the tenant given as text.
 #[derive(Clone)]
 struct TenantOps {
     tables: Vec<&'static str>,
-    /// The tenant's id bytes, parsed from text as the tenant type.
-    parse: Arc<dyn Fn(&str) -> Result<Vec<u8>> + Send + Sync>,
-    footprint: Arc<dyn Fn(String) -> BoxFuture<'static, Result<TenantFootprint>> + Send + Sync>,
-    erase: Arc<
-        dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<TenantErasure>> + Send + Sync,
-    >,
-    reapply: Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<TenantErasure>>> + Send + Sync>,
+    parse: TenantParseFn,
+    footprint: TenantFootprintFn,
+    erase: TenantEraseFn,
+    reapply: TenantReapplyFn,
     window: Duration,
 }
 

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! A record with an `#[encx(tenant)]` field is sealed and opened through its tenant's scope
-//! ([`Crypto::for_tenant`](crate::Crypto::for_tenant)): a [`HierarchicalKeyring`] over the
+//! ([`Crypto::for_tenant`](crate::Crypto::for_tenant)): a [`HierarchicalKeyring`](crate::HierarchicalKeyring) over the
 //! tenant's rows of a [`TenantStore`], and the tenant's index keys. The scopes of the tenants
 //! in use are cached per process, bounded ([`DEFAULT_TENANT_CACHE_ENTRIES`], many tenants and
 //! few hot ones stay cheap), for a TTL, and a cold tenant is loaded once however many callers

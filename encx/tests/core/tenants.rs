@@ -449,10 +449,8 @@ fn the_signature_digest_is_the_documented_bytes() {
     use sha2::Digest;
     let mut columns = encx::record::SignedColumns::new();
     columns.push("role", "admin").unwrap();
-    let documented = hex::decode(
-        "656e63783a7369676e65643a763100000004726f6c65000000060561646d696e",
-    )
-    .unwrap();
+    let documented =
+        hex::decode("656e63783a7369676e65643a763100000004726f6c65000000060561646d696e").unwrap();
     let expected: [u8; 32] = sha2::Sha256::digest(&documented).into();
     assert_eq!(columns.digest(), expected);
 }
