@@ -24,6 +24,8 @@ pub struct Encx {
     crypto: Crypto,
     runtime: Handle,
     actor: Option<String>,
+    /// The tenant's id bytes of a handle scoped to one tenant ([`Encx::in_tenant`]).
+    tenant: Option<std::sync::Arc<[u8]>>,
 }
 
 impl fmt::Debug for Encx {
@@ -42,7 +44,39 @@ impl Encx {
             crypto,
             runtime,
             actor: None,
+            tenant: None,
         }
+    }
+
+    /// This handle scoped to one tenant (the value of an `#[encx(tenant)]` field): its
+    /// blind-index values are the tenant's, and its re-checks keep the tenant's rows only
+    /// (other tenants' rows are dropped before anything is decrypted). Lookups of a type with
+    /// a tenant field need a scope; encrypting and decrypting rows work scoped or not.
+    pub fn in_tenant(&self, tenant: &(impl RecordId + ?Sized)) -> Result<Self> {
+        let bytes = tenant.record_id_bytes();
+        let crypto = wait(
+            &self.runtime,
+            self.crypto.for_tenant(&bytes, &tenant.record_id_display()),
+        )?;
+        Ok(Encx {
+            crypto,
+            runtime: self.runtime.clone(),
+            actor: self.actor.clone(),
+            tenant: Some(bytes.as_ref().into()),
+        })
+    }
+
+    /// The crypto that computes lookup values for `T`: refused for a type with a tenant field
+    /// unless this handle is scoped to a tenant.
+    fn lookup_crypto<T: encx::schema::Schema>(&self) -> Result<&Crypto> {
+        if T::tenant_column().is_some() && self.tenant.is_none() {
+            return Err(encx::Error::config(format!(
+                "blind indexes of `{}` are per tenant: look up through Encx::in_tenant",
+                <T as encx::schema::Schema>::TABLE
+            ))
+            .into());
+        }
+        Ok(&self.crypto)
     }
 
     /// Names who acts in the audit events (a user, a service, a job), as
@@ -114,23 +148,24 @@ impl Encx {
     /// them to [`recheck`](Self::recheck).
     pub fn blind_indexes<T, V>(&self, field: SearchField<T>, value: &V) -> Result<Vec<Vec<u8>>>
     where
+        T: encx::schema::Schema,
         V: Indexable + ?Sized,
     {
         Ok(field
-            .lookup(&self.crypto, value)?
+            .lookup(self.lookup_crypto::<T>()?, value)?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
     /// The compound-index values for `values` (in the index's field order).
-    pub fn compound_indexes<T>(
+    pub fn compound_indexes<T: encx::schema::Schema>(
         &self,
         index: CompoundIndex<T>,
         values: &[&dyn Indexable],
     ) -> Result<Vec<Vec<u8>>> {
         Ok(index
-            .lookup(&self.crypto, values)?
+            .lookup(self.lookup_crypto::<T>()?, values)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -204,8 +239,14 @@ impl Encx {
         event.fields = vec![column];
         let work = || {
             let mut lookup = Lookup::default();
+            self.lookup_crypto::<T>()?;
             for row in rows {
                 let record = T::from_row(row)?;
+                if let Some(tenant) = &self.tenant {
+                    if T::record_tenant(&record).as_deref() != Some(&**tenant) {
+                        continue; // another tenant's row: never decrypted here
+                    }
+                }
                 let decrypted = wait(&self.runtime, T::decrypt(&record, &self.crypto));
                 lookup.sort(
                     <T as Encrypted>::TABLE,

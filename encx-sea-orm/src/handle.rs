@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 pub struct Encx {
     crypto: Crypto,
     actor: Option<String>,
+    /// The tenant's id bytes of a handle scoped to one tenant ([`Encx::in_tenant`]).
+    tenant: Option<std::sync::Arc<[u8]>>,
 }
 
 type ColumnOf<T> = <<T as EncryptedEntity>::Entity as EntityTrait>::Column;
@@ -51,7 +53,38 @@ impl Encx {
         Encx {
             crypto,
             actor: None,
+            tenant: None,
         }
+    }
+
+    /// This handle scoped to one tenant (the value of an `#[encx(tenant)]` field): its
+    /// filters and searches use the tenant's index keys and keep the tenant's rows only (rows
+    /// of other tenants are dropped before anything is decrypted). Searches of a type with a
+    /// tenant field need a scope; inserts, reads by id and updates work scoped or not.
+    pub async fn in_tenant(&self, tenant: &(impl encx::RecordId + ?Sized)) -> Result<Self> {
+        let bytes = tenant.record_id_bytes();
+        let crypto = self
+            .crypto
+            .for_tenant(&bytes, &tenant.record_id_display())
+            .await?;
+        Ok(Encx {
+            crypto,
+            actor: self.actor.clone(),
+            tenant: Some(bytes.as_ref().into()),
+        })
+    }
+
+    /// The crypto that computes lookup values for `T`: refused for a type with a tenant field
+    /// unless this handle is scoped to a tenant (index values differ per tenant).
+    pub(crate) fn lookup_crypto<T: EncryptedEntity>(&self) -> Result<&Crypto> {
+        if <T as Schema>::tenant_column().is_some() && self.tenant.is_none() {
+            return Err(encx::Error::config(format!(
+                "blind indexes of `{}` are per tenant: search through Encx::in_tenant",
+                <T as Encrypted>::TABLE
+            ))
+            .into());
+        }
+        Ok(&self.crypto)
     }
 
     /// Names who acts in the audit events (a user, a service, a job), as
@@ -184,7 +217,7 @@ impl Encx {
         T: EncryptedEntity,
         V: Indexable + ?Sized,
     {
-        let indexes = field.lookup(&self.crypto, value)?;
+        let indexes = field.lookup(self.lookup_crypto::<T>()?, value)?;
         blind_filter::<T>(field.column(), indexes)
     }
 
@@ -194,7 +227,7 @@ impl Encx {
         index: CompoundIndex<T>,
         values: &[&(dyn Indexable + Sync)],
     ) -> Result<SimpleExpr> {
-        let indexes = index.lookup(&self.crypto, &parts(values))?;
+        let indexes = index.lookup(self.lookup_crypto::<T>()?, &parts(values))?;
         blind_filter::<T>(index.column(), indexes)
     }
 
@@ -236,8 +269,14 @@ impl Encx {
         matches: impl Fn(&T) -> bool,
     ) -> Result<Lookup<T>> {
         let mut lookup = Lookup::default();
+        self.lookup_crypto::<T>()?;
         for model in candidates {
             let record = T::from_model(model)?;
+            if let Some(tenant) = &self.tenant {
+                if T::record_tenant(&record).as_deref() != Some(&**tenant) {
+                    continue; // another tenant's row: never decrypted here
+                }
+            }
             let decrypted = T::decrypt(&record, &self.crypto).await;
             lookup.sort(
                 <T as Encrypted>::TABLE,

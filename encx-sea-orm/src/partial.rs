@@ -32,7 +32,7 @@ impl Encx {
         S: Side,
         V: Indexable + ?Sized,
     {
-        let (column, values) = index.lookup(self.crypto(), term)?;
+        let (column, values) = index.lookup(self.lookup_crypto::<T>()?, term)?;
         blind_filter::<T>(column, values)
     }
 
@@ -48,7 +48,7 @@ impl Encx {
         T: EncryptedEntity,
         V: Indexable + ?Sized,
     {
-        let masks = index.masks(self.crypto(), term)?;
+        let masks = index.masks(self.lookup_crypto::<T>()?, term)?;
         Ok(Expr::cust(bloom_predicate(
             dialect(backend),
             index.column().column,
@@ -67,7 +67,7 @@ impl Encx {
         T: EncryptedEntity,
         V: RangeValue,
     {
-        let values = index.lookup(self.crypto(), low, high)?;
+        let values = index.lookup(self.lookup_crypto::<T>()?, low, high)?;
         blind_filter::<T>(index.column().column, values)
     }
 

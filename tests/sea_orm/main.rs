@@ -54,6 +54,20 @@ struct Note {
     body: String,
 }
 
+/// A member of a tenant: per-tenant keys and indexes, a signed role.
+#[derive(Encrypted, Debug, Clone, PartialEq)]
+#[encx(table = "orm_members", sea_orm(module = "members"))]
+struct Member {
+    #[encx(id)]
+    id: Uuid,
+    #[encx(tenant, signed)]
+    org: String,
+    #[encx(signed)]
+    role: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    email: String,
+}
+
 fn customer(name: &str, email: &str, city: &str) -> Customer {
     Customer {
         id: Uuid::new_v4(),
@@ -82,6 +96,7 @@ async fn crypto_audited<DB: EncxDatabase>(
         .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
         .index_keys_in(store, root)
         .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::<DB>::shared(pool.clone()))
+        .tenants(encx_sqlx::SqlTenantStore::<DB>::shared(pool.clone()))
         .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap());
     match sink {
         Some(sink) => builder.audit(sink),
@@ -141,6 +156,7 @@ macro_rules! on_database {
                     .unwrap()
                     .into_iter()
                     .chain(encx::schema::create_table::<Note>($dialect).unwrap())
+                    .chain(encx::schema::create_table::<Member>($dialect).unwrap())
                 {
                     sqlx::query(sqlx::AssertSqlSafe(ddl))
                         .execute(&db.pool)
@@ -215,6 +231,41 @@ macro_rules! on_database {
                     encx.find_by_id::<Customer, _>(&orm, ada.id).await.unwrap(),
                     Some(moved)
                 );
+                db.cleanup().await;
+            }
+
+            /// Two tenants in one table through SeaORM: each scoped handle finds its own row
+            /// only (equal emails, unrelated indexes), an unscoped search is refused, encx-sqlx
+            /// reads what SeaORM wrote, and an edited signed role is `Tampered`.
+            pub async fn tenants_search_their_own_rows() {
+                let Some((db, orm, encx, crypto)) =
+                    setup(concat!(stringify!($module), "::tenants_search_their_own_rows")).await
+                else {
+                    return;
+                };
+                let ada = Member { id: Uuid::new_v4(), org: "acme".into(), role: "admin".into(), email: "ada@example.com".into() };
+                let bob = Member { id: Uuid::new_v4(), org: "globex".into(), role: "viewer".into(), email: "ada@example.com".into() };
+                encx.insert(&orm, &ada).await.unwrap();
+                encx.insert(&orm, &bob).await.unwrap();
+                for m in [&ada, &bob] {
+                    let scoped = encx.in_tenant(&m.org).await.unwrap();
+                    assert_eq!(
+                        scoped.find_by(&orm, Member::EMAIL, "ADA@example.com").await.unwrap(),
+                        vec![m.clone()]
+                    );
+                }
+                let refused = encx.find_by(&orm, Member::EMAIL, "ada@example.com").await.unwrap_err();
+                assert!(refused.to_string().contains("in_tenant"), "{refused}");
+                let repo = Repo::<Member, Db>::new(db.pool.clone(), crypto);
+                assert_eq!(repo.get(&db.pool, bob.id).await.unwrap(), bob);
+                let acme = members::Entity::find_by_id(ada.id).one(&orm).await.unwrap().unwrap();
+                assert!(acme.encx_sig.is_some());
+                sqlx::query("UPDATE orm_members SET role = 'owner' WHERE org = 'acme'")
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+                let err = encx.find_by_id::<Member, _>(&orm, ada.id).await.unwrap_err();
+                assert!(err.is_tampered(), "{err:?}");
                 db.cleanup().await;
             }
 
@@ -559,6 +610,11 @@ macro_rules! on_database {
                         concat!(stringify!($module), "::operator_jobs_and_audit"),
                         operator_jobs_and_audit
                     ),
+                    test_case!(
+                        service,
+                        concat!(stringify!($module), "::tenants_search_their_own_rows"),
+                        tenants_search_their_own_rows
+                    ),
                 ]
             }
         }
@@ -612,7 +668,7 @@ async fn sea_orm_migration_on_an_empty_database() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(versions, 7);
+    assert_eq!(versions, 8);
     for table in [
         "encx_keks",
         "encx_subject_keys",
@@ -620,6 +676,8 @@ async fn sea_orm_migration_on_an_empty_database() {
         "encx_audit",
         "encx_secrets",
         "encx_tokens",
+        "encx_tenants",
+        "encx_tenant_keys",
     ] {
         let (n,): (i64,) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))

@@ -199,9 +199,8 @@ type TenantFootprintFn =
     Arc<dyn Fn(String) -> BoxFuture<'static, Result<TenantFootprint>> + Send + Sync>;
 
 /// Offboards a tenant given as text, naming an actor.
-type TenantEraseFn = Arc<
-    dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<TenantErasure>> + Send + Sync,
->;
+type TenantEraseFn =
+    Arc<dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<TenantErasure>> + Send + Sync>;
 
 /// Re-applies the tenant offboardings of the ledger.
 type TenantReapplyFn =
