@@ -322,6 +322,42 @@ def build():
                                    key)),
         })
 
+    # §3b tenant key rows (the tenant's root here: the local master key) and signatures.
+    tenant_rows = []
+    for key_id, purpose, version, tenant, note in (
+        (uuid.UUID("7e4a4e70-0000-4000-8000-000000000001"), "kek", 1, b"acme", 'String "acme"'),
+        (uuid.UUID("7e4a4e70-0000-4000-8000-000000000002"), "index", 2, user_id.bytes,
+         f"Uuid {user_id}"),
+    ):
+        rid = key_row_record_id(key_id, purpose, version) + lp(tenant)
+        key = fixed(f"tenant key {note} {purpose}", 32)
+        s, n = fixed(f"salt tenant {note} {purpose}", 16), fixed(f"nonce tenant {note}", 12)
+        tenant_rows.append({
+            "id": str(key_id), "purpose": purpose, "version": version, "tenant": hx(tenant),
+            "tenant_is": note, "key": hx(key), "salt": hx(s), "nonce": hx(n),
+            "record_id": hx(rid),
+            "wrapped": hx(wrap_dek(master, "local", master_id, s, n, "encx_tenant_keys", rid,
+                                   key)),
+        })
+
+    signatures = []
+    for columns, record_id, note in (
+        ((("role", "admin"),), i64be(7), "role = \"admin\""),
+        ((("org", "acme"), ("role", "viewer")), b"member-1", 'org = "acme", role = "viewer"'),
+    ):
+        digest_input = b"encx:signed:v1" + b"".join(
+            lp(c.encode()) + lp(postcard_str(v)) for c, v in columns)
+        digest = hashlib.sha256(digest_input).digest()
+        nonce = fixed(f"signature nonce {note}", 12)
+        aad, blob = seal_field(dek, nonce, "members", "encx_sig", record_id, digest)
+        signatures.append({
+            "columns": [{"name": c, "value": v, "value_postcard": hx(postcard_str(v))}
+                        for c, v in columns],
+            "columns_are": note, "digest_input": hx(digest_input), "digest": hx(digest),
+            "dek": hx(dek), "nonce": hx(nonce), "table": "members",
+            "record_id": hx(record_id), "aad": hx(aad), "encx_sig": hx(blob),
+        })
+
     # §9 secrets rows (keyring: the local master key).
     secrets = []
     for name, version, expires_at, value in (
@@ -503,6 +539,8 @@ def build():
         "wrapped_deks": wrapped,
         "key_rows": key_rows,
         "subject_key_rows": subject_rows,
+        "tenant_key_rows": tenant_rows,
+        "signatures": signatures,
         "secrets_rows": secrets,
         "blind_indexes": indexes,
         "partial_indexes": partials,

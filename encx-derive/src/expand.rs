@@ -357,7 +357,14 @@ pub fn derive(c: &Container) -> TokenStream {
     };
     let record_tenant_fn = c.tenant.map(|i| {
         let rid = column_ident(&c.fields[i].column);
+        let fid = &c.fields[i].ident;
         quote! {
+            fn tenant_bytes(&self) -> ::core::option::Option<::std::vec::Vec<u8>> {
+                ::core::option::Option::Some(
+                    ::encx::RecordId::record_id_bytes(&self.#fid).into_owned(),
+                )
+            }
+
             fn record_tenant(record: &#record) -> ::core::option::Option<::std::vec::Vec<u8>> {
                 ::core::option::Option::Some(
                     ::encx::RecordId::record_id_bytes(&record.#rid).into_owned(),

@@ -415,6 +415,51 @@ fn subject_key_rows_are_the_vectors_bytes() {
 }
 
 #[test]
+fn tenant_key_rows_are_the_vectors_bytes() {
+    use crate::keys::tenant::{tenant_key_record_id, TENANT_KEY_TABLE};
+    let keyring = local();
+    let list = list("tenant_key_rows");
+    assert_eq!(list.len(), 2);
+    for v in list {
+        let purpose = KeyPurpose::parse(text(&v["purpose"])).unwrap();
+        let tenant = hex(&v["tenant"]);
+        let record_id = tenant_key_record_id(&tenant, &uuid(&v["id"]), purpose, int(&v["version"]));
+        assert_eq!(record_id, hex(&v["record_id"]));
+        key_row_is_generated_as_the_vector(&keyring, TENANT_KEY_TABLE, &record_id, v);
+    }
+}
+
+#[test]
+fn signatures_are_the_vectors_bytes() {
+    use crate::record::{RecordContext, RecordOpener, RecordSealer, SignedColumns};
+    for v in list("signatures") {
+        let mut columns = SignedColumns::new();
+        for c in v["columns"].as_array().unwrap() {
+            columns.push(text(&c["name"]), text(&c["value"])).unwrap();
+        }
+        assert_eq!(columns.digest().to_vec(), hex(&v["digest"]));
+        let dek = Dek::from_bytes(key32(&v["dek"]));
+        let record_id = hex(&v["record_id"]);
+        let ctx = RecordContext::new(text(&v["table"]), &record_id);
+        let sealer = RecordSealer::new(
+            ctx,
+            FieldCipher::new(&dek).unwrap(),
+            WrappedDek::from_bytes(Vec::new()),
+        );
+        let sealed = scripted::with(&hex(&v["nonce"]), || sealer.sign(&columns)).unwrap();
+        assert_eq!(hex::encode(sealed.as_bytes()), text(&v["encx_sig"]));
+        let opener = RecordOpener::new(ctx, FieldCipher::new(&dek).unwrap());
+        opener.verify(&columns, Some(&sealed)).unwrap();
+        let mut other = SignedColumns::new();
+        other.push("role", "owner").unwrap();
+        assert!(opener
+            .verify(&other, Some(&sealed))
+            .unwrap_err()
+            .is_tampered());
+    }
+}
+
+#[test]
 fn a_subject_record_wraps_its_dek_as_the_vector() {
     let row = &list("subject_key_rows")[0];
     let v = list("wrapped_deks")

@@ -48,6 +48,12 @@ pub trait Encrypted: Sized + Send + Sync {
         None
     }
 
+    /// The tenant id bytes of this value (its `#[encx(tenant)]` field; `None` for a type
+    /// without one).
+    fn tenant_bytes(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// The tenant id bytes of a stored record, read from its plain `#[encx(tenant)]` column
     /// (`None` for a type without one).
     fn record_tenant(record: &Self::Record) -> Option<Vec<u8>> {

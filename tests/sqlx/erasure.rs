@@ -779,7 +779,7 @@ mod in_transaction {
 }
 
 /// Every migration, run by two pools of one fresh SQLite file at once (SQLite has no
-/// `ADD COLUMN IF NOT EXISTS`): both succeed, and the ledger has its version column.
+/// `ADD COLUMN IF NOT EXISTS`): both succeed, and the ledger has its version and scope columns.
 pub async fn migrations_at_once_on_a_fresh_sqlite_file() {
     let file = std::env::temp_dir().join(format!("encx_mig_{}.db", Uuid::new_v4().simple()));
     let url = format!("sqlite://{}?mode=rwc", file.display());
@@ -800,7 +800,7 @@ pub async fn migrations_at_once_on_a_fresh_sqlite_file() {
             .fetch_all(&a)
             .await
             .unwrap();
-    assert_eq!(columns, ["subject", "erased_at", "up_to_version"]);
+    assert_eq!(columns, ["subject", "erased_at", "up_to_version", "scope"]);
     a.close().await;
     b.close().await;
     let _ = std::fs::remove_file(&file);

@@ -1968,13 +1968,14 @@ mod generic {
         );
         let _ = bob;
 
-        // The ledger holds the subject id, a time and the key version covered, nothing else.
+        // The ledger holds the subject id, a time, the key version covered and whether it was
+        // a subject or a tenant, nothing else.
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('encx_erasure_ledger')")
                 .fetch_all(&data.pool)
                 .await
                 .unwrap();
-        assert_eq!(columns, ["subject", "erased_at", "up_to_version"]);
+        assert_eq!(columns, ["subject", "erased_at", "up_to_version", "scope"]);
         assert_eq!(entries[0].up_to_version, Some(1));
 
         for pool in [restored_keys, old_data] {
@@ -2054,6 +2055,8 @@ mod generic {
             "encx_audit",
             "encx_secrets",
             "encx_tokens",
+            "encx_tenants",
+            "encx_tenant_keys",
             "encx_schema_migrations",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
@@ -2588,6 +2591,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Ok(url) = std::env::var(search::BACKFILL_CHILD_ENV) {
         return search::backfill_child(&url);
+    }
+    if let Ok(url) = std::env::var(tenants::REWRAP_CHILD_ENV) {
+        return tenants::rewrap_child(&url);
     }
     if let Ok(registry) = std::env::var(operator::CLI_ENV) {
         return operator::child(&registry);

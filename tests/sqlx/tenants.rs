@@ -46,6 +46,7 @@ mod default_root {
     on_databases! {
         "tenants";
         a_tenants_kek_rotates_and_its_rows_rewrap_alone: |db| rotation(db.pool.clone()) => [postgres, mariadb, sqlite];
+        a_tenant_rewrap_killed_with_sigkill_resumes: |db| killed_rewrap_resumes(db.pool.clone(), &db.url) => [postgres, mariadb, sqlite];
     }
 }
 
@@ -386,4 +387,95 @@ where
     for m in &before {
         assert_eq!(members.get(&pool, m.id).await.unwrap(), *m);
     }
+}
+
+/// The environment variable that makes this test binary a worker re-wrapping tenant acme's
+/// rows on the database at its URL, 20 per batch, printing `batches N` after each.
+pub const REWRAP_CHILD_ENV: &str = "ENCX_TEST_TENANT_REWRAP_CHILD";
+
+/// The worker process (see [`REWRAP_CHILD_ENV`]).
+pub fn rewrap_child(url: &str) -> std::process::ExitCode {
+    async fn run<DB: super::rewrap::ChildSessions>(url: &str)
+    where
+        <DB as sqlx::Database>::Connection: Send,
+    {
+        let pool = super::rewrap::child_pool::<DB>(url).await;
+        let roots = Arc::new(KmsTenantRoots::new(kms_client("http://127.0.0.1:9").await));
+        let crypto = tenant_crypto(&pool, roots, Duration::from_secs(60)).await;
+        let members = Repo::<Member, DB>::new(pool, crypto);
+        members
+            .in_tenant(&"acme".to_string())
+            .await
+            .unwrap()
+            .rewrap_with_progress(20, super::rewrap::say_batches)
+            .await
+            .unwrap();
+    }
+    on_url!(url, run)
+}
+
+/// A tenant's rewrap of 400 rows killed with SIGKILL after three batches: every row reads,
+/// a second run does exactly the rest, another tenant's rows are never touched, and the old
+/// KEK can then be destroyed.
+async fn killed_rewrap_resumes<DB: Legacy + super::rewrap::ChildSessions>(
+    pool: sqlx::Pool<DB>,
+    url: &str,
+) where
+    <DB as sqlx::Database>::Connection: Send,
+{
+    encx_sqlx::migrate(&pool).await.unwrap();
+    let roots = Arc::new(KmsTenantRoots::new(kms_client("http://127.0.0.1:9").await));
+    let crypto = tenant_crypto(&pool, roots, Duration::from_secs(60)).await;
+    let members = Repo::<Member, DB>::new(pool.clone(), crypto.clone());
+    members.create_table().await.unwrap();
+    let mut all = Vec::new();
+    for n in 0..500 {
+        let org = if n < 400 { "acme" } else { "globex" };
+        all.push(member(org, "viewer", &format!("m{n}@example.com")));
+    }
+    members.insert_many(&pool, &all).await.unwrap();
+    let acme = members.in_tenant(&"acme".to_string()).await.unwrap();
+    let old = crypto.tenant_status(b"acme").await.unwrap().keks[0].id;
+    acme.crypto().rotate_kek(Some("ops")).await.unwrap();
+    let globex_deks =
+        "SELECT COUNT(*) FROM tenant_members WHERE org = 'globex' AND encx_dek IS NOT NULL";
+    let globex_before = DB::count(&pool, globex_deks).await;
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(REWRAP_CHILD_ENV, url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    super::rewrap::wait_for_line(&mut child, "batches 3");
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success(), "killed, not finished");
+    super::rewrap::child_sessions_closed(url).await;
+
+    let ids: Vec<Uuid> = all.iter().map(|m| m.id).collect();
+    let mut read = members.get_many(&pool, &ids).await.unwrap();
+    read.sort_by_key(|m| m.id);
+    let mut expected = all.clone();
+    expected.sort_by_key(|m| m.id);
+    assert!(read == expected, "every row reads as written");
+    let rest = acme.rewrap(50).await.unwrap();
+    assert!(
+        (1..=340).contains(&rest.rewrapped),
+        "the child re-wrapped its three batches or more, the rest is left: {rest:?}"
+    );
+    assert_eq!(acme.rewrap(50).await.unwrap().rewrapped, 0, "nothing left");
+    let globex = members.in_tenant(&"globex".to_string()).await.unwrap();
+    assert_eq!(globex.rewrap(50).await.unwrap().rewrapped, 0);
+    assert_eq!(DB::count(&pool, globex_deks).await, globex_before);
+
+    // No acme row needs the old KEK any more: destroyed, every row still reads.
+    let keys = SqlTenantStore::shared(pool.clone()).keys(b"acme");
+    keys.set_state(old, encx::KekState::Retired).await.unwrap();
+    keys.set_state(old, encx::KekState::Destroyed)
+        .await
+        .unwrap();
+    crypto.forget_tenant(b"acme").unwrap();
+    let mut read = members.get_many(&pool, &ids).await.unwrap();
+    read.sort_by_key(|m| m.id);
+    assert!(read == expected, "every row reads without the old KEK");
 }

@@ -62,10 +62,12 @@ impl<DB: sqlx::Database> SqlKekStore<DB> {
 
 impl<DB: sqlx::Database> fmt::Debug for SqlKekStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqlKekStore")
-            .field("database", &DB::NAME)
-            .field("table", &self.table())
-            .finish()
+        let mut out = f.debug_struct("SqlKekStore");
+        out.field("database", &DB::NAME);
+        if self.tenant.is_some() {
+            out.field("table", &self.table());
+        }
+        out.finish()
     }
 }
 

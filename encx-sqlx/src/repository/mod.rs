@@ -367,6 +367,27 @@ where
         Ok(())
     }
 
+    /// Loads (or creates) the keys of every tenant among `values` before a transaction holds
+    /// a connection: a tenant seen for the first time is registered and gets its first keys,
+    /// writes that would wait for the transaction's own lock on SQLite.
+    async fn warm_tenants(&self, values: &[T]) -> Result<()> {
+        if T::tenant_column().is_none() || self.crypto.tenant().is_some() {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for tenant in values.iter().filter_map(Encrypted::tenant_bytes) {
+            if seen.insert(tenant.clone()) {
+                let shown = String::from_utf8_lossy(&tenant).into_owned();
+                self.crypto
+                    .for_tenant(&tenant, &shown)
+                    .await?
+                    .warm_up()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Encrypts and inserts many records in one transaction, in multi-row batches:
     /// `INSERT ... SELECT * FROM UNNEST(..)` with one array per column on PostgreSQL
     /// (multi-row `VALUES` when a column type has no PostgreSQL array type), multi-row
@@ -381,6 +402,7 @@ where
     pub async fn insert_many<'c>(&self, db: impl DbHandle<'c, DB>, values: &[T]) -> Result<()> {
         let held = db.held_by_caller();
         let work = async {
+            self.warm_tenants(values).await?;
             let (head, tail) = values.split_at(FIRST_BATCH.min(values.len()));
             let first = self.encrypt_all(head).await?;
             let mut conn = db.connection().await?;
