@@ -800,6 +800,42 @@ mod tests {
     }
 
     #[test]
+    fn erasure_scopes_are_stored_by_name_and_tenant_entries_cover_every_key() {
+        for (scope, name) in [
+            (ErasureScope::Subject, "subject"),
+            (ErasureScope::Tenant, "tenant"),
+        ] {
+            assert_eq!(scope.as_str(), name);
+            assert_eq!(ErasureScope::parse(name).unwrap(), scope);
+        }
+        assert!(ErasureScope::parse("Subject").unwrap_err().is_config());
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(7);
+        let tenant = ErasureEntry::tenant(b"acme".to_vec(), at);
+        assert_eq!(
+            (
+                tenant.subject.as_slice(),
+                tenant.erased_at,
+                tenant.up_to_version
+            ),
+            (&b"acme"[..], at, None)
+        );
+        assert_eq!(tenant.scope, ErasureScope::Tenant);
+        let stored = ErasureEntry::stored(b"u".to_vec(), at, Some(2));
+        assert_eq!(stored.scope, ErasureScope::Subject);
+        assert_eq!(stored.up_to_version, Some(2));
+        let moved = stored.clone().in_scope(ErasureScope::Tenant);
+        assert_eq!(moved.scope, ErasureScope::Tenant);
+        assert_eq!(
+            (moved.subject, moved.up_to_version),
+            (stored.subject, Some(2))
+        );
+        assert_eq!(
+            ErasureEntry::new(b"u".to_vec(), at, 3).scope,
+            ErasureScope::Subject
+        );
+    }
+
+    #[test]
     fn the_subject_caches_keep_what_fits_and_never_grow_past_their_bound() {
         tokio::runtime::Builder::new_current_thread()
             .build()

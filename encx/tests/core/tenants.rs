@@ -454,3 +454,30 @@ fn the_signature_digest_is_the_documented_bytes() {
     let expected: [u8; 32] = sha2::Sha256::digest(&documented).into();
     assert_eq!(columns.digest(), expected);
 }
+
+#[tokio::test]
+async fn subject_keys_of_a_tenant_are_counted_and_rewrapped_in_its_scope_only() {
+    let s = setup(Duration::from_secs(60)).await;
+    for (id, clinic) in [(1, "north"), (2, "north"), (3, "south")] {
+        Patient {
+            id,
+            clinic: clinic.into(),
+            person: Uuid::new_v4(),
+            notes: "n".into(),
+        }
+        .encrypt(&s.crypto)
+        .await
+        .unwrap();
+    }
+    let count = |usage: Vec<(encx::KeyInUse, u64)>| usage.iter().map(|(_, n)| n).sum::<u64>();
+    // The unscoped Crypto's keyring wraps none of them: they are its tenants'.
+    assert_eq!(count(s.crypto.subject_key_usage().await.unwrap()), 0);
+    assert_eq!(s.crypto.rewrap_subject_keys(10).await.unwrap().scanned, 0);
+    let north = s.crypto.for_tenant(b"north", "north").await.unwrap();
+    assert_eq!(count(north.subject_key_usage().await.unwrap()), 2);
+    north.rotate_kek(None).await.unwrap();
+    let done = north.rewrap_subject_keys(10).await.unwrap();
+    assert_eq!((done.scanned, done.rewrapped), (2, 2));
+    let south = s.crypto.for_tenant(b"south", "south").await.unwrap();
+    assert_eq!(south.rewrap_subject_keys(10).await.unwrap().scanned, 1);
+}
