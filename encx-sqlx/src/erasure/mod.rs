@@ -686,15 +686,26 @@ impl fmt::Display for SubjectErasure {
             self.keys_destroyed.len(),
             self.up_to_version
         )?;
-        for (table, rows) in &self.tables {
-            write!(f, "; {table}: {rows} row(s) cleared")?;
-        }
-        if let Some(after) = self.swept_after {
-            write!(f, "; after {} ms", after.as_millis())?;
-            for (table, rows) in &self.swept {
-                write!(f, ", {table}: {rows} more row(s) cleared")?;
-            }
-        }
-        Ok(())
+        write_cleared(f, &self.tables, self.swept_after, &self.swept)
     }
+}
+
+/// The rows an erasure cleared per table, and those its second pass cleared after the writer
+/// window: the end of a receipt's line.
+pub(crate) fn write_cleared(
+    f: &mut fmt::Formatter<'_>,
+    tables: &[(&'static str, u64)],
+    swept_after: Option<Duration>,
+    swept: &[(&'static str, u64)],
+) -> fmt::Result {
+    for (table, rows) in tables {
+        write!(f, "; {table}: {rows} row(s) cleared")?;
+    }
+    if let Some(after) = swept_after {
+        write!(f, "; after {} ms", after.as_millis())?;
+        for (table, rows) in swept {
+            write!(f, ", {table}: {rows} more row(s) cleared")?;
+        }
+    }
+    Ok(())
 }

@@ -350,15 +350,6 @@ impl fmt::Display for TenantErasure {
             crate::database::time::rfc3339(self.at),
             self.keys_destroyed.len()
         )?;
-        for (table, rows) in &self.tables {
-            write!(f, "; {table}: {rows} row(s) cleared")?;
-        }
-        if let Some(after) = self.swept_after {
-            write!(f, "; after {} ms", after.as_millis())?;
-            for (table, rows) in &self.swept {
-                write!(f, ", {table}: {rows} more row(s) cleared")?;
-            }
-        }
-        Ok(())
+        super::write_cleared(f, &self.tables, self.swept_after, &self.swept)
     }
 }

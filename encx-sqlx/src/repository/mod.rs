@@ -1158,12 +1158,7 @@ where
     where
         T: encx::HasTenant,
     {
-        let sql = self
-            .sql
-            .erase_tenant
-            .as_deref()
-            .ok_or_else(|| self.no_tenant())?;
-        let args = args::tenant_arg::<DB, T::Record>(tenant)?;
+        let (sql, args) = self.tenant_statement(self.sql.erase_tenant.as_deref(), tenant)?;
         let mut conn = db.connection().await?;
         Ok(DB::execute(&mut conn, sql, args).await?)
     }
@@ -1177,15 +1172,20 @@ where
     where
         T: encx::HasTenant,
     {
-        let sql = self
-            .sql
-            .count_tenant
-            .as_deref()
-            .ok_or_else(|| self.no_tenant())?;
-        let args = args::tenant_arg::<DB, T::Record>(tenant)?;
+        let (sql, args) = self.tenant_statement(self.sql.count_tenant.as_deref(), tenant)?;
         let mut conn = db.connection().await?;
         let n = DB::fetch_count(&mut conn, sql, args).await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A statement of the tenant column (`None` for a table without one) and its argument.
+    fn tenant_statement<'s>(
+        &self,
+        sql: Option<&'s str>,
+        tenant: &TenantOf<T>,
+    ) -> Result<(&'s str, <DB as Database>::Arguments)> {
+        let sql = sql.ok_or_else(|| self.no_tenant())?;
+        Ok((sql, args::tenant_arg::<DB, T::Record>(tenant)?))
     }
 
     fn no_tenant(&self) -> Error {
