@@ -31,6 +31,18 @@ mod schema {
     }
 
     diesel::table! {
+        orm_tenant_members (id) {
+            id -> BigInt,
+            org -> Text,
+            role -> Text,
+            email -> Binary,
+            email_bidx -> Nullable<Binary>,
+            encx_sig -> Nullable<Binary>,
+            encx_dek -> Nullable<Binary>,
+        }
+    }
+
+    diesel::table! {
         orm_account_notes (id) {
             id -> BigInt,
             account_id -> BigInt,
@@ -39,7 +51,21 @@ mod schema {
         }
     }
 }
-use schema::{orm_account_notes, orm_accounts};
+use schema::{orm_account_notes, orm_accounts, orm_tenant_members};
+
+/// A member of a tenant: per-tenant keys and indexes, a signed role, a Diesel row.
+#[derive(Encrypted, Debug, Clone, PartialEq)]
+#[encx(table = "orm_tenant_members", diesel(table = crate::schema::orm_tenant_members))]
+struct TenantMember {
+    #[encx(id)]
+    id: i64,
+    #[encx(tenant, signed)]
+    org: String,
+    #[encx(signed)]
+    role: String,
+    #[encx(encrypt, searchable(normalize = "email"))]
+    email: String,
+}
 
 /// An account: encrypted fields, a searchable e-mail, a compound index, a Diesel row.
 #[derive(Encrypted, Debug, Clone, PartialEq)]
@@ -105,6 +131,7 @@ async fn crypto_audited<DB: EncxDatabase>(
         .keyring(HierarchicalKeyring::new(root.clone(), store.clone()))
         .index_keys_in(store, root)
         .subject_keys_in(encx_sqlx::SqlSubjectKeyStore::<DB>::shared(pool.clone()))
+        .tenants(encx_sqlx::SqlTenantStore::<DB>::shared(pool.clone()))
         .password_policy(PasswordPolicy::new(8 * 1024, 1, 1).unwrap());
     match sink {
         Some(sink) => builder.audit(sink),
@@ -142,6 +169,7 @@ macro_rules! on_database {
                     .unwrap()
                     .into_iter()
                     .chain(encx::schema::create_table::<AccountNote>($dialect).unwrap())
+                    .chain(encx::schema::create_table::<TenantMember>($dialect).unwrap())
                 {
                     sqlx::query(sqlx::AssertSqlSafe(ddl))
                         .execute(&db.pool)
@@ -221,6 +249,47 @@ macro_rules! on_database {
                     assert_eq!(encx.decrypt::<Account>(after).unwrap(), moved);
                 })
                 .await;
+                s.db.cleanup().await;
+            }
+
+            /// Two tenants in one table through Diesel: a scoped handle's `eq_any` values and
+            /// re-check find its own row only, an unscoped lookup is refused, encx-sqlx reads
+            /// Diesel's rows, and an edited signed role is `Tampered`.
+            pub async fn tenants_look_up_their_own_rows() {
+                let Some(s) = setup(concat!(stringify!($module), "::tenants_look_up_their_own_rows")).await else { return };
+                let ada = TenantMember { id: 1, org: "acme".into(), role: "admin".into(), email: "ada@example.com".into() };
+                let bob = TenantMember { id: 2, org: "globex".into(), role: "viewer".into(), email: "ada@example.com".into() };
+                let encx = s.encx.clone();
+                let acme = s.encx.in_tenant("acme").unwrap();
+                let (a, b) = (ada.clone(), bob.clone());
+                with_diesel(&s.db.url, move |conn| {
+                    diesel::insert_into(orm_tenant_members::table)
+                        .values(encx.encrypt_all(&[a.clone(), b.clone()]).unwrap())
+                        .execute(conn)
+                        .unwrap();
+                    let values = acme.blind_indexes(TenantMember::EMAIL, "ADA@example.com").unwrap();
+                    // Every row whose index equals acme's value, and globex's row besides: the
+                    // re-check keeps acme's only.
+                    let rows: Vec<TenantMemberRow> = orm_tenant_members::table
+                        .filter(orm_tenant_members::email_bidx.eq_any(values).or(orm_tenant_members::org.eq("globex")))
+                        .select(TenantMemberRow::as_select())
+                        .load(conn)
+                        .unwrap();
+                    assert_eq!(rows.len(), 2);
+                    let found = acme.recheck(TenantMember::EMAIL, "ada@example.com", rows).unwrap().found;
+                    assert_eq!(found, vec![a.clone()]);
+                    let refused = encx.blind_indexes(TenantMember::EMAIL, "ada@example.com").unwrap_err();
+                    assert!(refused.to_string().contains("in_tenant"), "{refused}");
+                    diesel::update(orm_tenant_members::table.find(2_i64))
+                        .set(orm_tenant_members::role.eq("admin"))
+                        .execute(conn)
+                        .unwrap();
+                    let row: TenantMemberRow = orm_tenant_members::table.find(2_i64).select(TenantMemberRow::as_select()).first(conn).unwrap();
+                    assert!(encx.decrypt::<TenantMember>(row).unwrap_err().is_tampered());
+                })
+                .await;
+                let repo = Repo::<TenantMember, Db>::new(s.db.pool.clone(), s.crypto.clone());
+                assert_eq!(repo.get(&s.db.pool, 1).await.unwrap(), ada);
                 s.db.cleanup().await;
             }
 
@@ -427,6 +496,7 @@ macro_rules! on_database {
                     test_case!(service, concat!(stringify!($module), "::blind_index_filters_and_tampering"), blind_index_filters_and_tampering),
                     test_case!(service, concat!(stringify!($module), "::erasure_of_rows_and_subjects"), erasure_of_rows_and_subjects),
                     test_case!(service, concat!(stringify!($module), "::operator_jobs_and_audit"), operator_jobs_and_audit),
+                    test_case!(service, concat!(stringify!($module), "::tenants_look_up_their_own_rows"), tenants_look_up_their_own_rows),
                 ]
             }
         }
