@@ -130,7 +130,7 @@ impl Tenants {
             Some(row) => row,
             None => self.store.register(tenant, &TenantRoot::Default).await?,
         };
-        let mut tag = TenantTag {
+        let tag = TenantTag {
             id: tenant.to_vec(),
             shown: shown.to_owned(),
             erased: row.state == TenantState::Erased,
@@ -145,7 +145,6 @@ impl Tenants {
             None => None,
         };
         let keyring = HierarchicalKeyring::new(root, keys).with_cache_ttl(self.ttl);
-        tag.erased = false;
         Ok(parent.scoped(tag, Arc::new(keyring), index_keys))
     }
 }
